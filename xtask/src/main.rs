@@ -1,0 +1,97 @@
+//! `cargo xtask build | run | test`: sets up the toolchain pieces the project
+//! needs (bpf-linker built against this rustc's LLVM), builds, and runs.
+mod privilege;
+mod syscall_table;
+mod toolchain;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Build, run and test strace-api")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Build the daemon (and its eBPF program).
+    Build {
+        #[arg(long)]
+        release: bool,
+    },
+    /// Build and start the daemon (as root, through sudo if needed).
+    Run {
+        #[arg(long)]
+        release: bool,
+        /// Arguments for the daemon, after `--`.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Build and run every test, including the ones that load the eBPF program.
+    Test {
+        /// Arguments for `cargo test`, after `--` (e.g. a test name filter).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Regenerate the syscall signature table from the running kernel's tracefs.
+    SyscallTable,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if let Task::SyscallTable = cli.command {
+        return syscall_table::generate(&toolchain::workspace_root());
+    }
+    let env = toolchain::ensure()?;
+    match cli.command {
+        Task::Build { release } => cargo(&env, "build", release, &[]),
+        Task::Run { release, args } => {
+            cargo(&env, "build", release, &["--package", "strace-api"])?;
+            let profile = if release { "release" } else { "debug" };
+            let bin = env.workspace.join("target").join(profile).join("strace-api");
+            let mut cmd = privilege::command(&bin);
+            cmd.args(&args);
+            status(cmd)
+        }
+        Task::Test { args } => {
+            // Compile as the current user, run the test binaries as root.
+            cargo(&env, "test", false, &["--workspace", "--exclude", "strace-ebpf", "--no-run"])?;
+            let mut cmd = privilege::command("cargo");
+            env.apply(&mut cmd);
+            cmd.args(["test", "--workspace", "--exclude", "strace-ebpf"]).args(&args);
+            status(cmd)
+        }
+        Task::SyscallTable => unreachable!("handled above"),
+    }
+}
+
+fn cargo(env: &toolchain::Env, verb: &str, release: bool, extra: &[&str]) -> Result<()> {
+    let mut cmd = Command::new("cargo");
+    env.apply(&mut cmd);
+    cmd.arg(verb).args(extra);
+    if release {
+        cmd.arg("--release");
+    }
+    status(cmd)
+}
+
+fn status(mut cmd: Command) -> Result<()> {
+    let st = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
+    if !st.success() {
+        bail!("{cmd:?} failed ({st})");
+    }
+    Ok(())
+}
