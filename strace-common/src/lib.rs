@@ -1,0 +1,13 @@
+//! Types shared by the kernel program (`strace-ebpf`) and the daemon (`strace-api`).
+//!
+//! Everything here is `#[repr(C)]` plain data: the kernel writes it into maps and
+//! the ring buffer, userspace reads the same bytes. Userspace-only trait impls
+//! live behind the `user` feature.
+#![no_std]
+
+pub mod limits;
+pub mod maps;
+pub mod record;
+
+pub use maps::{Counter, ThreadSlot, WatchEntry};
+pub use record::{RecordKind, SyscallRecord};

@@ -1,0 +1,96 @@
+//! Records the kernel writes to the ring buffer.
+//!
+//! Every record starts with a `u16` [`RecordKind`] so more kinds can be added
+//! without breaking the reader.
+
+/// The first two bytes of every ring-buffer record.
+#[repr(u16)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A [`SyscallRecord`].
+    Syscall = 1,
+}
+
+impl RecordKind {
+    pub fn of(bytes: &[u8]) -> Option<RecordKind> {
+        match u16::from_ne_bytes([*bytes.first()?, *bytes.get(1)?]) {
+            1 => Some(RecordKind::Syscall),
+            _ => None,
+        }
+    }
+}
+
+/// One completed syscall (written at `sys_exit`), or one that never returns
+/// (`exit`, `exit_group`: written at `sys_enter` with [`SyscallRecord::NO_RETURN`]).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyscallRecord {
+    /// Always `RecordKind::Syscall as u16`.
+    pub kind: u16,
+    /// `SyscallRecord::NO_RETURN` and friends.
+    pub flags: u16,
+    pub nr: i32,
+    /// Thread-group id as the kernel filter saw it (host pid namespace).
+    pub pid: u32,
+    pub tid: u32,
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at entry.
+    pub enter_ns: u64,
+    /// `bpf_ktime_get_ns()` at exit (equal to `enter_ns` for `NO_RETURN`).
+    pub exit_ns: u64,
+    pub ret: i64,
+    pub args: [u64; 6],
+}
+
+impl SyscallRecord {
+    /// The call does not return (`exit`, `exit_group`); `ret` is meaningless.
+    pub const NO_RETURN: u16 = 1;
+    pub const SIZE: usize = core::mem::size_of::<SyscallRecord>();
+
+    /// Reads a record from ring-buffer bytes; `None` if too short or of another kind.
+    pub fn read(bytes: &[u8]) -> Option<SyscallRecord> {
+        if bytes.len() < Self::SIZE || RecordKind::of(bytes)? != RecordKind::Syscall {
+            return None;
+        }
+        // SAFETY: length checked; SyscallRecord is plain data valid for any bit pattern.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast()) })
+    }
+
+    /// The record's bytes, as the kernel would write them (for tests and benchmarks).
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: plain #[repr(C)] data without padding (asserted below).
+        unsafe { core::slice::from_raw_parts((self as *const Self).cast(), Self::SIZE) }
+    }
+}
+
+// No padding: as_bytes() exposes every byte.
+const _: () = assert!(SyscallRecord::SIZE == 2 + 2 + 4 + 4 + 4 + 8 + 8 + 8 + 48);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_through_bytes() {
+        let r = SyscallRecord {
+            kind: RecordKind::Syscall as u16,
+            flags: 0,
+            nr: 257,
+            pid: 10,
+            tid: 11,
+            enter_ns: 100,
+            exit_ns: 150,
+            ret: -2,
+            args: [1, 2, 3, 4, 5, 6],
+        };
+        assert_eq!(SyscallRecord::read(r.as_bytes()), Some(r));
+    }
+
+    #[test]
+    fn rejects_short_and_foreign_records() {
+        let r = SyscallRecord { kind: RecordKind::Syscall as u16, ..Default::default() };
+        assert_eq!(SyscallRecord::read(&r.as_bytes()[..SyscallRecord::SIZE - 1]), None);
+        let other = SyscallRecord { kind: 99, ..Default::default() };
+        assert_eq!(SyscallRecord::read(other.as_bytes()), None);
+        assert_eq!(RecordKind::of(&[]), None);
+    }
+}

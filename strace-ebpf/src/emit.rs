@@ -1,0 +1,35 @@
+//! Writing records to the ring buffer; a record that does not fit is counted,
+//! globally (per CPU) and for its process.
+use strace_common::{Counter, RecordKind, SyscallRecord, ThreadSlot};
+
+use crate::maps::{EVENTS, WATCHED, atomic_inc, count};
+
+#[inline(always)]
+pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
+    match EVENTS.reserve::<SyscallRecord>(0) {
+        Some(mut entry) => {
+            entry.write(SyscallRecord {
+                kind: RecordKind::Syscall as u16,
+                flags,
+                nr: slot.nr,
+                pid: slot.pid,
+                tid: slot.tid,
+                enter_ns: slot.enter_ns,
+                exit_ns,
+                ret,
+                args: slot.args,
+            });
+            entry.submit(0);
+        }
+        None => lost(slot.pid),
+    }
+}
+
+#[cold]
+fn lost(pid: u32) {
+    count(Counter::RingFull);
+    if let Some(w) = WATCHED.get_ptr_mut(&pid) {
+        // SAFETY: pointer to a live map value.
+        atomic_inc(unsafe { &raw mut (*w).dropped });
+    }
+}

@@ -1,0 +1,27 @@
+//! The kernel side of strace-api.
+//!
+//! Data path: `sys_enter` (filter by watched thread group, remember the call in
+//! the thread's slot) → `sys_exit` (one record per completed call into the ring
+//! buffer) → userspace. `thread_exit` frees a thread's slot.
+#![no_std]
+#![no_main]
+// atomic_xadd: the BPF target has an atomic add but no compare-and-swap, so
+// core's Atomic*::fetch_add is unavailable.
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
+
+mod arch;
+mod emit;
+mod maps;
+mod probes;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+// bpf_probe_read_kernel and the ring buffer helpers are GPL-only.
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

@@ -1,0 +1,49 @@
+//! Maps and load-time globals. Sizes here are placeholders: the loader sets
+//! every size from the daemon's configuration (see strace-common's limits).
+use aya_ebpf::{
+    Global,
+    macros::map,
+    maps::{HashMap, PerCpuArray, RingBuf},
+};
+use strace_common::{Counter, ThreadSlot, WatchEntry, limits};
+
+/// Watched thread groups, keyed by host tgid. The in-kernel filter.
+#[map(name = "WATCHED")]
+pub static WATCHED: HashMap<u32, WatchEntry> = HashMap::with_max_entries(limits::MAX_WATCHED, 0);
+
+/// One slot per traced thread, keyed by host tid.
+#[map(name = "THREADS")]
+pub static THREADS: HashMap<u32, ThreadSlot> = HashMap::with_max_entries(limits::DEFAULT_MAX_THREADS, 0);
+
+#[map(name = "EVENTS")]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(limits::DEFAULT_RING_BYTES, 0);
+
+#[map(name = "COUNTERS")]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
+
+/// Syscall numbers of `exit` and `exit_group` on the running architecture,
+/// set by the loader from its syscall table.
+#[unsafe(no_mangle)]
+pub static NR_EXIT: Global<i32> = Global::new(-1);
+#[unsafe(no_mangle)]
+pub static NR_EXIT_GROUP: Global<i32> = Global::new(-1);
+
+#[inline(always)]
+pub fn count(counter: Counter) -> u64 {
+    match COUNTERS.get_ptr_mut(counter as u32) {
+        // SAFETY: per-CPU slot; programs on one CPU do not preempt each other here.
+        Some(p) => unsafe {
+            let old = *p;
+            *p = old + 1;
+            old
+        },
+        None => 0,
+    }
+}
+
+/// Adds one to a `u64` in a map value shared between CPUs.
+#[inline(always)]
+pub fn atomic_inc(p: *mut u64) {
+    // SAFETY: `p` points into a live map value; BPF_ATOMIC add.
+    unsafe { core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(p, 1) };
+}
