@@ -1,0 +1,49 @@
+//! API errors: a status and one sentence, sent as `{"error": "…"}`.
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+use crate::tracer::WatchError;
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::BAD_REQUEST, message: message.into() }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::NOT_FOUND, message: message.into() }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+    }
+}
+
+impl From<WatchError> for ApiError {
+    fn from(e: WatchError) -> ApiError {
+        let status = match e {
+            WatchError::NoSuchProcess(_) | WatchError::NotWatched(_) => StatusCode::NOT_FOUND,
+            WatchError::Thread { .. } => StatusCode::BAD_REQUEST,
+            WatchError::Kernel(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        ApiError { status, message: e.to_string() }
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; see README.md for the API")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError { status: StatusCode::METHOD_NOT_ALLOWED, message: "method not allowed on this endpoint".into() }
+}

@@ -1,0 +1,47 @@
+//! `GET /strace/{pid}/{n}?wait_ms=`: the original strace-api endpoint.
+//!
+//! Returns the last `n` syscalls of `pid` as `[{"data": "<strace line>"}]`,
+//! oldest first. If `pid` is not watched yet this starts watching it and waits
+//! up to `wait_ms` (default 1000) for `n` events, then returns what it has.
+use std::{sync::Arc, time::Duration};
+
+use axum::{Json, extract::State};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use super::{
+    ApiError,
+    extract::{ApiQuery, TwoSegments, in_range, pid, query_in_range},
+};
+use crate::{syscall, tracer::Tracer};
+
+pub const MAX_LINES: u64 = 10_000;
+pub const MAX_WAIT_MS: u64 = 30_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacyQuery {
+    wait_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+pub struct Line {
+    data: String,
+}
+
+pub async fn last_lines(
+    State(tracer): State<Arc<Tracer>>,
+    TwoSegments(pid_s, n_s): TwoSegments,
+    ApiQuery(q): ApiQuery<LegacyQuery>,
+) -> Result<Json<Vec<Line>>, ApiError> {
+    let pid = pid(&pid_s)?;
+    let n = in_range("n", &n_s, 1..=MAX_LINES)?;
+    let wait = query_in_range("wait_ms", q.wait_ms, 1000, 0..=MAX_WAIT_MS)?;
+    tracer.watch(pid)?;
+    tracer.wait_for(pid, n, Instant::now() + Duration::from_millis(wait)).await;
+    // Copy under the lock, render outside it.
+    let events: Vec<_> = tracer
+        .read(pid, |log| log.last(n as usize).map(|(_, ev)| *ev).collect())
+        .ok_or_else(|| ApiError::not_found(format!("pid {pid} stopped being watched")))?;
+    Ok(Json(events.iter().map(|ev| Line { data: syscall::line(ev) }).collect()))
+}

@@ -1,0 +1,33 @@
+//! The HTTP API. Every error is `{"error": "…"}` with a 4xx/5xx status.
+mod error;
+mod events;
+mod extract;
+mod health;
+mod legacy;
+mod view;
+mod watch;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    routing::{get, put},
+};
+pub use error::ApiError;
+
+use crate::tracer::Tracer;
+
+pub fn router(tracer: Arc<Tracer>) -> Router {
+    Router::new()
+        .route("/strace/{pid}/{n}", get(legacy::last_lines))
+        .route("/v1/watch", get(watch::list))
+        .route("/v1/watch/{pid}", put(watch::start).delete(watch::stop))
+        .route("/v1/processes/{pid}/events", get(events::page))
+        .route("/healthz", get(health::health))
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(tracer)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+//! The API against an in-memory kernel: routing, validation and error bodies.
+use std::sync::Arc;
+
+use axum::{
+    body::Body,
+    http::{Method, Request, StatusCode},
+};
+use serde_json::Value;
+use strace_common::{RecordKind, SyscallRecord};
+use tower::ServiceExt as _;
+
+use super::router;
+use crate::tracer::{Tracer, fake};
+
+async fn call(tracer: &Arc<Tracer>, method: Method, uri: &str) -> (StatusCode, Value) {
+    let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let resp = router(tracer.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+async fn get(t: &Arc<Tracer>, uri: &str) -> (StatusCode, Value) {
+    call(t, Method::GET, uri).await
+}
+
+fn assert_error(resp: (StatusCode, Value), status: StatusCode, words: &str) {
+    assert_eq!(resp.0, status, "{}", resp.1);
+    let msg = resp.1["error"].as_str().unwrap_or_else(|| panic!("no error field in {}", resp.1));
+    assert!(msg.contains(words), "{msg:?} lacks {words:?}");
+}
+
+fn feed(t: &Tracer, pid: u32, nrs: &[(i32, i64)]) {
+    let mut batch = t.ingest();
+    for &(nr, ret) in nrs {
+        let r = SyscallRecord {
+            kind: RecordKind::Syscall as u16,
+            pid,
+            tid: pid,
+            nr,
+            ret,
+            exit_ns: 10,
+            ..Default::default()
+        };
+        batch.record(r.as_bytes());
+    }
+}
+
+fn me() -> u32 {
+    std::process::id()
+}
+
+#[tokio::test]
+async fn legacy_validates_pid_and_n() {
+    let t = Arc::new(fake::tracer());
+    for uri in ["/strace/0/10", "/strace/-1/10", "/strace/abc/10", "/strace/1.5/10", "/strace/99999999999/10"] {
+        assert_error(get(&t, uri).await, StatusCode::BAD_REQUEST, "pid must be a positive integer");
+    }
+    let p = me();
+    for n in ["0", "10001", "-3", "ten"] {
+        assert_error(get(&t, &format!("/strace/{p}/{n}")).await, StatusCode::BAD_REQUEST, "n must be");
+    }
+    assert_error(get(&t, &format!("/strace/{p}/5?wait_ms=30001")).await, StatusCode::BAD_REQUEST, "wait_ms");
+    assert_error(get(&t, &format!("/strace/{p}/5?wait_ms=soon")).await, StatusCode::BAD_REQUEST, "wait_ms");
+    assert_error(get(&t, &format!("/strace/{p}/5?bogus=1")).await, StatusCode::BAD_REQUEST, "bogus");
+    assert_error(get(&t, &format!("/strace/{}/5", i32::MAX)).await, StatusCode::NOT_FOUND, "no process");
+}
+
+#[tokio::test]
+async fn legacy_watches_and_returns_the_last_lines_oldest_first() {
+    let t = Arc::new(fake::tracer());
+    let p = me();
+    let (status, body) = get(&t, &format!("/strace/{p}/2?wait_ms=0")).await;
+    assert_eq!((status, body), (StatusCode::OK, serde_json::json!([])), "starts watching, nothing yet");
+    let getppid = syscalls::Sysno::getppid.id();
+    feed(&t, p, &[(getppid, 1), (getppid, 2), (getppid, 3)]);
+    let (status, body) = get(&t, &format!("/strace/{p}/2")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, serde_json::json!([{"data": "getppid() = 2"}, {"data": "getppid() = 3"}]));
+}
+
+#[tokio::test]
+async fn watch_lifecycle() {
+    let t = Arc::new(fake::tracer());
+    let p = me();
+    let (s, body) = call(&t, Method::PUT, &format!("/v1/watch/{p}")).await;
+    assert_eq!(s, StatusCode::CREATED, "{body}");
+    assert_eq!(body["pid"], p);
+    assert_eq!(call(&t, Method::PUT, &format!("/v1/watch/{p}")).await.0, StatusCode::OK, "idempotent");
+    feed(&t, p, &[(0, 0)]);
+    let (s, list) = get(&t, "/v1/watch").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list[0]["pid"], p);
+    assert_eq!(
+        (list[0]["seen"].as_u64(), list[0]["retained"].as_u64(), list[0]["dropped"].as_u64()),
+        (Some(1), Some(1), Some(0))
+    );
+    let (s, end) = call(&t, Method::DELETE, &format!("/v1/watch/{p}")).await;
+    assert_eq!((s, end["seen"].as_u64()), (StatusCode::OK, Some(1)));
+    assert_error(call(&t, Method::DELETE, &format!("/v1/watch/{p}")).await, StatusCode::NOT_FOUND, "not watched");
+    assert_eq!(get(&t, "/v1/watch").await.1, serde_json::json!([]));
+}
+
+#[tokio::test]
+async fn watch_validates_pids() {
+    let t = Arc::new(fake::tracer());
+    for m in [Method::PUT, Method::DELETE] {
+        assert_error(call(&t, m.clone(), "/v1/watch/0").await, StatusCode::BAD_REQUEST, "positive integer");
+        assert_error(call(&t, m.clone(), "/v1/watch/x").await, StatusCode::BAD_REQUEST, "positive integer");
+    }
+    assert_error(call(&t, Method::PUT, &format!("/v1/watch/{}", i32::MAX)).await, StatusCode::NOT_FOUND, "no process");
+    assert_error(call(&t, Method::POST, "/v1/watch/1").await, StatusCode::METHOD_NOT_ALLOWED, "method");
+}
+
+#[tokio::test]
+async fn events_cursor_and_validation() {
+    let t = Arc::new(fake::tracer());
+    let p = me();
+    assert_error(get(&t, &format!("/v1/processes/{p}/events")).await, StatusCode::NOT_FOUND, "not watched");
+    t.watch(p).unwrap();
+    let openat = syscalls::Sysno::openat.id();
+    feed(&t, p, &[(openat, -2), (openat, 3), (openat, 4)]);
+    let (s, page) = get(&t, &format!("/v1/processes/{p}/events?after=1&limit=1")).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(
+        (page["pid"].as_u64(), page["dropped"].as_u64(), page["last_seq"].as_u64()),
+        (Some(p as u64), Some(0), Some(3))
+    );
+    let ev = &page["events"][0];
+    assert_eq!(page["events"].as_array().unwrap().len(), 1);
+    assert_eq!((ev["seq"].as_u64(), ev["syscall"].as_str(), ev["ret"].as_i64()), (Some(2), Some("openat"), Some(3)));
+    assert_eq!(ev["args"].as_array().unwrap().len(), 4);
+    for key in ["ts", "pid", "tid", "nr", "errno", "duration_ns", "text"] {
+        assert!(ev.get(key).is_some(), "missing {key} in {ev}");
+    }
+    let (_, first) = get(&t, &format!("/v1/processes/{p}/events")).await;
+    assert_eq!(first["events"][0]["errno"], "ENOENT");
+    assert_eq!(first["events"][0]["text"], "openat(0, NULL, 0, 0) = -1 ENOENT (No such file or directory)");
+    let (_, none) = get(&t, &format!("/v1/processes/{p}/events?after=3")).await;
+    assert_eq!(none["events"], serde_json::json!([]));
+    for q in ["limit=0", "limit=10001", "after=-1", "after=x", "since=3"] {
+        assert_eq!(get(&t, &format!("/v1/processes/{p}/events?{q}")).await.0, StatusCode::BAD_REQUEST, "{q}");
+    }
+    assert_error(get(&t, "/v1/processes/0/events").await, StatusCode::BAD_REQUEST, "positive integer");
+}
+
+#[tokio::test]
+async fn health_and_unknown_routes() {
+    let t = Arc::new(fake::tracer());
+    let (s, h) = get(&t, "/healthz").await;
+    assert_eq!((s, h["status"].as_str()), (StatusCode::OK, Some("ok")));
+    for key in ["watched", "late", "malformed", "kernel", "memory_bytes"] {
+        assert!(h.get(key).is_some(), "missing {key} in {h}");
+    }
+    assert_error(get(&t, "/nope").await, StatusCode::NOT_FOUND, "no such endpoint");
+    assert_error(get(&t, "/strace/1").await, StatusCode::NOT_FOUND, "no such endpoint");
+}

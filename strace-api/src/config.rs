@@ -1,0 +1,98 @@
+//! Daemon configuration: command-line flags, each with an environment variable.
+use std::net::SocketAddr;
+
+use clap::Parser;
+use strace_common::limits;
+
+#[derive(Parser, Debug, Clone, PartialEq, Eq)]
+#[command(name = "strace-api", version, about = "eBPF syscall observer with an HTTP API")]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "STRACE_API_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Most recent events kept per watched process; older ones are evicted.
+    #[arg(long, env = "STRACE_API_EVENTS_PER_PID", default_value_t = 4096)]
+    pub events_per_pid: usize,
+
+    /// Memory for all retained events together, in MiB.
+    #[arg(long, env = "STRACE_API_MEMORY_MIB", default_value_t = 256)]
+    pub memory_mib: usize,
+
+    /// Size of the kernel ring buffer in bytes: a power of two, at least 64 KiB.
+    #[arg(long, env = "STRACE_API_RING_BYTES", default_value_t = limits::DEFAULT_RING_BYTES)]
+    pub ring_bytes: u32,
+
+    /// Threads of watched processes the kernel can track at once.
+    #[arg(long, env = "STRACE_API_MAX_THREADS", default_value_t = limits::DEFAULT_MAX_THREADS)]
+    pub max_threads: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::parse_from(["strace-api"])
+    }
+}
+
+impl Config {
+    /// Checks what clap's types cannot; the message is one sentence for the user.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=1_000_000).contains(&self.events_per_pid) {
+            return Err(format!("--events-per-pid must be between 1 and 1000000, not {}", self.events_per_pid));
+        }
+        if !(1..=1 << 20).contains(&self.memory_mib) {
+            return Err(format!("--memory-mib must be between 1 and 1048576, not {}", self.memory_mib));
+        }
+        let r = self.ring_bytes;
+        if !r.is_power_of_two() || !(limits::MIN_RING_BYTES..=limits::MAX_RING_BYTES).contains(&r) {
+            return Err(format!(
+                "--ring-bytes must be a power of two between {} and {}, not {r}",
+                limits::MIN_RING_BYTES,
+                limits::MAX_RING_BYTES
+            ));
+        }
+        if !(64..=4_194_304).contains(&self.max_threads) {
+            return Err(format!("--max-threads must be between 64 and 4194304, not {}", self.max_threads));
+        }
+        Ok(())
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.memory_mib << 20
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let c = Config::try_parse_from(std::iter::once("strace-api").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    #[test]
+    fn defaults_are_valid_and_loopback() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.events_per_pid, 4096);
+        assert_eq!(c.ring_bytes, limits::DEFAULT_RING_BYTES);
+    }
+
+    #[test]
+    fn rejects_bad_values_with_a_sentence() {
+        assert!(parse(&["--ring-bytes", "100000"]).unwrap_err().contains("power of two"));
+        assert!(parse(&["--ring-bytes", "4096"]).unwrap_err().contains("between"));
+        assert!(parse(&["--events-per-pid", "0"]).unwrap_err().contains("--events-per-pid"));
+        assert!(parse(&["--memory-mib", "0"]).unwrap_err().contains("--memory-mib"));
+        assert!(parse(&["--max-threads", "1"]).unwrap_err().contains("--max-threads"));
+        assert!(parse(&["--listen", "nonsense"]).is_err());
+    }
+
+    #[test]
+    fn listen_accepts_any_socket_address() {
+        assert_eq!(parse(&["--listen", "0.0.0.0:9000"]).unwrap().listen.port(), 9000);
+    }
+}

@@ -1,0 +1,70 @@
+//! Start-up and shut-down: load the probe, start the drain and the HTTP
+//! server, and on SIGINT/SIGTERM stop serving and detach.
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::{
+    api,
+    clock::Clock,
+    config::Config,
+    drain,
+    probe::{Probe, Sizing},
+    recorder::{EVENT_BYTES, Limits},
+    tracer::Tracer,
+};
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    config.validate().map_err(anyhow::Error::msg)?;
+    let (probe, streams) = Probe::load(Sizing { ring_bytes: config.ring_bytes, max_threads: config.max_threads })?;
+    let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };
+    let tracer = Arc::new(Tracer::new(Box::new(probe), limits, Clock::measure()));
+    tracing::info!(
+        ring_bytes = config.ring_bytes,
+        events_per_pid = config.events_per_pid,
+        memory_events = limits.memory_bytes / EVENT_BYTES,
+        "eBPF programs attached"
+    );
+
+    let drain = tokio::spawn({
+        let tracer = tracer.clone();
+        async move {
+            if let Err(e) = drain::run(streams.events, tracer).await {
+                tracing::error!("reading the kernel ring buffer failed: {e}");
+            }
+        }
+    });
+    let log = streams.log.map(|l| tokio::spawn(drain::run_log(l)));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("could not listen on {}", config.listen))?;
+    tracing::info!("listening on http://{}", listener.local_addr()?);
+    axum::serve(listener, api::router(tracer.clone()))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+
+    drain.abort();
+    let _ = drain.await;
+    if let Some(log) = log {
+        log.abort();
+        let _ = log.await;
+    }
+    // The last reference: dropping it drops the probe, which detaches the programs.
+    drop(tracer);
+    tracing::info!("stopped; eBPF programs detached");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+}

@@ -1,0 +1,323 @@
+//! Per-process history: a bounded ring of the most recent events of each
+//! watched process, all rings together under one memory cap.
+//!
+//! Every event delivered is either retained or evicted, and counted either way:
+//! `retained + evicted == delivered` for each process.
+use std::collections::{HashMap, VecDeque};
+
+use strace_common::SyscallRecord;
+
+/// One syscall as stored: the record minus what the process's log already knows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Event {
+    pub enter_ns: u64,
+    pub exit_ns: u64,
+    pub ret: i64,
+    pub args: [u64; 6],
+    pub tid: u32,
+    pub nr: i32,
+    /// `SyscallRecord` flags.
+    pub flags: u16,
+}
+
+/// Bytes one retained event costs in a ring.
+pub const EVENT_BYTES: usize = size_of::<Event>();
+// The budget per retained event.
+const _: () = assert!(EVENT_BYTES <= 96);
+
+impl Event {
+    /// The event of a record, and the process it belongs to.
+    pub fn from_record(r: &SyscallRecord) -> (u32, Event) {
+        let ev = Event {
+            enter_ns: r.enter_ns,
+            exit_ns: r.exit_ns,
+            ret: r.ret,
+            args: r.args,
+            tid: r.tid,
+            nr: r.nr,
+            flags: r.flags,
+        };
+        (r.pid, ev)
+    }
+
+    pub fn returns(&self) -> bool {
+        self.flags & SyscallRecord::NO_RETURN == 0
+    }
+
+    pub fn duration_ns(&self) -> Option<u64> {
+        self.returns().then(|| self.exit_ns.saturating_sub(self.enter_ns))
+    }
+}
+
+/// Rings grow by this many events at a time, so memory follows use.
+const GROWTH: usize = 256;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub per_process: usize,
+    pub memory_bytes: usize,
+}
+
+/// The history of one process.
+#[derive(Debug, Default)]
+pub struct ProcessLog {
+    events: VecDeque<Event>,
+    /// Sequence number of `events[0]`; numbers start at 1 and never repeat.
+    first_seq: u64,
+    delivered: u64,
+    evicted: u64,
+}
+
+/// Counters of one process's log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LogStats {
+    /// Events delivered by the kernel for this process.
+    pub seen: u64,
+    /// Events held now.
+    pub retained: u64,
+    /// Events pushed out by newer ones or by the memory cap.
+    pub evicted: u64,
+    /// Sequence number of the newest event (0 before the first).
+    pub last_seq: u64,
+}
+
+impl ProcessLog {
+    fn new() -> ProcessLog {
+        ProcessLog { first_seq: 1, ..Default::default() }
+    }
+
+    pub fn stats(&self) -> LogStats {
+        LogStats {
+            seen: self.delivered,
+            retained: self.events.len() as u64,
+            evicted: self.evicted,
+            last_seq: self.first_seq + self.events.len() as u64 - 1,
+        }
+    }
+
+    /// Events with a sequence number greater than `after`, oldest first, at most `limit`.
+    pub fn after(&self, after: u64, limit: usize) -> impl Iterator<Item = (u64, &Event)> {
+        let skip = after.saturating_sub(self.first_seq - 1).min(self.events.len() as u64) as usize;
+        self.numbered().skip(skip).take(limit)
+    }
+
+    /// The newest `n` events, oldest first.
+    pub fn last(&self, n: usize) -> impl Iterator<Item = (u64, &Event)> {
+        self.numbered().skip(self.events.len().saturating_sub(n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    fn numbered(&self) -> impl Iterator<Item = (u64, &Event)> {
+        (self.first_seq..).zip(self.events.iter())
+    }
+
+    fn push(&mut self, ev: Event, per_process: usize) {
+        self.delivered += 1;
+        if self.events.len() >= per_process {
+            self.evict(self.events.len() + 1 - per_process);
+        }
+        if self.events.len() == self.events.capacity() {
+            self.events.reserve_exact(GROWTH.min(per_process - self.events.len()));
+        }
+        self.events.push_back(ev);
+    }
+
+    fn evict(&mut self, n: usize) {
+        let n = n.min(self.events.len());
+        self.events.drain(..n);
+        self.first_seq += n as u64;
+        self.evicted += n as u64;
+    }
+
+    fn bytes(&self) -> usize {
+        self.events.capacity() * EVENT_BYTES
+    }
+}
+
+/// All watched processes' logs.
+#[derive(Debug)]
+pub struct Recorder {
+    limits: Limits,
+    logs: HashMap<u32, ProcessLog>,
+    /// Bytes of all rings' allocations.
+    bytes: usize,
+    /// Events that arrived for a process no longer watched.
+    late: u64,
+}
+
+impl Recorder {
+    pub fn new(limits: Limits) -> Recorder {
+        Recorder { limits, logs: HashMap::new(), bytes: 0, late: 0 }
+    }
+
+    /// Starts a log for `pid`; false if it has one already.
+    pub fn open(&mut self, pid: u32) -> bool {
+        if self.logs.contains_key(&pid) {
+            return false;
+        }
+        self.logs.insert(pid, ProcessLog::new());
+        true
+    }
+
+    /// Frees `pid`'s log, returning its final counters.
+    pub fn close(&mut self, pid: u32) -> Option<LogStats> {
+        let log = self.logs.remove(&pid)?;
+        self.bytes -= log.bytes();
+        Some(log.stats())
+    }
+
+    /// Adds an event; false (and counted as late) if `pid` has no log.
+    pub fn push(&mut self, pid: u32, ev: Event) -> bool {
+        let Some(log) = self.logs.get_mut(&pid) else {
+            self.late += 1;
+            return false;
+        };
+        let before = log.bytes();
+        log.push(ev, self.limits.per_process);
+        self.bytes = self.bytes + log.bytes() - before;
+        if self.bytes > self.limits.memory_bytes {
+            self.shed();
+        }
+        true
+    }
+
+    /// Over the memory cap: take a quarter of the largest ring until under it.
+    fn shed(&mut self) {
+        while self.bytes > self.limits.memory_bytes {
+            let Some(log) = self.logs.values_mut().max_by_key(|l| l.bytes()) else { return };
+            let before = log.bytes();
+            if before == 0 {
+                return;
+            }
+            let n = (log.len() / 4).max(GROWTH).min(log.len());
+            log.evict(n);
+            log.events.shrink_to(log.len());
+            self.bytes = self.bytes + log.bytes() - before;
+        }
+    }
+
+    pub fn log(&self, pid: u32) -> Option<&ProcessLog> {
+        self.logs.get(&pid)
+    }
+
+    pub fn pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.logs.keys().copied()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn late(&self) -> u64 {
+        self.late
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(nr: i32) -> Event {
+        Event { nr, ..Default::default() }
+    }
+
+    fn nrs<'a>(it: impl Iterator<Item = (u64, &'a Event)>) -> Vec<(u64, i32)> {
+        it.map(|(s, e)| (s, e.nr)).collect()
+    }
+
+    fn recorder(per_process: usize, memory_bytes: usize) -> Recorder {
+        Recorder::new(Limits { per_process, memory_bytes })
+    }
+
+
+    #[test]
+    fn keeps_the_newest_and_counts_the_rest() {
+        let mut r = recorder(3, 1 << 20);
+        assert!(r.open(7));
+        assert!(!r.open(7));
+        for nr in 1..=5 {
+            assert!(r.push(7, ev(nr)));
+        }
+        let log = r.log(7).unwrap();
+        assert_eq!(nrs(log.last(10)), vec![(3, 3), (4, 4), (5, 5)]);
+        let s = log.stats();
+        assert_eq!((s.seen, s.retained, s.evicted, s.last_seq), (5, 3, 2, 5));
+        assert_eq!(s.retained + s.evicted, s.seen);
+    }
+
+    #[test]
+    fn cursor_returns_only_newer_events() {
+        let mut r = recorder(3, 1 << 20);
+        r.open(1);
+        for nr in 1..=5 {
+            r.push(1, ev(nr));
+        }
+        let log = r.log(1).unwrap();
+        assert_eq!(nrs(log.after(0, 10)), vec![(3, 3), (4, 4), (5, 5)], "evicted ones are gone");
+        assert_eq!(nrs(log.after(3, 10)), vec![(4, 4), (5, 5)]);
+        assert_eq!(nrs(log.after(4, 1)), vec![(5, 5)]);
+        assert_eq!(nrs(log.after(5, 10)), vec![]);
+        assert_eq!(nrs(log.after(99, 10)), vec![]);
+        assert_eq!(nrs(log.last(2)), vec![(4, 4), (5, 5)]);
+    }
+
+    #[test]
+    fn empty_log_has_last_seq_zero() {
+        let mut r = recorder(3, 1 << 20);
+        r.open(1);
+        assert_eq!(r.log(1).unwrap().stats(), LogStats::default());
+    }
+
+    #[test]
+    fn events_for_unwatched_processes_are_counted_late() {
+        let mut r = recorder(3, 1 << 20);
+        assert!(!r.push(9, ev(1)));
+        r.open(9);
+        r.push(9, ev(1));
+        let closed = r.close(9).unwrap();
+        assert_eq!(closed.seen, 1);
+        assert!(!r.push(9, ev(2)));
+        assert_eq!(r.late(), 2);
+        assert_eq!(r.bytes(), 0, "closing frees the ring");
+    }
+
+    #[test]
+    fn memory_cap_holds_across_processes() {
+        let cap = 4 * GROWTH * EVENT_BYTES;
+        let mut r = recorder(100_000, cap);
+        for pid in 1..=3 {
+            r.open(pid);
+        }
+        for i in 0..20_000 {
+            r.push(1 + (i % 3), ev(i as i32));
+            assert!(r.bytes() <= cap, "{} > {cap} after {i}", r.bytes());
+        }
+        for pid in 1..=3 {
+            let s = r.log(pid).unwrap().stats();
+            assert_eq!(s.retained + s.evicted, s.seen);
+            assert!(s.retained > 0, "every process keeps some history");
+        }
+    }
+
+    #[test]
+    fn busy_process_is_shed_before_quiet_ones() {
+        let cap = 4 * GROWTH * EVENT_BYTES;
+        let mut r = recorder(100_000, cap);
+        r.open(1);
+        r.open(2);
+        for i in 0..10 {
+            r.push(2, ev(i));
+        }
+        for i in 0..50_000 {
+            r.push(1, ev(i));
+        }
+        assert_eq!(r.log(2).unwrap().stats().retained, 10);
+    }
+}

@@ -1,0 +1,120 @@
+//! Argument signatures, from a table generated off the kernel's tracefs
+//! metadata (`cargo xtask syscall-table`), one file per architecture.
+use std::{collections::HashMap, sync::LazyLock};
+
+use syscalls::Sysno;
+
+#[cfg(target_arch = "x86_64")]
+const TABLE: &str = include_str!("signatures/x86_64.txt");
+#[cfg(target_arch = "aarch64")]
+const TABLE: &str = include_str!("signatures/aarch64.txt");
+
+/// How a raw argument is shown before any semantic decoding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgKind {
+    /// Any pointer: `NULL` or hex.
+    Pointer,
+    /// 32-bit signed (`int`, `pid_t`, …): decimal of the low 32 bits.
+    Int,
+    /// 32-bit unsigned (`unsigned int`, `uid_t`, …).
+    UInt,
+    /// 64-bit signed (`long`, `off_t`, `loff_t`, …).
+    Long,
+    /// 64-bit unsigned (`unsigned long`, `size_t`, …).
+    ULong,
+    /// File mode (`umode_t`, `mode_t`): octal.
+    Mode,
+    /// Flags, masks and whatever is not understood: hex.
+    Hex,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arg {
+    /// The kernel's C type, e.g. `const char *`.
+    pub ctype: &'static str,
+    /// The kernel's parameter name, e.g. `filename`.
+    pub name: &'static str,
+    pub kind: ArgKind,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Signature {
+    pub args: Vec<Arg>,
+}
+
+/// The signature of syscall `nr`, if the table has it.
+pub fn signature(nr: i32) -> Option<&'static Signature> {
+    static BY_NR: LazyLock<HashMap<i32, Signature>> = LazyLock::new(|| {
+        let by_name = parse(TABLE);
+        Sysno::iter().filter_map(|s| Some((s.id(), by_name.get(s.name())?.clone()))).collect()
+    });
+    BY_NR.get(&nr)
+}
+
+fn parse(table: &'static str) -> HashMap<&'static str, Signature> {
+    table
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut fields = l.split('\t');
+            let name = fields.next().unwrap_or_default();
+            (name, Signature { args: fields.filter_map(arg).collect() })
+        })
+        .collect()
+}
+
+/// `const char * filename` → type `const char *`, name `filename`.
+fn arg(decl: &'static str) -> Option<Arg> {
+    let (ctype, name) = decl.rsplit_once(' ')?;
+    let kind = kind(ctype, name);
+    Some(Arg { ctype, name, kind })
+}
+
+fn kind(ctype: &str, name: &str) -> ArgKind {
+    if ctype.contains('*') {
+        return ArgKind::Pointer;
+    }
+    if name.contains("flags") || name.contains("mask") || name == "prot" || name == "cmd" {
+        return ArgKind::Hex;
+    }
+    match ctype {
+        "int" | "pid_t" | "key_serial_t" | "clockid_t" | "timer_t" | "mqd_t" | "__s32" | "s32" => ArgKind::Int,
+        "unsigned int" | "unsigned" | "uid_t" | "gid_t" | "old_uid_t" | "old_gid_t" | "qid_t" | "u32" | "__u32" => {
+            ArgKind::UInt
+        }
+        "long" | "off_t" | "loff_t" | "ssize_t" | "__kernel_old_time_t" | "s64" | "__s64" => ArgKind::Long,
+        "unsigned long" | "size_t" | "u64" | "__u64" | "aio_context_t" | "key_t" => ArgKind::ULong,
+        "umode_t" | "mode_t" => ArgKind::Mode,
+        _ => ArgKind::Hex,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_has_the_common_calls() {
+        let openat = signature(Sysno::openat.id()).expect("openat");
+        let names: Vec<_> = openat.args.iter().map(|a| (a.name, a.kind)).collect();
+        assert_eq!(
+            names,
+            [("dfd", ArgKind::Int), ("filename", ArgKind::Pointer), ("flags", ArgKind::Hex), ("mode", ArgKind::Mode)]
+        );
+        assert_eq!(signature(Sysno::getppid.id()).unwrap().args, []);
+        assert_eq!(signature(Sysno::write.id()).unwrap().args[2].kind, ArgKind::ULong);
+    }
+
+    #[test]
+    fn most_syscalls_have_a_signature() {
+        let known = Sysno::iter().filter(|s| signature(s.id()).is_some()).count();
+        assert!(known * 10 >= Sysno::count() * 9, "{known} of {}", Sysno::count());
+    }
+
+    #[test]
+    fn parses_declarations() {
+        assert_eq!(arg("const char *const * argv").unwrap().ctype, "const char *const *");
+        assert_eq!(arg("unsigned long len").unwrap().kind, ArgKind::ULong);
+        assert_eq!(arg("nonsense"), None);
+    }
+}

@@ -1,0 +1,161 @@
+//! The end-to-end slice with the real eBPF program: a workload makes known
+//! syscalls, the daemon records them, the HTTP API returns them.
+mod support;
+
+use std::time::Duration;
+
+use support::{Workload, assert_in_order, call};
+
+#[test]
+fn known_calls_appear_in_order_with_names_and_return_values() {
+    let d = daemon!();
+    let mut w = Workload::new(&["openat-enoent", "getppid", "write:5"]);
+    d.watch(w.pid);
+    w.go();
+    let ppid = std::process::id() as i64;
+    d.wait_counters(w.pid, Duration::from_secs(10), |c| c["seen"] == 4);
+    let events = d.events(w.pid);
+    assert_in_order(
+        &events,
+        &[
+            call("openat").failing_with("ENOENT"),
+            call("getppid").returning(ppid),
+            call("write").returning(5),
+            call("write").returning(5), // "done\n"
+        ],
+    );
+    let openat = &events[0];
+    assert_eq!(openat["text"].as_str().unwrap().split(" = ").nth(1), Some("-1 ENOENT (No such file or directory)"));
+    assert_eq!(openat["pid"], w.pid);
+    assert_eq!(openat["tid"], w.pid);
+    assert!(openat["duration_ns"].as_u64().unwrap() > 0);
+    assert!(openat["ts"].as_str().unwrap().ends_with('Z'));
+
+    let pid = w.pid;
+    w.finish();
+    let exit = d.wait_counters(pid, Duration::from_secs(10), |c| c["seen"] == 5);
+    assert_eq!(exit["dropped"], 0);
+    let last = d.events(pid).pop().unwrap();
+    assert_eq!((last["syscall"].as_str(), &last["ret"]), (Some("exit_group"), &serde_json::Value::Null));
+    assert_eq!(last["text"], "exit_group(0) = ?");
+}
+
+#[test]
+fn legacy_endpoint_starts_watching_and_waits_for_lines() {
+    let d = daemon!();
+    let mut w = Workload::new(&["getppid", "getppid", "getppid"]);
+    let pid = w.pid;
+    // Three getppid and the write of "done\n": all the workload does after go.
+    let url = format!("/strace/{pid}/4?wait_ms=20000");
+    let reader = std::thread::scope(|s| {
+        let reader = s.spawn(|| d.get(&url));
+        // The request itself starts the watch; go once it is in place.
+        d.wait_counters(pid, Duration::from_secs(10), |c| c["pid"] == pid);
+        w.go();
+        reader.join().unwrap()
+    });
+    let (status, lines) = reader;
+    assert_eq!(status, 200, "{lines}");
+    let ppid = std::process::id();
+    let lines: Vec<&str> = lines.as_array().unwrap().iter().map(|l| l["data"].as_str().unwrap()).collect();
+    let getppid = format!("getppid() = {ppid}");
+    assert_eq!(lines[..3], [getppid.as_str(); 3]);
+    assert!(lines[3].starts_with("write(1, 0x") && lines[3].ends_with(", 5) = 5"), "{}", lines[3]);
+}
+
+/// Every record is delivered or counted as dropped: delivered + dropped == calls
+/// made, exactly; and every delivered one is retained or evicted.
+#[test]
+fn storm_accounting_is_exact() {
+    const N: u64 = 300_000;
+    // A small ring, so the storm overflows it and drops happen too.
+    let d = daemon!("--ring-bytes", "65536");
+    let storm = format!("storm:{N}");
+    let mut w = Workload::new(&[&storm]);
+    d.watch(w.pid);
+    w.go();
+    let issued = N + 1; // + the write of "done"
+    let c = d.wait_counters(w.pid, Duration::from_secs(30), |c| {
+        c["seen"].as_u64().unwrap() + c["dropped"].as_u64().unwrap() >= issued
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let c2 = d.counters(w.pid);
+    assert_eq!(c, c2, "counters moved after the workload went quiet");
+    let (seen, dropped) = (c["seen"].as_u64().unwrap(), c["dropped"].as_u64().unwrap());
+    let (retained, evicted) = (c["retained"].as_u64().unwrap(), c["evicted"].as_u64().unwrap());
+    println!("storm of {issued}: delivered {seen}, dropped {dropped}, retained {retained}, evicted {evicted}");
+    assert_eq!(seen + dropped, issued, "delivered + dropped == issued");
+    assert_eq!(retained + evicted, seen, "retained + evicted == delivered");
+    assert_eq!(retained, 4096, "the per-process ring is full and bounded");
+    let (_, health) = d.get("/healthz");
+    assert_eq!(health["kernel"]["ring_full"].as_u64().unwrap(), dropped, "host-wide drops equal this process's");
+    w.finish();
+}
+
+#[test]
+fn unwatch_stops_recording_and_frees_the_history() {
+    let d = daemon!();
+    let mut w = Workload::new(&["getppid"]);
+    d.watch(w.pid);
+    assert_eq!(d.put(&format!("/v1/watch/{}", w.pid)).0, 200, "watching twice is fine");
+    w.go();
+    d.wait_counters(w.pid, Duration::from_secs(10), |c| c["seen"] == 2);
+    let (status, last) = d.delete(&format!("/v1/watch/{}", w.pid));
+    assert_eq!((status, &last["seen"]), (200, &serde_json::json!(2)));
+    assert_eq!(d.get(&format!("/v1/processes/{}/events", w.pid)).0, 404);
+    assert_eq!(d.delete(&format!("/v1/watch/{}", w.pid)).0, 404);
+    w.finish();
+    let (_, health) = d.get("/healthz");
+    assert_eq!(health["watched"], 0);
+}
+
+#[test]
+fn bad_requests_get_json_errors() {
+    let d = daemon!();
+    let me = std::process::id();
+    let cases = [
+        ("GET", "/strace/0/10".to_string(), 400),
+        ("GET", "/strace/abc/10".to_string(), 400),
+        ("GET", format!("/strace/{me}/0"), 400),
+        ("GET", format!("/strace/{me}/10001"), 400),
+        ("GET", format!("/strace/{me}/10?wait_ms=99999"), 400),
+        ("GET", format!("/strace/{}/10", i32::MAX), 404),
+        ("PUT", "/v1/watch/-5".to_string(), 400),
+        ("PUT", format!("/v1/watch/{}", i32::MAX), 404),
+        ("DELETE", format!("/v1/watch/{me}"), 404),
+        ("GET", format!("/v1/processes/{me}/events"), 404),
+        ("GET", format!("/v1/processes/{me}/events?limit=0"), 400),
+        ("POST", "/healthz".to_string(), 405),
+        ("GET", "/v2/anything".to_string(), 404),
+    ];
+    for (method, path, want) in cases {
+        let (status, body) = match method {
+            "GET" => d.get(&path),
+            "PUT" => d.put(&path),
+            "DELETE" => d.delete(&path),
+            _ => d.post(&path),
+        };
+        assert_eq!(status, want, "{method} {path}: {body}");
+        assert!(body["error"].as_str().is_some_and(|e| !e.is_empty()), "{method} {path}: {body}");
+    }
+}
+
+#[test]
+fn sigterm_stops_serving_detaches_and_exits_zero() {
+    let d = daemon!();
+    let (_, health) = d.get("/healthz");
+    let ids: Vec<u64> = health["programs"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids.len(), 3, "{health}");
+    let loaded = |id: u64| aya::programs::loaded_programs().filter_map(Result::ok).any(|p| p.id() as u64 == id);
+    assert!(ids.iter().all(|&id| loaded(id)));
+    let base = d.base.clone();
+    let status = d.stop();
+    assert!(status.success(), "exit status {status}");
+    // The kernel frees programs after an RCU grace period: give it a moment.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while ids.iter().any(|&id| loaded(id)) {
+        assert!(std::time::Instant::now() < deadline, "programs still loaded 10 s after exit");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(std::net::TcpStream::connect(base.trim_start_matches("http://")).is_err(), "still listening");
+}

@@ -1,0 +1,325 @@
+//! The harness for tests that load the real eBPF program: a running daemon
+//! (the real binary), a workload with a known syscall sequence, and
+//! expectations that read like the sentence they test.
+//!
+//! Outside CI a daemon that cannot load eBPF (not root, old kernel) makes the
+//! test skip with the reason printed; with `CI=true` it fails.
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _},
+    path::PathBuf,
+    process::{Child, ChildStdout, Command, ExitStatus, Stdio},
+    sync::{Arc, Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// Starts a daemon or returns from the test (skipping outside CI).
+#[macro_export]
+macro_rules! daemon {
+    ($($arg:expr),* $(,)?) => {
+        match support::Daemon::start(&[$($arg),*]) {
+            Some(d) => d,
+            None => return,
+        }
+    };
+}
+
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    log: Arc<Mutex<String>>,
+    agent: ureq::Agent,
+}
+
+impl Daemon {
+    /// `None` when eBPF cannot be loaded here and we are not in CI.
+    pub fn start(args: &[&str]) -> Option<Daemon> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strace-api"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("STRACE_API_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the daemon binary runs");
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("piped");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let status = child.wait().ok();
+                let why = log.lock().unwrap().clone();
+                let reason = format!("the daemon did not start ({status:?}):\n{why}");
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!("{reason}");
+                }
+                eprintln!("SKIPPED (eBPF unavailable here, and CI is not set): {reason}");
+                return None;
+            }
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .new_agent();
+        Some(Daemon { child, base: format!("http://{addr}"), log, agent })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    fn send(&self, method: &str, path: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.base);
+        let resp = match method {
+            "GET" => self.agent.get(&url).call(),
+            "DELETE" => self.agent.delete(&url).call(),
+            "PUT" => self.agent.put(&url).send_empty(),
+            "POST" => self.agent.post(&url).send_empty(),
+            m => panic!("method {m}"),
+        };
+        let mut resp = resp.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let status = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.send("GET", path)
+    }
+    pub fn put(&self, path: &str) -> (u16, Value) {
+        self.send("PUT", path)
+    }
+    pub fn delete(&self, path: &str) -> (u16, Value) {
+        self.send("DELETE", path)
+    }
+    pub fn post(&self, path: &str) -> (u16, Value) {
+        self.send("POST", path)
+    }
+
+    pub fn watch(&self, pid: u32) {
+        let (status, body) = self.put(&format!("/v1/watch/{pid}"));
+        assert!(status == 200 || status == 201, "watch {pid}: {status} {body}");
+    }
+
+    /// The watch-list entry of `pid`.
+    pub fn counters(&self, pid: u32) -> Value {
+        self.try_counters(pid).unwrap_or_else(|| panic!("{pid} is not in the watch list"))
+    }
+
+    fn try_counters(&self, pid: u32) -> Option<Value> {
+        let (_, list) = self.get("/v1/watch");
+        list.as_array().and_then(|l| l.iter().find(|w| w["pid"] == pid).cloned())
+    }
+
+    /// All retained events of `pid`, oldest first.
+    pub fn events(&self, pid: u32) -> Vec<Value> {
+        let mut all = vec![];
+        let mut after = 0;
+        loop {
+            let (status, page) = self.get(&format!("/v1/processes/{pid}/events?after={after}&limit=10000"));
+            assert_eq!(status, 200, "{page}");
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            if events.is_empty() {
+                return all;
+            }
+            after = events.last().unwrap()["seq"].as_u64().unwrap();
+            all.extend(events);
+        }
+    }
+
+    /// Polls until `check` holds for `pid`'s counters, or panics after `within`.
+    pub fn wait_counters(&self, pid: u32, within: Duration, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let c = self.try_counters(pid).unwrap_or_default();
+            if check(&c) {
+                return c;
+            }
+            if Instant::now() > deadline {
+                panic!("counters of {pid} never got there: {c}\ndaemon log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, and the exit status.
+    pub fn stop(mut self) -> ExitStatus {
+        // SAFETY: kill with a valid pid and signal.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(Instant::now() < deadline, "daemon ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The workload program (support/workload.c), compiled once per test binary.
+fn workload_binary() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("workload-{}", std::process::id()));
+        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/workload.c");
+        let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&out)
+            .arg(src)
+            .status()
+            .expect("a C compiler (cc) is needed for the test workload");
+        assert!(st.success(), "compiling {src} failed");
+        out
+    })
+}
+
+/// A process that makes exactly the syscalls of its steps, when told to.
+pub struct Workload {
+    child: Child,
+    stdout: ChildStdout,
+    flag: PathBuf,
+    pub pid: u32,
+}
+
+impl Workload {
+    /// Starts it; it waits, making no syscalls, until [`Workload::go`].
+    pub fn new(steps: &[&str]) -> Workload {
+        let flag = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("flag-{}-{}", std::process::id(), unique()));
+        std::fs::write(&flag, [0u8; 4096]).unwrap();
+        let mut child = Command::new(workload_binary())
+            .arg(&flag)
+            .args(steps)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("workload runs");
+        let mut stdout = child.stdout.take().unwrap();
+        let line = read_line(&mut stdout);
+        let pid = line
+            .strip_prefix("ready ")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("workload said {line:?}"));
+        Workload { child, stdout, flag, pid }
+    }
+
+    /// Runs the steps and waits until they are done.
+    pub fn go(&mut self) {
+        self.set_flag(1);
+        let line = read_line(&mut self.stdout);
+        assert_eq!(line, "done\n", "workload did not finish its steps");
+    }
+
+    /// Lets it exit (with `exit_group(0)`) and reaps it.
+    pub fn finish(mut self) {
+        self.set_flag(2);
+        let st = self.child.wait().unwrap();
+        assert!(st.success(), "workload exited with {st}");
+    }
+
+    fn set_flag(&self, v: u8) {
+        use std::os::unix::fs::FileExt as _;
+        std::fs::OpenOptions::new().write(true).open(&self.flag).unwrap().write_at(&[v], 0).unwrap();
+    }
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.flag);
+    }
+}
+
+fn read_line(r: &mut ChildStdout) -> String {
+    let mut line = Vec::new();
+    let mut byte = [0u8];
+    while r.read(&mut byte).unwrap_or(0) == 1 {
+        line.push(byte[0]);
+        if byte[0] == b'\n' {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+fn unique() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// An expected syscall: a name, and optionally its return value or errno.
+#[derive(Clone, Debug)]
+pub struct Call {
+    name: &'static str,
+    ret: Option<i64>,
+    errno: Option<&'static str>,
+}
+
+pub fn call(name: &'static str) -> Call {
+    Call { name, ret: None, errno: None }
+}
+
+impl Call {
+    pub fn returning(mut self, ret: i64) -> Call {
+        self.ret = Some(ret);
+        self
+    }
+    pub fn failing_with(mut self, errno: &'static str) -> Call {
+        self.errno = Some(errno);
+        self.ret = Some(-(syscall_errno(errno) as i64));
+        self
+    }
+    fn matches(&self, ev: &Value) -> bool {
+        ev["syscall"] == self.name
+            && self.ret.is_none_or(|r| ev["ret"] == r)
+            && self.errno.is_none_or(|e| ev["errno"] == e)
+    }
+}
+
+fn syscall_errno(name: &str) -> i32 {
+    match name {
+        "ENOENT" => libc::ENOENT,
+        "EBADF" => libc::EBADF,
+        other => panic!("add {other} to the harness"),
+    }
+}
+
+/// Asserts that `expected` appear in `events` in this order (other events may sit between).
+pub fn assert_in_order(events: &[Value], expected: &[Call]) {
+    let mut it = events.iter();
+    for want in expected {
+        if !it.any(|ev| want.matches(ev)) {
+            let texts: Vec<_> = events.iter().map(|e| e["text"].as_str().unwrap_or("?").to_string()).collect();
+            panic!("{want:?} not found in order among:\n{}", texts.join("\n"));
+        }
+    }
+}

@@ -1,0 +1,76 @@
+/*
+ * A test workload with an exactly known syscall sequence.
+ *
+ *   workload FLAG_FILE STEP...
+ *
+ * It prints "ready <pid>\n", then spins (making no syscalls) until byte 0 of
+ * FLAG_FILE (mapped shared) becomes 1, runs the steps with raw syscalls,
+ * writes "done\n" to stdout, spins until the byte becomes 2, and exits with
+ * exit_group(0). Between "go" and "done" it makes exactly the steps' calls
+ * plus that one write, so a test can count every syscall it must see.
+ *
+ * Steps: openat-enoent | getppid | write:N (N bytes to fd 2) | storm:N (N x getppid)
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static volatile unsigned char *flag;
+
+static void wait_for(unsigned char value) {
+    while (flag[0] != value)
+        __builtin_ia32_pause();
+}
+
+static void say(const char *s) {
+    syscall(SYS_write, 1, s, strlen(s));
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: workload FLAG_FILE STEP...\n");
+        return 2;
+    }
+    int fd = open(argv[1], O_RDWR);
+    if (fd < 0) {
+        perror("open flag file");
+        return 2;
+    }
+    flag = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    if (flag == MAP_FAILED) {
+        perror("mmap flag file");
+        return 2;
+    }
+    char line[64];
+    snprintf(line, sizeof line, "ready %d\n", getpid());
+    say(line);
+
+    wait_for(1);
+    static char buf[4096];
+    memset(buf, 'x', sizeof buf);
+    for (int i = 2; i < argc; i++) {
+        const char *step = argv[i];
+        if (strcmp(step, "openat-enoent") == 0) {
+            syscall(SYS_openat, AT_FDCWD, "/nonexistent/strace-api-test", O_RDONLY);
+        } else if (strcmp(step, "getppid") == 0) {
+            syscall(SYS_getppid);
+        } else if (strncmp(step, "write:", 6) == 0) {
+            long n = atol(step + 6);
+            syscall(SYS_write, 2, buf, n > (long)sizeof buf ? (long)sizeof buf : n);
+        } else if (strncmp(step, "storm:", 6) == 0) {
+            for (long n = atol(step + 6); n > 0; n--)
+                syscall(SYS_getppid);
+        } else {
+            return 3; /* unknown step: the test sees no "done" */
+        }
+    }
+    say("done\n");
+    wait_for(2);
+    syscall(SYS_exit_group, 0);
+    return 0;
+}
