@@ -26,6 +26,15 @@ pub struct Config {
     /// Threads of watched processes the kernel can track at once.
     #[arg(long, env = "STRACE_API_MAX_THREADS", default_value_t = limits::DEFAULT_MAX_THREADS)]
     pub max_threads: u32,
+
+    /// Watch every process of the daemon's PID namespace (except itself) from
+    /// the moment it appears: a flight recorder.
+    #[arg(long, env = "STRACE_API_WATCH_ALL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub watch_all: bool,
+
+    /// Seconds an exited process's history stays readable.
+    #[arg(long, env = "STRACE_API_RETAIN_EXITED_SECS", default_value_t = 600)]
+    pub retain_exited_secs: u64,
 }
 
 impl Default for Config {
@@ -53,6 +62,12 @@ impl Config {
         }
         if !(64..=4_194_304).contains(&self.max_threads) {
             return Err(format!("--max-threads must be between 64 and 4194304, not {}", self.max_threads));
+        }
+        if self.retain_exited_secs > 7 * 24 * 3600 {
+            return Err(format!(
+                "--retain-exited-secs must be at most 604800 (a week), not {}",
+                self.retain_exited_secs
+            ));
         }
         Ok(())
     }
@@ -89,6 +104,14 @@ mod tests {
         assert!(parse(&["--memory-mib", "0"]).unwrap_err().contains("--memory-mib"));
         assert!(parse(&["--max-threads", "1"]).unwrap_err().contains("--max-threads"));
         assert!(parse(&["--listen", "nonsense"]).is_err());
+    }
+
+    #[test]
+    fn watch_all_is_a_switch_or_a_value() {
+        assert!(!parse(&[]).unwrap().watch_all);
+        assert!(parse(&["--watch-all"]).unwrap().watch_all);
+        assert!(!parse(&["--watch-all", "false"]).unwrap().watch_all);
+        assert!(parse(&["--retain-exited-secs", "9999999"]).unwrap_err().contains("a week"));
     }
 
     #[test]

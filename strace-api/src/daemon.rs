@@ -1,6 +1,6 @@
 //! Start-up and shut-down: load the probe, start the drain and the HTTP
 //! server, and on SIGINT/SIGTERM stop serving and detach.
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
@@ -9,23 +9,28 @@ use crate::{
     api,
     clock::Clock,
     config::Config,
-    drain,
-    probe::{Probe, Sizing},
+    drain, lifecycle,
+    probe::{Probe, Settings},
     recorder::{EVENT_BYTES, Limits},
     tracer::Tracer,
 };
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
-    let (probe, streams) = Probe::load(Sizing { ring_bytes: config.ring_bytes, max_threads: config.max_threads })?;
+    let settings =
+        Settings { ring_bytes: config.ring_bytes, max_threads: config.max_threads, watch_all: config.watch_all };
+    let (probe, streams) = Probe::load(settings)?;
     let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };
-    let tracer = Arc::new(Tracer::new(Box::new(probe), limits, Clock::measure()));
+    let (exits_tx, exits_rx) = tokio::sync::mpsc::unbounded_channel();
+    let retention = Duration::from_secs(config.retain_exited_secs);
+    let tracer = Arc::new(Tracer::new(Box::new(probe), limits, Clock::measure(), retention, Some(exits_tx)));
     tracing::info!(
         ring_bytes = config.ring_bytes,
         events_per_pid = config.events_per_pid,
         memory_events = limits.memory_bytes / EVENT_BYTES,
-        "eBPF programs attached"
+        "recording"
     );
+    let lifecycle = tokio::spawn(lifecycle::run(tracer.clone(), exits_rx));
 
     let drain = tokio::spawn({
         let tracer = tracer.clone();
@@ -46,8 +51,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("HTTP server failed")?;
 
-    drain.abort();
-    let _ = drain.await;
+    for task in [drain, lifecycle] {
+        task.abort();
+        let _ = task.await;
+    }
     if let Some(log) = log {
         log.abort();
         let _ = log.await;

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod daemon;
 pub mod drain;
+pub mod lifecycle;
 pub mod probe;
 pub mod procs;
 pub mod recorder;

@@ -1,11 +1,16 @@
-//! What /proc says about a pid: does it exist, is it a process (thread-group
-//! leader) or one of its threads, which threads does it have.
+//! What /proc says about the processes of the daemon's PID namespace.
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use procfs::process::Process;
+use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {
-    /// A process: its pid is its thread-group id.
-    Process,
+    /// A process (its pid is its thread-group id), with its start time in
+    /// clock ticks since boot: with the pid, the process's identity.
+    Process {
+        start_ticks: u64,
+    },
     /// A thread of process `tgid`.
     Thread {
         tgid: u32,
@@ -15,18 +20,120 @@ pub enum Lookup {
 
 pub fn lookup(pid: u32) -> Lookup {
     let Ok(p) = Process::new(pid as i32) else { return Lookup::Missing };
-    match p.status() {
-        Ok(s) if s.tgid as u32 == pid => Lookup::Process,
-        Ok(s) => Lookup::Thread { tgid: s.tgid as u32 },
-        Err(_) => Lookup::Missing,
+    match (p.status(), p.stat()) {
+        (Ok(s), Ok(st)) if s.tgid as u32 == pid => Lookup::Process { start_ticks: st.starttime },
+        (Ok(s), _) => Lookup::Thread { tgid: s.tgid as u32 },
+        _ => Lookup::Missing,
     }
 }
 
 /// Thread ids of process `pid` (empty if it is gone).
 pub fn tids(pid: u32) -> Vec<u32> {
+    threads(pid).into_iter().map(|t| t.tid).collect()
+}
+
+/// One process as `ps` would show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub comm: String,
+    pub cmdline: Vec<String>,
+    pub uid: u32,
+    pub user: Option<String>,
+    /// `R`, `S`, `D`, `Z`, … as in `ps`.
+    pub state: String,
+    /// RFC 3339 wall-clock start time.
+    pub started: String,
+    #[serde(skip)]
+    pub start_ticks: u64,
+    pub threads: u32,
+}
+
+pub fn info(pid: u32) -> Option<ProcInfo> {
+    let p = Process::new(pid as i32).ok()?;
+    let stat = p.stat().ok()?;
+    if stat.pid as u32 != pid {
+        return None;
+    }
+    let status = p.status().ok()?;
+    if status.tgid as u32 != pid {
+        return None; // a thread, not a process
+    }
+    let uid = status.ruid;
+    Some(ProcInfo {
+        pid,
+        ppid: stat.ppid as u32,
+        comm: stat.comm,
+        cmdline: p.cmdline().unwrap_or_default(),
+        uid,
+        user: user_name(uid),
+        state: stat.state.to_string(),
+        started: humantime::format_rfc3339_millis(wall_clock(stat.starttime)).to_string(),
+        start_ticks: stat.starttime,
+        threads: stat.num_threads as u32,
+    })
+}
+
+/// Every process of the namespace (the /proc the daemon sees).
+pub fn all() -> Vec<ProcInfo> {
+    let Ok(iter) = procfs::process::all_processes() else { return vec![] };
+    let mut all: Vec<_> = iter.filter_map(Result::ok).filter_map(|p| info(p.pid as u32)).collect();
+    all.sort_by_key(|p| p.pid);
+    all
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ThreadInfo {
+    pub tid: u32,
+    pub comm: String,
+    pub state: String,
+}
+
+pub fn threads(pid: u32) -> Vec<ThreadInfo> {
     let Ok(p) = Process::new(pid as i32) else { return vec![] };
     let Ok(tasks) = p.tasks() else { return vec![] };
-    tasks.filter_map(|t| t.ok().map(|t| t.tid as u32)).collect()
+    tasks
+        .filter_map(Result::ok)
+        .filter_map(|t| {
+            let st = t.stat().ok()?;
+            Some(ThreadInfo { tid: t.tid as u32, comm: st.comm, state: st.state.to_string() })
+        })
+        .collect()
+}
+
+/// Clock ticks since boot (as in /proc/<pid>/stat) to wall-clock time.
+pub fn wall_clock(ticks: u64) -> SystemTime {
+    let boot = procfs::boot_time_secs().unwrap_or(0);
+    let tps = procfs::ticks_per_second().max(1);
+    UNIX_EPOCH + Duration::from_secs(boot) + Duration::from_nanos(ticks.saturating_mul(1_000_000_000 / tps))
+}
+
+/// The user name of `uid` from the namespace's /etc/passwd, if it has one.
+fn user_name(uid: u32) -> Option<String> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd_lookup(&passwd, uid)
+}
+
+fn passwd_lookup(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+    })
+}
+
+/// A pidfd for process `pid`: readable once it exits, and it never refers to
+/// a later process that reuses the number.
+pub fn pidfd(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd we own.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
 #[cfg(test)]
@@ -34,17 +141,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn this_process_and_its_threads() {
+    fn this_process() {
         let me = std::process::id();
-        assert_eq!(lookup(me), Lookup::Process);
-        let handle = std::thread::spawn(|| {
-            // SAFETY: gettid has no preconditions.
-            unsafe { libc::gettid() as u32 }
-        });
-        let tid = handle.join().unwrap();
-        assert!(tids(me).contains(&me));
-        // The thread has exited by now; a running one would report Thread { tgid: me }.
-        assert!(matches!(lookup(tid), Lookup::Missing | Lookup::Thread { .. }));
+        assert!(matches!(lookup(me), Lookup::Process { start_ticks } if start_ticks > 0));
         assert_eq!(lookup(i32::MAX as u32), Lookup::Missing);
+        let i = info(me).unwrap();
+        assert_eq!(i.pid, me);
+        assert!(i.threads >= 1);
+        assert!(tids(me).contains(&me));
+        assert!(all().iter().any(|p| p.pid == me));
+        let started = humantime::parse_rfc3339_weak(&i.started).unwrap();
+        let age = SystemTime::now().duration_since(started).unwrap_or_default();
+        assert!(age < Duration::from_secs(3600), "started {} is not recent", i.started);
+    }
+
+    #[test]
+    fn a_thread_is_not_a_process() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions.
+            tx.send(unsafe { libc::gettid() } as u32).unwrap();
+            done_rx.recv().unwrap();
+        });
+        let tid = rx.recv().unwrap();
+        assert_eq!(lookup(tid), Lookup::Thread { tgid: std::process::id() });
+        assert!(info(tid).is_none());
+        done_tx.send(()).unwrap();
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn passwd_names() {
+        let p = "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/usr/sbin/nologin\n";
+        assert_eq!(passwd_lookup(p, 33), Some("www".into()));
+        assert_eq!(passwd_lookup(p, 7), None);
     }
 }

@@ -236,7 +236,6 @@ mod tests {
         Recorder::new(Limits { per_process, memory_bytes })
     }
 
-
     #[test]
     fn keeps_the_newest_and_counts_the_rest() {
         let mut r = recorder(3, 1 << 20);

@@ -145,7 +145,7 @@ fn sigterm_stops_serving_detaches_and_exits_zero() {
     let d = daemon!();
     let (_, health) = d.get("/healthz");
     let ids: Vec<u64> = health["programs"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
-    assert_eq!(ids.len(), 3, "{health}");
+    assert_eq!(ids.len(), 4, "{health}");
     let loaded = |id: u64| aya::programs::loaded_programs().filter_map(Result::ok).any(|p| p.id() as u64 == id);
     assert!(ids.iter().all(|&id| loaded(id)));
     let base = d.base.clone();

@@ -10,4 +10,4 @@ pub mod maps;
 pub mod record;
 
 pub use maps::{Counter, ThreadSlot, WatchEntry};
-pub use record::{RecordKind, SyscallRecord};
+pub use record::{ProcessRecord, RecordKind, SyscallRecord};

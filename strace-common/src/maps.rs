@@ -2,8 +2,15 @@
 //!
 //! The names are the symbols in the eBPF object; userspace looks maps up by them.
 
-/// `HashMap<u32, WatchEntry>`: thread-group ids (host pid namespace) to trace.
+/// `Array<u64>`: a byte per host thread-group id (eight per element) caching
+/// whether the process is watched ([`state`]). The hot-path filter.
+pub const STATE: &str = "STATE";
+/// `HashMap<u32, WatchEntry>`: watched thread groups, keyed by host tgid. The
+/// authority the STATE cache is filled from.
 pub const WATCHED: &str = "WATCHED";
+/// `HashMap<u32, u32>`: watch requests by namespace pid for processes the
+/// kernel has not seen yet (value: [`WatchEntry`] flags).
+pub const PENDING: &str = "PENDING";
 /// `HashMap<u32, ThreadSlot>`: one slot per traced thread, keyed by host tid.
 pub const THREADS: &str = "THREADS";
 /// `RingBuf` of records (see [`crate::record`]).
@@ -11,12 +18,39 @@ pub const EVENTS: &str = "EVENTS";
 /// `PerCpuArray<u64>` indexed by [`Counter`].
 pub const COUNTERS: &str = "COUNTERS";
 
+/// Values of the STATE cache bytes.
+pub mod state {
+    /// Not looked at since the process started (or since the cache was reset):
+    /// the next syscall classifies it.
+    pub const UNKNOWN: u8 = 0;
+    /// Not watched.
+    pub const IGNORED: u8 = 1;
+    /// Watched.
+    pub const WATCHED: u8 = 2;
+    /// Host tgids the cache covers (PID_MAX_LIMIT on 64-bit).
+    pub const TGIDS: u32 = 1 << 22;
+    /// Array elements: eight tgids per `u64`.
+    pub const ENTRIES: u32 = TGIDS / 8;
+}
+
 /// Read-only globals set by the loader (`.rodata`, so the verifier sees constants).
 pub mod globals {
     /// Syscall number of `exit` on the running architecture.
     pub const NR_EXIT: &str = "NR_EXIT";
     /// Syscall number of `exit_group` on the running architecture.
     pub const NR_EXIT_GROUP: &str = "NR_EXIT_GROUP";
+    /// 0: the daemon is in the initial PID namespace (ids are host ids);
+    /// 1: translate with `bpf_get_ns_current_pid_tgid(NS_DEV, NS_INO)`.
+    pub const NS_MODE: &str = "NS_MODE";
+    pub const NS_DEV: &str = "NS_DEV";
+    pub const NS_INO: &str = "NS_INO";
+    /// The daemon's own pid in its namespace: never watched.
+    pub const SELF_PID: &str = "SELF_PID";
+    /// Non-zero: watch every process of the namespace, with these [`super::WatchEntry`] flags.
+    pub const WATCH_ALL: &str = "WATCH_ALL";
+    /// Byte offsets of `pid` and `tgid` in `struct task_struct`, from the kernel's BTF.
+    pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
+    pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
 }
 
 /// Program names (the functions in `strace-ebpf`).
@@ -24,6 +58,7 @@ pub mod programs {
     pub const SYS_ENTER: &str = "sys_enter";
     pub const SYS_EXIT: &str = "sys_exit";
     pub const THREAD_EXIT: &str = "thread_exit";
+    pub const PROCESS_FORK: &str = "process_fork";
 }
 
 /// Per-watched-process state kept by the kernel.
@@ -32,8 +67,24 @@ pub mod programs {
 pub struct WatchEntry {
     /// Records of this process lost because the ring buffer was full.
     pub dropped: u64,
-    /// Records of this process lost because the thread table was full.
+    /// Syscalls of this process not traced because the thread table was full.
     pub untracked: u64,
+    /// The process's pid in the daemon's namespace; 0 until the kernel has seen it.
+    pub ns_pid: u32,
+    /// The namespace pid of the watched parent it was followed from, or 0.
+    pub parent_ns_pid: u32,
+    /// `WatchEntry::FOLLOW_CHILDREN` and friends.
+    pub flags: u32,
+    pub _pad: u32,
+}
+
+impl WatchEntry {
+    /// Processes it forks are watched too, from their first syscall.
+    pub const FOLLOW_CHILDREN: u32 = 1;
+    /// Watched because of `--watch-all`.
+    pub const AUTO: u32 = 2;
+    /// Watched because its parent was.
+    pub const CHILD: u32 = 4;
 }
 
 /// A thread's syscall in progress, written at `sys_enter` and read at `sys_exit`.
@@ -44,6 +95,7 @@ pub struct WatchEntry {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ThreadSlot {
+    /// Namespace ids (what records carry).
     pub pid: u32,
     pub tid: u32,
     pub nr: i32,
@@ -51,6 +103,9 @@ pub struct ThreadSlot {
     pub state: u32,
     pub enter_ns: u64,
     pub args: [u64; 6],
+    /// Host thread-group id (to count losses against the right process).
+    pub host_pid: u32,
+    pub _pad: u32,
 }
 
 impl ThreadSlot {
@@ -66,16 +121,19 @@ pub enum Counter {
     RingFull = 0,
     /// Syscalls of watched threads not traced because the thread table was full.
     ThreadsFull = 1,
+    /// Processes that should have been watched (children, `--watch-all`, pending
+    /// watches) but did not fit in the watch table.
+    WatchedFull = 2,
 }
 
 impl Counter {
-    pub const COUNT: u32 = 2;
-    pub const ALL: [Counter; Self::COUNT as usize] = [Counter::RingFull, Counter::ThreadsFull];
+    pub const COUNT: u32 = 3;
+    pub const ALL: [Counter; Self::COUNT as usize] = [Counter::RingFull, Counter::ThreadsFull, Counter::WatchedFull];
 }
 
 #[cfg(feature = "user")]
 mod pod {
-    // SAFETY: plain #[repr(C)] data without padding holes that matter and without pointers.
+    // SAFETY: plain #[repr(C)] data without pointers; every bit pattern is valid.
     unsafe impl aya::Pod for super::WatchEntry {}
     unsafe impl aya::Pod for super::ThreadSlot {}
 }

@@ -9,14 +9,54 @@
 pub enum RecordKind {
     /// A [`SyscallRecord`].
     Syscall = 1,
+    /// A [`ProcessRecord`].
+    Process = 2,
 }
 
 impl RecordKind {
     pub fn of(bytes: &[u8]) -> Option<RecordKind> {
         match u16::from_ne_bytes([*bytes.first()?, *bytes.get(1)?]) {
             1 => Some(RecordKind::Syscall),
+            2 => Some(RecordKind::Process),
             _ => None,
         }
+    }
+}
+
+/// The kernel started watching a process by itself: a child of a watched
+/// process, a `--watch-all` process, or a pending watch it resolved. Comes
+/// before any [`SyscallRecord`] of that process.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProcessRecord {
+    /// Always `RecordKind::Process as u16`.
+    pub kind: u16,
+    pub _pad: u16,
+    /// [`crate::WatchEntry`] flags.
+    pub flags: u32,
+    /// Host thread-group id.
+    pub host_pid: u32,
+    /// Pid in the daemon's namespace.
+    pub ns_pid: u32,
+    /// Namespace pid of the watched parent it was followed from, or 0.
+    pub parent_ns_pid: u32,
+    pub _pad2: u32,
+}
+
+impl ProcessRecord {
+    pub const SIZE: usize = core::mem::size_of::<ProcessRecord>();
+
+    pub fn read(bytes: &[u8]) -> Option<ProcessRecord> {
+        if bytes.len() < Self::SIZE || RecordKind::of(bytes)? != RecordKind::Process {
+            return None;
+        }
+        // SAFETY: length checked; plain data valid for any bit pattern.
+        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast()) })
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        // SAFETY: plain #[repr(C)] data without padding.
+        unsafe { core::slice::from_raw_parts((self as *const Self).cast(), Self::SIZE) }
     }
 }
 
@@ -30,7 +70,7 @@ pub struct SyscallRecord {
     /// `SyscallRecord::NO_RETURN` and friends.
     pub flags: u16,
     pub nr: i32,
-    /// Thread-group id as the kernel filter saw it (host pid namespace).
+    /// Thread-group id and thread id in the daemon's PID namespace.
     pub pid: u32,
     pub tid: u32,
     /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at entry.
@@ -83,6 +123,14 @@ mod tests {
             args: [1, 2, 3, 4, 5, 6],
         };
         assert_eq!(SyscallRecord::read(r.as_bytes()), Some(r));
+    }
+
+    #[test]
+    fn process_records_round_trip() {
+        let p = ProcessRecord { kind: RecordKind::Process as u16, host_pid: 900, ns_pid: 1, ..Default::default() };
+        assert_eq!(ProcessRecord::read(p.as_bytes()), Some(p));
+        assert_eq!(SyscallRecord::read(p.as_bytes()), None);
+        assert_eq!(RecordKind::of(p.as_bytes()), Some(RecordKind::Process));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Writing records to the ring buffer; a record that does not fit is counted,
 //! globally (per CPU) and for its process.
-use strace_common::{Counter, RecordKind, SyscallRecord, ThreadSlot};
+use strace_common::{Counter, ProcessRecord, RecordKind, SyscallRecord, ThreadSlot};
 
 use crate::maps::{EVENTS, WATCHED, atomic_inc, count};
 
@@ -21,14 +21,20 @@ pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
             });
             entry.submit(0);
         }
-        None => lost(slot.pid),
+        None => lost(slot.host_pid),
+    }
+}
+
+pub fn process(record: ProcessRecord) {
+    if EVENTS.output(&record, 0).is_err() {
+        count(Counter::RingFull);
     }
 }
 
 #[cold]
-fn lost(pid: u32) {
+fn lost(host_pid: u32) {
     count(Counter::RingFull);
-    if let Some(w) = WATCHED.get_ptr_mut(&pid) {
+    if let Some(w) = WATCHED.get_ptr_mut(&host_pid) {
         // SAFETY: pointer to a live map value.
         atomic_inc(unsafe { &raw mut (*w).dropped });
     }

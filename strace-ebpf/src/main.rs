@@ -1,8 +1,9 @@
 //! The kernel side of strace-api.
 //!
-//! Data path: `sys_enter` (filter by watched thread group, remember the call in
-//! the thread's slot) → `sys_exit` (one record per completed call into the ring
-//! buffer) → userspace. `thread_exit` frees a thread's slot.
+//! Data path: `sys_enter` (filter: `state`, one array lookup; remember the
+//! call in the thread's slot) → `sys_exit` (one record per completed call into
+//! the ring buffer) → userspace. `process_fork` follows children and clears
+//! reused pids; `thread_exit` frees a thread's slot.
 #![no_std]
 #![no_main]
 // atomic_xadd: the BPF target has an atomic add but no compare-and-swap, so
@@ -13,7 +14,10 @@
 mod arch;
 mod emit;
 mod maps;
+mod ns;
 mod probes;
+mod state;
+mod task;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -1,17 +1,21 @@
-//! Maps and load-time globals. Sizes here are placeholders: the loader sets
-//! every size from the daemon's configuration (see strace-common's limits).
+//! Maps and load-time globals. Sizes here are placeholders where the loader
+//! sets them from the daemon's configuration (see strace-common's limits).
 use aya_ebpf::{
     Global,
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use strace_common::{Counter, ThreadSlot, WatchEntry, limits};
+use strace_common::{Counter, ThreadSlot, WatchEntry, limits, maps::state};
 
-/// Watched thread groups, keyed by host tgid. The in-kernel filter.
+#[map(name = "STATE")]
+pub static STATE: Array<u64> = Array::with_max_entries(state::ENTRIES, 0);
+
 #[map(name = "WATCHED")]
 pub static WATCHED: HashMap<u32, WatchEntry> = HashMap::with_max_entries(limits::MAX_WATCHED, 0);
 
-/// One slot per traced thread, keyed by host tid.
+#[map(name = "PENDING")]
+pub static PENDING: HashMap<u32, u32> = HashMap::with_max_entries(limits::MAX_PENDING, 0);
+
 #[map(name = "THREADS")]
 pub static THREADS: HashMap<u32, ThreadSlot> = HashMap::with_max_entries(limits::DEFAULT_MAX_THREADS, 0);
 
@@ -21,13 +25,27 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(limits::DEFAULT_RING_BYTES,
 #[map(name = "COUNTERS")]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
 
-/// Syscall numbers of `exit` and `exit_group` on the running architecture,
-/// set by the loader from its syscall table.
+// Globals the loader overrides (see strace_common::maps::globals).
 #[unsafe(no_mangle)]
 pub static NR_EXIT: Global<i32> = Global::new(-1);
 #[unsafe(no_mangle)]
 pub static NR_EXIT_GROUP: Global<i32> = Global::new(-1);
+#[unsafe(no_mangle)]
+pub static NS_MODE: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static NS_DEV: Global<u64> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static NS_INO: Global<u64> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static SELF_PID: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static WATCH_ALL: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static TASK_PID_OFFSET: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static TASK_TGID_OFFSET: Global<u32> = Global::new(0);
 
+/// Adds one to a per-CPU counter; returns the old value.
 #[inline(always)]
 pub fn count(counter: Counter) -> u64 {
     match COUNTERS.get_ptr_mut(counter as u32) {

@@ -37,7 +37,9 @@ pub async fn last_lines(
     let pid = pid(&pid_s)?;
     let n = in_range("n", &n_s, 1..=MAX_LINES)?;
     let wait = query_in_range("wait_ms", q.wait_ms, 1000, 0..=MAX_WAIT_MS)?;
-    tracer.watch(pid)?;
+    // Starts watching (following children), or finds the history of a process
+    // that has exited.
+    tracer.watch(pid, true)?;
     tracer.wait_for(pid, n, Instant::now() + Duration::from_millis(wait)).await;
     // Copy under the lock, render outside it.
     let events: Vec<_> = tracer

@@ -4,6 +4,7 @@ mod events;
 mod extract;
 mod health;
 mod legacy;
+mod processes;
 mod view;
 mod watch;
 
@@ -22,6 +23,8 @@ pub fn router(tracer: Arc<Tracer>) -> Router {
         .route("/strace/{pid}/{n}", get(legacy::last_lines))
         .route("/v1/watch", get(watch::list))
         .route("/v1/watch/{pid}", put(watch::start).delete(watch::stop))
+        .route("/v1/processes", get(processes::list))
+        .route("/v1/processes/{pid}", get(processes::detail))
         .route("/v1/processes/{pid}/events", get(events::page))
         .route("/healthz", get(health::health))
         .fallback(error::not_found)

@@ -46,8 +46,9 @@ fn feed(t: &Tracer, pid: u32, nrs: &[(i32, i64)]) {
     }
 }
 
+/// A live process other than this one (which cannot be watched): our parent.
 fn me() -> u32 {
-    std::process::id()
+    std::os::unix::process::parent_id()
 }
 
 #[tokio::test]
@@ -117,7 +118,7 @@ async fn events_cursor_and_validation() {
     let t = Arc::new(fake::tracer());
     let p = me();
     assert_error(get(&t, &format!("/v1/processes/{p}/events")).await, StatusCode::NOT_FOUND, "not watched");
-    t.watch(p).unwrap();
+    t.watch(p, true).unwrap();
     let openat = syscalls::Sysno::openat.id();
     feed(&t, p, &[(openat, -2), (openat, 3), (openat, 4)]);
     let (s, page) = get(&t, &format!("/v1/processes/{p}/events?after=1&limit=1")).await;
@@ -142,6 +143,48 @@ async fn events_cursor_and_validation() {
         assert_eq!(get(&t, &format!("/v1/processes/{p}/events?{q}")).await.0, StatusCode::BAD_REQUEST, "{q}");
     }
     assert_error(get(&t, "/v1/processes/0/events").await, StatusCode::BAD_REQUEST, "positive integer");
+}
+
+#[tokio::test]
+async fn watch_options_and_self() {
+    let t = Arc::new(fake::tracer());
+    let p = me();
+    let (s, body) = call(&t, Method::PUT, &format!("/v1/watch/{p}?children=false")).await;
+    assert_eq!((s, &body["children"]), (StatusCode::CREATED, &serde_json::json!(false)));
+    assert_error(
+        call(&t, Method::PUT, &format!("/v1/watch/{p}?children=maybe")).await,
+        StatusCode::BAD_REQUEST,
+        "children",
+    );
+    let own = std::process::id();
+    assert_error(
+        call(&t, Method::PUT, &format!("/v1/watch/{own}")).await,
+        StatusCode::BAD_REQUEST,
+        "strace-api itself",
+    );
+}
+
+#[tokio::test]
+async fn processes_are_listed_with_their_watch_state() {
+    let t = Arc::new(fake::tracer());
+    let p = me();
+    t.watch(p, true).unwrap();
+    let (s, list) = get(&t, "/v1/processes").await;
+    assert_eq!(s, StatusCode::OK);
+    let list = list.as_array().unwrap();
+    let parent = list.iter().find(|x| x["pid"] == p).expect("our parent is listed");
+    assert_eq!((parent["watched"].as_bool(), parent["alive"].as_bool()), (Some(true), Some(true)));
+    for key in ["ppid", "comm", "cmdline", "uid", "state", "started", "threads"] {
+        assert!(parent.get(key).is_some(), "missing {key} in {parent}");
+    }
+    assert!(list.iter().all(|x| x["pid"] != std::process::id()), "the daemon hides itself");
+    let (s, one) = get(&t, &format!("/v1/processes/{p}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!one["threads"].as_array().unwrap().is_empty());
+    assert!(one["children"].as_array().unwrap().iter().any(|c| c == std::process::id()));
+    assert_error(get(&t, &format!("/v1/processes/{}", i32::MAX)).await, StatusCode::NOT_FOUND, "no process");
+    assert_error(get(&t, "/v1/processes/x").await, StatusCode::BAD_REQUEST, "positive integer");
+    assert_error(get(&t, "/v1/processes?all=1").await, StatusCode::BAD_REQUEST, "all");
 }
 
 #[tokio::test]

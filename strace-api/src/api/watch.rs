@@ -1,19 +1,39 @@
-//! `PUT /v1/watch/{pid}`, `DELETE /v1/watch/{pid}`, `GET /v1/watch`.
+//! `PUT /v1/watch/{pid}?children=`, `DELETE /v1/watch/{pid}`, `GET /v1/watch`.
 use std::sync::Arc;
 
 use axum::{Json, extract::State, http::StatusCode};
+use serde::Deserialize;
 
-use super::{ApiError, extract::PidPath};
-use crate::tracer::{Tracer, WatchError, WatchStats};
+use super::{
+    ApiError,
+    extract::{ApiQuery, PidPath},
+};
+use crate::tracer::{Tracer, WatchError, WatchStats, Watched};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchQuery {
+    /// Follow the processes it forks (default true).
+    children: Option<bool>,
+}
 
 /// Starts watching; 201 when new, 200 when it was watched already.
 pub async fn start(
     State(tracer): State<Arc<Tracer>>,
     PidPath(pid): PidPath,
+    ApiQuery(q): ApiQuery<WatchQuery>,
 ) -> Result<(StatusCode, Json<WatchStats>), ApiError> {
-    let new = tracer.watch(pid)?;
+    let status = match tracer.watch(pid, q.children.unwrap_or(true))? {
+        Watched::New => StatusCode::CREATED,
+        Watched::Already => StatusCode::OK,
+        Watched::Exited => {
+            return Err(ApiError::not_found(format!(
+                "process {pid} has exited; its history is at /v1/processes/{pid}/events"
+            )));
+        }
+    };
     let stats = tracer.stats(pid).ok_or(WatchError::NotWatched(pid))?;
-    Ok((if new { StatusCode::CREATED } else { StatusCode::OK }, Json(stats)))
+    Ok((status, Json(stats)))
 }
 
 /// Stops watching and frees the history; answers with the final counters.

@@ -12,6 +12,14 @@ pub enum StartupError {
     KernelTooOld { found: String },
 
     #[error(
+        "strace-api needs the kernel's BTF type information to follow forked processes ({0}); use a kernel built with CONFIG_DEBUG_INFO_BTF=y"
+    )]
+    NoBtf(String),
+
+    #[error("cannot read the daemon's own PID namespace: {0}")]
+    Namespace(String),
+
+    #[error(
         "the kernel refused the bpf() system call ({0}); inside a container the default seccomp profile blocks it: use the seccomp profile in deploy/ or add CAP_SYS_ADMIN"
     )]
     BpfRefused(String),

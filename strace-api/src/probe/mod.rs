@@ -1,39 +1,47 @@
 //! The kernel program seen from userspace: load and attach it, and keep its
-//! watch table. Dropping the `Probe` detaches every program.
+//! watch tables. Dropping the `Probe` detaches every program.
+mod btf;
 mod error;
+pub mod namespace;
 pub mod preflight;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::RawTracePoint,
 };
 use aya_log::EbpfLogger;
 pub use error::StartupError;
+use namespace::PidNamespace;
 use strace_common::{
     Counter, ThreadSlot, WatchEntry,
-    maps::{self, globals, programs},
+    maps::{self, globals, programs, state},
 };
 
 use crate::{
     syscall,
-    tracer::{KernelCounters, ProgramStats},
+    tracer::{Kernel, KernelCounters, ProgramStats},
 };
 
 /// The BPF object built by build.rs from the `strace-ebpf` crate.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/strace"));
 
-/// Sizes of the kernel-side tables.
+/// How to load the program.
 #[derive(Clone, Copy, Debug)]
-pub struct Sizing {
+pub struct Settings {
     pub ring_bytes: u32,
     pub max_threads: u32,
+    /// Watch every process of the daemon's namespace (following children).
+    pub watch_all: bool,
 }
 
 pub struct Probe {
+    host_pids: bool,
     /// (name, kernel program id) of each attached program.
     programs: Vec<(&'static str, u32)>,
+    state: Array<MapData, u64>,
     watched: HashMap<MapData, u32, WatchEntry>,
+    pending: HashMap<MapData, u32, u32>,
     threads: HashMap<MapData, u32, ThreadSlot>,
     counters: PerCpuArray<MapData, u64>,
     // Last: programs detach when this drops.
@@ -48,22 +56,35 @@ pub struct Streams {
 }
 
 /// Syscall probes are raw tracepoints (see strace-ebpf/src/probes/mod.rs for
-/// why); `sched_process_exit` frees the slots of exiting threads.
-const ATTACH: [(&str, &str); 3] = [
+/// why); the scheduler hooks follow forks and free exiting threads' slots.
+const ATTACH: [(&str, &str); 4] = [
     (programs::THREAD_EXIT, "sched_process_exit"),
+    (programs::PROCESS_FORK, "sched_process_fork"),
     (programs::SYS_EXIT, "sys_exit"),
     (programs::SYS_ENTER, "sys_enter"),
 ];
 
 impl Probe {
-    pub fn load(sizing: Sizing) -> Result<(Probe, Streams), StartupError> {
+    pub fn load(settings: Settings) -> Result<(Probe, Streams), StartupError> {
         preflight::check()?;
+        let offsets = btf::task_offsets().map_err(StartupError::NoBtf)?;
+        let ns = PidNamespace::own().map_err(|e| StartupError::Namespace(e.to_string()))?;
+        let ns_mode = u32::from(!ns.is_initial());
+        let self_pid = std::process::id();
+        let watch_all = if settings.watch_all { WatchEntry::FOLLOW_CHILDREN } else { 0 };
         let (nr_exit, nr_exit_group) = syscall::no_return_numbers();
         let mut ebpf = EbpfLoader::new()
-            .map_max_entries(maps::EVENTS, sizing.ring_bytes)
-            .map_max_entries(maps::THREADS, sizing.max_threads)
+            .map_max_entries(maps::EVENTS, settings.ring_bytes)
+            .map_max_entries(maps::THREADS, settings.max_threads)
             .override_global(globals::NR_EXIT, &nr_exit, true)
             .override_global(globals::NR_EXIT_GROUP, &nr_exit_group, true)
+            .override_global(globals::NS_MODE, &ns_mode, true)
+            .override_global(globals::NS_DEV, &ns.dev, true)
+            .override_global(globals::NS_INO, &ns.ino, true)
+            .override_global(globals::SELF_PID, &self_pid, true)
+            .override_global(globals::WATCH_ALL, &watch_all, true)
+            .override_global(globals::TASK_PID_OFFSET, &offsets.pid, true)
+            .override_global(globals::TASK_TGID_OFFSET, &offsets.tgid, true)
             .load(OBJECT)
             .map_err(StartupError::object)?;
         let log = match EbpfLogger::init(&mut ebpf) {
@@ -86,56 +107,43 @@ impl Probe {
         }
         let mut take =
             |name: &'static str| ebpf.take_map(name).ok_or_else(|| StartupError::Missing(format!("map `{name}`")));
-        let (w, t, c, e) = (take(maps::WATCHED)?, take(maps::THREADS)?, take(maps::COUNTERS)?, take(maps::EVENTS)?);
+        let (st, w, p, t, c, e) = (
+            take(maps::STATE)?,
+            take(maps::WATCHED)?,
+            take(maps::PENDING)?,
+            take(maps::THREADS)?,
+            take(maps::COUNTERS)?,
+            take(maps::EVENTS)?,
+        );
         let map_err = |name| move |source| StartupError::Map { name, source };
         let probe = Probe {
+            host_pids: ns_mode == 0,
             programs: ids,
+            state: Array::try_from(st).map_err(map_err(maps::STATE))?,
             watched: HashMap::try_from(w).map_err(map_err(maps::WATCHED))?,
+            pending: HashMap::try_from(p).map_err(map_err(maps::PENDING))?,
             threads: HashMap::try_from(t).map_err(map_err(maps::THREADS))?,
             counters: PerCpuArray::try_from(c).map_err(map_err(maps::COUNTERS))?,
             _ebpf: ebpf,
         };
         let events = RingBuf::try_from(e).map_err(map_err(maps::EVENTS))?;
+        tracing::info!(
+            pid_namespace = if ns.is_initial() { "initial" } else { "own" },
+            watch_all = settings.watch_all,
+            "eBPF programs attached"
+        );
         Ok((probe, Streams { events, log }))
     }
-}
 
-impl crate::tracer::Kernel for Probe {
-    fn watch(&mut self, pid: u32) -> Result<(), String> {
-        if self.watched.get(&pid, 0).is_ok() {
+    /// Makes the kernel look at `host_pid` afresh on its next syscall. Resets
+    /// the whole cache word (eight tgids): UNKNOWN is always safe.
+    fn forget(&mut self, host_pid: u32) -> Result<(), String> {
+        if host_pid >= state::TGIDS {
             return Ok(());
         }
-        self.watched.insert(&pid, &WatchEntry::default(), 0).map_err(|e| describe(&e))
+        self.state.set(host_pid / 8, &(state::UNKNOWN as u64), 0).map_err(|e| e.to_string())
     }
 
-    fn unwatch(&mut self, pid: u32, tids: &[u32]) -> Result<(), String> {
-        match self.watched.remove(&pid) {
-            Ok(()) | Err(MapError::KeyNotFound) => {}
-            Err(e) => return Err(describe(&e)),
-        }
-        for tid in tids {
-            if self.threads.get(tid, 0).is_ok_and(|slot| slot.pid == pid) {
-                let _ = self.threads.remove(tid);
-            }
-        }
-        Ok(())
-    }
-
-    fn lost(&self, pid: u32) -> u64 {
-        self.watched.get(&pid, 0).map_or(0, |w| w.dropped + w.untracked)
-    }
-
-    fn counters(&self) -> KernelCounters {
-        let sum = |c: Counter| self.counters.get(&(c as u32), 0).map_or(0, |v| v.iter().sum());
-        KernelCounters { ring_full: sum(Counter::RingFull), threads_full: sum(Counter::ThreadsFull) }
-    }
-
-    fn programs(&self) -> Vec<ProgramStats> {
-        self.program_stats()
-    }
-}
-
-impl Probe {
     fn program_stats(&self) -> Vec<ProgramStats> {
         let infos: Vec<_> = aya::programs::loaded_programs().filter_map(Result::ok).collect();
         self.programs
@@ -150,6 +158,73 @@ impl Probe {
                 }
             })
             .collect()
+    }
+}
+
+impl Kernel for Probe {
+    fn host_pids(&self) -> bool {
+        self.host_pids
+    }
+
+    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String> {
+        let flags = if follow_children { WatchEntry::FOLLOW_CHILDREN } else { 0 };
+        let host_pid = host_pid.or(self.host_pids.then_some(ns_pid));
+        let Some(host) = host_pid else {
+            return self.pending.insert(&ns_pid, &flags, 0).map_err(|e| describe(&e));
+        };
+        let entry = match self.watched.get(&host, 0) {
+            Ok(e) => WatchEntry { flags: (e.flags & !WatchEntry::FOLLOW_CHILDREN) | flags, ..e },
+            Err(_) => WatchEntry { ns_pid, flags, ..Default::default() },
+        };
+        self.watched.insert(&host, &entry, 0).map_err(|e| describe(&e))?;
+        self.forget(host)
+    }
+
+    fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String> {
+        let _ = self.pending.remove(&ns_pid);
+        let Some(host) = host_pid.or(self.host_pids.then_some(ns_pid)) else { return Ok(()) };
+        match self.watched.remove(&host) {
+            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Err(e) => return Err(describe(&e)),
+        }
+        self.forget(host)?;
+        let stale: Vec<u32> = self
+            .threads
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, s)| s.host_pid == host)
+            .map(|(tid, _)| tid)
+            .collect();
+        for tid in stale {
+            let _ = self.threads.remove(&tid);
+        }
+        Ok(())
+    }
+
+    fn lost(&self, host_pid: u32) -> u64 {
+        self.watched.get(&host_pid, 0).map_or(0, |w| w.dropped + w.untracked)
+    }
+
+    fn in_flight(&self, host_pid: u32) -> Vec<ThreadSlot> {
+        self.threads
+            .iter()
+            .filter_map(Result::ok)
+            .map(|(_, s)| s)
+            .filter(|s| s.host_pid == host_pid && s.state == ThreadSlot::IN_SYSCALL)
+            .collect()
+    }
+
+    fn counters(&self) -> KernelCounters {
+        let sum = |c: Counter| self.counters.get(&(c as u32), 0).map_or(0, |v| v.iter().sum());
+        KernelCounters {
+            ring_full: sum(Counter::RingFull),
+            threads_full: sum(Counter::ThreadsFull),
+            watched_full: sum(Counter::WatchedFull),
+        }
+    }
+
+    fn programs(&self) -> Vec<ProgramStats> {
+        self.program_stats()
     }
 }
 

@@ -37,7 +37,22 @@ pub struct Daemon {
 impl Daemon {
     /// `None` when eBPF cannot be loaded here and we are not in CI.
     pub fn start(args: &[&str]) -> Option<Daemon> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_strace-api"))
+        Daemon::start_in(&[], args)
+    }
+
+    /// Starts the daemon through `prefix` (e.g. `nsenter …` to run it in
+    /// another PID namespace).
+    pub fn start_in(prefix: &[String], args: &[&str]) -> Option<Daemon> {
+        let bin = env!("CARGO_BIN_EXE_strace-api");
+        let mut cmd = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env("STRACE_API_LOG", "info")
@@ -147,6 +162,23 @@ impl Daemon {
         }
     }
 
+    /// Polls until `check` holds for `pid`'s events, or panics after `within`.
+    pub fn wait_events(&self, pid: u32, within: Duration, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let (status, _) = self.get(&format!("/v1/processes/{pid}/events?limit=1"));
+            let events = if status == 200 { self.events(pid) } else { vec![] };
+            if check(&events) {
+                return events;
+            }
+            if Instant::now() > deadline {
+                let texts: Vec<_> = events.iter().map(|e| format!("{} {}", e["tid"], e["text"])).collect();
+                panic!("events of {pid} never got there:\n{}\ndaemon log:\n{}", texts.join("\n"), self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Polls until `check` holds for `pid`'s counters, or panics after `within`.
     pub fn wait_counters(&self, pid: u32, within: Duration, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + within;
@@ -191,7 +223,7 @@ fn workload_binary() -> &'static PathBuf {
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("workload-{}", std::process::id()));
         let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/workload.c");
         let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-            .args(["-O2", "-Wall", "-o"])
+            .args(["-O2", "-Wall", "-pthread", "-o"])
             .arg(&out)
             .arg(src)
             .status()
@@ -229,6 +261,30 @@ impl Workload {
             .and_then(|p| p.trim().parse().ok())
             .unwrap_or_else(|| panic!("workload said {line:?}"));
         Workload { child, stdout, flag, pid }
+    }
+
+    /// Starts it as pid 1 of a new PID namespace (with its own /proc), with
+    /// `unshare`; `pid` is then 1 and `host_pid` its pid outside.
+    pub fn in_new_pid_namespace(steps: &[&str]) -> (Workload, u32) {
+        let flag = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("flag-{}-{}", std::process::id(), unique()));
+        std::fs::write(&flag, [0u8; 4096]).unwrap();
+        let mut child = Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
+            .arg(workload_binary())
+            .arg(&flag)
+            .args(steps)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("unshare (util-linux) runs");
+        let mut stdout = child.stdout.take().unwrap();
+        let line = read_line(&mut stdout);
+        assert_eq!(line, "ready 1\n", "the workload is pid 1 of its namespace");
+        let unshare = child.id();
+        let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).unwrap();
+        let host_pid = children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("unshare has a child");
+        (Workload { child, stdout, flag, pid: 1 }, host_pid)
     }
 
     /// Runs the steps and waits until they are done.

@@ -10,9 +10,17 @@
  * plus that one write, so a test can count every syscall it must see.
  *
  * Steps: openat-enoent | getppid | write:N (N bytes to fd 2) | storm:N (N x getppid)
+ *        thread (a thread that calls gettid and getppid, joined)
+ *        fork-exec:PATH (a child that execs PATH at once; the parent waits for it)
+ *
+ * "thread" and "fork-exec" make more calls than they name (clone3, mmap for
+ * the stack, wait4, ...): tests of them look for the named calls only.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +37,13 @@ static void wait_for(unsigned char value) {
 
 static void say(const char *s) {
     syscall(SYS_write, 1, s, strlen(s));
+}
+
+static void *thread_body(void *arg) {
+    (void)arg;
+    syscall(SYS_gettid);
+    syscall(SYS_getppid);
+    return NULL;
 }
 
 int main(int argc, char **argv) {
@@ -65,6 +80,20 @@ int main(int argc, char **argv) {
         } else if (strncmp(step, "storm:", 6) == 0) {
             for (long n = atol(step + 6); n > 0; n--)
                 syscall(SYS_getppid);
+        } else if (strcmp(step, "thread") == 0) {
+            pthread_t t;
+            if (pthread_create(&t, NULL, thread_body, NULL) != 0)
+                return 4;
+            pthread_join(t, NULL);
+        } else if (strncmp(step, "fork-exec:", 10) == 0) {
+            /* A raw clone, so the child's first syscall is the execve. */
+            pid_t child = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+            if (child == 0) {
+                char *const args[] = {(char *)(step + 10), NULL};
+                syscall(SYS_execve, step + 10, args, (char *const[]){NULL});
+                syscall(SYS_exit_group, 127);
+            }
+            syscall(SYS_wait4, child, NULL, 0, NULL);
         } else {
             return 3; /* unknown step: the test sees no "done" */
         }

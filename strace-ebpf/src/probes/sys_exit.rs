@@ -1,20 +1,26 @@
 //! `raw_syscalls:sys_exit(struct pt_regs *regs, long ret)`.
 //!
-//! Hot path for every process on the host: only threads that have a slot (made
-//! by `sys_enter` for watched processes) get past the one lookup.
+//! Hot path for every process on the host: an unwatched one leaves after the
+//! same one array lookup as in `sys_enter`.
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
-use strace_common::ThreadSlot;
+use strace_common::{ThreadSlot, maps::state as cache};
 
-use crate::{emit, maps::THREADS};
+use crate::{emit, maps::THREADS, state};
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(slot) = THREADS.get_ptr_mut(&tid) else {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    // No classification here: a process the cache does not know has no slot.
+    match state::byte((pid_tgid >> 32) as u32) {
+        // SAFETY: pointer into a live map value.
+        Some(b) if unsafe { *b } == cache::WATCHED => {}
+        _ => return 0,
+    }
+    let Some(slot) = THREADS.get_ptr_mut(&(pid_tgid as u32)) else {
         return 0;
     };
     // SAFETY: the slot belongs to this thread; only this thread writes it.

@@ -1,12 +1,17 @@
 //! `sched:sched_process_exit(struct task_struct *p)`, run by every exiting
-//! thread: frees its slot so the thread table only holds live threads.
+//! thread: frees its slot, so the thread table only holds live threads, and
+//! forgets the cached state of an exiting group leader.
 use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::raw_tracepoint, programs::RawTracePointContext};
 
-use crate::maps::THREADS;
+use crate::{maps::THREADS, state};
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn thread_exit(_ctx: RawTracePointContext) -> i32 {
-    let tid = bpf_get_current_pid_tgid() as u32;
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     let _ = THREADS.remove(&tid);
+    if tid == tgid {
+        state::forget(tgid);
+    }
     0
 }

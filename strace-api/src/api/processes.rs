@@ -1,0 +1,81 @@
+//! `GET /v1/processes` and `GET /v1/processes/{pid}`: the processes of the
+//! daemon's PID namespace as `ps` would list them, with their watch state.
+use std::sync::Arc;
+
+use axum::{Json, extract::State};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    ApiError,
+    extract::{ApiQuery, PidPath},
+};
+use crate::{
+    procs::{self, ProcInfo, ThreadInfo},
+    tracer::{Tracer, WatchStats},
+};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+#[derive(Serialize)]
+pub struct ProcessView {
+    pub pid: u32,
+    /// False for an exited process whose history is still kept.
+    pub alive: bool,
+    #[serde(flatten)]
+    pub info: Option<ProcInfo>,
+    pub watched: bool,
+    /// Counters of its watch, when it is (or was) watched.
+    pub watch: Option<WatchStats>,
+}
+
+#[derive(Serialize)]
+pub struct ProcessDetail {
+    #[serde(flatten)]
+    pub process: ProcessView,
+    pub threads: Vec<ThreadInfo>,
+    /// Pids of its live children.
+    pub children: Vec<u32>,
+}
+
+fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessView {
+    let alive = info.is_some();
+    let watched = watch.as_ref().is_some_and(|w| w.alive);
+    ProcessView { pid, alive, info, watched, watch }
+}
+
+pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(_): ApiQuery<NoQuery>) -> Json<Vec<ProcessView>> {
+    let mut watches: std::collections::HashMap<u32, WatchStats> =
+        tracer.watched().into_iter().map(|w| (w.pid, w)).collect();
+    let me = std::process::id();
+    let mut all: Vec<ProcessView> = procs::all()
+        .into_iter()
+        .filter(|p| p.pid != me)
+        .map(|p| {
+            let pid = p.pid;
+            // A watch of an earlier process with this pid is not this process's.
+            let w = watches.remove(&pid).filter(|w| w.alive);
+            view(Some(p), w, pid)
+        })
+        .collect();
+    // Exited processes whose history is kept.
+    all.extend(watches.into_values().filter(|w| !w.alive).map(|w| view(None, Some(w.clone()), w.pid)));
+    all.sort_by_key(|p| p.pid);
+    Json(all)
+}
+
+pub async fn detail(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<ProcessDetail>, ApiError> {
+    let info = procs::info(pid).filter(|_| pid != std::process::id());
+    let watch = tracer.stats(pid).filter(|w| info.is_some() == w.alive);
+    if info.is_none() && watch.is_none() {
+        return Err(ApiError::not_found(format!("no process with pid {pid}")));
+    }
+    let children = if info.is_some() {
+        procs::all().into_iter().filter(|p| p.ppid == pid).map(|p| p.pid).collect()
+    } else {
+        vec![]
+    };
+    let threads = procs::threads(pid);
+    Ok(Json(ProcessDetail { process: view(info, watch, pid), threads, children }))
+}

@@ -1,0 +1,54 @@
+//! Process lifetimes: each watched process's pidfd becomes readable when it
+//! exits; exited processes' histories are freed after the retention time.
+use std::{collections::HashMap, os::fd::OwnedFd, sync::Arc, time::Duration};
+
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    sync::mpsc,
+    task::AbortHandle,
+};
+
+use crate::tracer::{ExitTracking, Tracer};
+
+/// Runs until the channel closes.
+pub async fn run(tracer: Arc<Tracer>, mut requests: mpsc::UnboundedReceiver<ExitTracking>) {
+    let mut waiting: HashMap<u64, AbortHandle> = HashMap::new();
+    let mut sweep = tokio::time::interval(Duration::from_secs(1).min(tracer.retention.max(Duration::from_millis(100))));
+    loop {
+        tokio::select! {
+            req = requests.recv() => match req {
+                Some(ExitTracking::Track { pid, id, pidfd }) => {
+                    waiting.retain(|_, h| !h.is_finished());
+                    let t = tracer.clone();
+                    let task = tokio::spawn(async move {
+                        if let Err(e) = wait_exit(pidfd).await {
+                            tracing::warn!(pid, "cannot wait for the process to exit: {e}");
+                            return;
+                        }
+                        t.exited(pid, id);
+                    });
+                    waiting.insert(id, task.abort_handle());
+                }
+                Some(ExitTracking::Cancel { id }) => {
+                    if let Some(h) = waiting.remove(&id) {
+                        h.abort();
+                    }
+                }
+                None => return,
+            },
+            _ = sweep.tick() => {
+                let freed = tracer.sweep();
+                if freed > 0 {
+                    tracing::debug!(freed, "freed the history of exited processes");
+                }
+            }
+        }
+    }
+}
+
+async fn wait_exit(pidfd: OwnedFd) -> std::io::Result<()> {
+    // SAFETY: the AsyncFd owns the pidfd for as long as it is registered.
+    let fd = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+    let _ready = fd.readable().await?;
+    Ok(())
+}

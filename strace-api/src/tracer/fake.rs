@@ -1,0 +1,43 @@
+//! An in-memory kernel for tests that need no root.
+use std::{collections::HashMap, time::Duration};
+
+use strace_common::ThreadSlot;
+
+use super::*;
+
+#[derive(Default)]
+pub struct FakeKernel {
+    /// ns pid → (host pid, follow children)
+    pub watched: HashMap<u32, (Option<u32>, bool)>,
+}
+
+impl Kernel for FakeKernel {
+    fn host_pids(&self) -> bool {
+        true
+    }
+    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow: bool) -> Result<(), String> {
+        self.watched.insert(ns_pid, (host_pid.or(Some(ns_pid)), follow));
+        Ok(())
+    }
+    fn unwatch(&mut self, ns_pid: u32, _host_pid: Option<u32>) -> Result<(), String> {
+        self.watched.remove(&ns_pid);
+        Ok(())
+    }
+    fn lost(&self, _host_pid: u32) -> u64 {
+        0
+    }
+    fn in_flight(&self, _host_pid: u32) -> Vec<ThreadSlot> {
+        vec![]
+    }
+    fn counters(&self) -> KernelCounters {
+        KernelCounters::default()
+    }
+    fn programs(&self) -> Vec<ProgramStats> {
+        vec![]
+    }
+}
+
+pub fn tracer() -> Tracer {
+    let limits = Limits { per_process: 100, memory_bytes: 1 << 20 };
+    Tracer::new(Box::<FakeKernel>::default(), limits, Clock::from_offset(0), Duration::from_secs(600), None)
+}

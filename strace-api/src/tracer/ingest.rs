@@ -1,0 +1,95 @@
+//! Storing a batch of ring-buffer records (called by the drain).
+use std::sync::{MutexGuard, atomic::Ordering};
+
+use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry};
+
+use super::{
+    Inner, Tracer,
+    watches::{Origin, Start},
+};
+use crate::{
+    procs::{self, Lookup},
+    recorder::Event,
+};
+
+/// A batch of records being stored (see [`Tracer::ingest`]). Readers of the
+/// history wait while it is held; it is released on drop.
+pub struct Ingest<'a> {
+    inner: Option<MutexGuard<'a, Inner>>,
+    malformed: u64,
+    /// Processes the kernel started watching by itself, to track for exit.
+    adopted: Vec<(u32, u64)>,
+    tracer: &'a Tracer,
+}
+
+impl<'a> Ingest<'a> {
+    pub(super) fn new(tracer: &'a Tracer) -> Ingest<'a> {
+        Ingest { inner: Some(tracer.inner()), malformed: 0, adopted: vec![], tracer }
+    }
+
+    pub fn record(&mut self, bytes: &[u8]) {
+        let inner = self.inner.as_mut().expect("held until drop");
+        match RecordKind::of(bytes) {
+            Some(RecordKind::Syscall) => match SyscallRecord::read(bytes) {
+                Some(r) => {
+                    let (pid, ev) = Event::from_record(&r);
+                    inner.recorder.push(pid, ev);
+                }
+                None => self.malformed += 1,
+            },
+            Some(RecordKind::Process) => match ProcessRecord::read(bytes) {
+                Some(p) => {
+                    if let Some(id) = adopt(inner, &p) {
+                        self.adopted.push((p.ns_pid, id));
+                    }
+                }
+                None => self.malformed += 1,
+            },
+            None => self.malformed += 1,
+        }
+    }
+}
+
+/// The kernel watches a process on its own (a followed child, `--watch-all`,
+/// or a pending watch it resolved): give it a log before its first events.
+/// Returns the watch id when the watch is new.
+fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
+    let origin = if p.flags & WatchEntry::CHILD != 0 {
+        Origin::Child
+    } else if p.flags & WatchEntry::AUTO != 0 {
+        Origin::Auto
+    } else {
+        Origin::Requested
+    };
+    let start_ticks = match procs::lookup(p.ns_pid) {
+        Lookup::Process { start_ticks } => Some(start_ticks),
+        _ => None,
+    };
+    let follow = p.flags & WatchEntry::FOLLOW_CHILDREN != 0;
+    let parent = (p.parent_ns_pid != 0).then_some(p.parent_ns_pid);
+    let new = match inner.watches.start(p.ns_pid, start_ticks, origin, follow, parent) {
+        Start::New { id, replaced } => {
+            if replaced {
+                inner.recorder.close(p.ns_pid);
+            }
+            inner.recorder.open(p.ns_pid);
+            Some(id)
+        }
+        Start::Already { .. } => None,
+    };
+    inner.watches.set_host_pid(p.ns_pid, p.host_pid);
+    new
+}
+
+impl Drop for Ingest<'_> {
+    fn drop(&mut self) {
+        drop(self.inner.take());
+        if self.malformed > 0 {
+            self.tracer.malformed.fetch_add(self.malformed, Ordering::Relaxed);
+        }
+        for (pid, id) in self.adopted.drain(..) {
+            self.tracer.track_exit(pid, id);
+        }
+        self.tracer.arrivals.notify_waiters();
+    }
+}

@@ -1,0 +1,111 @@
+use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry};
+
+use super::*;
+
+fn record(pid: u32, nr: i32) -> SyscallRecord {
+    SyscallRecord { kind: RecordKind::Syscall as u16, pid, tid: pid, nr, ..Default::default() }
+}
+
+fn me() -> u32 {
+    std::process::id()
+}
+
+/// A live process that is not this one: our parent.
+fn other() -> u32 {
+    std::os::unix::process::parent_id()
+}
+
+#[test]
+fn watch_is_idempotent_and_validated() {
+    let t = fake::tracer();
+    assert_eq!(t.watch(other(), true), Ok(Watched::New));
+    assert_eq!(t.watch(other(), true), Ok(Watched::Already));
+    assert_eq!(t.watch(i32::MAX as u32, true), Err(WatchError::NoSuchProcess(i32::MAX as u32)));
+    assert_eq!(t.watch(me(), true), Err(WatchError::Myself(me())));
+    assert_eq!(t.watched().len(), 1);
+    assert!(t.watched()[0].alive);
+}
+
+#[test]
+fn ingest_counts_everything() {
+    let t = fake::tracer();
+    let p = other();
+    t.watch(p, false).unwrap();
+    let (a, b) = (record(p, 1), record(i32::MAX as u32, 2));
+    let junk = [0u8; 3];
+    let mut batch = t.ingest();
+    for bytes in [a.as_bytes(), b.as_bytes(), &junk[..]] {
+        batch.record(bytes);
+    }
+    drop(batch);
+    let s = t.stats(p).unwrap();
+    assert_eq!((s.seen, s.retained, s.last_seq), (1, 1, 1));
+    let totals = t.totals();
+    assert_eq!((totals.late, totals.malformed), (1, 1));
+    let end = t.unwatch(p).unwrap();
+    assert_eq!(end.seen, 1);
+    assert_eq!(t.unwatch(p), Err(WatchError::NotWatched(p)));
+}
+
+#[test]
+fn kernel_announced_children_get_a_log_first() {
+    let t = fake::tracer();
+    let child = other();
+    let announce = ProcessRecord {
+        kind: RecordKind::Process as u16,
+        flags: WatchEntry::CHILD | WatchEntry::FOLLOW_CHILDREN,
+        host_pid: 4242,
+        ns_pid: child,
+        parent_ns_pid: 1,
+        ..Default::default()
+    };
+    let mut batch = t.ingest();
+    batch.record(announce.as_bytes());
+    batch.record(record(child, 39).as_bytes());
+    drop(batch);
+    let s = t.stats(child).unwrap();
+    assert_eq!((s.seen, s.origin, s.parent, s.children), (1, Origin::Child, Some(1), true));
+    assert_eq!(t.totals().late, 0);
+}
+
+#[test]
+fn exited_processes_keep_their_history_until_swept() {
+    let t = Tracer { retention: Duration::ZERO, ..fake::tracer() };
+    let p = other();
+    t.watch(p, false).unwrap();
+    t.ingest().record(record(p, 39).as_bytes());
+    let id = t.inner().watches.get(p).unwrap().id;
+    t.exited(p, id);
+    let s = t.stats(p).unwrap();
+    assert!(!s.alive && s.exited_at.is_some());
+    assert_eq!(s.retained, 1, "history stays readable");
+    assert_eq!(t.totals().exited, 1);
+    assert_eq!(t.sweep(), 1);
+    assert!(t.stats(p).is_none());
+}
+
+#[tokio::test]
+async fn waiters_wake_on_arrival_exit_or_deadline() {
+    let t = std::sync::Arc::new(fake::tracer());
+    let p = other();
+    t.watch(p, false).unwrap();
+    let start = Instant::now();
+    t.wait_for(p, 1, start + Duration::from_millis(50)).await;
+    assert!(start.elapsed() >= Duration::from_millis(50));
+
+    let t2 = t.clone();
+    let feeder = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        t2.ingest().record(record(p, 7).as_bytes());
+    });
+    let start = Instant::now();
+    t.wait_for(p, 1, start + Duration::from_secs(10)).await;
+    assert!(start.elapsed() < Duration::from_secs(5));
+    feeder.await.unwrap();
+
+    let id = t.inner().watches.get(p).unwrap().id;
+    t.exited(p, id);
+    let start = Instant::now();
+    t.wait_for(p, 100, start + Duration::from_secs(10)).await;
+    assert!(start.elapsed() < Duration::from_secs(5), "an exited process is not waited for");
+}

@@ -1,0 +1,180 @@
+//! Which processes are watched, and how each watch lives and ends. Pure
+//! bookkeeping; the tracer keeps it consistent with the kernel and the recorder.
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant, SystemTime},
+};
+
+use serde::Serialize;
+
+/// Why a process is watched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Someone asked over HTTP.
+    Requested,
+    /// Its parent was watched with `children=true`.
+    Child,
+    /// `--watch-all`.
+    Auto,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    /// Pid in the daemon's namespace.
+    pub pid: u32,
+    /// Distinguishes this watch from earlier ones of a reused pid.
+    pub id: u64,
+    /// Host tgid, once known (always, in the initial namespace).
+    pub host_pid: Option<u32>,
+    /// Start time (clock ticks since boot): with `pid`, the process's identity.
+    pub start_ticks: Option<u64>,
+    pub origin: Origin,
+    pub parent: Option<u32>,
+    pub follow_children: bool,
+    /// When the process exited; the history stays readable for a while.
+    pub exited: Option<Exit>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Exit {
+    pub wall: SystemTime,
+    pub at: Instant,
+}
+
+#[derive(Debug, Default)]
+pub struct Watches {
+    by_pid: HashMap<u32, Watch>,
+    next_id: u64,
+}
+
+/// What `Watches::start` decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Start {
+    /// A new watch (`replaced`: an older, exited process's history had this pid).
+    New { id: u64, replaced: bool },
+    /// This very process is watched already.
+    Already { id: u64 },
+}
+
+impl Watches {
+    /// Starts watching the process `pid` started at `start_ticks` (`None`
+    /// when /proc could not tell). A live watch of the same process is kept; an
+    /// exited process's watch with the same pid is replaced.
+    pub fn start(
+        &mut self,
+        pid: u32,
+        start_ticks: Option<u64>,
+        origin: Origin,
+        follow: bool,
+        parent: Option<u32>,
+    ) -> Start {
+        let replaced = match self.by_pid.get(&pid) {
+            Some(w)
+                if w.exited.is_none()
+                    && (w.start_ticks == start_ticks || start_ticks.is_none() || w.start_ticks.is_none()) =>
+            {
+                let id = w.id;
+                let w = self.by_pid.get_mut(&pid).expect("just found");
+                w.start_ticks = w.start_ticks.or(start_ticks);
+                w.follow_children |= follow;
+                return Start::Already { id };
+            }
+            Some(_) => true,
+            None => false,
+        };
+        self.next_id += 1;
+        let id = self.next_id;
+        let w = Watch { pid, id, host_pid: None, start_ticks, origin, parent, follow_children: follow, exited: None };
+        self.by_pid.insert(pid, w);
+        Start::New { id, replaced }
+    }
+
+    pub fn get(&self, pid: u32) -> Option<&Watch> {
+        self.by_pid.get(&pid)
+    }
+
+    pub fn set_host_pid(&mut self, pid: u32, host_pid: u32) {
+        if let Some(w) = self.by_pid.get_mut(&pid) {
+            w.host_pid = Some(host_pid);
+        }
+    }
+
+    /// Marks watch `id` of `pid` exited; false if that watch is gone or ended already.
+    pub fn exited(&mut self, pid: u32, id: u64, now: Instant, wall: SystemTime) -> bool {
+        match self.by_pid.get_mut(&pid) {
+            Some(w) if w.id == id && w.exited.is_none() => {
+                w.exited = Some(Exit { wall, at: now });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub fn remove(&mut self, pid: u32) -> Option<Watch> {
+        self.by_pid.remove(&pid)
+    }
+
+    /// Watches of processes that exited more than `keep` ago: their time is up.
+    pub fn expired(&self, now: Instant, keep: Duration) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .by_pid
+            .values()
+            .filter(|w| w.exited.is_some_and(|e| now.saturating_duration_since(e.at) >= keep))
+            .map(|w| w.pid)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Watch> {
+        self.by_pid.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_pid.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_pid.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_process_is_watched_once() {
+        let mut w = Watches::default();
+        let Start::New { id, replaced: false } = w.start(10, Some(5), Origin::Requested, false, None) else { panic!() };
+        assert_eq!(w.start(10, Some(5), Origin::Requested, true, None), Start::Already { id });
+        assert!(w.get(10).unwrap().follow_children, "a second request can add children");
+    }
+
+    #[test]
+    fn a_reused_pid_is_a_new_watch() {
+        let mut w = Watches::default();
+        let Start::New { id: first, .. } = w.start(10, Some(5), Origin::Requested, true, None) else { panic!() };
+        let now = Instant::now();
+        assert!(w.exited(10, first, now, SystemTime::now()));
+        assert!(!w.exited(10, first, now, SystemTime::now()), "only once");
+        let Start::New { id: second, replaced: true } = w.start(10, Some(99), Origin::Child, false, Some(1)) else {
+            panic!()
+        };
+        assert_ne!(first, second);
+        assert!(!w.exited(10, first, now, SystemTime::now()), "the old watch's exit does not end the new one");
+        assert_eq!(w.get(10).unwrap().origin, Origin::Child);
+    }
+
+    #[test]
+    fn exited_histories_expire() {
+        let mut w = Watches::default();
+        let Start::New { id, .. } = w.start(7, Some(1), Origin::Auto, false, None) else { panic!() };
+        w.start(8, Some(1), Origin::Auto, false, None);
+        let t0 = Instant::now();
+        w.exited(7, id, t0, SystemTime::now());
+        assert_eq!(w.expired(t0 + Duration::from_secs(599), Duration::from_secs(600)), Vec::<u32>::new());
+        assert_eq!(w.expired(t0 + Duration::from_secs(600), Duration::from_secs(600)), vec![7]);
+    }
+}

@@ -1,0 +1,135 @@
+//! Processes as the daemon sees them: threads, children, exit, the flight
+//! recorder, and PID namespaces (the daemon inside one, as in a sidecar).
+mod support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Daemon, Workload};
+
+fn texts(events: &[Value]) -> Vec<String> {
+    events.iter().map(|e| e["text"].as_str().unwrap_or("?").to_string()).collect()
+}
+
+fn has(events: &[Value], syscall: &str) -> bool {
+    events.iter().any(|e| e["syscall"] == syscall)
+}
+
+#[test]
+fn threads_and_forked_children_are_followed_from_their_first_call() {
+    let d = daemon!();
+    let mut w = Workload::new(&["thread", "fork-exec:/bin/true", "getppid"]);
+    d.watch(w.pid);
+    w.go();
+    let parent = d.wait_events(w.pid, Duration::from_secs(10), |e| {
+        has(e, "wait4") && e.iter().any(|x| x["syscall"] == "getppid" && x["tid"] == w.pid)
+    });
+
+    // The thread: its own tid, in the process's history.
+    let thread_calls: Vec<_> = parent.iter().filter(|e| e["tid"] != w.pid).collect();
+    assert!(thread_calls.iter().any(|e| e["syscall"] == "gettid" && e["ret"] == e["tid"]), "{:#?}", texts(&parent));
+    assert!(thread_calls.iter().all(|e| e["pid"] == w.pid));
+
+    // The child: a process of its own, watched from its very first call (the execve).
+    let (_, list) = d.get("/v1/watch");
+    let child = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["parent"] == w.pid)
+        .unwrap_or_else(|| panic!("no child in {list}"))["pid"]
+        .as_u64()
+        .unwrap() as u32;
+    let events = d.wait_events(child, Duration::from_secs(10), |e| has(e, "exit_group"));
+    assert_eq!(events[0]["syscall"], "execve", "first call of the child: {:#?}", texts(&events));
+    assert_eq!(events[0]["ret"], 0);
+    assert!(events.iter().all(|e| e["pid"] == child && e["tid"] == child));
+    assert_eq!(events.last().unwrap()["syscall"], "exit_group");
+    let wait4 = parent.iter().find(|e| e["syscall"] == "wait4").unwrap();
+    assert_eq!(wait4["ret"], child, "the parent reaped that child");
+    let c = d.counters(child);
+    assert_eq!((c["origin"].as_str(), c["alive"].as_bool()), (Some("child"), Some(false)), "{c}");
+    w.finish();
+}
+
+#[test]
+fn an_exited_process_keeps_its_history_and_a_new_one_is_separate() {
+    let d = daemon!("--retain-exited-secs", "600");
+    let mut a = Workload::new(&["getppid"]);
+    let a_pid = a.pid;
+    d.watch(a_pid);
+    a.go();
+    a.finish();
+    let c = d.wait_counters(a_pid, Duration::from_secs(10), |c| c["alive"] == false);
+    assert!(c["exited_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{c}");
+    let events = d.events(a_pid);
+    assert_eq!(events.last().unwrap()["syscall"], "exit_group");
+    let (status, lines) = d.get(&format!("/strace/{a_pid}/2"));
+    assert_eq!(status, 200, "the legacy endpoint still answers for an exited process: {lines}");
+    assert_eq!(lines.as_array().unwrap().len(), 2);
+    assert_eq!(d.put(&format!("/v1/watch/{a_pid}")).0, 404, "it cannot be watched again");
+
+    let mut b = Workload::new(&["openat-enoent"]);
+    assert_ne!(b.pid, a_pid);
+    d.watch(b.pid);
+    b.go();
+    let b_events = d.wait_events(b.pid, Duration::from_secs(10), |e| has(e, "openat"));
+    assert!(!has(&b_events, "getppid"), "b's history has none of a's calls");
+    assert_eq!(d.events(a_pid).len(), events.len(), "a's history is untouched");
+    let (_, procs) = d.get("/v1/processes");
+    let a_entry = procs.as_array().unwrap().iter().find(|p| p["pid"] == a_pid).unwrap();
+    assert_eq!((a_entry["alive"].as_bool(), a_entry["watched"].as_bool()), (Some(false), Some(false)));
+    b.finish();
+}
+
+#[test]
+fn watch_all_records_a_short_lived_process_nobody_asked_about() {
+    let d = daemon!("--watch-all");
+    let mut w = Workload::new(&["openat-enoent", "getppid"]);
+    w.go();
+    let pid = w.pid;
+    w.finish();
+    let events = d.wait_events(pid, Duration::from_secs(10), |e| has(e, "exit_group"));
+    assert!(has(&events, "openat") && has(&events, "getppid"), "{:#?}", texts(&events));
+    // Auto, or a child of an auto-watched process (this test runs in one).
+    let origin = d.counters(pid)["origin"].clone();
+    assert!(origin == "auto" || origin == "child", "{origin}");
+    let (_, health) = d.get("/healthz");
+    assert!(!d.get("/v1/watch").1.as_array().unwrap().iter().any(|w| w["pid"] == d.pid()), "never itself: {health}");
+}
+
+/// The daemon inside a PID namespace (as in `docker run --pid=container:APP`,
+/// without containers): pids are the namespace's, pid 1 is the workload.
+#[test]
+fn inside_a_pid_namespace_pids_are_the_namespaces() {
+    let (mut w, host_pid) = Workload::in_new_pid_namespace(&["openat-enoent", "getppid", "getppid"]);
+    let target = host_pid.to_string();
+    let prefix: Vec<String> =
+        ["nsenter", "--target", &target, "--pid", "--mount"].iter().map(|s| s.to_string()).collect();
+    let Some(d) = Daemon::start_in(&prefix, &[]) else { return };
+    let url = "/strace/1/4?wait_ms=20000".to_string();
+    let (status, lines) = std::thread::scope(|s| {
+        let reader = s.spawn(|| d.get(&url));
+        d.wait_counters(1, Duration::from_secs(10), |c| c["pid"] == 1);
+        w.go();
+        reader.join().unwrap()
+    });
+    assert_eq!(status, 200, "{lines}");
+    let lines: Vec<&str> = lines.as_array().unwrap().iter().map(|l| l["data"].as_str().unwrap()).collect();
+    assert!(
+        lines[0].starts_with("openat(") && lines[0].ends_with("= -1 ENOENT (No such file or directory)"),
+        "{lines:?}"
+    );
+    // Its parent is outside the namespace: the kernel reports 0, as getppid does there.
+    assert_eq!(lines[1..3], ["getppid() = 0", "getppid() = 0"]);
+
+    let events = d.events(1);
+    assert!(events.iter().all(|e| e["pid"] == 1 && e["tid"] == 1), "namespace ids in records");
+    let (_, procs) = d.get("/v1/processes");
+    let pids: Vec<u64> = procs.as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+    assert_eq!(pids, [1], "only the namespace's processes, and not the daemon");
+    let outsider = std::process::id();
+    assert_eq!(d.put(&format!("/v1/watch/{outsider}")).0, 404, "a process outside the namespace is not watchable");
+    assert_eq!(d.put(&format!("/v1/watch/{host_pid}")).0, 404);
+    w.finish();
+}

@@ -1,0 +1,119 @@
+//! The hot-path filter: one cached byte per host thread-group id, in an array
+//! (an inlined lookup, cheaper than a hash lookup). A process the cache does
+//! not know yet is classified once, on its next syscall, from the
+//! authoritative maps; userspace and the fork hook reset entries to UNKNOWN
+//! whenever the truth changes.
+use strace_common::{Counter, ProcessRecord, RecordKind, WatchEntry, maps::state};
+
+use crate::{
+    emit,
+    maps::{NS_MODE, PENDING, SELF_PID, STATE, WATCH_ALL, WATCHED, count},
+    ns,
+};
+
+/// The cache byte of `tgid`, if it is in range.
+#[inline(always)]
+pub fn byte(tgid: u32) -> Option<*mut u8> {
+    let word = STATE.get_ptr_mut(tgid >> 3)?;
+    // SAFETY: (tgid & 7) stays inside the 8-byte element.
+    Some(unsafe { (word as *mut u8).add((tgid & 7) as usize) })
+}
+
+/// Whether the calling process is watched: one array lookup when cached.
+#[inline(always)]
+pub fn watched(pid_tgid: u64) -> bool {
+    let tgid = (pid_tgid >> 32) as u32;
+    match byte(tgid) {
+        // SAFETY: pointer into a live map value.
+        Some(b) => match unsafe { *b } {
+            state::WATCHED => true,
+            state::IGNORED => false,
+            _ => classify(pid_tgid, b),
+        },
+        None => false,
+    }
+}
+
+/// The cache is cold for this process: decide from the maps, and remember
+/// the answer unless it may change without userspace knowing this process's
+/// host tgid (see `decide`).
+#[inline(never)]
+fn classify(pid_tgid: u64, byte: *mut u8) -> bool {
+    let tgid = (pid_tgid >> 32) as u32;
+    let (watched, cache) = match decide(pid_tgid, tgid) {
+        Verdict::Watched => (true, state::WATCHED),
+        Verdict::Ignored => (false, state::IGNORED),
+        Verdict::Recheck => return false,
+    };
+    // SAFETY: pointer into a live map value.
+    unsafe { *byte = cache };
+    watched
+}
+
+enum Verdict {
+    Watched,
+    Ignored,
+    /// Not watched now, but a watch request by namespace pid (PENDING) could
+    /// come: ask again next time.
+    Recheck,
+}
+
+fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
+    if let Some(entry) = WATCHED.get_ptr_mut(&tgid) {
+        // SAFETY: pointer into a live map value.
+        let entry = unsafe { &mut *entry };
+        if entry.ns_pid == 0 {
+            // Followed from a watched parent: the kernel learns its namespace pid now.
+            let Some((ns_pid, _)) = ns::ids(pid_tgid) else { return Verdict::Ignored };
+            entry.ns_pid = ns_pid;
+            announce(tgid, entry);
+        }
+        return Verdict::Watched;
+    }
+    // Outside the daemon's namespace: never watchable.
+    let Some((ns_pid, _)) = ns::ids(pid_tgid) else { return Verdict::Ignored };
+    if ns_pid == SELF_PID.load() {
+        return Verdict::Ignored;
+    }
+    let flags = match unsafe { PENDING.get(&ns_pid) } {
+        Some(&flags) => {
+            let _ = PENDING.remove(&ns_pid);
+            flags
+        }
+        None => match WATCH_ALL.load() {
+            // In the initial namespace userspace knows host tgids and resets
+            // the cache itself when it starts a watch; elsewhere it cannot.
+            0 if NS_MODE.load() == 0 => return Verdict::Ignored,
+            0 => return Verdict::Recheck,
+            all => all | WatchEntry::AUTO,
+        },
+    };
+    let entry = WatchEntry { ns_pid, flags, ..Default::default() };
+    if WATCHED.insert(&tgid, &entry, 0).is_err() {
+        count(Counter::WatchedFull);
+        return Verdict::Recheck;
+    }
+    announce(tgid, &entry);
+    Verdict::Watched
+}
+
+/// Tells userspace the kernel started watching a process on its own.
+fn announce(host_pid: u32, entry: &WatchEntry) {
+    emit::process(ProcessRecord {
+        kind: RecordKind::Process as u16,
+        flags: entry.flags,
+        host_pid,
+        ns_pid: entry.ns_pid,
+        parent_ns_pid: entry.parent_ns_pid,
+        ..Default::default()
+    });
+}
+
+/// Forgets what the cache knew about `tgid` (a new process got that number).
+#[inline(always)]
+pub fn forget(tgid: u32) {
+    if let Some(b) = byte(tgid) {
+        // SAFETY: pointer into a live map value.
+        unsafe { *b = state::UNKNOWN };
+    }
+}
