@@ -1,14 +1,26 @@
-# strace-api as a container image: build stage, then a small runtime stage
-# with only the binary (the eBPF object is embedded in it).
+# strace-api as a sidecar image: a build stage, then a FROM-scratch runtime
+# stage holding only the binary (the eBPF object is embedded in it) and the
+# shared libraries it links.
+#
+#   docker build -t strace-api .
+#   docker run --pid=container:APP --cap-drop=ALL --cap-add=BPF --cap-add=PERFMON \
+#     --security-opt seccomp=deploy/seccomp.json -e STRACE_API_TOKEN=… -p 8080:8080 strace-api
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-# The toolchain pinned in rust-toolchain.toml, then the xtask builds bpf-linker
-# against that toolchain's LLVM and builds the daemon.
-RUN rustup toolchain install && cargo xtask build --release
+# The toolchain pinned in rust-toolchain.toml; the xtask builds bpf-linker
+# against its LLVM, then the daemon.
+RUN rustup toolchain install \
+ && cargo xtask build --release \
+ && deploy/rootfs.sh /rootfs target/release/strace-api
 
-FROM debian:bookworm-slim
-COPY --from=build /src/target/release/strace-api /usr/local/bin/strace-api
-ENV STRACE_API_LISTEN=0.0.0.0:8080
+FROM scratch
+COPY --from=build /rootfs/ /
+# Reachable from outside the container, so a token is required
+# (STRACE_API_TOKEN or STRACE_API_TOKEN_FILE); the daemon refuses to start
+# without one. The flight recorder is on: every process of the shared PID
+# namespace is recorded from its first syscall.
+ENV STRACE_API_LISTEN=0.0.0.0:8080 \
+    STRACE_API_WATCH_ALL=true
 EXPOSE 8080
-ENTRYPOINT ["/usr/local/bin/strace-api"]
+ENTRYPOINT ["/strace-api"]

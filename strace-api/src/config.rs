@@ -35,6 +35,19 @@ pub struct Config {
     /// Seconds an exited process's history stays readable.
     #[arg(long, env = "STRACE_API_RETAIN_EXITED_SECS", default_value_t = 600)]
     pub retain_exited_secs: u64,
+
+    /// Bearer token every request but /healthz must carry (`Authorization: Bearer …`).
+    #[arg(long, env = "STRACE_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
+    /// File holding the bearer token (e.g. a mounted secret).
+    #[arg(long, env = "STRACE_API_TOKEN_FILE", conflicts_with = "token")]
+    pub token_file: Option<std::path::PathBuf>,
+
+    /// Serve a non-loopback address without a token (anyone who can reach it
+    /// can read every watched process's syscalls).
+    #[arg(long, env = "STRACE_API_INSECURE_NO_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_no_auth: bool,
 }
 
 impl Default for Config {
@@ -70,6 +83,31 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The bearer token to require, if any: from `--token` or `--token-file`.
+    /// Refuses a non-loopback address without one unless `--insecure-no-auth`.
+    pub fn token(&self) -> Result<Option<String>, String> {
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => Some(t.trim().to_string()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        if token.as_deref() == Some("") {
+            return Err("the token is empty".into());
+        }
+        if token.is_none() && !self.listen.ip().is_loopback() && !self.insecure_no_auth {
+            return Err(format!(
+                "refusing to serve {} without a token: anyone who reaches it could read the syscalls of watched processes; set STRACE_API_TOKEN (or --token-file), or pass --insecure-no-auth",
+                self.listen
+            ));
+        }
+        Ok(token)
     }
 
     pub fn memory_bytes(&self) -> usize {
@@ -112,6 +150,26 @@ mod tests {
         assert!(parse(&["--watch-all"]).unwrap().watch_all);
         assert!(!parse(&["--watch-all", "false"]).unwrap().watch_all);
         assert!(parse(&["--retain-exited-secs", "9999999"]).unwrap_err().contains("a week"));
+    }
+
+    #[test]
+    fn a_public_address_needs_a_token() {
+        assert_eq!(parse(&[]).unwrap().token(), Ok(None), "loopback needs none");
+        let open = parse(&["--listen", "0.0.0.0:8080"]).unwrap();
+        assert!(open.token().unwrap_err().contains("without a token"));
+        let insecure = parse(&["--listen", "0.0.0.0:8080", "--insecure-no-auth"]).unwrap();
+        assert_eq!(insecure.token(), Ok(None));
+        let with = parse(&["--listen", "0.0.0.0:8080", "--token", " s3cret\n"]).unwrap();
+        assert_eq!(with.token(), Ok(Some("s3cret".into())));
+        assert!(parse(&["--token", "  "]).unwrap().token().unwrap_err().contains("empty"));
+        let dir = std::env::temp_dir().join(format!("strace-api-token-{}", std::process::id()));
+        std::fs::write(&dir, "from-file\n").unwrap();
+        let file = parse(&["--listen", "[::]:80", "--token-file", dir.to_str().unwrap()]).unwrap();
+        assert_eq!(file.token(), Ok(Some("from-file".into())));
+        std::fs::remove_file(&dir).unwrap();
+        let missing = parse(&["--token-file", "/nonexistent/token"]).unwrap();
+        assert!(missing.token().unwrap_err().contains("cannot read the token file"));
+        assert!(parse(&["--token", "a", "--token-file", "/x"]).is_err(), "one or the other");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::{
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
+    let token = config.token().map_err(anyhow::Error::msg)?;
     let settings =
         Settings { ring_bytes: config.ring_bytes, max_threads: config.max_threads, watch_all: config.watch_all };
     let (probe, streams) = Probe::load(settings)?;
@@ -45,8 +46,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("could not listen on {}", config.listen))?;
-    tracing::info!("listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, api::router(tracer.clone()))
+    tracing::info!(
+        auth = if token.is_some() { "bearer token" } else { "none" },
+        "listening on http://{}",
+        listener.local_addr()?
+    );
+    axum::serve(listener, api::router(tracer.clone(), token))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("HTTP server failed")?;

@@ -35,6 +35,7 @@ pub fn tids(pid: u32) -> Vec<u32> {
 /// One process as `ps` would show it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProcInfo {
+    #[serde(skip)]
     pub pid: u32,
     pub ppid: u32,
     pub comm: String,

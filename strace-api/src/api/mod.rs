@@ -1,4 +1,5 @@
 //! The HTTP API. Every error is `{"error": "…"}` with a 4xx/5xx status.
+mod auth;
 mod error;
 mod events;
 mod extract;
@@ -18,7 +19,16 @@ pub use error::ApiError;
 
 use crate::tracer::Tracer;
 
-pub fn router(tracer: Arc<Tracer>) -> Router {
+/// The API; with `token`, every endpoint but /healthz requires it.
+pub fn router(tracer: Arc<Tracer>, token: Option<String>) -> Router {
+    let api = routes(tracer);
+    match token {
+        Some(t) => api.layer(axum::middleware::from_fn_with_state(Arc::<str>::from(t), auth::require_token)),
+        None => api,
+    }
+}
+
+fn routes(tracer: Arc<Tracer>) -> Router {
     Router::new()
         .route("/strace/{pid}/{n}", get(legacy::last_lines))
         .route("/v1/watch", get(watch::list))

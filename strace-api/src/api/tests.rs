@@ -14,7 +14,7 @@ use crate::tracer::{Tracer, fake};
 
 async fn call(tracer: &Arc<Tracer>, method: Method, uri: &str) -> (StatusCode, Value) {
     let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
-    let resp = router(tracer.clone()).oneshot(req).await.unwrap();
+    let resp = router(tracer.clone(), None).oneshot(req).await.unwrap();
     let status = resp.status();
     let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
@@ -197,4 +197,27 @@ async fn health_and_unknown_routes() {
     }
     assert_error(get(&t, "/nope").await, StatusCode::NOT_FOUND, "no such endpoint");
     assert_error(get(&t, "/strace/1").await, StatusCode::NOT_FOUND, "no such endpoint");
+}
+
+#[tokio::test]
+async fn a_token_guards_everything_but_health() {
+    let t = Arc::new(fake::tracer());
+    let app = || router(t.clone(), Some("s3cret".into()));
+    let send = |auth: Option<&'static str>, uri: &'static str| {
+        let mut req = Request::builder().uri(uri);
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        app().oneshot(req.body(Body::empty()).unwrap())
+    };
+    assert_eq!(send(None, "/healthz").await.unwrap().status(), StatusCode::OK);
+    let denied = send(None, "/v1/watch").await.unwrap();
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(denied.headers()["www-authenticate"], "Bearer");
+    let body = axum::body::to_bytes(denied.into_body(), 1 << 16).await.unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("Authorization: Bearer"));
+    assert_eq!(send(Some("Bearer wrong"), "/v1/watch").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(send(Some("Basic s3cret"), "/v1/watch").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(send(Some("Bearer s3cret"), "/v1/watch").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(send(Some("Bearer s3cret"), "/nope").await.unwrap().status(), StatusCode::NOT_FOUND);
 }

@@ -13,7 +13,10 @@ pub struct TaskOffsets {
 }
 
 pub fn task_offsets() -> Result<TaskOffsets, String> {
-    let btf = Btf::from_file(VMLINUX).map_err(|e| format!("cannot read {VMLINUX}: {e}"))?;
+    // One read, then parse from memory (reading the file piecemeal costs tens
+    // of thousands of syscalls).
+    let bytes = std::fs::read(VMLINUX).map_err(|e| format!("cannot read {VMLINUX}: {e}"))?;
+    let btf = Btf::from_bytes(&bytes).map_err(|e| format!("cannot parse {VMLINUX}: {e}"))?;
     Ok(TaskOffsets {
         pid: member_offset(&btf, "task_struct", "pid")?,
         tgid: member_offset(&btf, "task_struct", "tgid")?,

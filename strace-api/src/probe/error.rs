@@ -27,42 +27,44 @@ pub enum StartupError {
     #[error("the kernel's verifier rejected program `{program}`: {error}\nverifier log:\n{log}")]
     Rejected { program: &'static str, error: String, log: String },
 
-    #[error("could not load program `{program}`: {source}")]
-    Program {
-        program: &'static str,
-        #[source]
-        source: ProgramError,
-    },
+    #[error("could not load program `{program}`: {error}")]
+    Program { program: &'static str, error: String },
 
-    #[error("could not attach program `{program}` to tracepoint `{hook}`: {source}")]
-    Attach {
-        program: &'static str,
-        hook: &'static str,
-        #[source]
-        source: ProgramError,
-    },
+    #[error("could not attach program `{program}` to tracepoint `{hook}`: {error}")]
+    Attach { program: &'static str, hook: &'static str, error: String },
 
     #[error("could not load the eBPF object: {0}")]
-    Object(#[source] EbpfError),
+    Object(String),
 
     #[error("the eBPF object has no {0}; it was built from another version of the source")]
     Missing(String),
 
-    #[error("could not use map `{name}`: {source}")]
-    Map {
-        name: &'static str,
-        #[source]
-        source: aya::maps::MapError,
-    },
+    #[error("could not use map `{name}`: {error}")]
+    Map { name: &'static str, error: String },
+}
+
+/// An error and its sources, as one line (aya nests the errno deep inside).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let text = inner.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = inner.source();
+    }
+    s
 }
 
 impl StartupError {
     pub fn object(e: EbpfError) -> StartupError {
-        let text = e.to_string();
+        let text = chain(&e);
         if text.contains("Operation not permitted") {
             return StartupError::BpfRefused(text);
         }
-        StartupError::Object(e)
+        StartupError::Object(text)
     }
 
     pub fn program(program: &'static str, e: ProgramError) -> StartupError {
@@ -74,7 +76,7 @@ impl StartupError {
                 }
                 StartupError::Rejected { program, error: io_error.to_string(), log: verifier_log.to_string() }
             }
-            other => StartupError::Program { program, source: other },
+            other => StartupError::Program { program, error: chain(&other) },
         }
     }
 }

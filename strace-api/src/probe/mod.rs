@@ -102,7 +102,7 @@ impl Probe {
                 .try_into()
                 .map_err(|e| StartupError::program(name, e))?;
             program.load().map_err(|e| StartupError::program(name, e))?;
-            program.attach(hook).map_err(|source| StartupError::Attach { program: name, hook, source })?;
+            program.attach(hook).map_err(|e| StartupError::Attach { program: name, hook, error: error::chain(&e) })?;
             ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
         }
         let mut take =
@@ -115,7 +115,7 @@ impl Probe {
             take(maps::COUNTERS)?,
             take(maps::EVENTS)?,
         );
-        let map_err = |name| move |source| StartupError::Map { name, source };
+        let map_err = |name| move |e: MapError| StartupError::Map { name, error: error::chain(&e) };
         let probe = Probe {
             host_pids: ns_mode == 0,
             programs: ids,

@@ -32,6 +32,8 @@ pub struct Daemon {
     pub base: String,
     log: Arc<Mutex<String>>,
     agent: ureq::Agent,
+    /// Sent as `Authorization: Bearer …` when set.
+    pub token: Option<String>,
 }
 
 impl Daemon {
@@ -52,9 +54,15 @@ impl Daemon {
             }
             None => Command::new(bin),
         };
+        cmd.args(args);
+        Daemon::start_command(cmd)
+    }
+
+    /// Starts `cmd` (the daemon, however it is wrapped), listening on a free
+    /// loopback port it reports in its log.
+    pub fn start_command(mut cmd: Command) -> Option<Daemon> {
         let mut child = cmd
             .args(["--listen", "127.0.0.1:0"])
-            .args(args)
             .env("STRACE_API_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -66,8 +74,9 @@ impl Daemon {
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
+                if let Some(addr) = line.split("listening on http://").nth(1).and_then(|a| a.split_whitespace().next())
+                {
+                    let _ = tx.send(addr.to_string());
                 }
                 let mut l = sink.lock().unwrap();
                 l.push_str(&line);
@@ -80,7 +89,7 @@ impl Daemon {
                 let status = child.wait().ok();
                 let why = log.lock().unwrap().clone();
                 let reason = format!("the daemon did not start ({status:?}):\n{why}");
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                if in_ci() {
                     panic!("{reason}");
                 }
                 eprintln!("SKIPPED (eBPF unavailable here, and CI is not set): {reason}");
@@ -92,7 +101,7 @@ impl Daemon {
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .new_agent();
-        Some(Daemon { child, base: format!("http://{addr}"), log, agent })
+        Some(Daemon { child, base: format!("http://{addr}"), log, agent, token: None })
     }
 
     pub fn pid(&self) -> u32 {
@@ -105,11 +114,12 @@ impl Daemon {
 
     fn send(&self, method: &str, path: &str) -> (u16, Value) {
         let url = format!("{}{path}", self.base);
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}")).unwrap_or_default();
         let resp = match method {
-            "GET" => self.agent.get(&url).call(),
-            "DELETE" => self.agent.delete(&url).call(),
-            "PUT" => self.agent.put(&url).send_empty(),
-            "POST" => self.agent.post(&url).send_empty(),
+            "GET" => self.agent.get(&url).header("authorization", &auth).call(),
+            "DELETE" => self.agent.delete(&url).header("authorization", &auth).call(),
+            "PUT" => self.agent.put(&url).header("authorization", &auth).send_empty(),
+            "POST" => self.agent.post(&url).header("authorization", &auth).send_empty(),
             m => panic!("method {m}"),
         };
         let mut resp = resp.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
@@ -216,8 +226,13 @@ impl Drop for Daemon {
     }
 }
 
+/// True when tests must not skip: CI=true.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
 /// The workload program (support/workload.c), compiled once per test binary.
-fn workload_binary() -> &'static PathBuf {
+pub fn workload_binary() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("workload-{}", std::process::id()));

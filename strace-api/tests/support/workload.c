@@ -2,6 +2,7 @@
  * A test workload with an exactly known syscall sequence.
  *
  *   workload FLAG_FILE STEP...
+ *   workload - STEP...      (no flag file: run the steps at once, then exit)
  *
  * It prints "ready <pid>\n", then spins (making no syscalls) until byte 0 of
  * FLAG_FILE (mapped shared) becomes 1, runs the steps with raw syscalls,
@@ -12,6 +13,7 @@
  * Steps: openat-enoent | getppid | write:N (N bytes to fd 2) | storm:N (N x getppid)
  *        thread (a thread that calls gettid and getppid, joined)
  *        fork-exec:PATH (a child that execs PATH at once; the parent waits for it)
+ *        forever (openat-enoent, getppid and a 20 ms nanosleep, in a loop)
  *
  * "thread" and "fork-exec" make more calls than they name (clone3, mmap for
  * the stack, wait4, ...): tests of them look for the named calls only.
@@ -21,6 +23,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +34,8 @@
 static volatile unsigned char *flag;
 
 static void wait_for(unsigned char value) {
+    if (flag == NULL)
+        return;
     while (flag[0] != value)
         __builtin_ia32_pause();
 }
@@ -51,15 +56,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: workload FLAG_FILE STEP...\n");
         return 2;
     }
-    int fd = open(argv[1], O_RDWR);
-    if (fd < 0) {
-        perror("open flag file");
-        return 2;
-    }
-    flag = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
-    if (flag == MAP_FAILED) {
-        perror("mmap flag file");
-        return 2;
+    if (strcmp(argv[1], "-") != 0) {
+        int fd = open(argv[1], O_RDWR);
+        if (fd < 0) {
+            perror("open flag file");
+            return 2;
+        }
+        flag = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+        if (flag == MAP_FAILED) {
+            perror("mmap flag file");
+            return 2;
+        }
     }
     char line[64];
     snprintf(line, sizeof line, "ready %d\n", getpid());
@@ -94,6 +101,13 @@ int main(int argc, char **argv) {
                 syscall(SYS_exit_group, 127);
             }
             syscall(SYS_wait4, child, NULL, 0, NULL);
+        } else if (strcmp(step, "forever") == 0) {
+            struct timespec nap = {0, 20 * 1000 * 1000};
+            for (;;) {
+                syscall(SYS_openat, AT_FDCWD, "/nonexistent/strace-api-test", O_RDONLY);
+                syscall(SYS_getppid);
+                syscall(SYS_nanosleep, &nap, NULL);
+            }
         } else {
             return 3; /* unknown step: the test sees no "done" */
         }
