@@ -32,6 +32,11 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_WATCH_ALL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub watch_all: bool,
 
+    /// Bytes of read/write/send/recv buffers to copy and show (0: none; they
+    /// may hold secrets). At most 256.
+    #[arg(long, env = "STRACE_API_CAPTURE_BYTES", default_value_t = 0)]
+    pub capture_bytes: u32,
+
     /// Seconds an exited process's history stays readable.
     #[arg(long, env = "STRACE_API_RETAIN_EXITED_SECS", default_value_t = 600)]
     pub retain_exited_secs: u64,
@@ -75,6 +80,13 @@ impl Config {
         }
         if !(64..=4_194_304).contains(&self.max_threads) {
             return Err(format!("--max-threads must be between 64 and 4194304, not {}", self.max_threads));
+        }
+        if self.capture_bytes > strace_common::capture::MAX_BUFFER as u32 {
+            return Err(format!(
+                "--capture-bytes must be at most {}, not {}",
+                strace_common::capture::MAX_BUFFER,
+                self.capture_bytes
+            ));
         }
         if self.retain_exited_secs > 7 * 24 * 3600 {
             return Err(format!(
@@ -141,6 +153,8 @@ mod tests {
         assert!(parse(&["--events-per-pid", "0"]).unwrap_err().contains("--events-per-pid"));
         assert!(parse(&["--memory-mib", "0"]).unwrap_err().contains("--memory-mib"));
         assert!(parse(&["--max-threads", "1"]).unwrap_err().contains("--max-threads"));
+        assert!(parse(&["--capture-bytes", "257"]).unwrap_err().contains("--capture-bytes"));
+        assert_eq!(parse(&[]).unwrap().capture_bytes, 0, "buffers are off by default");
         assert!(parse(&["--listen", "nonsense"]).is_err());
     }
 

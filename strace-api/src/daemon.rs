@@ -18,8 +18,12 @@ use crate::{
 pub async fn run(config: Config) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let token = config.token().map_err(anyhow::Error::msg)?;
-    let settings =
-        Settings { ring_bytes: config.ring_bytes, max_threads: config.max_threads, watch_all: config.watch_all };
+    let settings = Settings {
+        ring_bytes: config.ring_bytes,
+        max_threads: config.max_threads,
+        watch_all: config.watch_all,
+        capture_bytes: config.capture_bytes,
+    };
     let (probe, streams) = Probe::load(settings)?;
     let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };
     let (exits_tx, exits_rx) = tokio::sync::mpsc::unbounded_channel();

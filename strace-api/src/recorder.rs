@@ -7,20 +7,23 @@ use std::collections::{HashMap, VecDeque};
 
 use strace_common::SyscallRecord;
 
-/// One syscall as stored: the record minus what the process's log already knows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// One syscall as stored: the record minus what the process's log already
+/// knows, plus the copies of its argument memory (strings, addresses), if any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Event {
     pub enter_ns: u64,
     pub exit_ns: u64,
     pub ret: i64,
     pub args: [u64; 6],
+    /// The items of its aux records (see `syscall::aux`).
+    pub aux: Option<Box<Vec<u8>>>,
     pub tid: u32,
     pub nr: i32,
     /// `SyscallRecord` flags.
     pub flags: u16,
 }
 
-/// Bytes one retained event costs in a ring.
+/// Bytes one retained event costs in a ring (its aux copies are counted apart).
 pub const EVENT_BYTES: usize = size_of::<Event>();
 // The budget per retained event.
 const _: () = assert!(EVENT_BYTES <= 96);
@@ -33,11 +36,22 @@ impl Event {
             exit_ns: r.exit_ns,
             ret: r.ret,
             args: r.args,
+            aux: None,
             tid: r.tid,
             nr: r.nr,
             flags: r.flags,
         };
         (r.pid, ev)
+    }
+
+    /// The aux items region, empty when nothing was copied.
+    pub fn aux(&self) -> &[u8] {
+        self.aux.as_deref().map_or(&[], |v| &v[..])
+    }
+
+    /// Heap bytes of its aux copies.
+    pub fn aux_bytes(&self) -> usize {
+        self.aux.as_ref().map_or(0, |v| v.capacity() + size_of::<Vec<u8>>())
     }
 
     pub fn returns(&self) -> bool {
@@ -62,6 +76,8 @@ pub struct Limits {
 #[derive(Debug, Default)]
 pub struct ProcessLog {
     events: VecDeque<Event>,
+    /// Heap bytes of the retained events' aux copies.
+    aux_bytes: usize,
     /// Sequence number of `events[0]`; numbers start at 1 and never repeat.
     first_seq: u64,
     delivered: u64,
@@ -120,6 +136,7 @@ impl ProcessLog {
 
     fn push(&mut self, ev: Event, per_process: usize) {
         self.delivered += 1;
+        self.aux_bytes += ev.aux_bytes();
         if self.events.len() >= per_process {
             self.evict(self.events.len() + 1 - per_process);
         }
@@ -131,13 +148,13 @@ impl ProcessLog {
 
     fn evict(&mut self, n: usize) {
         let n = n.min(self.events.len());
-        self.events.drain(..n);
+        self.aux_bytes -= self.events.drain(..n).map(|e| e.aux_bytes()).sum::<usize>();
         self.first_seq += n as u64;
         self.evicted += n as u64;
     }
 
     fn bytes(&self) -> usize {
-        self.events.capacity() * EVENT_BYTES
+        self.events.capacity() * EVENT_BYTES + self.aux_bytes
     }
 }
 
@@ -196,7 +213,7 @@ impl Recorder {
             if before == 0 {
                 return;
             }
-            let n = (log.len() / 4).max(GROWTH).min(log.len());
+            let n = (log.len() / 4).max(GROWTH).min(log.len()).max(1);
             log.evict(n);
             log.events.shrink_to(log.len());
             self.bytes = self.bytes + log.bytes() - before;
@@ -226,6 +243,22 @@ mod tests {
 
     fn ev(nr: i32) -> Event {
         Event { nr, ..Default::default() }
+    }
+
+    #[test]
+    fn aux_copies_count_against_the_memory_cap() {
+        let cap = 8 * GROWTH * EVENT_BYTES;
+        let mut r = recorder(100_000, cap);
+        r.open(1);
+        for i in 0..20_000 {
+            let aux = Some(Box::new(vec![b'x'; 500]));
+            r.push(1, Event { nr: i, aux, ..Default::default() });
+            assert!(r.bytes() <= cap, "{} > {cap}", r.bytes());
+        }
+        let s = r.log(1).unwrap().stats();
+        assert_eq!(s.retained + s.evicted, s.seen);
+        r.close(1);
+        assert_eq!(r.bytes(), 0);
     }
 
     fn nrs<'a>(it: impl Iterator<Item = (u64, &'a Event)>) -> Vec<(u64, i32)> {

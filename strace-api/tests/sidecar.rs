@@ -104,6 +104,7 @@ fn a_sidecar_in_the_apps_pid_namespace_sees_the_app_as_pid_1() {
     );
     assert!(lines.contains(&"getppid() = 0"), "{lines:?}");
     assert!(lines.iter().any(|l| l.starts_with("nanosleep(")), "{lines:?}");
+    assert!(lines.iter().filter(|l| l.ends_with("<unfinished ...>")).all(|l| l.starts_with("nanosleep(")), "{lines:?}");
 
     let (_, procs) = d.get("/v1/processes");
     let procs = procs.as_array().unwrap();

@@ -105,7 +105,8 @@ pub struct ThreadSlot {
     pub args: [u64; 6],
     /// Host thread-group id (to count losses against the right process).
     pub host_pid: u32,
-    pub _pad: u32,
+    /// `SyscallRecord` flags for the call in progress (e.g. AUX_LOST).
+    pub flags: u32,
 }
 
 impl ThreadSlot {
@@ -124,11 +125,15 @@ pub enum Counter {
     /// Processes that should have been watched (children, `--watch-all`, pending
     /// watches) but did not fit in the watch table.
     WatchedFull = 2,
+    /// Aux records (argument copies) lost because the ring buffer was full;
+    /// their syscalls are flagged `SyscallRecord::AUX_LOST`.
+    AuxLost = 3,
 }
 
 impl Counter {
-    pub const COUNT: u32 = 3;
-    pub const ALL: [Counter; Self::COUNT as usize] = [Counter::RingFull, Counter::ThreadsFull, Counter::WatchedFull];
+    pub const COUNT: u32 = 4;
+    pub const ALL: [Counter; Self::COUNT as usize] =
+        [Counter::RingFull, Counter::ThreadsFull, Counter::WatchedFull, Counter::AuxLost];
 }
 
 #[cfg(feature = "user")]

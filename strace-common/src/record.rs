@@ -11,6 +11,8 @@ pub enum RecordKind {
     Syscall = 1,
     /// A [`ProcessRecord`].
     Process = 2,
+    /// Copies of argument memory: [`crate::capture::AuxHeader`] and items.
+    Aux = 3,
 }
 
 impl RecordKind {
@@ -18,6 +20,7 @@ impl RecordKind {
         match u16::from_ne_bytes([*bytes.first()?, *bytes.get(1)?]) {
             1 => Some(RecordKind::Syscall),
             2 => Some(RecordKind::Process),
+            3 => Some(RecordKind::Aux),
             _ => None,
         }
     }
@@ -84,6 +87,8 @@ pub struct SyscallRecord {
 impl SyscallRecord {
     /// The call does not return (`exit`, `exit_group`); `ret` is meaningless.
     pub const NO_RETURN: u16 = 1;
+    /// The copies of its argument memory were lost (ring buffer full).
+    pub const AUX_LOST: u16 = 2;
     pub const SIZE: usize = core::mem::size_of::<SyscallRecord>();
 
     /// Reads a record from ring-buffer bytes; `None` if too short or of another kind.

@@ -10,7 +10,7 @@ pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
         Some(mut entry) => {
             entry.write(SyscallRecord {
                 kind: RecordKind::Syscall as u16,
-                flags,
+                flags: flags | (slot.flags as u16 & SyscallRecord::AUX_LOST),
                 nr: slot.nr,
                 pid: slot.pid,
                 tid: slot.tid,

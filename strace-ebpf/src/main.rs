@@ -12,6 +12,7 @@
 #![allow(internal_features)]
 
 mod arch;
+mod capture;
 mod emit;
 mod maps;
 mod ns;

@@ -1,5 +1,6 @@
-//! `GET /v1/processes/{pid}/events?after=SEQ&limit=N`: a watched process's
-//! events, oldest first, newer than the cursor `after`.
+//! `GET /v1/processes/{pid}/events?after=SEQ&limit=N&durations=`: a watched
+//! process's events, oldest first, newer than the cursor `after`, and the
+//! calls its threads are in right now.
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
@@ -8,9 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::{
     ApiError,
     extract::{ApiQuery, PidPath, query_in_range},
-    view::EventView,
+    view::{EventView, InFlightView},
 };
-use crate::tracer::{Tracer, WatchError};
+use crate::{
+    clock,
+    tracer::{Tracer, WatchError},
+};
 
 pub const MAX_LIMIT: u64 = 10_000;
 
@@ -19,11 +23,16 @@ pub const MAX_LIMIT: u64 = 10_000;
 pub struct EventsQuery {
     after: Option<u64>,
     limit: Option<u64>,
+    /// Append strace -T's `<seconds>` to each line.
+    durations: Option<bool>,
 }
 
 #[derive(Serialize)]
 pub struct EventsPage {
     pid: u32,
+    /// False once the process has exited (its history stays for a while).
+    alive: bool,
+    exited_at: Option<String>,
     /// Events lost in the kernel for this process.
     dropped: u64,
     /// Events pushed out of the history (by newer ones or the memory cap).
@@ -31,6 +40,8 @@ pub struct EventsPage {
     /// Newest sequence number; poll again with `after` set to it.
     last_seq: u64,
     events: Vec<EventView>,
+    /// Calls in progress now, one per thread that is in one.
+    in_flight: Vec<InFlightView>,
 }
 
 pub async fn page(
@@ -40,12 +51,24 @@ pub async fn page(
 ) -> Result<Json<EventsPage>, ApiError> {
     let limit = query_in_range("limit", q.limit, 1000, 1..=MAX_LIMIT)?;
     let after = q.after.unwrap_or(0);
+    let durations = q.durations.unwrap_or(false);
     let stats = tracer.stats(pid).ok_or(WatchError::NotWatched(pid))?;
     let clock = tracer.clock;
     // Copy under the lock, render outside it.
     let events: Vec<_> = tracer
-        .read(pid, |log| log.after(after, limit as usize).map(|(seq, ev)| (seq, *ev)).collect())
+        .read(pid, |log| log.after(after, limit as usize).map(|(seq, ev)| (seq, ev.clone())).collect())
         .ok_or(WatchError::NotWatched(pid))?;
-    let events = events.iter().map(|(seq, ev)| EventView::new(pid, *seq, ev, &clock)).collect();
-    Ok(Json(EventsPage { pid, dropped: stats.dropped, evicted: stats.evicted, last_seq: stats.last_seq, events }))
+    let events = events.iter().map(|(seq, ev)| EventView::new(pid, *seq, ev, &clock, durations)).collect();
+    let now = clock::monotonic_ns() as u64;
+    let in_flight = tracer.in_flight(pid).iter().map(|ev| InFlightView::new(ev, &clock, now)).collect();
+    Ok(Json(EventsPage {
+        pid,
+        alive: stats.alive,
+        exited_at: stats.exited_at,
+        dropped: stats.dropped,
+        evicted: stats.evicted,
+        last_seq: stats.last_seq,
+        events,
+        in_flight,
+    }))
 }

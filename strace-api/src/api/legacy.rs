@@ -1,8 +1,10 @@
 //! `GET /strace/{pid}/{n}?wait_ms=`: the original strace-api endpoint.
 //!
 //! Returns the last `n` syscalls of `pid` as `[{"data": "<strace line>"}]`,
-//! oldest first. If `pid` is not watched yet this starts watching it and waits
-//! up to `wait_ms` (default 1000) for `n` events, then returns what it has.
+//! oldest first; the last of them are the calls its threads are in right now
+//! (`read(3, <unfinished ...>`). If `pid` is not watched yet this starts
+//! watching it and waits up to `wait_ms` (default 1000) for `n` events, then
+//! returns what it has.
 use std::{sync::Arc, time::Duration};
 
 use axum::{Json, extract::State};
@@ -22,6 +24,8 @@ pub const MAX_WAIT_MS: u64 = 30_000;
 #[serde(deny_unknown_fields)]
 pub struct LegacyQuery {
     wait_ms: Option<u64>,
+    /// Append strace -T's `<seconds>` to each line.
+    durations: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -41,9 +45,17 @@ pub async fn last_lines(
     // that has exited.
     tracer.watch(pid, true)?;
     tracer.wait_for(pid, n, Instant::now() + Duration::from_millis(wait)).await;
+    // The last lines are the calls in progress, as strace shows a call that
+    // has not returned; completed calls fill the rest of the n.
+    let mut in_flight = tracer.in_flight(pid);
+    in_flight.truncate(n as usize);
+    let completed = n as usize - in_flight.len();
     // Copy under the lock, render outside it.
     let events: Vec<_> = tracer
-        .read(pid, |log| log.last(n as usize).map(|(_, ev)| *ev).collect())
+        .read(pid, |log| log.last(completed).map(|(_, ev)| ev.clone()).collect())
         .ok_or_else(|| ApiError::not_found(format!("pid {pid} stopped being watched")))?;
-    Ok(Json(events.iter().map(|ev| Line { data: syscall::line(ev) }).collect()))
+    let durations = q.durations.unwrap_or(false);
+    let mut lines: Vec<Line> = events.iter().map(|ev| Line { data: syscall::line(ev, durations) }).collect();
+    lines.extend(in_flight.iter().map(|ev| Line { data: syscall::unfinished(ev) }));
+    Ok(Json(lines))
 }

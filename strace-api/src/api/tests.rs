@@ -136,7 +136,7 @@ async fn events_cursor_and_validation() {
     }
     let (_, first) = get(&t, &format!("/v1/processes/{p}/events")).await;
     assert_eq!(first["events"][0]["errno"], "ENOENT");
-    assert_eq!(first["events"][0]["text"], "openat(0, NULL, 0, 0) = -1 ENOENT (No such file or directory)");
+    assert_eq!(first["events"][0]["text"], "openat(0, NULL, O_RDONLY) = -1 ENOENT (No such file or directory)");
     let (_, none) = get(&t, &format!("/v1/processes/{p}/events?after=3")).await;
     assert_eq!(none["events"], serde_json::json!([]));
     for q in ["limit=0", "limit=10001", "after=-1", "after=x", "since=3"] {

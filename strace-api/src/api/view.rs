@@ -3,7 +3,11 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
-use crate::{clock::Clock, recorder::Event, syscall};
+use crate::{
+    clock::Clock,
+    recorder::Event,
+    syscall::{self, Decoded},
+};
 
 #[derive(Debug, Serialize)]
 pub struct EventView {
@@ -17,6 +21,8 @@ pub struct EventView {
     pub nr: i32,
     /// Raw argument registers in hex, as many as the syscall takes (six when unknown).
     pub args: Vec<String>,
+    /// The arguments decoded, with types: paths, flags, addresses, …
+    pub decoded: Vec<Decoded>,
     /// `null` for calls that do not return (`exit_group`).
     pub ret: Option<i64>,
     /// Errno name when the call failed.
@@ -27,8 +33,8 @@ pub struct EventView {
 }
 
 impl EventView {
-    pub fn new(pid: u32, seq: u64, ev: &Event, clock: &Clock) -> EventView {
-        let arity = syscall::signature(ev.nr).map_or(6, |s| s.args.len());
+    pub fn new(pid: u32, seq: u64, ev: &Event, clock: &Clock, durations: bool) -> EventView {
+        let decoded = syscall::decode(ev);
         let ret = ev.returns().then_some(ev.ret);
         EventView {
             seq,
@@ -37,11 +43,46 @@ impl EventView {
             tid: ev.tid,
             syscall: syscall::name(ev.nr),
             nr: ev.nr,
-            args: ev.args[..arity].iter().map(|a| format!("{a:#x}")).collect(),
+            args: ev.args[..decoded.len()].iter().map(|a| format!("{a:#x}")).collect(),
+            decoded,
             ret,
             errno: ret.and_then(syscall::errno_of).map(|e| syscall::errno_name(e).unwrap_or("E?")),
             duration_ns: ev.duration_ns(),
-            text: syscall::line(ev),
+            text: syscall::line(ev, durations),
+        }
+    }
+}
+
+/// A call a thread is in right now (blocked, most likely).
+#[derive(Debug, Serialize)]
+pub struct InFlightView {
+    pub tid: u32,
+    pub syscall: Cow<'static, str>,
+    pub nr: i32,
+    /// Since when (wall clock, RFC 3339), and for how long so far.
+    pub since: String,
+    pub elapsed_ns: u64,
+    pub args: Vec<String>,
+    /// Its input arguments decoded (outputs are not known yet).
+    pub decoded: Vec<Decoded>,
+    /// strace's form: `read(3, <unfinished ...>`.
+    pub text: String,
+}
+
+impl InFlightView {
+    pub fn new(ev: &Event, clock: &Clock, now_ns: u64) -> InFlightView {
+        let mut decoded = syscall::decode(ev);
+        let args = ev.args[..decoded.len()].iter().map(|a| format!("{a:#x}")).collect();
+        decoded.retain(|a| !a.output);
+        InFlightView {
+            tid: ev.tid,
+            syscall: syscall::name(ev.nr),
+            nr: ev.nr,
+            since: clock.rfc3339(ev.enter_ns),
+            elapsed_ns: now_ns.saturating_sub(ev.enter_ns),
+            args,
+            decoded,
+            text: syscall::unfinished(ev),
         }
     }
 }

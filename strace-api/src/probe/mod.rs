@@ -15,6 +15,7 @@ pub use error::StartupError;
 use namespace::PidNamespace;
 use strace_common::{
     Counter, ThreadSlot, WatchEntry,
+    capture::{self, CaptureSpec},
     maps::{self, globals, programs, state},
 };
 
@@ -33,6 +34,8 @@ pub struct Settings {
     pub max_threads: u32,
     /// Watch every process of the daemon's namespace (following children).
     pub watch_all: bool,
+    /// Bytes of read/write buffers to copy (0: none).
+    pub capture_bytes: u32,
 }
 
 pub struct Probe {
@@ -85,6 +88,7 @@ impl Probe {
             .override_global(globals::WATCH_ALL, &watch_all, true)
             .override_global(globals::TASK_PID_OFFSET, &offsets.pid, true)
             .override_global(globals::TASK_TGID_OFFSET, &offsets.tgid, true)
+            .override_global(capture::BUFFER_BYTES, &settings.capture_bytes, true)
             .load(OBJECT)
             .map_err(StartupError::object)?;
         let log = match EbpfLogger::init(&mut ebpf) {
@@ -94,6 +98,7 @@ impl Probe {
                 None
             }
         };
+        fill_capture_table(&mut ebpf)?;
         let mut ids = Vec::new();
         for (name, hook) in ATTACH {
             let program: &mut RawTracePoint = ebpf
@@ -161,6 +166,18 @@ impl Probe {
     }
 }
 
+/// Tells the kernel what to copy for which syscall (from `syscall::table`).
+fn fill_capture_table(ebpf: &mut Ebpf) -> Result<(), StartupError> {
+    let map =
+        ebpf.map_mut(capture::CAPTURE).ok_or_else(|| StartupError::Missing(format!("map `{}`", capture::CAPTURE)))?;
+    let map_err = |e: MapError| StartupError::Map { name: capture::CAPTURE, error: error::chain(&e) };
+    let mut table: Array<_, CaptureSpec> = Array::try_from(map).map_err(map_err)?;
+    for (nr, spec) in syscall::capture_specs() {
+        table.set(nr as u32, &spec, 0).map_err(map_err)?;
+    }
+    Ok(())
+}
+
 impl Kernel for Probe {
     fn host_pids(&self) -> bool {
         self.host_pids
@@ -220,6 +237,7 @@ impl Kernel for Probe {
             ring_full: sum(Counter::RingFull),
             threads_full: sum(Counter::ThreadsFull),
             watched_full: sum(Counter::WatchedFull),
+            aux_lost: sum(Counter::AuxLost),
         }
     }
 

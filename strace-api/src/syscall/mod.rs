@@ -1,12 +1,19 @@
 //! What a syscall number and its raw values mean: names and errno names from
 //! the `syscalls` crate, argument signatures from the kernel's own metadata,
 //! and strace-style rendering.
+pub mod aux;
+mod decode;
+pub mod flags;
 mod render;
 mod signature;
+mod sockaddr;
+mod table;
 
-pub use render::{format_arg, format_ret, line};
+pub use decode::{Decoded, decode};
+pub use render::{format_arg, format_ret, line, unfinished};
 pub use signature::{Arg, ArgKind, Signature, signature};
 use syscalls::{Errno, Sysno};
+pub use table::capture_specs;
 
 /// The syscall's name, or strace's `syscall_0x…` for numbers the table lacks.
 pub fn name(nr: i32) -> std::borrow::Cow<'static, str> {
@@ -31,6 +38,35 @@ pub fn errno_of(ret: i64) -> Option<i32> {
     (-4095..=-1).contains(&ret).then_some(-ret as i32)
 }
 
+/// Bytes as strace quotes them: `"..."`, C escapes, other non-printable
+/// bytes in octal, and `...` after the quote when the data went on.
+pub fn quote(bytes: &[u8], truncated: bool) -> String {
+    let mut s = String::with_capacity(bytes.len() + 2);
+    s.push('"');
+    for (i, &b) in bytes.iter().enumerate() {
+        match b {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            b'\n' => s.push_str("\\n"),
+            b'\t' => s.push_str("\\t"),
+            b'\r' => s.push_str("\\r"),
+            0x0b => s.push_str("\\v"),
+            0x0c => s.push_str("\\f"),
+            0x20..=0x7e => s.push(b as char),
+            _ => {
+                // Short octal unless a digit follows (strace's rule).
+                let next_is_digit = bytes.get(i + 1).is_some_and(|n| (b'0'..=b'7').contains(n));
+                if next_is_digit { s.push_str(&format!("\\{b:03o}")) } else { s.push_str(&format!("\\{b:o}")) }
+            }
+        }
+    }
+    s.push('"');
+    if truncated {
+        s.push_str("...");
+    }
+    s
+}
+
 /// `ENOENT`, or `None` for numbers without a name.
 pub fn errno_name(errno: i32) -> Option<&'static str> {
     Errno::new(errno).name()
@@ -49,6 +85,13 @@ mod tests {
         assert_eq!(name(Sysno::openat.id()), "openat");
         assert_eq!(name(100_000), "syscall_0x186a0");
         assert_eq!(name(-1), "syscall_0xffffffff");
+    }
+
+    #[test]
+    fn quotes_like_strace() {
+        assert_eq!(quote(b"/etc/hosts", false), r#""/etc/hosts""#);
+        assert_eq!(quote(b"a\"b\\c\n\t", false), r#""a\"b\\c\n\t""#);
+        assert_eq!(quote(b"\x00\x011\x1b", true), r#""\0\0011\33"..."#);
     }
 
     #[test]

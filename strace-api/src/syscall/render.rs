@@ -1,37 +1,46 @@
-//! strace-style text: `openat(-100, 0x7ffd…, 0, 0) = -1 ENOENT (No such file or directory)`.
+//! strace-style lines: `openat(AT_FDCWD, "/etc/hosts", O_RDONLY|O_CLOEXEC) = 3`.
 use std::fmt::Write as _;
 
 use syscalls::Sysno;
 
-use super::{ArgKind, errno_description, errno_name, errno_of, name, signature};
+use super::{ArgKind, decode, errno_description, errno_name, errno_of, name};
 use crate::recorder::Event;
 
-/// The whole line for one event.
-pub fn line(ev: &Event) -> String {
-    let mut s = String::with_capacity(96);
-    s.push_str(&name(ev.nr));
-    s.push('(');
-    match signature(ev.nr) {
-        Some(sig) => {
-            for (i, (arg, raw)) in sig.args.iter().zip(ev.args).enumerate() {
-                if i > 0 {
-                    s.push_str(", ");
-                }
-                s.push_str(&format_arg(arg.kind, raw));
-            }
-        }
-        // Unknown signature: all six registers, like strace for unknown calls.
-        None => {
-            let all: Vec<_> = ev.args.iter().map(|&a| format_arg(ArgKind::Hex, a)).collect();
-            s.push_str(&all.join(", "));
-        }
-    }
-    s.push_str(") = ");
+/// The whole line for one event; with `durations`, strace -T's `<0.000012>`.
+pub fn line(ev: &Event, durations: bool) -> String {
+    let mut s = call(ev, false);
+    s.push_str(" = ");
     match ev.returns() {
         true => s.push_str(&format_ret(ev.nr, ev.ret)),
         false => s.push('?'),
     }
+    if durations && let Some(ns) = ev.duration_ns() {
+        write!(s, " <{}.{:06}>", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000).expect("writing to a String");
+    }
     s
+}
+
+/// A call still in progress, as strace shows it: `read(3, <unfinished ...>`.
+pub fn unfinished(ev: &Event) -> String {
+    let mut s = call(ev, true);
+    s.truncate(s.len() - 1); // the closing parenthesis
+    if !s.ends_with('(') {
+        s.push_str(", ");
+    }
+    s.push_str("<unfinished ...>");
+    s
+}
+
+/// `name(args)`; with `inputs_only`, the arguments up to the first one the
+/// kernel fills.
+fn call(ev: &Event, inputs_only: bool) -> String {
+    let args: Vec<String> = decode(ev)
+        .into_iter()
+        .take_while(|a| !(inputs_only && a.output))
+        .filter(|a| !a.hidden)
+        .map(|a| a.text)
+        .collect();
+    format!("{}({})", name(ev.nr), args.join(", "))
 }
 
 pub fn format_arg(kind: ArgKind, raw: u64) -> String {
@@ -66,8 +75,9 @@ pub fn format_ret(nr: i32, ret: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use strace_common::SyscallRecord;
+
+    use super::*;
 
     fn ev(nr: Sysno, args: [u64; 6], ret: i64) -> Event {
         Event { nr: nr.id(), args, ret, ..Default::default() }
@@ -76,33 +86,37 @@ mod tests {
     #[test]
     fn failing_openat() {
         let e = ev(Sysno::openat, [(-100i64) as u64, 0x7ffd_1234, 0, 0, 0, 0], -2);
-        assert_eq!(line(&e), "openat(-100, 0x7ffd1234, 0, 0) = -1 ENOENT (No such file or directory)");
+        assert_eq!(line(&e, false), "openat(AT_FDCWD, 0x7ffd1234, O_RDONLY) = -1 ENOENT (No such file or directory)");
     }
 
     #[test]
     fn arity_follows_the_signature() {
-        assert_eq!(line(&ev(Sysno::getppid, [9; 6], 42)), "getppid() = 42");
-        assert_eq!(line(&ev(Sysno::write, [2, 0x5000, 5, 9, 9, 9], 5)), "write(2, 0x5000, 5) = 5");
-        assert_eq!(line(&ev(Sysno::close, [3, 0, 0, 0, 0, 0], 0)), "close(3) = 0");
+        assert_eq!(line(&ev(Sysno::getppid, [9; 6], 42), false), "getppid() = 42");
+        assert_eq!(line(&ev(Sysno::write, [2, 0x5000, 5, 9, 9, 9], 5), false), "write(2, 0x5000, 5) = 5");
+        assert_eq!(line(&ev(Sysno::close, [3, 0, 0, 0, 0, 0], 0), false), "close(3) = 0");
     }
 
     #[test]
-    fn modes_pointers_and_addresses() {
-        let e = ev(Sysno::openat, [3, 0, 0x241, 0o644, 0, 0], 4);
-        assert_eq!(line(&e), "openat(3, NULL, 0x241, 0644) = 4");
-        let m = ev(Sysno::mmap, [0, 4096, 3, 0x22, u64::MAX, 0], 0x7f00_0000_0000);
-        assert_eq!(line(&m), "mmap(0, 4096, 0x3, 0x22, 18446744073709551615, 0) = 0x7f0000000000");
+    fn addresses_and_durations() {
+        let m = ev(Sysno::brk, [0, 0, 0, 0, 0, 0], 0x5555_0000);
+        assert_eq!(line(&m, false), "brk(NULL) = 0x55550000");
+        let t = Event { enter_ns: 1_000, exit_ns: 13_500, ..ev(Sysno::getppid, [0; 6], 1) };
+        assert_eq!(line(&t, true), "getppid() = 1 <0.000012>");
     }
 
     #[test]
-    fn calls_that_do_not_return() {
+    fn calls_that_do_not_return_or_have_not_yet() {
         let e = Event { flags: SyscallRecord::NO_RETURN, ..ev(Sysno::exit_group, [3, 0, 0, 0, 0, 0], 0) };
-        assert_eq!(line(&e), "exit_group(3) = ?");
+        assert_eq!(line(&e, true), "exit_group(3) = ?");
+        assert_eq!(unfinished(&ev(Sysno::read, [3, 0x1000, 4096, 0, 0, 0], 0)), "read(3, <unfinished ...>");
+        assert_eq!(unfinished(&ev(Sysno::getppid, [0; 6], 0)), "getppid(<unfinished ...>");
+        let w = ev(Sysno::wait4, [u64::MAX, 0x10, 0, 0, 0, 0], 0);
+        assert_eq!(unfinished(&w), "wait4(-1, <unfinished ...>");
     }
 
     #[test]
     fn unknown_syscalls_and_errnos() {
         let e = Event { nr: 4000, args: [1, 2, 3, 4, 5, 6], ret: -4000, ..Default::default() };
-        assert_eq!(line(&e), "syscall_0xfa0(0x1, 0x2, 0x3, 0x4, 0x5, 0x6) = -1 errno 4000");
+        assert_eq!(line(&e, false), "syscall_0xfa0(0x1, 0x2, 0x3, 0x4, 0x5, 0x6) = -1 errno 4000");
     }
 }

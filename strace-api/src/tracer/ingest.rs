@@ -10,6 +10,7 @@ use super::{
 use crate::{
     procs::{self, Lookup},
     recorder::Event,
+    syscall::aux,
 };
 
 /// A batch of records being stored (see [`Tracer::ingest`]). Readers of the
@@ -32,9 +33,14 @@ impl<'a> Ingest<'a> {
         match RecordKind::of(bytes) {
             Some(RecordKind::Syscall) => match SyscallRecord::read(bytes) {
                 Some(r) => {
-                    let (pid, ev) = Event::from_record(&r);
+                    let (pid, mut ev) = Event::from_record(&r);
+                    ev.aux = inner.pending_aux.take(r.tid, r.enter_ns).map(Box::new);
                     inner.recorder.push(pid, ev);
                 }
+                None => self.malformed += 1,
+            },
+            Some(RecordKind::Aux) => match aux::parse(bytes) {
+                Some((head, items)) => inner.pending_aux.add(head.pid, head.tid, head.enter_ns, items),
                 None => self.malformed += 1,
             },
             Some(RecordKind::Process) => match ProcessRecord::read(bytes) {

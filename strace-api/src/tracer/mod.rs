@@ -54,6 +54,8 @@ pub struct KernelCounters {
     pub threads_full: u64,
     /// Processes not watched because the watch table was full.
     pub watched_full: u64,
+    /// Argument copies (strings, addresses) lost because the ring buffer was full.
+    pub aux_lost: u64,
 }
 
 /// One attached eBPF program; run counts and times stay 0 unless the kernel's
@@ -134,6 +136,53 @@ pub enum ExitTracking {
 struct Inner {
     watches: Watches,
     recorder: Recorder,
+    /// Aux copies waiting for their syscall record, by thread.
+    pending_aux: PendingAux,
+}
+
+/// Entry-side copies arrive when a call starts, its record when it ends:
+/// each thread has at most one call in progress.
+#[derive(Default)]
+pub(crate) struct PendingAux {
+    by_tid: std::collections::HashMap<u32, (u32, u64, Vec<u8>)>,
+}
+
+impl PendingAux {
+    /// Bound on threads with copies waiting; beyond it the oldest are dropped.
+    const MAX: usize = 65_536;
+
+    /// Adds copies for the call of `tid` that entered at `enter_ns`.
+    fn add(&mut self, pid: u32, tid: u32, enter_ns: u64, items: &[u8]) {
+        if self.by_tid.len() >= Self::MAX && !self.by_tid.contains_key(&tid) {
+            self.by_tid.clear();
+        }
+        let entry = self.by_tid.entry(tid).or_insert_with(|| (pid, enter_ns, Vec::new()));
+        if entry.1 != enter_ns {
+            *entry = (pid, enter_ns, Vec::new());
+        }
+        entry.2.extend_from_slice(items);
+    }
+
+    /// The copies for the call of `tid` that entered at `enter_ns`.
+    fn take(&mut self, tid: u32, enter_ns: u64) -> Option<Vec<u8>> {
+        match self.by_tid.get(&tid) {
+            Some((_, e, _)) if *e == enter_ns => self.by_tid.remove(&tid).map(|(_, _, items)| items),
+            Some(_) => {
+                self.by_tid.remove(&tid);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// The copies of `tid`'s call in progress, if they are for `enter_ns`.
+    fn peek(&self, tid: u32, enter_ns: u64) -> Option<&[u8]> {
+        self.by_tid.get(&tid).filter(|(_, e, _)| *e == enter_ns).map(|(_, _, items)| &items[..])
+    }
+
+    fn forget_process(&mut self, pid: u32) {
+        self.by_tid.retain(|_, (p, _, _)| *p != pid);
+    }
 }
 
 pub struct Tracer {
@@ -158,7 +207,11 @@ impl Tracer {
     ) -> Tracer {
         Tracer {
             kernel: Mutex::new(kernel),
-            inner: Mutex::new(Inner { watches: Watches::default(), recorder: Recorder::new(limits) }),
+            inner: Mutex::new(Inner {
+                watches: Watches::default(),
+                recorder: Recorder::new(limits),
+                pending_aux: PendingAux::default(),
+            }),
             malformed: AtomicU64::new(0),
             arrivals: Notify::new(),
             exits,
@@ -227,6 +280,7 @@ impl Tracer {
         }
         inner.watches.remove(pid);
         inner.recorder.close(pid);
+        inner.pending_aux.forget_process(pid);
         drop((inner, kernel));
         if let Some(tx) = &self.exits {
             let _ = tx.send(ExitTracking::Cancel { id: watch.id });
@@ -246,6 +300,7 @@ impl Tracer {
         if let Err(e) = kernel.unwatch(pid, host) {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
+        inner.pending_aux.forget_process(pid);
         drop((inner, kernel));
         tracing::debug!(pid, "watched process exited");
         self.arrivals.notify_waiters();
@@ -306,13 +361,29 @@ impl Tracer {
         all
     }
 
-    /// The syscalls `pid`'s threads are blocked in right now.
-    pub fn in_flight(&self, pid: u32) -> Vec<ThreadSlot> {
+    /// The syscalls `pid`'s threads are in right now (blocked, most likely),
+    /// as events without a return, with the copies of their inputs.
+    pub fn in_flight(&self, pid: u32) -> Vec<crate::recorder::Event> {
         let kernel = self.kernel();
-        let host = self.inner().watches.get(pid).filter(|w| w.exited.is_none()).and_then(|w| w.host_pid);
-        let mut slots = host.map(|h| kernel.in_flight(h)).unwrap_or_default();
+        let inner = self.inner();
+        let Some(host) = inner.watches.get(pid).filter(|w| w.exited.is_none()).and_then(|w| w.host_pid) else {
+            return vec![];
+        };
+        let mut slots = kernel.in_flight(host);
         slots.sort_by_key(|s| s.tid);
         slots
+            .into_iter()
+            .map(|s: ThreadSlot| crate::recorder::Event {
+                enter_ns: s.enter_ns,
+                exit_ns: 0,
+                ret: 0,
+                args: s.args,
+                aux: inner.pending_aux.peek(s.tid, s.enter_ns).map(|a| Box::new(a.to_vec())),
+                tid: s.tid,
+                nr: s.nr,
+                flags: strace_common::SyscallRecord::NO_RETURN,
+            })
+            .collect()
     }
 
     pub fn totals(&self) -> Totals {

@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _},
+    io::{BufRead as _, BufReader},
     path::PathBuf,
     process::{Child, ChildStdout, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex, OnceLock},
@@ -234,18 +234,33 @@ pub fn in_ci() -> bool {
 /// The workload program (support/workload.c), compiled once per test binary.
 pub fn workload_binary() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("workload-{}", std::process::id()));
-        let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/workload.c");
-        let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-            .args(["-O2", "-Wall", "-pthread", "-o"])
-            .arg(&out)
-            .arg(src)
-            .status()
-            .expect("a C compiler (cc) is needed for the test workload");
-        assert!(st.success(), "compiling {src} failed");
-        out
-    })
+    BIN.get_or_init(|| compile("workload"))
+}
+
+/// Compiles support/NAME.c into the test's temporary folder.
+pub fn compile(name: &str) -> PathBuf {
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let src = format!("{}/tests/support/{name}.c", env!("CARGO_MANIFEST_DIR"));
+    let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-O2", "-Wall", "-pthread", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("a C compiler (cc) is needed for the test workloads");
+    assert!(st.success(), "compiling {src} failed");
+    out
+}
+
+/// A zeroed 4 KiB flag file a workload spins on (see workload.c).
+pub fn flag_file() -> PathBuf {
+    let flag = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("flag-{}-{}", std::process::id(), unique()));
+    std::fs::write(&flag, [0u8; 4096]).unwrap();
+    flag
+}
+
+pub fn set_flag(flag: &std::path::Path, v: u8) {
+    use std::os::unix::fs::FileExt as _;
+    std::fs::OpenOptions::new().write(true).open(flag).unwrap().write_at(&[v], 0).unwrap();
 }
 
 /// A process that makes exactly the syscalls of its steps, when told to.
@@ -259,8 +274,7 @@ pub struct Workload {
 impl Workload {
     /// Starts it; it waits, making no syscalls, until [`Workload::go`].
     pub fn new(steps: &[&str]) -> Workload {
-        let flag = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("flag-{}-{}", std::process::id(), unique()));
-        std::fs::write(&flag, [0u8; 4096]).unwrap();
+        let flag = flag_file();
         let mut child = Command::new(workload_binary())
             .arg(&flag)
             .args(steps)
@@ -281,8 +295,7 @@ impl Workload {
     /// Starts it as pid 1 of a new PID namespace (with its own /proc), with
     /// `unshare`; `pid` is then 1 and `host_pid` its pid outside.
     pub fn in_new_pid_namespace(steps: &[&str]) -> (Workload, u32) {
-        let flag = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("flag-{}-{}", std::process::id(), unique()));
-        std::fs::write(&flag, [0u8; 4096]).unwrap();
+        let flag = flag_file();
         let mut child = Command::new("unshare")
             .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
             .arg(workload_binary())
@@ -317,8 +330,7 @@ impl Workload {
     }
 
     fn set_flag(&self, v: u8) {
-        use std::os::unix::fs::FileExt as _;
-        std::fs::OpenOptions::new().write(true).open(&self.flag).unwrap().write_at(&[v], 0).unwrap();
+        set_flag(&self.flag, v);
     }
 }
 
@@ -330,7 +342,7 @@ impl Drop for Workload {
     }
 }
 
-fn read_line(r: &mut ChildStdout) -> String {
+pub fn read_line(r: &mut impl std::io::Read) -> String {
     let mut line = Vec::new();
     let mut byte = [0u8];
     while r.read(&mut byte).unwrap_or(0) == 1 {

@@ -14,7 +14,7 @@ use aya_log_ebpf::warn;
 use strace_common::{Counter, SyscallRecord, ThreadSlot};
 
 use crate::{
-    arch, emit,
+    arch, capture, emit,
     maps::{NR_EXIT, NR_EXIT_GROUP, THREADS, WATCHED, atomic_inc, count},
     ns, state,
 };
@@ -36,13 +36,20 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
             (*p).state = ThreadSlot::IN_SYSCALL;
             (*p).enter_ns = enter_ns;
             (*p).args = args;
-            &*p
+            (*p).flags = 0;
+            &mut *p
         },
         None => match first_slot(&ctx, pid_tgid, nr, enter_ns, args) {
             Some(p) => p,
             None => return 0,
         },
     };
+    if let Some(spec) = capture::spec(nr)
+        && spec.at_entry()
+        && !capture::entry(slot, spec)
+    {
+        slot.flags |= SyscallRecord::AUX_LOST as u32;
+    }
     // exit and exit_group never reach sys_exit: record them now.
     if nr == NR_EXIT.load() || nr == NR_EXIT_GROUP.load() {
         emit::syscall(slot, SyscallRecord::NO_RETURN, enter_ns, 0);
@@ -59,12 +66,12 @@ fn first_slot(
     nr: i32,
     enter_ns: u64,
     args: [u64; 6],
-) -> Option<&'static ThreadSlot> {
+) -> Option<&'static mut ThreadSlot> {
     let (host_pid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     let watch = WATCHED.get_ptr_mut(&host_pid)?;
     let (ns_pid, ns_tid) = ns::ids(pid_tgid)?;
     let slot =
-        ThreadSlot { pid: ns_pid, tid: ns_tid, nr, state: ThreadSlot::IN_SYSCALL, enter_ns, args, host_pid, _pad: 0 };
+        ThreadSlot { pid: ns_pid, tid: ns_tid, nr, state: ThreadSlot::IN_SYSCALL, enter_ns, args, host_pid, flags: 0 };
     if THREADS.insert(&tid, &slot, BPF_NOEXIST as u64).is_err() {
         // Thread table full: this call goes unrecorded, but counted.
         if count(Counter::ThreadsFull) == 0 {
@@ -75,5 +82,5 @@ fn first_slot(
         return None;
     }
     // SAFETY: just inserted; only this thread writes its slot.
-    THREADS.get_ptr_mut(&tid).map(|p| unsafe { &*p })
+    THREADS.get_ptr_mut(&tid).map(|p| unsafe { &mut *p })
 }

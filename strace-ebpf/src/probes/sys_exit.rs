@@ -7,17 +7,19 @@ use aya_ebpf::{
     macros::raw_tracepoint,
     programs::RawTracePointContext,
 };
-use strace_common::{ThreadSlot, maps::state as cache};
+use strace_common::{SyscallRecord, ThreadSlot, maps::state as cache};
 
-use crate::{emit, maps::THREADS, state};
+use crate::{capture, emit, maps::THREADS, state};
 
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
-    // No classification here: a process the cache does not know has no slot.
+    // No classification here. A process the cache calls IGNORED has no slot;
+    // an UNKNOWN one may (its cache entry was reset while it was in a call),
+    // and the slot lookup below settles it.
     match state::byte((pid_tgid >> 32) as u32) {
         // SAFETY: pointer into a live map value.
-        Some(b) if unsafe { *b } == cache::WATCHED => {}
+        Some(b) if unsafe { *b } != cache::IGNORED => {}
         _ => return 0,
     }
     let Some(slot) = THREADS.get_ptr_mut(&(pid_tgid as u32)) else {
@@ -29,7 +31,14 @@ pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
         return 0;
     }
     slot.state = ThreadSlot::IDLE;
+    let ret = ctx.arg::<i64>(1);
+    if let Some(spec) = capture::spec(slot.nr)
+        && spec.at_exit()
+        && !capture::exit(slot, spec, ret)
+    {
+        slot.flags |= SyscallRecord::AUX_LOST as u32;
+    }
     let now = unsafe { bpf_ktime_get_ns() };
-    emit::syscall(slot, 0, now, ctx.arg::<i64>(1));
+    emit::syscall(slot, slot.flags as u16, now, ret);
     0
 }

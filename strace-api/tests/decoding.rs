@@ -1,0 +1,303 @@
+//! strace-level decoding, checked against strace itself: one run of a varied
+//! workload (support/mix.c) under `strace -f -ttt -T`, watched by the daemon
+//! at the same time; per thread, strace's (syscall, return value) pairs must
+//! appear in the daemon's sequence, with the same path strings.
+mod support;
+
+use std::{
+    collections::HashMap,
+    io::Read as _,
+    net::TcpListener,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+use support::{compile, flag_file, in_ci, read_line, set_flag};
+
+/// One syscall as strace printed it.
+#[derive(Debug, Clone)]
+struct Call {
+    name: String,
+    args: String,
+    ret: Option<i64>,
+    duration_us: Option<f64>,
+}
+
+/// The calls whose path arguments must read the same as strace's.
+const PATH_CALLS: &[&str] = &[
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "stat",
+    "lstat",
+    "newfstatat",
+    "statx",
+    "access",
+    "faccessat",
+    "faccessat2",
+    "readlink",
+    "readlinkat",
+    "unlink",
+    "unlinkat",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "rename",
+    "renameat",
+    "renameat2",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "chdir",
+    "chmod",
+    "fchmodat",
+    "chown",
+    "lchown",
+    "fchownat",
+    "truncate",
+    "mount",
+    "umount2",
+    "execve",
+    "execveat",
+];
+
+fn errno_numbers() -> HashMap<&'static str, i64> {
+    (1..4096).filter_map(|n| syscalls::Errno::new(n).name().map(|name| (name, n as i64))).collect()
+}
+
+/// strace's return column: `3`, `0x7f…`, `-1 ENOENT (…)`, `?`.
+fn parse_ret(s: &str, errnos: &HashMap<&str, i64>) -> Option<i64> {
+    let mut words = s.split_whitespace();
+    let first = words.next()?;
+    if first == "?" {
+        return None;
+    }
+    if first == "-1"
+        && let Some(e) = words.next().and_then(|w| errnos.get(w))
+    {
+        return Some(-e);
+    }
+    match first.strip_prefix("0x") {
+        Some(hex) => i64::from_str_radix(hex, 16).ok(),
+        None => first.parse().ok(),
+    }
+}
+
+/// strace -f -ttt -T output, per thread id, resumed calls joined.
+fn parse_strace(text: &str) -> HashMap<u32, Vec<Call>> {
+    let errnos = errno_numbers();
+    let mut calls: HashMap<u32, Vec<Call>> = HashMap::new();
+    let mut unfinished: HashMap<u32, (String, String)> = HashMap::new();
+    for line in text.lines() {
+        // "PID  SECONDS.MICROS rest" (strace pads the pid column).
+        let Some((tid, rest)) = line.trim_start().split_once(' ') else { continue };
+        let Some((_ts, rest)) = rest.trim_start().split_once(' ') else { continue };
+        let Ok(tid) = tid.parse::<u32>() else { continue };
+        let rest = rest.trim_start();
+        if rest.starts_with("---") || rest.starts_with("+++") {
+            continue;
+        }
+        let (name, args_and_ret) = if let Some(r) = rest.strip_prefix("<... ") {
+            let Some((name, tail)) = r.split_once(" resumed>") else { continue };
+            let Some((_, head)) = unfinished.remove(&tid) else { continue };
+            (name.to_string(), format!("{head}{tail}"))
+        } else {
+            let Some((name, tail)) = rest.split_once('(') else { continue };
+            (name.to_string(), tail.to_string())
+        };
+        if let Some(head) = args_and_ret.strip_suffix("<unfinished ...>") {
+            unfinished.insert(tid, (name, head.trim_end().to_string()));
+            continue;
+        }
+        let (body, duration_us) = match args_and_ret.rsplit_once(" <") {
+            Some((b, d)) if d.ends_with('>') => {
+                (b.to_string(), d.trim_end_matches('>').parse::<f64>().ok().map(|s| s * 1e6))
+            }
+            _ => (args_and_ret.clone(), None),
+        };
+        let Some((args, ret)) = body.rsplit_once(" = ") else { continue };
+        let args = args.trim_end().trim_end_matches(')').to_string();
+        calls.entry(tid).or_default().push(Call { name, args, ret: parse_ret(ret, &errnos), duration_us });
+    }
+    calls
+}
+
+/// The quoted strings of an argument list, quotes and escapes kept.
+fn quoted(args: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut chars = args.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c != '"' {
+            continue;
+        }
+        let mut end = i;
+        while let Some((j, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => {
+                    end = j;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        out.push(args[i..=end].to_string());
+    }
+    out
+}
+
+#[test]
+fn decoding_agrees_with_strace() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        assert!(!in_ci(), "strace is not installed (.ci/run installs it)");
+        eprintln!("SKIPPED: strace is not installed (apt-get install strace)");
+        return;
+    }
+    let d = daemon!();
+    let mix = compile("mix");
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+        }
+    });
+    let flag = flag_file();
+    let out = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("mix-{}.strace", std::process::id()));
+    let mut strace = Command::new("strace")
+        .args(["-f", "-ttt", "-T", "-s", "256", "-o"])
+        .arg(&out)
+        .arg(&mix)
+        .arg(&flag)
+        .arg(port.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = read_line(strace.stdout.as_mut().unwrap());
+    let pid: u32 =
+        ready.strip_prefix("ready ").and_then(|p| p.trim().parse().ok()).unwrap_or_else(|| panic!("{ready:?}"));
+    d.watch(pid);
+    set_flag(&flag, 1);
+    assert!(strace.wait().unwrap().success());
+    d.wait_events(pid, Duration::from_secs(20), |e| e.iter().any(|x| x["syscall"] == "exit_group"));
+
+    // The daemon's events, by thread, across the process and its children.
+    let (_, watches) = d.get("/v1/watch");
+    let mut ours: HashMap<u32, Vec<Value>> = HashMap::new();
+    for w in watches.as_array().unwrap() {
+        let p = w["pid"].as_u64().unwrap() as u32;
+        let events = d.wait_events(p, Duration::from_secs(20), |e| e.iter().any(|x| x["syscall"] == "exit_group"));
+        for e in events {
+            ours.entry(e["tid"].as_u64().unwrap() as u32).or_default().push(e);
+        }
+    }
+
+    let mut theirs = parse_strace(&std::fs::read_to_string(&out).unwrap());
+    // The main thread: only what came after "ready" (the daemon started watching then).
+    let main = theirs.get_mut(&pid).unwrap();
+    let start = main.iter().position(|c| c.name == "write" && c.args.contains("ready ")).unwrap() + 1;
+    main.drain(..start);
+    assert!(theirs.len() >= 3, "strace saw the main thread, the thread and the child: {:?}", theirs.keys());
+
+    let (mut total, mut matched, mut paths, mut path_misses, mut unmatched) = (0, 0, 0, vec![], vec![]);
+    let (mut durations, mut slower) = (0, vec![]);
+    for (tid, calls) in &theirs {
+        let seq = ours.get(tid).map(Vec::as_slice).unwrap_or_default();
+        let mut at = 0;
+        for call in calls {
+            total += 1;
+            let Some(k) =
+                seq[at..].iter().position(|e| e["syscall"] == call.name.as_str() && e["ret"].as_i64() == call.ret)
+            else {
+                let near: Vec<_> =
+                    seq[at.saturating_sub(2)..(at + 3).min(seq.len())].iter().map(|e| e["text"].to_string()).collect();
+                unmatched.push(format!(
+                    "tid {tid}: {}({}) = {:?}; the daemon has, around there: {near:?}",
+                    call.name, call.args, call.ret
+                ));
+                continue;
+            };
+            let ev = &seq[at + k];
+            at += k + 1;
+            matched += 1;
+            if PATH_CALLS.contains(&call.name.as_str()) {
+                let text = ev["text"].as_str().unwrap();
+                for q in quoted(&call.args) {
+                    paths += 1;
+                    if !text.contains(&q) {
+                        path_misses.push(format!("strace: {}({}) ours: {text}", call.name, call.args));
+                    }
+                }
+            }
+            if let (Some(theirs_us), Some(ours_ns)) = (call.duration_us, ev["duration_ns"].as_u64()) {
+                durations += 1;
+                assert!(ours_ns > 0, "{text}", text = ev["text"]);
+                // strace's window (ptrace stops) contains the tracepoints'; its
+                // printout has microseconds, so allow one.
+                if ours_ns as f64 > (theirs_us + 1.0) * 1000.0 {
+                    slower.push(format!("{}: ours {ours_ns} ns, strace {theirs_us} µs", call.name));
+                }
+            }
+        }
+    }
+    let agreement = matched as f64 / total as f64;
+    println!(
+        "strace agreement: {matched}/{total} (name, ret) pairs = {:.2}%; path strings identical: {}/{paths}; durations not larger than strace's: {}/{durations}",
+        agreement * 100.0,
+        paths - path_misses.len(),
+        durations - slower.len()
+    );
+    for u in &unmatched {
+        println!("  not in the daemon's sequence: {u}");
+    }
+    assert!(agreement >= 0.99, "only {:.2}% of strace's calls found", agreement * 100.0);
+    assert!(paths >= 15, "the workload has path calls: {paths}");
+    assert!(path_misses.is_empty(), "paths differ:\n{}", path_misses.join("\n"));
+    assert!(slower.is_empty(), "durations longer than strace's:\n{}", slower.join("\n"));
+    // A few of the decodings strace is known for.
+    let all: Vec<&str> = ours.values().flatten().map(|e| e["text"].as_str().unwrap()).collect();
+    let want = |needle: &str| assert!(all.iter().any(|t| t.contains(needle)), "no line with {needle}");
+    want(&format!("{{sa_family=AF_INET, sin_port=htons({port}), sin_addr=inet_addr(\"127.0.0.1\")}}"));
+    want("execve(\"/bin/true\", [\"true\", \"--strace-api-mix\"]");
+    want("PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x");
+    want("openat(AT_FDCWD, \"/nonexistent/strace-api-mix\", O_RDONLY) = -1 ENOENT (No such file or directory)");
+    want("socket(AF_INET, SOCK_STREAM, ");
+    let _ = std::fs::remove_file(&out);
+}
+
+#[test]
+fn a_blocked_call_is_shown_in_flight() {
+    let d = daemon!();
+    // A child blocked in read(2) on a pipe nobody writes.
+    let mut cat = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let pid = cat.id();
+    d.watch(pid);
+    // The read started before the watch: the daemon knows of it once cat
+    // makes one more call. Give it one line, so it writes and reads again.
+    use std::io::Write as _;
+    cat.stdin.as_mut().unwrap().write_all(b"x\n").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let (_, page) = d.get(&format!("/v1/processes/{pid}/events"));
+        if page["in_flight"].as_array().is_some_and(|a| !a.is_empty()) {
+            break page;
+        }
+        assert!(std::time::Instant::now() < deadline, "never in flight: {page}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let flight = &page["in_flight"][0];
+    assert_eq!((flight["syscall"].as_str(), flight["tid"].as_u64()), (Some("read"), Some(pid as u64)));
+    assert_eq!(flight["text"], "read(0, <unfinished ...>");
+    assert_eq!(flight["decoded"][0]["value"], 0);
+    assert!(flight["elapsed_ns"].as_u64().is_some());
+    let (_, lines) = d.get(&format!("/strace/{pid}/3"));
+    assert_eq!(lines.as_array().unwrap().last().unwrap()["data"], "read(0, <unfinished ...>");
+    drop(cat.stdin.take());
+    cat.wait().unwrap();
+}
