@@ -159,3 +159,29 @@ fn sigterm_stops_serving_detaches_and_exits_zero() {
     }
     assert!(std::net::TcpStream::connect(base.trim_start_matches("http://")).is_err(), "still listening");
 }
+
+/// Idle costs nothing: with nothing watched the syscall hooks are detached.
+#[test]
+fn syscall_hooks_are_attached_only_while_something_is_watched() {
+    let d = daemon!();
+    let (_, health) = d.get("/healthz");
+    let id_of = |name: &str| {
+        health["programs"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["id"].as_u64().unwrap()
+            as u32
+    };
+    let (enter, exit, fork) = (id_of("sys_enter"), id_of("sys_exit"), id_of("process_fork"));
+    let linked = |prog: u32| aya::programs::loaded_links().filter_map(Result::ok).any(|l| l.program_id() == prog);
+    assert!(!linked(enter) && !linked(exit), "idle: no syscall hook attached");
+    assert!(linked(fork), "the fork hook stays, to keep pid reuse right");
+    assert_eq!(health["hooks_attached"], false);
+
+    let mut w = Workload::new(&["getppid"]);
+    d.watch(w.pid);
+    assert!(linked(enter) && linked(exit));
+    assert_eq!(d.get("/healthz").1["hooks_attached"], true);
+    w.go();
+    d.wait_counters(w.pid, Duration::from_secs(10), |c| c["seen"] == 2);
+    d.delete(&format!("/v1/watch/{}", w.pid));
+    assert!(!linked(enter) && !linked(exit), "idle again");
+    w.finish();
+}

@@ -8,7 +8,7 @@ pub mod preflight;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
-    programs::RawTracePoint,
+    programs::{RawTracePoint, raw_trace_point::RawTracePointLinkId},
 };
 use aya_log::EbpfLogger;
 pub use error::StartupError;
@@ -40,6 +40,9 @@ pub struct Settings {
 
 pub struct Probe {
     host_pids: bool,
+    watch_all: bool,
+    /// The syscall hooks' links while attached (see `Kernel::set_active`).
+    syscall_links: Vec<(&'static str, RawTracePointLinkId)>,
     /// (name, kernel program id) of each attached program.
     programs: Vec<(&'static str, u32)>,
     state: Array<MapData, u64>,
@@ -48,7 +51,7 @@ pub struct Probe {
     threads: HashMap<MapData, u32, ThreadSlot>,
     counters: PerCpuArray<MapData, u64>,
     // Last: programs detach when this drops.
-    _ebpf: Ebpf,
+    ebpf: Ebpf,
 }
 
 /// What loading hands over besides the probe: the ring buffer to drain and
@@ -58,14 +61,16 @@ pub struct Streams {
     pub log: Option<EbpfLogger<&'static dyn log::Log>>,
 }
 
-/// Syscall probes are raw tracepoints (see strace-ebpf/src/probes/mod.rs for
-/// why); the scheduler hooks follow forks and free exiting threads' slots.
-const ATTACH: [(&str, &str); 4] = [
-    (programs::THREAD_EXIT, "sched_process_exit"),
-    (programs::PROCESS_FORK, "sched_process_fork"),
-    (programs::SYS_EXIT, "sys_exit"),
-    (programs::SYS_ENTER, "sys_enter"),
-];
+/// The scheduler hooks follow forks, clear reused pids and free exiting
+/// threads' slots: they stay attached (they cost a fork or an exit, not a
+/// syscall), so the kernel's caches stay right while the syscall hooks are off.
+const SCHED_HOOKS: [(&str, &str); 2] =
+    [(programs::THREAD_EXIT, "sched_process_exit"), (programs::PROCESS_FORK, "sched_process_fork")];
+
+/// The syscall hooks, raw tracepoints (see strace-ebpf/src/probes/mod.rs for
+/// why): attached only while something is watched, so an idle daemon costs
+/// the host's syscalls nothing.
+const SYSCALL_HOOKS: [(&str, &str); 2] = [(programs::SYS_EXIT, "sys_exit"), (programs::SYS_ENTER, "sys_enter")];
 
 impl Probe {
     pub fn load(settings: Settings) -> Result<(Probe, Streams), StartupError> {
@@ -100,15 +105,17 @@ impl Probe {
         };
         fill_capture_table(&mut ebpf)?;
         let mut ids = Vec::new();
-        for (name, hook) in ATTACH {
-            let program: &mut RawTracePoint = ebpf
-                .program_mut(name)
-                .ok_or_else(|| StartupError::Missing(format!("program `{name}`")))?
-                .try_into()
-                .map_err(|e| StartupError::program(name, e))?;
+        for (name, hook) in SCHED_HOOKS.into_iter().chain(SYSCALL_HOOKS) {
+            let program = raw_tracepoint(&mut ebpf, name).map_err(|e| StartupError::program(name, e))?;
             program.load().map_err(|e| StartupError::program(name, e))?;
-            program.attach(hook).map_err(|e| StartupError::Attach { program: name, hook, error: error::chain(&e) })?;
             ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
+            if SCHED_HOOKS.iter().any(|&(n, _)| n == name) {
+                program.attach(hook).map_err(|e| StartupError::Attach {
+                    program: name,
+                    hook,
+                    error: error::chain(&e),
+                })?;
+            }
         }
         let mut take =
             |name: &'static str| ebpf.take_map(name).ok_or_else(|| StartupError::Missing(format!("map `{name}`")));
@@ -121,16 +128,25 @@ impl Probe {
             take(maps::EVENTS)?,
         );
         let map_err = |name| move |e: MapError| StartupError::Map { name, error: error::chain(&e) };
-        let probe = Probe {
+        let mut probe = Probe {
             host_pids: ns_mode == 0,
+            watch_all: settings.watch_all,
+            syscall_links: vec![],
             programs: ids,
             state: Array::try_from(st).map_err(map_err(maps::STATE))?,
             watched: HashMap::try_from(w).map_err(map_err(maps::WATCHED))?,
             pending: HashMap::try_from(p).map_err(map_err(maps::PENDING))?,
             threads: HashMap::try_from(t).map_err(map_err(maps::THREADS))?,
             counters: PerCpuArray::try_from(c).map_err(map_err(maps::COUNTERS))?,
-            _ebpf: ebpf,
+            ebpf,
         };
+        if settings.watch_all {
+            probe.set_active(true).map_err(|error| StartupError::Attach {
+                program: "sys_enter",
+                hook: "sys_enter",
+                error,
+            })?;
+        }
         let events = RingBuf::try_from(e).map_err(map_err(maps::EVENTS))?;
         tracing::info!(
             pid_namespace = if ns.is_initial() { "initial" } else { "own" },
@@ -166,6 +182,10 @@ impl Probe {
     }
 }
 
+fn raw_tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut RawTracePoint, aya::programs::ProgramError> {
+    ebpf.program_mut(name).ok_or(aya::programs::ProgramError::NotLoaded)?.try_into()
+}
+
 /// Tells the kernel what to copy for which syscall (from `syscall::table`).
 fn fill_capture_table(ebpf: &mut Ebpf) -> Result<(), StartupError> {
     let map =
@@ -181,6 +201,32 @@ fn fill_capture_table(ebpf: &mut Ebpf) -> Result<(), StartupError> {
 impl Kernel for Probe {
     fn host_pids(&self) -> bool {
         self.host_pids
+    }
+
+    fn set_active(&mut self, on: bool) -> Result<(), String> {
+        let on = on || self.watch_all;
+        if on == !self.syscall_links.is_empty() {
+            return Ok(());
+        }
+        if on {
+            for (name, hook) in SYSCALL_HOOKS {
+                let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
+                let link = program.attach(hook).map_err(|e| error::chain(&e))?;
+                self.syscall_links.push((name, link));
+            }
+            tracing::debug!("syscall hooks attached");
+        } else {
+            for (name, link) in self.syscall_links.drain(..).rev() {
+                let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
+                program.detach(link).map_err(|e| error::chain(&e))?;
+            }
+            tracing::debug!("nothing watched: syscall hooks detached");
+        }
+        Ok(())
+    }
+
+    fn active(&self) -> bool {
+        !self.syscall_links.is_empty()
     }
 
     fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String> {

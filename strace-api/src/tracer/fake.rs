@@ -9,11 +9,19 @@ use super::*;
 pub struct FakeKernel {
     /// ns pid → (host pid, follow children)
     pub watched: HashMap<u32, (Option<u32>, bool)>,
+    pub active: bool,
 }
 
 impl Kernel for FakeKernel {
     fn host_pids(&self) -> bool {
         true
+    }
+    fn set_active(&mut self, on: bool) -> Result<(), String> {
+        self.active = on;
+        Ok(())
+    }
+    fn active(&self) -> bool {
+        self.active
     }
     fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow: bool) -> Result<(), String> {
         self.watched.insert(ns_pid, (host_pid.or(Some(ns_pid)), follow));

@@ -32,6 +32,10 @@ use crate::{
 pub trait Kernel: Send {
     /// True when the daemon's pids are host pids (initial PID namespace).
     fn host_pids(&self) -> bool;
+    /// Attaches the syscall hooks when something is to be watched, detaches
+    /// them when nothing is (idle overhead: zero).
+    fn set_active(&mut self, on: bool) -> Result<(), String>;
+    fn active(&self) -> bool;
     /// Starts tracing process `ns_pid`; `host_pid` is its host tgid when known,
     /// otherwise the kernel resolves it at the process's next syscall.
     fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String>;
@@ -123,6 +127,8 @@ pub struct Totals {
     /// Ring-buffer records that could not be decoded.
     pub malformed: u64,
     pub kernel: KernelCounters,
+    /// Whether the syscall hooks are attached (they are not while nothing is watched).
+    pub hooks_attached: bool,
     pub programs: Vec<ProgramStats>,
 }
 
@@ -197,6 +203,14 @@ pub struct Tracer {
     pub retention: Duration,
 }
 
+/// Detaches the syscall hooks when no live process is watched.
+fn idle_check(kernel: &mut dyn Kernel, inner: &Inner) {
+    let live = inner.watches.all().any(|w| w.exited.is_none());
+    if let Err(e) = kernel.set_active(live) {
+        tracing::warn!("could not {} the syscall hooks: {e}", if live { "attach" } else { "detach" });
+    }
+}
+
 impl Tracer {
     pub fn new(
         kernel: Box<dyn Kernel>,
@@ -240,6 +254,7 @@ impl Tracer {
             Lookup::Missing => return Err(WatchError::NoSuchProcess(pid)),
         };
         let mut kernel = self.kernel();
+        kernel.set_active(true).map_err(WatchError::Kernel)?;
         let mut inner = self.inner();
         let id = match inner.watches.start(pid, Some(start_ticks), Origin::Requested, children, None) {
             Start::Already { .. } if !children => return Ok(Watched::Already),
@@ -259,6 +274,7 @@ impl Tracer {
         if let Err(e) = kernel.watch(pid, None, children) {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
+            idle_check(&mut **kernel, &inner);
             return Err(WatchError::Kernel(e));
         }
         if kernel.host_pids() {
@@ -281,6 +297,7 @@ impl Tracer {
         inner.watches.remove(pid);
         inner.recorder.close(pid);
         inner.pending_aux.forget_process(pid);
+        idle_check(&mut **kernel, &inner);
         drop((inner, kernel));
         if let Some(tx) = &self.exits {
             let _ = tx.send(ExitTracking::Cancel { id: watch.id });
@@ -301,6 +318,7 @@ impl Tracer {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
         inner.pending_aux.forget_process(pid);
+        idle_check(&mut **kernel, &inner);
         drop((inner, kernel));
         tracing::debug!(pid, "watched process exited");
         self.arrivals.notify_waiters();
@@ -387,9 +405,9 @@ impl Tracer {
     }
 
     pub fn totals(&self) -> Totals {
-        let (kernel, programs) = {
+        let (kernel, programs, hooks_attached) = {
             let k = self.kernel();
-            (k.counters(), k.programs())
+            (k.counters(), k.programs(), k.active())
         };
         let inner = self.inner();
         let exited = inner.watches.all().filter(|w| w.exited.is_some()).count();
@@ -400,6 +418,7 @@ impl Tracer {
             late: inner.recorder.late(),
             malformed: self.malformed.load(Ordering::Relaxed),
             kernel,
+            hooks_attached,
             programs,
         }
     }

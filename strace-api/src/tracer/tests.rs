@@ -27,6 +27,20 @@ fn watch_is_idempotent_and_validated() {
 }
 
 #[test]
+fn hooks_are_attached_only_while_something_is_watched() {
+    let t = fake::tracer();
+    assert!(!t.totals().hooks_attached, "idle at start");
+    t.watch(other(), false).unwrap();
+    assert!(t.totals().hooks_attached);
+    t.unwatch(other()).unwrap();
+    assert!(!t.totals().hooks_attached, "idle again");
+    t.watch(other(), false).unwrap();
+    let id = t.inner().watches.get(other()).unwrap().id;
+    t.exited(other(), id);
+    assert!(!t.totals().hooks_attached, "an exited process is not watched");
+}
+
+#[test]
 fn ingest_counts_everything() {
     let t = fake::tracer();
     let p = other();
