@@ -1,6 +1,6 @@
 //! Moves records from the kernel ring buffer into the tracer, woken by the
 //! ring buffer's epoll readiness.
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use aya::maps::{MapData, RingBuf};
 use tokio::io::{Interest, unix::AsyncFd};
@@ -11,20 +11,38 @@ use crate::tracer::Tracer;
 /// full ring drains.
 const BATCH: usize = 1024;
 
+/// The kernel wakes the reader only when the ring is filling up (an eighth
+/// full); otherwise the reader drains on this timer, which slows down while
+/// nothing comes and speeds up again when records do.
+const TICK_MIN: Duration = Duration::from_millis(1);
+const TICK_MAX: Duration = Duration::from_millis(32);
+
 pub async fn run(ring: RingBuf<MapData>, tracer: Arc<Tracer>) -> std::io::Result<()> {
     // SAFETY: the RingBuf owns its fd and keeps it open for as long as the AsyncFd lives.
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+    let mut tick = TICK_MIN;
     loop {
-        let mut guard = fd.readable_mut().await?;
-        drain_all(guard.get_inner_mut(), &tracer);
-        guard.clear_ready();
-        // A record may have landed between the last read and clear_ready.
-        drain_all(fd.get_mut(), &tracer);
+        let woken = tokio::select! {
+            guard = fd.readable_mut() => {
+                let mut guard = guard?;
+                guard.clear_ready();
+                true
+            }
+            _ = tokio::time::sleep(tick) => false,
+        };
+        let n = drain_all(fd.get_mut(), &tracer);
+        tick = next_tick(tick, n, woken);
     }
 }
 
-/// Drains what is in the ring now.
-pub fn drain_all(ring: &mut RingBuf<MapData>, tracer: &Tracer) {
+/// Back off while the ring stays empty, come back at once when it is not.
+fn next_tick(tick: Duration, drained: usize, woken: bool) -> Duration {
+    if drained > 0 || woken { TICK_MIN } else { (tick * 2).min(TICK_MAX) }
+}
+
+/// Drains what is in the ring now; returns how many records it took.
+pub fn drain_all(ring: &mut RingBuf<MapData>, tracer: &Tracer) -> usize {
+    let mut total = 0;
     loop {
         let mut taken = 0;
         let mut batch = tracer.ingest();
@@ -34,9 +52,23 @@ pub fn drain_all(ring: &mut RingBuf<MapData>, tracer: &Tracer) {
             taken += 1;
         }
         drop(batch);
+        total += taken;
         if taken < BATCH {
-            return;
+            return total;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timer_backs_off_and_comes_back() {
+        assert_eq!(next_tick(TICK_MIN, 0, false), TICK_MIN * 2);
+        assert_eq!(next_tick(TICK_MAX, 0, false), TICK_MAX);
+        assert_eq!(next_tick(TICK_MAX, 5, false), TICK_MIN);
+        assert_eq!(next_tick(TICK_MAX, 0, true), TICK_MIN);
     }
 }
 

@@ -48,6 +48,9 @@ pub mod globals {
     pub const SELF_PID: &str = "SELF_PID";
     /// Non-zero: watch every process of the namespace, with these [`super::WatchEntry`] flags.
     pub const WATCH_ALL: &str = "WATCH_ALL";
+    /// Every this many records a CPU wakes the reader; in between the reader
+    /// drains on a timer.
+    pub const WAKE_EVERY: &str = "WAKE_EVERY";
     /// Byte offsets of `pid` and `tgid` in `struct task_struct`, from the kernel's BTF.
     pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
     pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
@@ -128,12 +131,12 @@ pub enum Counter {
     /// Aux records (argument copies) lost because the ring buffer was full;
     /// their syscalls are flagged `SyscallRecord::AUX_LOST`.
     AuxLost = 3,
+    /// Records written since this CPU last woke the reader (not a loss).
+    SinceWake = 4,
 }
 
 impl Counter {
-    pub const COUNT: u32 = 4;
-    pub const ALL: [Counter; Self::COUNT as usize] =
-        [Counter::RingFull, Counter::ThreadsFull, Counter::WatchedFull, Counter::AuxLost];
+    pub const COUNT: u32 = 5;
 }
 
 #[cfg(feature = "user")]

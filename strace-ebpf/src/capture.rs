@@ -22,7 +22,10 @@ use strace_common::{
     },
 };
 
-use crate::maps::{EVENTS, count};
+use crate::{
+    emit,
+    maps::{EVENTS, count},
+};
 
 #[map(name = "CAPTURE")]
 pub static CAPTURE: Array<CaptureSpec> = Array::with_max_entries(CAPTURE_ENTRIES, 0);
@@ -223,7 +226,7 @@ impl Writer {
         unsafe { (self.buf as *mut AuxHeader).write_unaligned(head) };
         // SAFETY: len < LIMIT <= SCRATCH_BYTES bytes of the scratch buffer.
         let bytes = unsafe { core::slice::from_raw_parts(self.buf, len) };
-        if EVENTS.output(bytes, 0).is_err() {
+        if EVENTS.output(bytes, emit::wake_flags()).is_err() {
             count(Counter::AuxLost);
             return false;
         }

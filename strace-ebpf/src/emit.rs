@@ -1,32 +1,45 @@
 //! Writing records to the ring buffer; a record that does not fit is counted,
 //! globally (per CPU) and for its process.
+use aya_ebpf::bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use strace_common::{Counter, ProcessRecord, RecordKind, SyscallRecord, ThreadSlot};
 
-use crate::maps::{EVENTS, WATCHED, atomic_inc, count};
+use crate::maps::{EVENTS, WAKE_EVERY, WATCHED, atomic_inc, count, reset};
 
+/// Submit flags: no wake-up (the reader drains on a short timer), except for
+/// every WAKE_EVERY-th record of a CPU, so a burst cannot fill the ring while
+/// the reader sleeps. Waking the reader on every record cost more than
+/// writing the record; asking the ring how full it is cost a helper call per
+/// record (see bench/README.md).
+#[inline(always)]
+pub fn wake_flags() -> u64 {
+    if count(Counter::SinceWake) < WAKE_EVERY.load() {
+        return BPF_RB_NO_WAKEUP as u64;
+    }
+    reset(Counter::SinceWake);
+    BPF_RB_FORCE_WAKEUP as u64
+}
+
+/// One helper call (bpf_ringbuf_output) rather than reserve + submit.
 #[inline(always)]
 pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
-    match EVENTS.reserve::<SyscallRecord>(0) {
-        Some(mut entry) => {
-            entry.write(SyscallRecord {
-                kind: RecordKind::Syscall as u16,
-                flags: flags | (slot.flags as u16 & SyscallRecord::AUX_LOST),
-                nr: slot.nr,
-                pid: slot.pid,
-                tid: slot.tid,
-                enter_ns: slot.enter_ns,
-                exit_ns,
-                ret,
-                args: slot.args,
-            });
-            entry.submit(0);
-        }
-        None => lost(slot.host_pid),
+    let record = SyscallRecord {
+        kind: RecordKind::Syscall as u16,
+        flags: flags | (slot.flags as u16 & SyscallRecord::AUX_LOST),
+        nr: slot.nr,
+        pid: slot.pid,
+        tid: slot.tid,
+        enter_ns: slot.enter_ns,
+        exit_ns,
+        ret,
+        args: slot.args,
+    };
+    if EVENTS.output(&record, wake_flags()).is_err() {
+        lost(slot.host_pid);
     }
 }
 
 pub fn process(record: ProcessRecord) {
-    if EVENTS.output(&record, 0).is_err() {
+    if EVENTS.output(&record, wake_flags()).is_err() {
         count(Counter::RingFull);
     }
 }

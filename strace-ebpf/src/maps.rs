@@ -40,6 +40,9 @@ pub static NS_INO: Global<u64> = Global::new(0);
 pub static SELF_PID: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static WATCH_ALL: Global<u32> = Global::new(0);
+/// Every this many records a CPU wakes the reader (see emit::wake_flags).
+#[unsafe(no_mangle)]
+pub static WAKE_EVERY: Global<u64> = Global::new(1);
 #[unsafe(no_mangle)]
 pub static TASK_PID_OFFSET: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
@@ -56,6 +59,15 @@ pub fn count(counter: Counter) -> u64 {
             old
         },
         None => 0,
+    }
+}
+
+/// Sets a per-CPU counter back to zero.
+#[inline(always)]
+pub fn reset(counter: Counter) {
+    if let Some(p) = COUNTERS.get_ptr_mut(counter as u32) {
+        // SAFETY: per-CPU slot.
+        unsafe { *p = 0 };
     }
 }
 

@@ -1,5 +1,6 @@
 //! `cargo xtask build | run | test`: sets up the toolchain pieces the project
 //! needs (bpf-linker built against this rustc's LLVM), builds, and runs.
+mod bench;
 mod privilege;
 mod syscall_table;
 mod toolchain;
@@ -34,6 +35,13 @@ enum Task {
     /// Build and run every test, including the ones that load the eBPF program.
     Test {
         /// Arguments for `cargo test`, after `--` (e.g. a test name filter).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Measure the overhead (release build): the table goes to bench/results/
+    /// and the README's performance section; then the userspace benchmarks.
+    Bench {
+        /// Arguments for the benchmark driver, after `--` (e.g. `--runs 3`).
         #[arg(last = true)]
         args: Vec<String>,
     },
@@ -74,11 +82,12 @@ fn run(cli: Cli) -> Result<()> {
             cmd.args(["test", "--workspace", "--exclude", "strace-ebpf"]).args(&args);
             status(cmd)
         }
+        Task::Bench { args } => bench::run(&env, &args),
         Task::SyscallTable => unreachable!("handled above"),
     }
 }
 
-fn cargo(env: &toolchain::Env, verb: &str, release: bool, extra: &[&str]) -> Result<()> {
+pub(crate) fn cargo(env: &toolchain::Env, verb: &str, release: bool, extra: &[&str]) -> Result<()> {
     let mut cmd = Command::new("cargo");
     env.apply(&mut cmd);
     cmd.arg(verb).args(extra);
@@ -88,7 +97,7 @@ fn cargo(env: &toolchain::Env, verb: &str, release: bool, extra: &[&str]) -> Res
     status(cmd)
 }
 
-fn status(mut cmd: Command) -> Result<()> {
+pub(crate) fn status(mut cmd: Command) -> Result<()> {
     let st = cmd.status().with_context(|| format!("could not start {cmd:?}"))?;
     if !st.success() {
         bail!("{cmd:?} failed ({st})");

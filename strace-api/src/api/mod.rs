@@ -6,7 +6,7 @@ mod extract;
 mod health;
 mod legacy;
 mod processes;
-mod view;
+pub mod view;
 mod watch;
 
 use std::sync::Arc;

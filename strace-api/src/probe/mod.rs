@@ -94,6 +94,7 @@ impl Probe {
             .override_global(globals::TASK_PID_OFFSET, &offsets.pid, true)
             .override_global(globals::TASK_TGID_OFFSET, &offsets.tgid, true)
             .override_global(capture::BUFFER_BYTES, &settings.capture_bytes, true)
+            .override_global(globals::WAKE_EVERY, &wake_every(settings.ring_bytes), true)
             .load(OBJECT)
             .map_err(StartupError::object)?;
         let log = match EbpfLogger::init(&mut ebpf) {
@@ -180,6 +181,14 @@ impl Probe {
             })
             .collect()
     }
+}
+
+/// Records per CPU between wake-ups: an eighth of the ring per CPU, so the
+/// ring cannot fill from records nobody was woken for.
+fn wake_every(ring_bytes: u32) -> u64 {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+    let record = (strace_common::SyscallRecord::SIZE + 8) as u64; // with the ring's header
+    (ring_bytes as u64 / 8 / cpus / record).max(1)
 }
 
 fn raw_tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut RawTracePoint, aya::programs::ProgramError> {

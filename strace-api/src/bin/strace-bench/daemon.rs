@@ -1,0 +1,110 @@
+//! The daemon under test: the release binary, pinned to a CPU, driven over HTTP.
+use std::{
+    io::{BufRead as _, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
+
+pub struct Daemon {
+    child: Child,
+    pub base: String,
+    agent: ureq::Agent,
+}
+
+impl Daemon {
+    pub fn start(bin: &Path, cpu: usize, args: &[&str]) -> Result<Daemon> {
+        let mut child = Command::new("taskset")
+            .args(["-c", &cpu.to_string()])
+            .arg(bin)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("STRACE_API_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the daemon")?;
+        let stderr = child.stderr.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on http://").nth(1).and_then(|a| a.split_whitespace().next()) {
+                    let _ = tx.send(addr.to_string());
+                }
+            }
+        });
+        let addr = rx.recv_timeout(Duration::from_secs(30)).context("the daemon did not start")?;
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        Ok(Daemon { child, base: format!("http://{addr}"), agent })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn agent(&self) -> ureq::Agent {
+        self.agent.clone()
+    }
+
+    pub fn get(&self, path: &str) -> Result<Value> {
+        let mut r = self.agent.get(format!("{}{path}", self.base)).call()?;
+        Ok(r.body_mut().read_json()?)
+    }
+
+    pub fn put(&self, path: &str) -> Result<()> {
+        let r = self.agent.put(format!("{}{path}", self.base)).send_empty()?;
+        if !r.status().is_success() {
+            bail!("PUT {path}: {}", r.status());
+        }
+        Ok(())
+    }
+
+    pub fn delete(&self, path: &str) -> Result<()> {
+        self.agent.delete(format!("{}{path}", self.base)).call()?;
+        Ok(())
+    }
+
+    /// The watch-list entry of `pid`.
+    pub fn counters(&self, pid: u32) -> Result<Value> {
+        let list = self.get("/v1/watch")?;
+        list.as_array().and_then(|l| l.iter().find(|w| w["pid"] == pid).cloned()).context("not watched")
+    }
+
+    /// Waits until delivered + dropped reaches `issued` (or stops moving).
+    pub fn settle(&self, pid: u32, issued: u64) -> Result<(u64, u64)> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut last = (u64::MAX, u64::MAX);
+        loop {
+            let c = self.counters(pid)?;
+            let now = (c["seen"].as_u64().unwrap_or(0), c["dropped"].as_u64().unwrap_or(0));
+            if now.0 + now.1 >= issued || (now == last && Instant::now() > deadline) {
+                return Ok(now);
+            }
+            last = now;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// User + system CPU time of the daemon so far, in ns.
+    pub fn cpu_ns(&self) -> Result<u64> {
+        let stat = procfs::process::Process::new(self.pid() as i32)?.stat()?;
+        Ok((stat.utime + stat.stime) * (1_000_000_000 / procfs::ticks_per_second()))
+    }
+
+    /// Peak resident set size, in bytes.
+    pub fn peak_rss(&self) -> Result<u64> {
+        let status = procfs::process::Process::new(self.pid() as i32)?.status()?;
+        Ok(status.vmhwm.unwrap_or(0) * 1024)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: kill with a valid pid and signal.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}

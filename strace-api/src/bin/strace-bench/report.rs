@@ -1,0 +1,126 @@
+//! The numbers: medians, spreads, ratios to the baseline, latency
+//! percentiles, and the table. Pure functions.
+use std::fmt::Write as _;
+
+/// Median and min–max of some measurements.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
+pub fn spread(values: &[f64]) -> Option<Spread> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    let median = if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] };
+    Some(Spread { median, min: v[0], max: v[v.len() - 1] })
+}
+
+/// The `p`-th percentile (0–100) by nearest rank.
+pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
+    Some(v[rank.min(v.len()) - 1])
+}
+
+/// How much of the floor's overhead a row costs: (row − base) / (floor − base).
+pub fn overhead_vs_floor(row: f64, floor: f64, base: f64) -> Option<f64> {
+    let floor_cost = floor - base;
+    (floor_cost > 0.0).then(|| (row - base) / floor_cost)
+}
+
+/// One line of the results table.
+pub struct Row {
+    pub name: String,
+    /// ns per call, per workload (getppid, mix); `None` if not measured.
+    pub cells: Vec<Option<Spread>>,
+    pub note: String,
+}
+
+/// A markdown table: each cell `median ns (min–max), ×ratio to the first row`.
+pub fn table(workloads: &[&str], rows: &[Row]) -> String {
+    let mut s = String::from("| row |");
+    for w in workloads {
+        write!(s, " {w} ns/call (min–max) | × baseline |").unwrap();
+    }
+    s.push_str(" notes |\n|---|");
+    for _ in workloads {
+        s.push_str("---|---|");
+    }
+    s.push_str("---|\n");
+    let base: Vec<Option<f64>> = rows.first().map(|r| r.cells.iter().map(|c| c.map(|c| c.median)).collect()).unwrap_or_default();
+    for r in rows {
+        write!(s, "| {} |", r.name).unwrap();
+        for (i, c) in r.cells.iter().enumerate() {
+            match (c, base.get(i).copied().flatten()) {
+                (Some(c), Some(b)) => write!(s, " {:.1} ({:.1}–{:.1}) | {:.2} |", c.median, c.min, c.max, c.median / b).unwrap(),
+                (Some(c), None) => write!(s, " {:.1} ({:.1}–{:.1}) | |", c.median, c.min, c.max).unwrap(),
+                _ => s.push_str(" – | – |"),
+            }
+        }
+        writeln!(s, " {} |", r.note).unwrap();
+    }
+    s
+}
+
+/// Replaces the text between `start` and `end` markers in `doc`.
+pub fn replace_between(doc: &str, start: &str, end: &str, new: &str) -> Option<String> {
+    let a = doc.find(start)? + start.len();
+    let b = a + doc[a..].find(end)?;
+    Some(format!("{}\n{}\n{}", &doc[..a], new.trim(), &doc[b..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_spreads() {
+        assert_eq!(spread(&[3.0, 1.0, 2.0]), Some(Spread { median: 2.0, min: 1.0, max: 3.0 }));
+        assert_eq!(spread(&[4.0, 1.0, 2.0, 3.0]).unwrap().median, 2.5);
+        assert_eq!(spread(&[]), None);
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 50.0), Some(50.0));
+        assert_eq!(percentile(&v, 99.0), Some(99.0));
+        assert_eq!(percentile(&v, 100.0), Some(100.0));
+        assert_eq!(percentile(&[7.0], 99.0), Some(7.0));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn overhead_relative_to_the_floor() {
+        assert_eq!(overhead_vs_floor(120.0, 115.0, 75.0), Some(45.0 / 40.0));
+        assert_eq!(overhead_vs_floor(80.0, 75.0, 75.0), None, "no floor cost, no ratio");
+    }
+
+    #[test]
+    fn table_shows_ratios_to_the_first_row() {
+        let s = |m| Some(Spread { median: m, min: m - 1.0, max: m + 1.0 });
+        let rows = vec![
+            Row { name: "baseline".into(), cells: vec![s(75.0), None], note: String::new() },
+            Row { name: "watched".into(), cells: vec![s(150.0), None], note: "ok".into() },
+        ];
+        let t = table(&["getppid", "mix"], &rows);
+        assert!(t.contains("| watched | 150.0 (149.0–151.0) | 2.00 | – | – | ok |"), "{t}");
+    }
+
+    #[test]
+    fn replaces_a_marked_block() {
+        let doc = "a\n<!-- s -->\nold\n<!-- e -->\nz";
+        assert_eq!(replace_between(doc, "<!-- s -->", "<!-- e -->", "new").unwrap(), "a\n<!-- s -->\nnew\n<!-- e -->\nz");
+        assert_eq!(replace_between("no markers", "<!-- s -->", "<!-- e -->", "x"), None);
+    }
+}

@@ -1,0 +1,126 @@
+//! Running bench/storm.c: compiled once, started paused, timed inside.
+use std::{
+    io::Read as _,
+    path::{Path, PathBuf},
+    process::{Child, ChildStdout, Command, Stdio},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    Getppid,
+    Mix,
+}
+
+impl Mode {
+    pub fn arg(self) -> &'static str {
+        match self {
+            Mode::Getppid => "getppid",
+            Mode::Mix => "mix",
+        }
+    }
+}
+
+pub fn compile(source: &Path, out_dir: &Path) -> Result<PathBuf> {
+    let out = out_dir.join("storm");
+    let st = Command::new("cc").args(["-O2", "-o"]).arg(&out).arg(source).status().context("cc")?;
+    if !st.success() {
+        bail!("compiling {} failed", source.display());
+    }
+    Ok(out)
+}
+
+/// A storm process waiting for `go`.
+pub struct Storm {
+    child: Child,
+    stdout: ChildStdout,
+    flag: PathBuf,
+    pub pid: u32,
+}
+
+/// What one storm measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    pub ns: u64,
+    pub calls: u64,
+}
+
+impl Timing {
+    pub fn ns_per_call(&self) -> f64 {
+        self.ns as f64 / self.calls as f64
+    }
+}
+
+impl Storm {
+    /// Starts `prefix… storm FLAG MODE n CPU` and waits for it to be ready.
+    pub fn start(bin: &Path, prefix: &[&str], mode: Mode, n: u64, cpu: usize, tmp: &Path) -> Result<Storm> {
+        let flag = tmp.join(format!("storm-flag-{}", std::process::id()));
+        std::fs::write(&flag, [0u8; 4096])?;
+        let mut cmd = match prefix.split_first() {
+            Some((p, rest)) => {
+                let mut c = Command::new(p);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = cmd
+            .arg(&flag)
+            .arg(mode.arg())
+            .arg(n.to_string())
+            .arg(cpu.to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {cmd:?}"))?;
+        let mut stdout = child.stdout.take().expect("piped");
+        let line = read_line(&mut stdout)?;
+        let pid = line.strip_prefix("ready ").and_then(|p| p.trim().parse().ok()).with_context(|| format!("storm said {line:?}"))?;
+        Ok(Storm { child, stdout, flag, pid })
+    }
+
+    /// Runs the storm; returns its own timing.
+    pub fn go(&mut self) -> Result<Timing> {
+        set_flag(&self.flag, 1)?;
+        let line = read_line(&mut self.stdout)?;
+        let mut w = line.split_whitespace().skip(1);
+        let (Some(ns), Some(calls)) = (w.next().and_then(|v| v.parse().ok()), w.next().and_then(|v| v.parse().ok())) else {
+            bail!("storm said {line:?}");
+        };
+        Ok(Timing { ns, calls })
+    }
+
+    /// Lets it exit.
+    pub fn finish(mut self) -> Result<()> {
+        set_flag(&self.flag, 2)?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for Storm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.flag);
+    }
+}
+
+fn set_flag(flag: &Path, v: u8) -> Result<()> {
+    use std::os::unix::fs::FileExt as _;
+    std::fs::OpenOptions::new().write(true).open(flag)?.write_at(&[v], 0)?;
+    Ok(())
+}
+
+fn read_line(r: &mut impl std::io::Read) -> Result<String> {
+    let mut line = Vec::new();
+    let mut b = [0u8];
+    while r.read(&mut b)? == 1 {
+        line.push(b[0]);
+        if b[0] == b'\n' {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}

@@ -1,0 +1,27 @@
+//! The benchmark's floor: empty programs on the same hooks as the real ones,
+//! so `cargo xtask bench` can show what the kernel charges for any program
+//! there (the physical limit of this design).
+#![no_std]
+#![no_main]
+
+use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
+
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn floor_enter(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn floor_exit(_ctx: RawTracePointContext) -> i32 {
+    0
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
