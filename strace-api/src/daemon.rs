@@ -37,14 +37,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     );
     let lifecycle = tokio::spawn(lifecycle::run(tracer.clone(), exits_rx));
 
-    let drain = tokio::spawn({
-        let tracer = tracer.clone();
-        async move {
-            if let Err(e) = drain::run(streams.events, tracer).await {
-                tracing::error!("reading the kernel ring buffer failed: {e}");
-            }
-        }
-    });
+    let drain = drain::DrainThread::spawn(streams.events, tracer.clone()).context("starting the drain thread")?;
     let log = streams.log.map(|l| tokio::spawn(drain::run_log(l)));
 
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -60,10 +53,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("HTTP server failed")?;
 
-    for task in [drain, lifecycle] {
-        task.abort();
-        let _ = task.await;
-    }
+    drain.stop();
+    lifecycle.abort();
+    let _ = lifecycle.await;
     if let Some(log) = log {
         log.abort();
         let _ = log.await;

@@ -9,13 +9,47 @@ use crate::tracer::Tracer;
 
 /// Records handed to the tracer per lock, so readers are not starved while a
 /// full ring drains.
-const BATCH: usize = 1024;
+const BATCH: usize = 256;
 
 /// The kernel wakes the reader only when the ring is filling up (an eighth
 /// full); otherwise the reader drains on this timer, which slows down while
 /// nothing comes and speeds up again when records do.
 const TICK_MIN: Duration = Duration::from_millis(1);
 const TICK_MAX: Duration = Duration::from_millis(32);
+
+/// The drain on a thread of its own (with its own small runtime), so a ring
+/// full of records never holds up the HTTP server's threads, and the other
+/// way round.
+pub struct DrainThread {
+    stop: Arc<tokio::sync::Notify>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+impl DrainThread {
+    pub fn spawn(ring: RingBuf<MapData>, tracer: Arc<Tracer>) -> std::io::Result<DrainThread> {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = std::thread::Builder::new().name("drain".into()).spawn({
+            let stop = stop.clone();
+            move || {
+                rt.block_on(async {
+                    tokio::select! {
+                        r = run(ring, tracer) => if let Err(e) = r {
+                            tracing::error!("reading the kernel ring buffer failed: {e}");
+                        },
+                        _ = stop.notified() => {}
+                    }
+                })
+            }
+        })?;
+        Ok(DrainThread { stop, handle })
+    }
+
+    pub fn stop(self) {
+        self.stop.notify_one();
+        let _ = self.handle.join();
+    }
+}
 
 pub async fn run(ring: RingBuf<MapData>, tracer: Arc<Tracer>) -> std::io::Result<()> {
     // SAFETY: the RingBuf owns its fd and keeps it open for as long as the AsyncFd lives.
@@ -28,9 +62,11 @@ pub async fn run(ring: RingBuf<MapData>, tracer: Arc<Tracer>) -> std::io::Result
                 guard.clear_ready();
                 true
             }
+            _ = tracer.drain_now.notified() => true,
             _ = tokio::time::sleep(tick) => false,
         };
         let n = drain_all(fd.get_mut(), &tracer);
+        tracer.drained.send_modify(|passes| *passes += 1);
         tick = next_tick(tick, n, woken);
     }
 }

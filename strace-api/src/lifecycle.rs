@@ -25,6 +25,8 @@ pub async fn run(tracer: Arc<Tracer>, mut requests: mpsc::UnboundedReceiver<Exit
                             tracing::warn!(pid, "cannot wait for the process to exit: {e}");
                             return;
                         }
+                        // Its last records may still be in the ring.
+                        t.flush().await;
                         t.exited(pid, id);
                     });
                     waiting.insert(id, task.abort_handle());

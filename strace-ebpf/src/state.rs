@@ -3,11 +3,12 @@
 //! not know yet is classified once, on its next syscall, from the
 //! authoritative maps; userspace and the fork hook reset entries to UNKNOWN
 //! whenever the truth changes.
+use aya_ebpf::helpers::{bpf_get_current_pid_tgid, generated::bpf_get_current_task_btf};
 use strace_common::{Counter, ProcessRecord, RecordKind, WatchEntry, maps::state};
 
 use crate::{
     emit,
-    maps::{NS_MODE, PENDING, SELF_PID, STATE, WATCH_ALL, WATCHED, count},
+    maps::{NS_MODE, PENDING, SELF_PID, STATE, TASK_PID_OFFSET, TASK_TGID_OFFSET, WATCH_ALL, WATCHED, count},
     ns,
 };
 
@@ -19,16 +20,29 @@ pub fn byte(tgid: u32) -> Option<*mut u8> {
     Some(unsafe { (word as *mut u8).add((tgid & 7) as usize) })
 }
 
+/// The calling thread's (tgid, tid), read from the current task: the task's
+/// `tgid` and `pid` are plain loads at the offsets the loader read from the
+/// kernel's BTF (constants in .rodata, so the verifier can check them).
+#[inline(always)]
+pub fn current() -> (u32, u32) {
+    // SAFETY: a trusted pointer to the current task; the offsets are task_struct's.
+    unsafe {
+        let task = bpf_get_current_task_btf() as *const u8;
+        let tgid = *(task.add(TASK_TGID_OFFSET.load() as usize) as *const u32);
+        let tid = *(task.add(TASK_PID_OFFSET.load() as usize) as *const u32);
+        (tgid, tid)
+    }
+}
+
 /// Whether the calling process is watched: one array lookup when cached.
 #[inline(always)]
-pub fn watched(pid_tgid: u64) -> bool {
-    let tgid = (pid_tgid >> 32) as u32;
+pub fn watched(tgid: u32) -> bool {
     match byte(tgid) {
         // SAFETY: pointer into a live map value.
         Some(b) => match unsafe { *b } {
             state::WATCHED => true,
             state::IGNORED => false,
-            _ => classify(pid_tgid, b),
+            _ => classify(bpf_get_current_pid_tgid(), b),
         },
         None => false,
     }

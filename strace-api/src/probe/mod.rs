@@ -8,7 +8,7 @@ pub mod preflight;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
-    programs::{RawTracePoint, raw_trace_point::RawTracePointLinkId},
+    programs::{BtfTracePoint, RawTracePoint, tp_btf::BtfTracePointLinkId},
 };
 use aya_log::EbpfLogger;
 pub use error::StartupError;
@@ -42,7 +42,7 @@ pub struct Probe {
     host_pids: bool,
     watch_all: bool,
     /// The syscall hooks' links while attached (see `Kernel::set_active`).
-    syscall_links: Vec<(&'static str, RawTracePointLinkId)>,
+    syscall_links: Vec<(&'static str, BtfTracePointLinkId)>,
     /// (name, kernel program id) of each attached program.
     programs: Vec<(&'static str, u32)>,
     state: Array<MapData, u64>,
@@ -67,7 +67,7 @@ pub struct Streams {
 const SCHED_HOOKS: [(&str, &str); 2] =
     [(programs::THREAD_EXIT, "sched_process_exit"), (programs::PROCESS_FORK, "sched_process_fork")];
 
-/// The syscall hooks, raw tracepoints (see strace-ebpf/src/probes/mod.rs for
+/// The syscall hooks, BTF tracepoints (see strace-ebpf/src/probes/mod.rs for
 /// why): attached only while something is watched, so an idle daemon costs
 /// the host's syscalls nothing.
 const SYSCALL_HOOKS: [(&str, &str); 2] = [(programs::SYS_EXIT, "sys_exit"), (programs::SYS_ENTER, "sys_enter")];
@@ -106,17 +106,17 @@ impl Probe {
         };
         fill_capture_table(&mut ebpf)?;
         let mut ids = Vec::new();
-        for (name, hook) in SCHED_HOOKS.into_iter().chain(SYSCALL_HOOKS) {
+        for (name, hook) in SCHED_HOOKS {
             let program = raw_tracepoint(&mut ebpf, name).map_err(|e| StartupError::program(name, e))?;
             program.load().map_err(|e| StartupError::program(name, e))?;
             ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
-            if SCHED_HOOKS.iter().any(|&(n, _)| n == name) {
-                program.attach(hook).map_err(|e| StartupError::Attach {
-                    program: name,
-                    hook,
-                    error: error::chain(&e),
-                })?;
-            }
+            program.attach(hook).map_err(|e| StartupError::Attach { program: name, hook, error: error::chain(&e) })?;
+        }
+        let btf = aya::Btf::from_sys_fs().map_err(|e| StartupError::NoBtf(e.to_string()))?;
+        for (name, hook) in SYSCALL_HOOKS {
+            let program = btf_tracepoint(&mut ebpf, name).map_err(|e| StartupError::program(name, e))?;
+            program.load(hook, &btf).map_err(|e| StartupError::program(name, e))?;
+            ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
         }
         let mut take =
             |name: &'static str| ebpf.take_map(name).ok_or_else(|| StartupError::Missing(format!("map `{name}`")));
@@ -195,6 +195,10 @@ fn raw_tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut RawTrace
     ebpf.program_mut(name).ok_or(aya::programs::ProgramError::NotLoaded)?.try_into()
 }
 
+fn btf_tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut BtfTracePoint, aya::programs::ProgramError> {
+    ebpf.program_mut(name).ok_or(aya::programs::ProgramError::NotLoaded)?.try_into()
+}
+
 /// Tells the kernel what to copy for which syscall (from `syscall::table`).
 fn fill_capture_table(ebpf: &mut Ebpf) -> Result<(), StartupError> {
     let map =
@@ -218,15 +222,15 @@ impl Kernel for Probe {
             return Ok(());
         }
         if on {
-            for (name, hook) in SYSCALL_HOOKS {
-                let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
-                let link = program.attach(hook).map_err(|e| error::chain(&e))?;
+            for (name, _) in SYSCALL_HOOKS {
+                let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
+                let link = program.attach().map_err(|e| error::chain(&e))?;
                 self.syscall_links.push((name, link));
             }
             tracing::debug!("syscall hooks attached");
         } else {
             for (name, link) in self.syscall_links.drain(..).rev() {
-                let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
+                let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
                 program.detach(link).map_err(|e| error::chain(&e))?;
             }
             tracing::debug!("nothing watched: syscall hooks detached");

@@ -197,6 +197,9 @@ pub struct Tracer {
     inner: Mutex<Inner>,
     malformed: AtomicU64,
     arrivals: Notify,
+    /// Asks the drain for a pass now; it counts finished passes in `drained`.
+    pub drain_now: Notify,
+    pub drained: tokio::sync::watch::Sender<u64>,
     exits: Option<mpsc::UnboundedSender<ExitTracking>>,
     pub clock: Clock,
     /// How long an exited process's history is kept.
@@ -228,6 +231,8 @@ impl Tracer {
             }),
             malformed: AtomicU64::new(0),
             arrivals: Notify::new(),
+            drain_now: Notify::new(),
+            drained: tokio::sync::watch::Sender::new(0),
             exits,
             clock,
             retention,
@@ -426,6 +431,16 @@ impl Tracer {
     /// Runs `f` on `pid`'s log while holding the lock (keep `f` short).
     pub fn read<R>(&self, pid: u32, f: impl FnOnce(&ProcessLog) -> R) -> Option<R> {
         self.inner().recorder.log(pid).map(f)
+    }
+
+    /// Waits until the drain has read everything in the ring now (or a short
+    /// while has passed): records are drained on a timer, so a process that
+    /// just exited may still have records in the ring.
+    pub async fn flush(&self) {
+        let mut rx = self.drained.subscribe();
+        let before = *rx.borrow_and_update();
+        self.drain_now.notify_one();
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx.wait_for(|&g| g > before)).await;
     }
 
     /// Starts a batch of ring-buffer records; readers wait until it is dropped.

@@ -1,4 +1,4 @@
-//! `raw_syscalls:sys_enter(struct pt_regs *regs, long id)`.
+//! `raw_syscalls:sys_enter(struct pt_regs *regs, long id)`, as a BTF tracepoint.
 //!
 //! Hot path for every process on the host: an unwatched one leaves after one
 //! array lookup (`state::watched`). A watched thread's call is remembered in
@@ -7,8 +7,8 @@
 use aya_ebpf::{
     bindings::BPF_NOEXIST,
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
 use aya_log_ebpf::warn;
 use strace_common::{Counter, SyscallRecord, ThreadSlot};
@@ -19,13 +19,12 @@ use crate::{
     ns, state,
 };
 
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    if !state::watched(pid_tgid) {
+#[btf_tracepoint(function = "sys_enter")]
+pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
+    let (tgid, tid) = state::current();
+    if !state::watched(tgid) {
         return 0;
     }
-    let tid = pid_tgid as u32;
     let nr = ctx.arg::<i64>(1) as i32;
     let enter_ns = unsafe { bpf_ktime_get_ns() };
     let args = arch::syscall_args(ctx.arg::<*const u8>(0));
@@ -39,7 +38,7 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
             (*p).flags = 0;
             &mut *p
         },
-        None => match first_slot(&ctx, pid_tgid, nr, enter_ns, args) {
+        None => match first_slot(&ctx, nr, enter_ns, args) {
             Some(p) => p,
             None => return 0,
         },
@@ -61,12 +60,12 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
 /// looked up once, here).
 #[inline(never)]
 fn first_slot(
-    ctx: &RawTracePointContext,
-    pid_tgid: u64,
+    ctx: &BtfTracePointContext,
     nr: i32,
     enter_ns: u64,
     args: [u64; 6],
 ) -> Option<&'static mut ThreadSlot> {
+    let pid_tgid = bpf_get_current_pid_tgid();
     let (host_pid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     let watch = WATCHED.get_ptr_mut(&host_pid)?;
     let (ns_pid, ns_tid) = ns::ids(pid_tgid)?;

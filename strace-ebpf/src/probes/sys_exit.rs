@@ -1,28 +1,28 @@
-//! `raw_syscalls:sys_exit(struct pt_regs *regs, long ret)`.
+//! `raw_syscalls:sys_exit(struct pt_regs *regs, long ret)`, as a BTF tracepoint.
 //!
 //! Hot path for every process on the host: an unwatched one leaves after the
 //! same one array lookup as in `sys_enter`.
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
-    macros::raw_tracepoint,
-    programs::RawTracePointContext,
+    helpers::bpf_ktime_get_ns,
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
 };
 use strace_common::{SyscallRecord, ThreadSlot, maps::state as cache};
 
 use crate::{capture, emit, maps::THREADS, state};
 
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
-    let pid_tgid = bpf_get_current_pid_tgid();
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     // No classification here. A process the cache calls IGNORED has no slot;
     // an UNKNOWN one may (its cache entry was reset while it was in a call),
     // and the slot lookup below settles it.
-    match state::byte((pid_tgid >> 32) as u32) {
+    let (tgid, tid) = state::current();
+    match state::byte(tgid) {
         // SAFETY: pointer into a live map value.
         Some(b) if unsafe { *b } != cache::IGNORED => {}
         _ => return 0,
     }
-    let Some(slot) = THREADS.get_ptr_mut(&(pid_tgid as u32)) else {
+    let Some(slot) = THREADS.get_ptr_mut(&tid) else {
         return 0;
     };
     // SAFETY: the slot belongs to this thread; only this thread writes it.
