@@ -9,46 +9,13 @@ use strace_api::{
     clock::Clock,
     recorder::{Event, Limits, Recorder},
     syscall,
-    tracer::{Kernel, KernelCounters, ProgramStats, Tracer},
+    tracer::{NullKernel, Tracer},
 };
 use strace_common::{
-    RecordKind, SyscallRecord, ThreadSlot,
+    RecordKind, SyscallRecord,
     capture::{AUX_HEADER_BYTES, AUX_ITEM_BYTES, AuxHeader, AuxItem, item_span},
 };
 use syscalls::Sysno;
-
-/// A kernel that does nothing: the benches exercise userspace only.
-struct NoKernel;
-
-impl Kernel for NoKernel {
-    fn host_pids(&self) -> bool {
-        true
-    }
-    fn set_active(&mut self, _on: bool) -> Result<(), String> {
-        Ok(())
-    }
-    fn active(&self) -> bool {
-        true
-    }
-    fn watch(&mut self, _: u32, _: Option<u32>, _: bool) -> Result<(), String> {
-        Ok(())
-    }
-    fn unwatch(&mut self, _: u32, _: Option<u32>) -> Result<(), String> {
-        Ok(())
-    }
-    fn lost(&self, _: u32) -> u64 {
-        0
-    }
-    fn in_flight(&self, _: u32) -> Vec<ThreadSlot> {
-        vec![]
-    }
-    fn counters(&self) -> KernelCounters {
-        KernelCounters::default()
-    }
-    fn programs(&self) -> Vec<ProgramStats> {
-        vec![]
-    }
-}
 
 fn record(pid: u32, nr: Sysno, enter_ns: u64) -> SyscallRecord {
     SyscallRecord {
@@ -94,7 +61,7 @@ fn benches(c: &mut Criterion) {
     // A tracer storing into a full ring: every push evicts one.
     let pid = std::os::unix::process::parent_id();
     let limits = Limits { per_process: 4096, memory_bytes: 256 << 20 };
-    let tracer = Tracer::new(Box::new(NoKernel), limits, Clock::from_offset(0), Duration::from_secs(600), None);
+    let tracer = Tracer::new(Box::new(NullKernel), limits, Clock::from_offset(0), Duration::from_secs(600), None);
     tracer.watch(pid, false).expect("our parent can be watched");
     let bytes = record(pid, Sysno::getppid, 5);
     for _ in 0..5000 {

@@ -76,10 +76,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Task::Test { args } => {
             // Compile as the current user, run the test binaries as root.
-            cargo(&env, "test", false, &["--workspace", "--exclude", "strace-ebpf", "--no-run"])?;
+            cargo(&env, "test", false, &["--workspace", "--exclude", "strace-ebpf", "--all-features", "--no-run"])?;
             let mut cmd = privilege::command("cargo");
             env.apply(&mut cmd);
-            cmd.args(["test", "--workspace", "--exclude", "strace-ebpf"]).args(&args);
+            cmd.args(["test", "--workspace", "--exclude", "strace-ebpf", "--all-features"]).args(&args);
             status(cmd)
         }
         Task::Bench { args } => bench::run(&env, &args),

@@ -49,6 +49,40 @@ pub trait Kernel: Send {
     fn programs(&self) -> Vec<ProgramStats>;
 }
 
+/// A kernel that does nothing, for measuring the userspace side alone
+/// (benchmarks, profiling).
+pub struct NullKernel;
+
+impl Kernel for NullKernel {
+    fn host_pids(&self) -> bool {
+        true
+    }
+    fn set_active(&mut self, _on: bool) -> Result<(), String> {
+        Ok(())
+    }
+    fn active(&self) -> bool {
+        false
+    }
+    fn watch(&mut self, _: u32, _: Option<u32>, _: bool) -> Result<(), String> {
+        Ok(())
+    }
+    fn unwatch(&mut self, _: u32, _: Option<u32>) -> Result<(), String> {
+        Ok(())
+    }
+    fn lost(&self, _: u32) -> u64 {
+        0
+    }
+    fn in_flight(&self, _: u32) -> Vec<ThreadSlot> {
+        vec![]
+    }
+    fn counters(&self) -> KernelCounters {
+        KernelCounters::default()
+    }
+    fn programs(&self) -> Vec<ProgramStats> {
+        vec![]
+    }
+}
+
 /// Host-wide kernel loss counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct KernelCounters {
@@ -150,7 +184,7 @@ struct Inner {
 /// each thread has at most one call in progress.
 #[derive(Default)]
 pub(crate) struct PendingAux {
-    by_tid: std::collections::HashMap<u32, (u32, u64, Vec<u8>)>,
+    by_tid: rustc_hash::FxHashMap<u32, (u32, u64, Vec<u8>)>,
 }
 
 impl PendingAux {

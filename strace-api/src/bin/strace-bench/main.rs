@@ -55,6 +55,10 @@ struct Opts {
     results: Option<PathBuf>,
     #[arg(long)]
     readme: Option<PathBuf>,
+    /// Only feed this many synthetic records through the userspace drain path
+    /// and exit (for `valgrind --tool=callgrind`: instructions per record).
+    #[arg(long)]
+    ingest_only: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -97,6 +101,9 @@ const DAEMON_CPU: usize = 0;
 
 fn main() -> Result<()> {
     let o = Opts::parse();
+    if let Some(n) = o.ingest_only {
+        return ingest_only(n);
+    }
     let tmp = std::env::temp_dir().join(format!("strace-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp)?;
     let storm_bin = storm::compile(&o.storm_src, &tmp)?;
@@ -181,6 +188,32 @@ fn main() -> Result<()> {
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// The drain's work without the kernel: `n` getppid records into a watched
+/// process's full history, in batches as the drain hands them over.
+fn ingest_only(n: u64) -> Result<()> {
+    use strace_api::{
+        clock::Clock,
+        recorder::Limits,
+        tracer::{NullKernel, Tracer},
+    };
+    use strace_common::{RecordKind, SyscallRecord};
+    let pid = std::os::unix::process::parent_id();
+    let limits = Limits { per_process: 4096, memory_bytes: 256 << 20 };
+    let tracer = Tracer::new(Box::new(NullKernel), limits, Clock::from_offset(0), Duration::from_secs(600), None);
+    tracer.watch(pid, false).context("watching our parent")?;
+    let r = SyscallRecord { kind: RecordKind::Syscall as u16, pid, tid: pid, nr: 110, ..Default::default() };
+    let mut left = n;
+    while left > 0 {
+        let mut batch = tracer.ingest();
+        for _ in 0..left.min(256) {
+            batch.record(r.as_bytes());
+        }
+        left -= left.min(256);
+    }
+    println!("ingested {n} records");
     Ok(())
 }
 
