@@ -1,6 +1,5 @@
 //! Running bench/storm.c: compiled once, started paused, timed inside.
 use std::{
-    io::Read as _,
     path::{Path, PathBuf},
     process::{Child, ChildStdout, Command, Stdio},
 };
