@@ -11,7 +11,7 @@ pub fn check() -> Result<(), StartupError> {
     let cap_eff = effective_caps(&status).unwrap_or(0);
     missing_caps(cap_eff).map_err(|missing| StartupError::NotPrivileged { missing: missing.join(" and ") })?;
     if let Ok(v) = procfs::KernelVersion::current()
-        && v < procfs::KernelVersion::new(5, 8, 0)
+        && v < procfs::KernelVersion::new(5, 11, 0)
     {
         return Err(StartupError::KernelTooOld { found: format!("{}.{}.{}", v.major, v.minor, v.patch) });
     }

@@ -1,11 +1,13 @@
 //! One file per attached program.
 //!
 //! Hook choice, measured on the target machines (getppid storm, ns per call,
-//! program attached but the process not watched): raw_tp and tp_btf pairs both
-//! cost untraced processes ~+38 ns (empty) / ~+53 ns (with a hash lookup);
-//! the classic `raw_syscalls` tracepoint pair costs ~22 ns more even when empty.
-//! raw_tp is as cheap as tp_btf and needs neither BTF nor tracefs, so all
-//! probes are raw tracepoints.
+//! program attached but the process not watched): empty raw_tp and tp_btf
+//! pairs both cost ~+38-42 ns; the classic `raw_syscalls` tracepoint pair
+//! costs ~22 ns more even when empty. The syscall hooks are BTF tracepoints
+//! (tp_btf): as cheap as raw_tp, and their BTF-typed arguments let the
+//! programs read `pt_regs` and the current task's tgid/tid with plain loads
+//! instead of helper calls (see bench/README.md). The scheduler hooks, which
+//! run only on fork and exit, are raw tracepoints.
 mod process_fork;
 mod sys_enter;
 mod sys_exit;
