@@ -34,7 +34,16 @@ fn record(pid: u32, nr: Sysno, enter_ns: u64) -> SyscallRecord {
 /// An aux record with one path, as the kernel sends for openat.
 fn aux_record(pid: u32, enter_ns: u64, path: &[u8]) -> Vec<u8> {
     let len = AUX_HEADER_BYTES + item_span(path.len());
-    let head = AuxHeader { kind: RecordKind::Aux as u16, count: 1, nr: Sysno::openat.id(), pid, tid: pid, enter_ns, len: len as u32, _pad: 0 };
+    let head = AuxHeader {
+        kind: RecordKind::Aux as u16,
+        count: 1,
+        nr: Sysno::openat.id(),
+        pid,
+        tid: pid,
+        enter_ns,
+        len: len as u32,
+        _pad: 0,
+    };
     let item = AuxItem { arg: 1, kind: AuxItem::STRING, flags: 0, index: 0, len: path.len() as u16, _pad: 0 };
     let mut out = vec![0u8; len];
     // SAFETY: plain #[repr(C)] data written into a buffer of the right size.
@@ -98,7 +107,8 @@ fn benches(c: &mut Criterion) {
     let events: Vec<Event> = (0..100).map(|i| if i % 2 == 0 { open.clone() } else { ev.clone() }).collect();
     c.bench_function("JSON for 100 events", |b| {
         b.iter(|| {
-            let views: Vec<_> = events.iter().enumerate().map(|(i, e)| EventView::new(1, i as u64, e, &clock, false)).collect();
+            let views: Vec<_> =
+                events.iter().enumerate().map(|(i, e)| EventView::new(1, i as u64, e, &clock, false)).collect();
             serde_json::to_vec(&views).unwrap()
         })
     });

@@ -95,6 +95,18 @@ pub fn drain_all(ring: &mut RingBuf<MapData>, tracer: &Tracer) -> usize {
     }
 }
 
+/// Forwards the kernel program's aya-log records to the daemon's log.
+pub async fn run_log(logger: aya_log::EbpfLogger<&'static dyn log::Log>) -> std::io::Result<()> {
+    // SAFETY: the logger owns its map fd for as long as the AsyncFd lives.
+    let mut fd =
+        unsafe { AsyncFd::register_with_interest(logger, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
+    loop {
+        let mut guard = fd.readable_mut().await?;
+        guard.get_inner_mut().flush();
+        guard.clear_ready();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,14 +120,3 @@ mod tests {
     }
 }
 
-/// Forwards the kernel program's aya-log records to the daemon's log.
-pub async fn run_log(logger: aya_log::EbpfLogger<&'static dyn log::Log>) -> std::io::Result<()> {
-    // SAFETY: the logger owns its map fd for as long as the AsyncFd lives.
-    let mut fd =
-        unsafe { AsyncFd::register_with_interest(logger, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
-    loop {
-        let mut guard = fd.readable_mut().await?;
-        guard.get_inner_mut().flush();
-        guard.clear_ready();
-    }
-}

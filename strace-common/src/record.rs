@@ -50,17 +50,27 @@ impl ProcessRecord {
     pub const SIZE: usize = core::mem::size_of::<ProcessRecord>();
 
     pub fn read(bytes: &[u8]) -> Option<ProcessRecord> {
-        if bytes.len() < Self::SIZE || RecordKind::of(bytes)? != RecordKind::Process {
-            return None;
-        }
-        // SAFETY: length checked; plain data valid for any bit pattern.
-        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast()) })
+        read_record(bytes, RecordKind::Process)
     }
 
     pub fn as_bytes(&self) -> &[u8] {
-        // SAFETY: plain #[repr(C)] data without padding.
-        unsafe { core::slice::from_raw_parts((self as *const Self).cast(), Self::SIZE) }
+        bytes_of(self)
     }
+}
+
+/// A record of `kind` from ring-buffer bytes; `None` if too short or of another kind.
+fn read_record<T: Copy>(bytes: &[u8], kind: RecordKind) -> Option<T> {
+    if bytes.len() < core::mem::size_of::<T>() || RecordKind::of(bytes)? != kind {
+        return None;
+    }
+    // SAFETY: length checked; the record types are plain data valid for any bit pattern.
+    Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast()) })
+}
+
+/// A record's bytes, as the kernel writes them (for tests and benchmarks).
+fn bytes_of<T>(record: &T) -> &[u8] {
+    // SAFETY: the record types are #[repr(C)] plain data without padding.
+    unsafe { core::slice::from_raw_parts((record as *const T).cast(), core::mem::size_of::<T>()) }
 }
 
 /// One completed syscall (written at `sys_exit`), or one that never returns
@@ -93,22 +103,18 @@ impl SyscallRecord {
 
     /// Reads a record from ring-buffer bytes; `None` if too short or of another kind.
     pub fn read(bytes: &[u8]) -> Option<SyscallRecord> {
-        if bytes.len() < Self::SIZE || RecordKind::of(bytes)? != RecordKind::Syscall {
-            return None;
-        }
-        // SAFETY: length checked; SyscallRecord is plain data valid for any bit pattern.
-        Some(unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast()) })
+        read_record(bytes, RecordKind::Syscall)
     }
 
     /// The record's bytes, as the kernel would write them (for tests and benchmarks).
     pub fn as_bytes(&self) -> &[u8] {
-        // SAFETY: plain #[repr(C)] data without padding (asserted below).
-        unsafe { core::slice::from_raw_parts((self as *const Self).cast(), Self::SIZE) }
+        bytes_of(self)
     }
 }
 
 // No padding: as_bytes() exposes every byte.
 const _: () = assert!(SyscallRecord::SIZE == 2 + 2 + 4 + 4 + 4 + 8 + 8 + 8 + 48);
+const _: () = assert!(ProcessRecord::SIZE == 2 + 2 + 4 * 5);
 
 #[cfg(test)]
 mod tests {

@@ -44,11 +44,17 @@ pub fn run(env: &Env, args: &[String]) -> Result<()> {
 
 /// wrk and strace are Debian packages; install them when missing and root.
 fn install_tools() {
-    let missing: Vec<&str> =
-        ["wrk", "strace"].into_iter().filter(|t| Command::new("which").arg(t).output().map_or(true, |o| !o.status.success())).collect();
+    let missing: Vec<&str> = ["wrk", "strace"]
+        .into_iter()
+        .filter(|t| Command::new("which").arg(t).output().map_or(true, |o| !o.status.success()))
+        .collect();
     if missing.is_empty() || !privilege::is_root() {
         return;
     }
     eprintln!("xtask: installing {} (apt-get) for the benchmark", missing.join(", "));
-    let _ = Command::new("apt-get").args(["install", "-y", "-qq"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive").status();
+    let _ = Command::new("apt-get")
+        .args(["install", "-y", "-qq"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status();
 }

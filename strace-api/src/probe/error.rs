@@ -8,7 +8,9 @@ pub enum StartupError {
     )]
     NotPrivileged { missing: String },
 
-    #[error("strace-api needs Linux 5.11 or newer (BPF ring buffer, BTF tracepoints, bpf_get_current_task_btf); this kernel is {found}")]
+    #[error(
+        "strace-api needs Linux 5.11 or newer (BPF ring buffer, BTF tracepoints, bpf_get_current_task_btf); this kernel is {found}"
+    )]
     KernelTooOld { found: String },
 
     #[error(

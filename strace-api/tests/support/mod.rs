@@ -274,45 +274,40 @@ pub struct Workload {
 impl Workload {
     /// Starts it; it waits, making no syscalls, until [`Workload::go`].
     pub fn new(steps: &[&str]) -> Workload {
-        let flag = flag_file();
-        let mut child = Command::new(workload_binary())
-            .arg(&flag)
-            .args(steps)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("workload runs");
-        let mut stdout = child.stdout.take().unwrap();
-        let line = read_line(&mut stdout);
-        let pid = line
-            .strip_prefix("ready ")
-            .and_then(|p| p.trim().parse().ok())
-            .unwrap_or_else(|| panic!("workload said {line:?}"));
-        Workload { child, stdout, flag, pid }
+        let (mut w, line) = Workload::spawn(Command::new(workload_binary()), steps);
+        assert!(line.starts_with("ready "), "workload said {line:?}");
+        w.pid = line[6..].trim().parse().unwrap_or_else(|_| panic!("workload said {line:?}"));
+        w
     }
 
     /// Starts it as pid 1 of a new PID namespace (with its own /proc), with
     /// `unshare`; `pid` is then 1 and `host_pid` its pid outside.
     pub fn in_new_pid_namespace(steps: &[&str]) -> (Workload, u32) {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"]).arg(workload_binary());
+        let (mut w, line) = Workload::spawn(cmd, steps);
+        assert_eq!(line, "ready 1\n", "the workload is pid 1 of its namespace");
+        let unshare = w.child.id();
+        let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).unwrap();
+        let host_pid = children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("unshare has a child");
+        w.pid = 1;
+        (w, host_pid)
+    }
+
+    /// Runs `cmd FLAG STEPS…` and reads its first line.
+    fn spawn(mut cmd: Command, steps: &[&str]) -> (Workload, String) {
         let flag = flag_file();
-        let mut child = Command::new("unshare")
-            .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
-            .arg(workload_binary())
+        let mut child = cmd
             .arg(&flag)
             .args(steps)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("unshare (util-linux) runs");
+            .expect("the workload runs");
         let mut stdout = child.stdout.take().unwrap();
         let line = read_line(&mut stdout);
-        assert_eq!(line, "ready 1\n", "the workload is pid 1 of its namespace");
-        let unshare = child.id();
-        let children = std::fs::read_to_string(format!("/proc/{unshare}/task/{unshare}/children")).unwrap();
-        let host_pid = children.split_whitespace().next().and_then(|p| p.parse().ok()).expect("unshare has a child");
-        (Workload { child, stdout, flag, pid: 1 }, host_pid)
+        (Workload { child, stdout, flag, pid: 0 }, line)
     }
 
     /// Runs the steps and waits until they are done.

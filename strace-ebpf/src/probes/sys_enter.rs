@@ -59,12 +59,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 /// The thread's first traced syscall: make its slot (the namespace ids are
 /// looked up once, here).
 #[inline(never)]
-fn first_slot(
-    ctx: &BtfTracePointContext,
-    nr: i32,
-    enter_ns: u64,
-    args: [u64; 6],
-) -> Option<&'static mut ThreadSlot> {
+fn first_slot(ctx: &BtfTracePointContext, nr: i32, enter_ns: u64, args: [u64; 6]) -> Option<&'static mut ThreadSlot> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (host_pid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     let watch = WATCHED.get_ptr_mut(&host_pid)?;

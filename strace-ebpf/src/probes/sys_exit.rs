@@ -2,11 +2,7 @@
 //!
 //! Hot path for every process on the host: an unwatched one leaves after the
 //! same one array lookup as in `sys_enter`.
-use aya_ebpf::{
-    helpers::bpf_ktime_get_ns,
-    macros::btf_tracepoint,
-    programs::BtfTracePointContext,
-};
+use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
 use strace_common::{SyscallRecord, ThreadSlot, maps::state as cache};
 
 use crate::{capture, emit, maps::THREADS, state};

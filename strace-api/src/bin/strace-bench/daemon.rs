@@ -31,7 +31,8 @@ impl Daemon {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1).and_then(|a| a.split_whitespace().next()) {
+                if let Some(addr) = line.split("listening on http://").nth(1).and_then(|a| a.split_whitespace().next())
+                {
                     let _ = tx.send(addr.to_string());
                 }
             }

@@ -154,7 +154,8 @@ fn main() -> Result<()> {
         if run < 3 {
             let n = o.calls / o.slow_divisor;
             if has_strace {
-                let mut s = Storm::start(&storm_bin, &["strace", "-f", "-o", "/dev/null"], Mode::Getppid, n, STORM_CPU, &tmp)?;
+                let mut s =
+                    Storm::start(&storm_bin, &["strace", "-f", "-o", "/dev/null"], Mode::Getppid, n, STORM_CPU, &tmp)?;
                 ns.entry((RowId::Strace, Mode::Getppid)).or_default().push(s.go()?.ns_per_call());
                 s.finish()?;
             }
@@ -393,7 +394,9 @@ fn render(
     writeln!(s, "\nGoals:").unwrap();
     let verdict = |ok: bool| if ok { "met" } else { "NOT MET" };
     for mode in [Mode::Getppid, Mode::Mix] {
-        if let (Some(b), Some(f), Some(u)) = (med(RowId::Baseline, mode), med(RowId::Floor, mode), med(RowId::Unwatched, mode)) {
+        if let (Some(b), Some(f), Some(u)) =
+            (med(RowId::Baseline, mode), med(RowId::Floor, mode), med(RowId::Unwatched, mode))
+        {
             let r = report::overhead_vs_floor(u, f, b);
             writeln!(
                 s,
@@ -408,11 +411,19 @@ fn render(
         }
     }
     if let (Some(b), Some(i)) = (med(RowId::Baseline, Mode::Getppid), med(RowId::Idle, Mode::Getppid)) {
-        writeln!(s, "- idle: {:.2}× baseline with the syscall hooks detached (goal: no overhead, within noise)", i / b).unwrap();
+        writeln!(s, "- idle: {:.2}× baseline with the syscall hooks detached (goal: no overhead, within noise)", i / b)
+            .unwrap();
     }
     for (mode, goal) in [(Mode::Getppid, 3.0), (Mode::Mix, 1.5)] {
         if let (Some(b), Some(w)) = (med(RowId::Baseline, mode), med(RowId::Watched, mode)) {
-            writeln!(s, "- watched ({}): {:.2}× baseline (goal ≤ {goal}×): {}", mode.arg(), w / b, verdict(w / b <= goal)).unwrap();
+            writeln!(
+                s,
+                "- watched ({}): {:.2}× baseline (goal ≤ {goal}×): {}",
+                mode.arg(),
+                w / b,
+                verdict(w / b <= goal)
+            )
+            .unwrap();
         }
     }
     let mut fastest_clean: Option<f64> = None;
@@ -459,7 +470,8 @@ fn render(
     )
     .unwrap();
     for (path, (p50, p99, rps)) in &http.wrk {
-        writeln!(s, "  - wrk (max rate, 2 connections) {path}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms").unwrap();
+        writeln!(s, "  - wrk (max rate, 2 connections) {path}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms")
+            .unwrap();
     }
     writeln!(
         s,

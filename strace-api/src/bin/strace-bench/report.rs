@@ -17,7 +17,7 @@ pub fn spread(values: &[f64]) -> Option<Spread> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    let median = if v.len() % 2 == 0 { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] };
+    let median = if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] };
     Some(Spread { median, min: v[0], max: v[v.len() - 1] })
 }
 
@@ -57,12 +57,15 @@ pub fn table(workloads: &[&str], rows: &[Row]) -> String {
         s.push_str("---|---|");
     }
     s.push_str("---|\n");
-    let base: Vec<Option<f64>> = rows.first().map(|r| r.cells.iter().map(|c| c.map(|c| c.median)).collect()).unwrap_or_default();
+    let base: Vec<Option<f64>> =
+        rows.first().map(|r| r.cells.iter().map(|c| c.map(|c| c.median)).collect()).unwrap_or_default();
     for r in rows {
         write!(s, "| {} |", r.name).unwrap();
         for (i, c) in r.cells.iter().enumerate() {
             match (c, base.get(i).copied().flatten()) {
-                (Some(c), Some(b)) => write!(s, " {:.1} ({:.1}–{:.1}) | {:.2} |", c.median, c.min, c.max, c.median / b).unwrap(),
+                (Some(c), Some(b)) => {
+                    write!(s, " {:.1} ({:.1}–{:.1}) | {:.2} |", c.median, c.min, c.max, c.median / b).unwrap()
+                }
                 (Some(c), None) => write!(s, " {:.1} ({:.1}–{:.1}) | |", c.median, c.min, c.max).unwrap(),
                 _ => s.push_str(" – | – |"),
             }
@@ -120,7 +123,10 @@ mod tests {
     #[test]
     fn replaces_a_marked_block() {
         let doc = "a\n<!-- s -->\nold\n<!-- e -->\nz";
-        assert_eq!(replace_between(doc, "<!-- s -->", "<!-- e -->", "new").unwrap(), "a\n<!-- s -->\nnew\n<!-- e -->\nz");
+        assert_eq!(
+            replace_between(doc, "<!-- s -->", "<!-- e -->", "new").unwrap(),
+            "a\n<!-- s -->\nnew\n<!-- e -->\nz"
+        );
         assert_eq!(replace_between("no markers", "<!-- s -->", "<!-- e -->", "x"), None);
     }
 }

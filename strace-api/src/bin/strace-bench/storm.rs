@@ -75,7 +75,10 @@ impl Storm {
             .with_context(|| format!("starting {cmd:?}"))?;
         let mut stdout = child.stdout.take().expect("piped");
         let line = read_line(&mut stdout)?;
-        let pid = line.strip_prefix("ready ").and_then(|p| p.trim().parse().ok()).with_context(|| format!("storm said {line:?}"))?;
+        let pid = line
+            .strip_prefix("ready ")
+            .and_then(|p| p.trim().parse().ok())
+            .with_context(|| format!("storm said {line:?}"))?;
         Ok(Storm { child, stdout, flag, pid })
     }
 
@@ -84,7 +87,8 @@ impl Storm {
         set_flag(&self.flag, 1)?;
         let line = read_line(&mut self.stdout)?;
         let mut w = line.split_whitespace().skip(1);
-        let (Some(ns), Some(calls)) = (w.next().and_then(|v| v.parse().ok()), w.next().and_then(|v| v.parse().ok())) else {
+        let (Some(ns), Some(calls)) = (w.next().and_then(|v| v.parse().ok()), w.next().and_then(|v| v.parse().ok()))
+        else {
             bail!("storm said {line:?}");
         };
         Ok(Timing { ns, calls })
