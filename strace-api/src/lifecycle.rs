@@ -21,7 +21,9 @@ pub async fn run(tracer: Arc<Tracer>, mut requests: mpsc::UnboundedReceiver<Exit
                     waiting.retain(|_, h| !h.is_finished());
                     let t = tracer.clone();
                     let task = tokio::spawn(async move {
-                        if let Err(e) = wait_exit(pidfd).await {
+                        if let Some(pidfd) = pidfd
+                            && let Err(e) = wait_exit(pidfd).await
+                        {
                             tracing::warn!(pid, "cannot wait for the process to exit: {e}");
                             return;
                         }

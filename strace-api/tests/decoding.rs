@@ -231,7 +231,7 @@ fn decoding_agrees_with_strace() {
                 for q in quoted(&call.args) {
                     paths += 1;
                     if !text.contains(&q) {
-                        path_misses.push(format!("strace: {}({}) ours: {text}", call.name, call.args));
+                        path_misses.push(format!("strace: {}({})\nours: {ev}", call.name, call.args));
                     }
                 }
             }
@@ -258,7 +258,7 @@ fn decoding_agrees_with_strace() {
     }
     assert!(agreement >= 0.99, "only {:.2}% of strace's calls found", agreement * 100.0);
     assert!(paths >= 15, "the workload has path calls: {paths}");
-    assert!(path_misses.is_empty(), "paths differ:\n{}", path_misses.join("\n"));
+    assert!(path_misses.is_empty(), "paths differ:\n{}\nhealth: {}", path_misses.join("\n"), d.get("/healthz").1);
     assert!(slower.is_empty(), "durations longer than strace's:\n{}", slower.join("\n"));
     // A few of the decodings strace is known for.
     let all: Vec<&str> = ours.values().flatten().map(|e| e["text"].as_str().unwrap()).collect();
@@ -269,6 +269,25 @@ fn decoding_agrees_with_strace() {
     want("openat(AT_FDCWD, \"/nonexistent/strace-api-mix\", O_RDONLY) = -1 ENOENT (No such file or directory)");
     want("socket(AF_INET, SOCK_STREAM, ");
     let _ = std::fs::remove_file(&out);
+}
+
+/// A path the kernel cannot read shows as strace shows it, and the call is
+/// still recorded.
+#[test]
+fn unreadable_pointers_show_as_null_or_their_address() {
+    let d = daemon!();
+    let mut w = support::Workload::new(&["openat-null", "openat-unmapped", "openat-enoent"]);
+    d.watch(w.pid);
+    w.go();
+    let events = d.wait_events(w.pid, Duration::from_secs(10), |e| e.len() >= 4);
+    let texts: Vec<&str> = events.iter().map(|e| e["text"].as_str().unwrap()).collect();
+    assert_eq!(texts[0], "openat(AT_FDCWD, NULL, O_RDONLY) = -1 EFAULT (Bad address)");
+    assert_eq!(texts[1], "openat(AT_FDCWD, 0x10, O_RDONLY) = -1 EFAULT (Bad address)");
+    assert_eq!(texts[2], "openat(AT_FDCWD, \"/nonexistent/strace-api-test\", O_RDONLY) = -1 ENOENT (No such file or directory)");
+    assert_eq!(events[0]["decoded"][1], serde_json::json!({"name": "filename", "type": "pointer", "value": null}));
+    assert_eq!(events[1]["decoded"][1]["unreadable"], true, "{}", events[1]);
+    assert_eq!(d.counters(w.pid)["dropped"], 0);
+    w.finish();
 }
 
 #[test]

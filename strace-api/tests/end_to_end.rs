@@ -185,3 +185,26 @@ fn syscall_hooks_are_attached_only_while_something_is_watched() {
     assert!(!linked(enter) && !linked(exit), "idle again");
     w.finish();
 }
+
+/// Start-up failures are one sentence and a non-zero exit.
+#[test]
+fn start_up_failures_are_one_clear_sentence() {
+    let run = |cmd: &mut std::process::Command| {
+        let out = cmd.output().unwrap();
+        (out.status, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let bin = env!("CARGO_BIN_EXE_strace-api");
+    let (status, err) = run(std::process::Command::new(bin).args(["--ring-bytes", "1000"]));
+    assert!(!status.success());
+    assert!(err.contains("--ring-bytes must be a power of two"), "{err}");
+
+    let (status, err) = run(std::process::Command::new(bin).args(["--listen", "0.0.0.0:0"]));
+    assert!(!status.success());
+    assert!(err.contains("without a token"), "{err}");
+
+    // Without privileges: the same binary as an unprivileged user.
+    let (status, err) = run(std::process::Command::new("setpriv").args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", bin]));
+    assert!(!status.success());
+    assert!(err.contains("needs root, or CAP_BPF and CAP_PERFMON"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");
+}

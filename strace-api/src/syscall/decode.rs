@@ -22,6 +22,10 @@ pub struct Decoded {
     /// The copied string or data went on beyond what was copied.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+    /// The kernel could not read what the pointer points at (NULL, unmapped,
+    /// or not paged in when the call started).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unreadable: bool,
     /// How the line shows it.
     #[serde(skip)]
     pub text: String,
@@ -56,7 +60,7 @@ pub fn decode(ev: &Event) -> Vec<Decoded> {
 const ARG_NAMES: [&str; 6] = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"];
 
 fn d(ty: &'static str, value: Value, text: String) -> Decoded {
-    Decoded { name: "", ty, value, truncated: false, text, hidden: false, output: false }
+    Decoded { name: "", ty, value, truncated: false, unreadable: false, text, hidden: false, output: false }
 }
 
 fn names(ty: &'static str, names: Vec<String>) -> Decoded {
@@ -81,6 +85,8 @@ fn pointer(raw: u64) -> Decoded {
 fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
     let raw = ev.args[i];
     let copied = |kind| aux::find(ev.aux(), i, kind).filter(|item| !item.fault());
+    let faulted = |kind| aux::find(ev.aux(), i, kind).is_some_and(|item| item.fault());
+    let unreadable = |kind| Decoded { unreadable: raw != 0 && faulted(kind), ..pointer(raw) };
     match t {
         Ty::Fd => d("fd", json!(raw as u32 as i32), (raw as u32 as i32).to_string()),
         Ty::DirFd if raw as u32 as i32 == libc::AT_FDCWD => d("fd", json!("AT_FDCWD"), "AT_FDCWD".into()),
@@ -90,7 +96,7 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
                 truncated: s.truncated(),
                 ..d("path", json!(String::from_utf8_lossy(s.data)), quote(s.data, s.truncated()))
             },
-            None => pointer(raw),
+            None => unreadable(AuxItem::STRING),
         },
         Ty::Argv => argv(ev, i, raw),
         Ty::Envp | Ty::Out => pointer(raw),
@@ -123,7 +129,7 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
                 let (text, value) = sockaddr::decode(a.data);
                 d("sockaddr", value, text)
             }
-            None => pointer(raw),
+            None => unreadable(AuxItem::SOCKADDR),
         },
         Ty::BufIn { .. } | Ty::BufOut => match copied(AuxItem::BYTES) {
             Some(b) => {
@@ -131,7 +137,7 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
                 let inner = text[1..text.len() - if b.truncated() { 4 } else { 1 }].to_string();
                 Decoded { truncated: b.truncated(), ..d("bytes", json!(inner), text) }
             }
-            None => pointer(raw),
+            None => unreadable(AuxItem::BYTES),
         },
         Ty::Offset if raw == 0 => d("int", json!(0), "0".into()),
         Ty::Offset => d("int", json!(raw), format!("{raw:#x}")),

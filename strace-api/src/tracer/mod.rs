@@ -160,16 +160,19 @@ pub struct Totals {
     pub late: u64,
     /// Ring-buffer records that could not be decoded.
     pub malformed: u64,
+    /// Argument copies that found no syscall record to go with.
+    pub aux_unpaired: u64,
     pub kernel: KernelCounters,
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
     pub hooks_attached: bool,
     pub programs: Vec<ProgramStats>,
 }
 
-/// A process to watch for its exit (consumed by `lifecycle`).
+/// A process to watch for its exit (consumed by `lifecycle`); no pidfd when
+/// it is gone already.
 #[derive(Debug)]
 pub enum ExitTracking {
-    Track { pid: u32, id: u64, pidfd: OwnedFd },
+    Track { pid: u32, id: u64, pidfd: Option<OwnedFd> },
     Cancel { id: u64 },
 }
 
@@ -185,6 +188,8 @@ struct Inner {
 #[derive(Default)]
 pub(crate) struct PendingAux {
     by_tid: rustc_hash::FxHashMap<u32, (u32, u64, Vec<u8>)>,
+    /// Copies whose syscall record never came (or came for another call).
+    unpaired: u64,
 }
 
 impl PendingAux {
@@ -194,10 +199,14 @@ impl PendingAux {
     /// Adds copies for the call of `tid` that entered at `enter_ns`.
     fn add(&mut self, pid: u32, tid: u32, enter_ns: u64, items: &[u8]) {
         if self.by_tid.len() >= Self::MAX && !self.by_tid.contains_key(&tid) {
+            self.unpaired += self.by_tid.len() as u64;
             self.by_tid.clear();
         }
         let entry = self.by_tid.entry(tid).or_insert_with(|| (pid, enter_ns, Vec::new()));
         if entry.1 != enter_ns {
+            if !entry.2.is_empty() {
+                self.unpaired += 1;
+            }
             *entry = (pid, enter_ns, Vec::new());
         }
         entry.2.extend_from_slice(items);
@@ -209,6 +218,7 @@ impl PendingAux {
             Some((_, e, _)) if *e == enter_ns => self.by_tid.remove(&tid).map(|(_, _, items)| items),
             Some(_) => {
                 self.by_tid.remove(&tid);
+                self.unpaired += 1;
                 None
             }
             None => None,
@@ -374,15 +384,21 @@ impl Tracer {
         expired.len()
     }
 
+    /// Has `lifecycle` end the watch when the process exits. A process may be
+    /// gone already (a short-lived child whose records are still being
+    /// drained): `lifecycle` then ends the watch after a drain pass, never from
+    /// here, in the middle of a batch of that process's records.
     fn track_exit(&self, pid: u32, id: u64) {
         let Some(tx) = &self.exits else { return };
-        match procs::pidfd(pid) {
-            Ok(pidfd) => {
-                let _ = tx.send(ExitTracking::Track { pid, id, pidfd });
+        let pidfd = match procs::pidfd(pid) {
+            Ok(fd) => Some(fd),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => None,
+            Err(e) => {
+                tracing::warn!(pid, "cannot follow the process's exit ({e}); its watch ends when it is unwatched");
+                return;
             }
-            // Gone already.
-            Err(_) => self.exited(pid, id),
-        }
+        };
+        let _ = tx.send(ExitTracking::Track { pid, id, pidfd });
     }
 
     fn stats_of(&self, kernel: &dyn Kernel, inner: &Inner, w: &Watch) -> WatchStats {
@@ -456,6 +472,7 @@ impl Tracer {
             memory_bytes: inner.recorder.bytes(),
             late: inner.recorder.late(),
             malformed: self.malformed.load(Ordering::Relaxed),
+            aux_unpaired: inner.pending_aux.unpaired,
             kernel,
             hooks_attached,
             programs,

@@ -11,6 +11,7 @@
  * plus that one write, so a test can count every syscall it must see.
  *
  * Steps: openat-enoent | getppid | write:N (N bytes to fd 2) | storm:N (N x getppid)
+ *        openat-null, openat-unmapped (paths the kernel cannot read: EFAULT)
  *        thread (a thread that calls gettid and getppid, joined)
  *        fork-exec:PATH (a child that execs PATH at once; the parent waits for it)
  *        forever (openat-enoent, getppid and a 20 ms nanosleep, in a loop)
@@ -79,6 +80,10 @@ int main(int argc, char **argv) {
         const char *step = argv[i];
         if (strcmp(step, "openat-enoent") == 0) {
             syscall(SYS_openat, AT_FDCWD, "/nonexistent/strace-api-test", O_RDONLY);
+        } else if (strcmp(step, "openat-null") == 0) {
+            syscall(SYS_openat, AT_FDCWD, NULL, O_RDONLY);
+        } else if (strcmp(step, "openat-unmapped") == 0) {
+            syscall(SYS_openat, AT_FDCWD, (char *)0x10, O_RDONLY);
         } else if (strcmp(step, "getppid") == 0) {
             syscall(SYS_getppid);
         } else if (strncmp(step, "write:", 6) == 0) {
