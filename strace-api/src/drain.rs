@@ -80,8 +80,12 @@ fn next_tick(tick: Duration, drained: usize, woken: bool) -> Duration {
 pub fn drain_all(ring: &mut RingBuf<MapData>, tracer: &Tracer) -> usize {
     let mut total = 0;
     loop {
-        let mut taken = 0;
+        // Take the lock (and wake readers) only when there is something.
+        let Some(first) = ring.next() else { return total };
         let mut batch = tracer.ingest();
+        batch.record(&first);
+        drop(first);
+        let mut taken = 1;
         while taken < BATCH {
             let Some(item) = ring.next() else { break };
             batch.record(&item);
@@ -119,4 +123,3 @@ mod tests {
         assert_eq!(next_tick(TICK_MAX, 0, true), TICK_MIN);
     }
 }
-

@@ -27,11 +27,6 @@ pub fn lookup(pid: u32) -> Lookup {
     }
 }
 
-/// Thread ids of process `pid` (empty if it is gone).
-pub fn tids(pid: u32) -> Vec<u32> {
-    threads(pid).into_iter().map(|t| t.tid).collect()
-}
-
 /// One process as `ps` would show it.
 #[derive(Clone, Debug, Serialize)]
 pub struct ProcInfo {
@@ -149,7 +144,7 @@ mod tests {
         let i = info(me).unwrap();
         assert_eq!(i.pid, me);
         assert!(i.threads >= 1);
-        assert!(tids(me).contains(&me));
+        assert!(threads(me).iter().any(|t| t.tid == me));
         assert!(all().iter().any(|p| p.pid == me));
         let started = humantime::parse_rfc3339_weak(&i.started).unwrap();
         let age = SystemTime::now().duration_since(started).unwrap_or_default();

@@ -236,10 +236,6 @@ impl Recorder {
         self.logs.get(&pid)
     }
 
-    pub fn pids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.logs.keys().copied()
-    }
-
     pub fn bytes(&self) -> usize {
         self.bytes
     }

@@ -283,7 +283,10 @@ fn unreadable_pointers_show_as_null_or_their_address() {
     let texts: Vec<&str> = events.iter().map(|e| e["text"].as_str().unwrap()).collect();
     assert_eq!(texts[0], "openat(AT_FDCWD, NULL, O_RDONLY) = -1 EFAULT (Bad address)");
     assert_eq!(texts[1], "openat(AT_FDCWD, 0x10, O_RDONLY) = -1 EFAULT (Bad address)");
-    assert_eq!(texts[2], "openat(AT_FDCWD, \"/nonexistent/strace-api-test\", O_RDONLY) = -1 ENOENT (No such file or directory)");
+    assert_eq!(
+        texts[2],
+        "openat(AT_FDCWD, \"/nonexistent/strace-api-test\", O_RDONLY) = -1 ENOENT (No such file or directory)"
+    );
     assert_eq!(events[0]["decoded"][1], serde_json::json!({"name": "filename", "type": "pointer", "value": null}));
     assert_eq!(events[1]["decoded"][1]["unreadable"], true, "{}", events[1]);
     assert_eq!(d.counters(w.pid)["dropped"], 0);

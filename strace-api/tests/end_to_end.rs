@@ -145,7 +145,7 @@ fn sigterm_stops_serving_detaches_and_exits_zero() {
     let d = daemon!();
     let (_, health) = d.get("/healthz");
     let ids: Vec<u64> = health["programs"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
-    assert_eq!(ids.len(), 4, "{health}");
+    assert_eq!(ids.len(), 5, "{health}");
     let loaded = |id: u64| aya::programs::loaded_programs().filter_map(Result::ok).any(|p| p.id() as u64 == id);
     assert!(ids.iter().all(|&id| loaded(id)));
     let base = d.base.clone();
@@ -203,7 +203,13 @@ fn start_up_failures_are_one_clear_sentence() {
     assert!(err.contains("without a token"), "{err}");
 
     // Without privileges: the same binary as an unprivileged user.
-    let (status, err) = run(std::process::Command::new("setpriv").args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", bin]));
+    let (status, err) = run(std::process::Command::new("setpriv").args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        bin,
+    ]));
     assert!(!status.success());
     assert!(err.contains("needs root, or CAP_BPF and CAP_PERFMON"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");

@@ -52,6 +52,22 @@ fn threads_and_forked_children_are_followed_from_their_first_call() {
     w.finish();
 }
 
+/// A thread that is not the leader calls execve: the kernel gives it the
+/// leader's id, and the call's return is still recorded.
+#[test]
+fn execve_from_a_thread_is_recorded_under_the_leaders_id() {
+    let d = daemon!();
+    let mut w = Workload::new(&["thread-exec:/bin/true"]);
+    d.watch(w.pid);
+    support::set_flag(&w.flag, 1);
+    let events = d.wait_events(w.pid, Duration::from_secs(10), |e| has(e, "exit_group"));
+    let execve = events.iter().find(|e| e["syscall"] == "execve").unwrap_or_else(|| panic!("{:#?}", texts(&events)));
+    assert_eq!((execve["ret"].as_i64(), execve["tid"].as_u64()), (Some(0), Some(w.pid as u64)), "{execve}");
+    assert!(execve["text"].as_str().unwrap().starts_with("execve(\"/bin/true\", [\"/bin/true\"]"), "{execve}");
+    let (_, page) = d.get(&format!("/v1/processes/{}/events", w.pid));
+    assert_eq!(page["in_flight"], serde_json::json!([]), "no call left behind by the thread's old id");
+}
+
 #[test]
 fn an_exited_process_keeps_its_history_and_a_new_one_is_separate() {
     let d = daemon!("--retain-exited-secs", "600");

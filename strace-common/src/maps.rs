@@ -62,6 +62,7 @@ pub mod programs {
     pub const SYS_EXIT: &str = "sys_exit";
     pub const THREAD_EXIT: &str = "thread_exit";
     pub const PROCESS_FORK: &str = "process_fork";
+    pub const PROCESS_EXEC: &str = "process_exec";
 }
 
 /// Per-watched-process state kept by the kernel.

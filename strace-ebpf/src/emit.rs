@@ -38,10 +38,13 @@ pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
     }
 }
 
-pub fn process(record: ProcessRecord) {
+/// False if the ring is full (counted).
+pub fn process(record: ProcessRecord) -> bool {
     if EVENTS.output(&record, wake_flags()).is_err() {
         count(Counter::RingFull);
+        return false;
     }
+    true
 }
 
 #[cold]

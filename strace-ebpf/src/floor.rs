@@ -1,18 +1,19 @@
-//! The benchmark's floor: empty programs on the same hooks as the real ones,
-//! so `cargo xtask bench` can show what the kernel charges for any program
-//! there (the physical limit of this design).
+//! The benchmark's floor: empty programs on the same hooks, of the same kind
+//! (BTF tracepoints), as the real syscall programs, so `cargo xtask bench` can
+//! show what the kernel charges for any program there (the physical limit of
+//! this design).
 #![no_std]
 #![no_main]
 
-use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
+use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 
-#[raw_tracepoint(tracepoint = "sys_enter")]
-pub fn floor_enter(_ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "sys_enter")]
+pub fn floor_enter(_ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-#[raw_tracepoint(tracepoint = "sys_exit")]
-pub fn floor_exit(_ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "sys_exit")]
+pub fn floor_exit(_ctx: BtfTracePointContext) -> i32 {
     0
 }
 

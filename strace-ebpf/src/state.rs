@@ -76,12 +76,21 @@ fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
     if let Some(entry) = WATCHED.get_ptr_mut(&tgid) {
         // SAFETY: pointer into a live map value.
         let entry = unsafe { &mut *entry };
-        if entry.ns_pid == 0 {
-            // Followed from a watched parent: the kernel learns its namespace pid now.
-            let Some((ns_pid, _)) = ns::ids(pid_tgid) else { return Verdict::Ignored };
-            entry.ns_pid = ns_pid;
-            announce(tgid, entry);
+        if entry.ns_pid != 0 {
+            return Verdict::Watched;
         }
+        // The kernel started watching it by itself (a followed child, a
+        // pending or --watch-all process): tell userspace first. Until that
+        // record is out, the process is not traced (it would have no log).
+        let Some((ns_pid, _)) = ns::ids(pid_tgid) else {
+            // A child in a nested namespace: not the daemon's to watch.
+            let _ = WATCHED.remove(&tgid);
+            return Verdict::Ignored;
+        };
+        if !announce(tgid, ns_pid, entry) {
+            return Verdict::Recheck;
+        }
+        entry.ns_pid = ns_pid;
         return Verdict::Watched;
     }
     // Outside the daemon's namespace: never watchable.
@@ -90,10 +99,7 @@ fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
         return Verdict::Ignored;
     }
     let flags = match unsafe { PENDING.get(&ns_pid) } {
-        Some(&flags) => {
-            let _ = PENDING.remove(&ns_pid);
-            flags
-        }
+        Some(&flags) => flags,
         None => match WATCH_ALL.load() {
             // In the initial namespace userspace knows host tgids and resets
             // the cache itself when it starts a watch; elsewhere it cannot.
@@ -102,25 +108,35 @@ fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
             all => all | WatchEntry::AUTO,
         },
     };
-    let entry = WatchEntry { ns_pid, flags, ..Default::default() };
+    let entry = WatchEntry { flags, ..Default::default() };
     if WATCHED.insert(&tgid, &entry, 0).is_err() {
+        // Counted once: the verdict is cached until userspace frees room.
         count(Counter::WatchedFull);
-        return Verdict::Recheck;
+        return Verdict::Ignored;
     }
-    announce(tgid, &entry);
-    Verdict::Watched
+    let _ = PENDING.remove(&ns_pid);
+    // Announce it as above; if that does not fit, the next syscall will.
+    match WATCHED.get_ptr_mut(&tgid) {
+        // SAFETY: pointer into a live map value.
+        Some(e) if announce(tgid, ns_pid, unsafe { &*e }) => {
+            unsafe { (*e).ns_pid = ns_pid };
+            Verdict::Watched
+        }
+        _ => Verdict::Recheck,
+    }
 }
 
-/// Tells userspace the kernel started watching a process on its own.
-fn announce(host_pid: u32, entry: &WatchEntry) {
+/// Tells userspace the kernel started watching a process on its own; false
+/// if the record did not fit in the ring (the next syscall tries again).
+fn announce(host_pid: u32, ns_pid: u32, entry: &WatchEntry) -> bool {
     emit::process(ProcessRecord {
         kind: RecordKind::Process as u16,
         flags: entry.flags,
         host_pid,
-        ns_pid: entry.ns_pid,
+        ns_pid,
         parent_ns_pid: entry.parent_ns_pid,
         ..Default::default()
-    });
+    })
 }
 
 /// Forgets what the cache knew about `tgid` (a new process got that number).

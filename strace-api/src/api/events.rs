@@ -54,9 +54,12 @@ pub async fn page(
     let durations = q.durations.unwrap_or(false);
     let stats = tracer.stats(pid).ok_or(WatchError::NotWatched(pid))?;
     let clock = tracer.clock;
-    // Copy under the lock, render outside it.
-    let events: Vec<_> = tracer
-        .read(pid, |log| log.after(after, limit as usize).map(|(seq, ev)| (seq, ev.clone())).collect())
+    // Copy under the lock (with the cursor, so both are of one moment),
+    // render outside it.
+    let (last_seq, events): (u64, Vec<_>) = tracer
+        .read(pid, |log| {
+            (log.stats().last_seq, log.after(after, limit as usize).map(|(seq, ev)| (seq, ev.clone())).collect())
+        })
         .ok_or(WatchError::NotWatched(pid))?;
     let events = events.iter().map(|(seq, ev)| EventView::new(pid, *seq, ev, &clock, durations)).collect();
     let now = clock::monotonic_ns() as u64;
@@ -67,7 +70,7 @@ pub async fn page(
         exited_at: stats.exited_at,
         dropped: stats.dropped,
         evicted: stats.evicted,
-        last_seq: stats.last_seq,
+        last_seq,
         events,
         in_flight,
     }))

@@ -28,6 +28,10 @@ pub struct EventView {
     /// Errno name when the call failed.
     pub errno: Option<&'static str>,
     pub duration_ns: Option<u64>,
+    /// The copies of its argument memory were lost (ring buffer full): its
+    /// paths and addresses show as pointers.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub aux_lost: bool,
     /// The strace-style line.
     pub text: String,
 }
@@ -44,11 +48,12 @@ impl EventView {
             syscall: syscall::name(ev.nr),
             nr: ev.nr,
             args: ev.args[..decoded.len()].iter().map(|a| format!("{a:#x}")).collect(),
-            decoded,
             ret,
             errno: ret.and_then(syscall::errno_of).map(|e| syscall::errno_name(e).unwrap_or("E?")),
             duration_ns: ev.duration_ns(),
-            text: syscall::line(ev, durations),
+            aux_lost: ev.flags & strace_common::SyscallRecord::AUX_LOST != 0,
+            text: syscall::line_of(ev, &decoded, durations),
+            decoded,
         }
     }
 }

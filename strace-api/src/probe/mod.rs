@@ -64,8 +64,11 @@ pub struct Streams {
 /// The scheduler hooks follow forks, clear reused pids and free exiting
 /// threads' slots: they stay attached (they cost a fork or an exit, not a
 /// syscall), so the kernel's caches stay right while the syscall hooks are off.
-const SCHED_HOOKS: [(&str, &str); 2] =
-    [(programs::THREAD_EXIT, "sched_process_exit"), (programs::PROCESS_FORK, "sched_process_fork")];
+const SCHED_HOOKS: [(&str, &str); 3] = [
+    (programs::THREAD_EXIT, "sched_process_exit"),
+    (programs::PROCESS_FORK, "sched_process_fork"),
+    (programs::PROCESS_EXEC, "sched_process_exec"),
+];
 
 /// The syscall hooks, BTF tracepoints (see strace-ebpf/src/probes/mod.rs for
 /// why): attached only while something is watched, so an idle daemon costs
@@ -166,6 +169,25 @@ impl Probe {
         self.state.set(host_pid / 8, &(state::UNKNOWN as u64), 0).map_err(|e| e.to_string())
     }
 
+    /// Whether WATCHED or PENDING hold entries the kernel still acts on.
+    /// Entries of processes that are gone are removed on the way (in the
+    /// initial namespace, where /proc shows host pids).
+    fn kernel_watches_live_processes(&mut self) -> bool {
+        if self.pending.keys().next().is_some() {
+            return true;
+        }
+        let hosts: Vec<u32> = self.watched.keys().filter_map(Result::ok).collect();
+        let mut live = false;
+        for h in hosts {
+            if self.host_pids && !std::path::Path::new(&format!("/proc/{h}")).exists() {
+                let _ = self.watched.remove(&h);
+            } else {
+                live = true;
+            }
+        }
+        live
+    }
+
     fn program_stats(&self) -> Vec<ProgramStats> {
         let infos: Vec<_> = aya::programs::loaded_programs().filter_map(Result::ok).collect();
         self.programs
@@ -217,7 +239,9 @@ impl Kernel for Probe {
     }
 
     fn set_active(&mut self, on: bool) -> Result<(), String> {
-        let on = on || self.watch_all;
+        // The kernel may be watching processes userspace has not heard of yet
+        // (a child not announced, a pending request): keep the hooks for them.
+        let on = on || self.watch_all || self.kernel_watches_live_processes();
         if on == !self.syscall_links.is_empty() {
             return Ok(());
         }
@@ -246,13 +270,18 @@ impl Kernel for Probe {
         let flags = if follow_children { WatchEntry::FOLLOW_CHILDREN } else { 0 };
         let host_pid = host_pid.or(self.host_pids.then_some(ns_pid));
         let Some(host) = host_pid else {
-            return self.pending.insert(&ns_pid, &flags, 0).map_err(|e| describe(&e));
+            return self.pending.insert(&ns_pid, &flags, 0).map_err(|e| describe(&e, maps::PENDING));
         };
         let entry = match self.watched.get(&host, 0) {
             Ok(e) => WatchEntry { flags: (e.flags & !WatchEntry::FOLLOW_CHILDREN) | flags, ..e },
             Err(_) => WatchEntry { ns_pid, flags, ..Default::default() },
         };
-        self.watched.insert(&host, &entry, 0).map_err(|e| describe(&e))?;
+        self.watched.insert(&host, &entry, 0).map_err(|e| describe(&e, maps::WATCHED))?;
+        self.forget(host)?;
+        // A classification that read the maps just before the insert may
+        // write its stale verdict just after the first reset; programs run
+        // for microseconds, so a second reset a moment later catches it.
+        std::thread::sleep(std::time::Duration::from_millis(1));
         self.forget(host)
     }
 
@@ -261,7 +290,7 @@ impl Kernel for Probe {
         let Some(host) = host_pid.or(self.host_pids.then_some(ns_pid)) else { return Ok(()) };
         match self.watched.remove(&host) {
             Ok(()) | Err(MapError::KeyNotFound) => {}
-            Err(e) => return Err(describe(&e)),
+            Err(e) => return Err(describe(&e, maps::WATCHED)),
         }
         self.forget(host)?;
         let stale: Vec<u32> = self
@@ -305,10 +334,12 @@ impl Kernel for Probe {
     }
 }
 
-fn describe(e: &MapError) -> String {
+fn describe(e: &MapError, map: &str) -> String {
+    let limit =
+        if map == maps::PENDING { strace_common::limits::MAX_PENDING } else { strace_common::limits::MAX_WATCHED };
     match e {
         MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::E2BIG) => {
-            format!("the kernel watch table is full ({} processes)", strace_common::limits::MAX_WATCHED)
+            format!("the kernel's {map} table is full ({limit} processes)")
         }
         other => other.to_string(),
     }

@@ -10,7 +10,7 @@ mod sockaddr;
 mod table;
 
 pub use decode::{Decoded, decode};
-pub use render::{format_arg, format_ret, line, unfinished};
+pub use render::{format_arg, format_ret, line, line_of, unfinished};
 pub use signature::{Arg, ArgKind, Signature, signature};
 use syscalls::{Errno, Sysno};
 pub use table::capture_specs;

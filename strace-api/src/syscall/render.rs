@@ -3,12 +3,17 @@ use std::fmt::Write as _;
 
 use syscalls::Sysno;
 
-use super::{ArgKind, decode, errno_description, errno_name, errno_of, name};
+use super::{ArgKind, Decoded, decode, errno_description, errno_name, errno_of, name};
 use crate::recorder::Event;
 
 /// The whole line for one event; with `durations`, strace -T's `<0.000012>`.
 pub fn line(ev: &Event, durations: bool) -> String {
-    let mut s = call(ev, false);
+    line_of(ev, &decode(ev), durations)
+}
+
+/// The same, from arguments decoded already.
+pub fn line_of(ev: &Event, args: &[Decoded], durations: bool) -> String {
+    let mut s = call(ev, args, false);
     s.push_str(" = ");
     match ev.returns() {
         true => s.push_str(&format_ret(ev.nr, ev.ret)),
@@ -22,7 +27,7 @@ pub fn line(ev: &Event, durations: bool) -> String {
 
 /// A call still in progress, as strace shows it: `read(3, <unfinished ...>`.
 pub fn unfinished(ev: &Event) -> String {
-    let mut s = call(ev, true);
+    let mut s = call(ev, &decode(ev), true);
     s.truncate(s.len() - 1); // the closing parenthesis
     if !s.ends_with('(') {
         s.push_str(", ");
@@ -33,13 +38,9 @@ pub fn unfinished(ev: &Event) -> String {
 
 /// `name(args)`; with `inputs_only`, the arguments up to the first one the
 /// kernel fills.
-fn call(ev: &Event, inputs_only: bool) -> String {
-    let args: Vec<String> = decode(ev)
-        .into_iter()
-        .take_while(|a| !(inputs_only && a.output))
-        .filter(|a| !a.hidden)
-        .map(|a| a.text)
-        .collect();
+fn call(ev: &Event, args: &[Decoded], inputs_only: bool) -> String {
+    let args: Vec<&str> =
+        args.iter().take_while(|a| !(inputs_only && a.output)).filter(|a| !a.hidden).map(|a| a.text.as_str()).collect();
     format!("{}({})", name(ev.nr), args.join(", "))
 }
 

@@ -10,6 +10,8 @@ pub struct FakeKernel {
     /// ns pid → (host pid, follow children)
     pub watched: HashMap<u32, (Option<u32>, bool)>,
     pub active: bool,
+    /// What `lost` answers for every process.
+    pub lost: u64,
 }
 
 impl Kernel for FakeKernel {
@@ -32,7 +34,7 @@ impl Kernel for FakeKernel {
         Ok(())
     }
     fn lost(&self, _host_pid: u32) -> u64 {
-        0
+        self.lost
     }
     fn in_flight(&self, _host_pid: u32) -> Vec<ThreadSlot> {
         vec![]
@@ -46,6 +48,10 @@ impl Kernel for FakeKernel {
 }
 
 pub fn tracer() -> Tracer {
+    with_kernel(FakeKernel::default())
+}
+
+pub fn with_kernel(kernel: FakeKernel) -> Tracer {
     let limits = Limits { per_process: 100, memory_bytes: 1 << 20 };
-    Tracer::new(Box::<FakeKernel>::default(), limits, Clock::from_offset(0), Duration::from_secs(600), None)
+    Tracer::new(Box::new(kernel), limits, Clock::from_offset(0), Duration::from_secs(600), None)
 }

@@ -34,7 +34,11 @@ impl<'a> Ingest<'a> {
             Some(RecordKind::Syscall) => match SyscallRecord::read(bytes) {
                 Some(r) => {
                     let (pid, mut ev) = Event::from_record(&r);
-                    ev.aux = inner.pending_aux.take(r.tid, r.enter_ns).map(Box::new);
+                    let mut aux = inner.pending_aux.take(r.tid, r.enter_ns);
+                    if aux.is_none() && is_exec(r.nr) {
+                        aux = inner.pending_aux.take_moved(r.pid, r.enter_ns);
+                    }
+                    ev.aux = aux.map(Box::new);
                     inner.recorder.push(pid, ev);
                 }
                 None => self.malformed += 1,
@@ -54,6 +58,10 @@ impl<'a> Ingest<'a> {
             None => self.malformed += 1,
         }
     }
+}
+
+fn is_exec(nr: i32) -> bool {
+    nr == syscalls::Sysno::execve.id() || nr == syscalls::Sysno::execveat.id()
 }
 
 /// The kernel watches a process on its own (a followed child, `--watch-all`,

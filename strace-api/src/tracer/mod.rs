@@ -225,6 +225,13 @@ impl PendingAux {
         }
     }
 
+    /// The copies for an execve by a thread that was not the leader: the
+    /// kernel gave the thread the leader's id, so they wait under its old one.
+    fn take_moved(&mut self, pid: u32, enter_ns: u64) -> Option<Vec<u8>> {
+        let tid = self.by_tid.iter().find(|(_, (p, e, _))| *p == pid && *e == enter_ns).map(|(&t, _)| t)?;
+        self.by_tid.remove(&tid).map(|(_, _, items)| items)
+    }
+
     /// The copies of `tid`'s call in progress, if they are for `enter_ns`.
     fn peek(&self, tid: u32, enter_ns: u64) -> Option<&[u8]> {
         self.by_tid.get(&tid).filter(|(_, e, _)| *e == enter_ns).map(|(_, _, items)| &items[..])
@@ -306,8 +313,10 @@ impl Tracer {
         kernel.set_active(true).map_err(WatchError::Kernel)?;
         let mut inner = self.inner();
         let id = match inner.watches.start(pid, Some(start_ticks), Origin::Requested, children, None) {
-            Start::Already { .. } if !children => return Ok(Watched::Already),
-            Start::Already { .. } => {
+            // Touch the kernel's entry only to turn following on: rewriting it
+            // on every request would race with its counters.
+            Start::Already { children_added: false, .. } => return Ok(Watched::Already),
+            Start::Already { children_added: true, .. } => {
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
                 kernel.watch(pid, host, true).map_err(WatchError::Kernel)?;
                 return Ok(Watched::Already);
@@ -359,10 +368,13 @@ impl Tracer {
     pub fn exited(&self, pid: u32, id: u64) {
         let mut kernel = self.kernel();
         let mut inner = self.inner();
-        if !inner.watches.exited(pid, id, Instant::now().into_std(), SystemTime::now()) {
+        if !inner.watches.is_live(pid, id) {
             return;
         }
         let host = inner.watches.get(pid).and_then(|w| w.host_pid);
+        // The kernel's counters go with its entry: keep the final count.
+        let dropped = host.map_or(0, |h| kernel.lost(h));
+        inner.watches.exited(pid, id, Instant::now().into_std(), SystemTime::now(), dropped);
         if let Err(e) = kernel.unwatch(pid, host) {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
@@ -414,7 +426,7 @@ impl Tracer {
             seen,
             retained,
             evicted,
-            dropped: w.host_pid.map_or(0, |h| kernel.lost(h)),
+            dropped: w.final_dropped.unwrap_or_else(|| w.host_pid.map_or(0, |h| kernel.lost(h))),
             last_seq,
         }
     }
@@ -437,13 +449,14 @@ impl Tracer {
     /// The syscalls `pid`'s threads are in right now (blocked, most likely),
     /// as events without a return, with the copies of their inputs.
     pub fn in_flight(&self, pid: u32) -> Vec<crate::recorder::Event> {
-        let kernel = self.kernel();
-        let inner = self.inner();
-        let Some(host) = inner.watches.get(pid).filter(|w| w.exited.is_none()).and_then(|w| w.host_pid) else {
+        let Some(host) = self.inner().watches.get(pid).filter(|w| w.exited.is_none()).and_then(|w| w.host_pid) else {
             return vec![];
         };
-        let mut slots = kernel.in_flight(host);
+        // The kernel's thread table is read without the history's lock, so
+        // the drain is not held up.
+        let mut slots = self.kernel().in_flight(host);
         slots.sort_by_key(|s| s.tid);
+        let inner = self.inner();
         slots
             .into_iter()
             .map(|s: ThreadSlot| crate::recorder::Event {

@@ -83,6 +83,17 @@ fn kernel_announced_children_get_a_log_first() {
 }
 
 #[test]
+fn kernel_drops_are_reported_and_survive_the_exit() {
+    let t = fake::with_kernel(fake::FakeKernel { lost: 7, ..Default::default() });
+    let p = other();
+    t.watch(p, false).unwrap();
+    assert_eq!(t.stats(p).unwrap().dropped, 7);
+    let id = t.inner().watches.get(p).unwrap().id;
+    t.exited(p, id);
+    assert_eq!(t.stats(p).unwrap().dropped, 7, "kept when the kernel's entry goes");
+}
+
+#[test]
 fn exited_processes_keep_their_history_until_swept() {
     let t = Tracer { retention: Duration::ZERO, ..fake::tracer() };
     let p = other();

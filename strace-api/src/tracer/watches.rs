@@ -34,6 +34,8 @@ pub struct Watch {
     pub follow_children: bool,
     /// When the process exited; the history stays readable for a while.
     pub exited: Option<Exit>,
+    /// Records lost in the kernel, as counted when the kernel's entry went away.
+    pub final_dropped: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,8 +55,9 @@ pub struct Watches {
 pub enum Start {
     /// A new watch (`replaced`: an older, exited process's history had this pid).
     New { id: u64, replaced: bool },
-    /// This very process is watched already.
-    Already { id: u64 },
+    /// This very process is watched already (`children_added`: this request
+    /// turned on following its children).
+    Already { id: u64, children_added: bool },
 }
 
 impl Watches {
@@ -77,15 +80,26 @@ impl Watches {
                 let id = w.id;
                 let w = self.by_pid.get_mut(&pid).expect("just found");
                 w.start_ticks = w.start_ticks.or(start_ticks);
+                let children_added = follow && !w.follow_children;
                 w.follow_children |= follow;
-                return Start::Already { id };
+                return Start::Already { id, children_added };
             }
             Some(_) => true,
             None => false,
         };
         self.next_id += 1;
         let id = self.next_id;
-        let w = Watch { pid, id, host_pid: None, start_ticks, origin, parent, follow_children: follow, exited: None };
+        let w = Watch {
+            pid,
+            id,
+            host_pid: None,
+            start_ticks,
+            origin,
+            parent,
+            follow_children: follow,
+            exited: None,
+            final_dropped: None,
+        };
         self.by_pid.insert(pid, w);
         Start::New { id, replaced }
     }
@@ -100,11 +114,18 @@ impl Watches {
         }
     }
 
-    /// Marks watch `id` of `pid` exited; false if that watch is gone or ended already.
-    pub fn exited(&mut self, pid: u32, id: u64, now: Instant, wall: SystemTime) -> bool {
+    /// Whether `id` is the live watch of `pid`.
+    pub fn is_live(&self, pid: u32, id: u64) -> bool {
+        self.by_pid.get(&pid).is_some_and(|w| w.id == id && w.exited.is_none())
+    }
+
+    /// Marks watch `id` of `pid` exited, keeping its final drop count; false
+    /// if that watch is gone or ended already.
+    pub fn exited(&mut self, pid: u32, id: u64, now: Instant, wall: SystemTime, dropped: u64) -> bool {
         match self.by_pid.get_mut(&pid) {
             Some(w) if w.id == id && w.exited.is_none() => {
                 w.exited = Some(Exit { wall, at: now });
+                w.final_dropped = Some(dropped);
                 true
             }
             _ => false,
@@ -134,10 +155,6 @@ impl Watches {
     pub fn len(&self) -> usize {
         self.by_pid.len()
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_pid.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -148,7 +165,8 @@ mod tests {
     fn the_same_process_is_watched_once() {
         let mut w = Watches::default();
         let Start::New { id, replaced: false } = w.start(10, Some(5), Origin::Requested, false, None) else { panic!() };
-        assert_eq!(w.start(10, Some(5), Origin::Requested, true, None), Start::Already { id });
+        assert_eq!(w.start(10, Some(5), Origin::Requested, true, None), Start::Already { id, children_added: true });
+        assert_eq!(w.start(10, Some(5), Origin::Requested, true, None), Start::Already { id, children_added: false });
         assert!(w.get(10).unwrap().follow_children, "a second request can add children");
     }
 
@@ -157,13 +175,13 @@ mod tests {
         let mut w = Watches::default();
         let Start::New { id: first, .. } = w.start(10, Some(5), Origin::Requested, true, None) else { panic!() };
         let now = Instant::now();
-        assert!(w.exited(10, first, now, SystemTime::now()));
-        assert!(!w.exited(10, first, now, SystemTime::now()), "only once");
+        assert!(w.exited(10, first, now, SystemTime::now(), 0));
+        assert!(!w.exited(10, first, now, SystemTime::now(), 0), "only once");
         let Start::New { id: second, replaced: true } = w.start(10, Some(99), Origin::Child, false, Some(1)) else {
             panic!()
         };
         assert_ne!(first, second);
-        assert!(!w.exited(10, first, now, SystemTime::now()), "the old watch's exit does not end the new one");
+        assert!(!w.exited(10, first, now, SystemTime::now(), 0), "the old watch's exit does not end the new one");
         assert_eq!(w.get(10).unwrap().origin, Origin::Child);
     }
 
@@ -173,7 +191,7 @@ mod tests {
         let Start::New { id, .. } = w.start(7, Some(1), Origin::Auto, false, None) else { panic!() };
         w.start(8, Some(1), Origin::Auto, false, None);
         let t0 = Instant::now();
-        w.exited(7, id, t0, SystemTime::now());
+        w.exited(7, id, t0, SystemTime::now(), 0);
         assert_eq!(w.expired(t0 + Duration::from_secs(599), Duration::from_secs(600)), Vec::<u32>::new());
         assert_eq!(w.expired(t0 + Duration::from_secs(600), Duration::from_secs(600)), vec![7]);
     }

@@ -267,7 +267,7 @@ pub fn set_flag(flag: &std::path::Path, v: u8) {
 pub struct Workload {
     child: Child,
     stdout: ChildStdout,
-    flag: PathBuf,
+    pub flag: PathBuf,
     pub pid: u32,
 }
 

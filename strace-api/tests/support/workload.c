@@ -15,6 +15,8 @@
  *        thread (a thread that calls gettid and getppid, joined)
  *        fork-exec:PATH (a child that execs PATH at once; the parent waits for it)
  *        forever (openat-enoent, getppid and a 20 ms nanosleep, in a loop)
+ *        thread-exec:PATH (a thread, not the leader, execs PATH: the process
+ *        becomes PATH and never says "done")
  *
  * "thread" and "fork-exec" make more calls than they name (clone3, mmap for
  * the stack, wait4, ...): tests of them look for the named calls only.
@@ -43,6 +45,12 @@ static void wait_for(unsigned char value) {
 
 static void say(const char *s) {
     syscall(SYS_write, 1, s, strlen(s));
+}
+
+static void *exec_body(void *arg) {
+    char *const args[] = {(char *)arg, NULL};
+    syscall(SYS_execve, (char *)arg, args, (char *const[]){NULL});
+    return NULL;
 }
 
 static void *thread_body(void *arg) {
@@ -106,6 +114,10 @@ int main(int argc, char **argv) {
                 syscall(SYS_exit_group, 127);
             }
             syscall(SYS_wait4, child, NULL, 0, NULL);
+        } else if (strncmp(step, "thread-exec:", 12) == 0) {
+            pthread_t t;
+            pthread_create(&t, NULL, exec_body, (void *)(step + 12));
+            pthread_join(t, NULL);
         } else if (strcmp(step, "forever") == 0) {
             struct timespec nap = {0, 20 * 1000 * 1000};
             for (;;) {

@@ -8,6 +8,7 @@
 //! programs read `pt_regs` and the current task's tgid/tid with plain loads
 //! instead of helper calls (see bench/README.md). The scheduler hooks, which
 //! run only on fork and exit, are raw tracepoints.
+mod process_exec;
 mod process_fork;
 mod sys_enter;
 mod sys_exit;

@@ -1,6 +1,6 @@
-//! The floor: empty programs on sys_enter and sys_exit (strace-ebpf's `floor`).
+//! The floor: empty BTF tracepoint programs on sys_enter and sys_exit (strace-ebpf's `floor`).
 use anyhow::{Context as _, Result};
-use aya::{Ebpf, programs::RawTracePoint};
+use aya::{Btf, Ebpf, programs::BtfTracePoint};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/floor"));
 
@@ -12,10 +12,11 @@ pub struct Floor {
 impl Floor {
     pub fn attach() -> Result<Floor> {
         let mut ebpf = Ebpf::load(OBJECT).context("loading the floor programs")?;
+        let btf = Btf::from_sys_fs()?;
         for (name, hook) in [("floor_enter", "sys_enter"), ("floor_exit", "sys_exit")] {
-            let p: &mut RawTracePoint = ebpf.program_mut(name).context("floor program")?.try_into()?;
-            p.load()?;
-            p.attach(hook)?;
+            let p: &mut BtfTracePoint = ebpf.program_mut(name).context("floor program")?.try_into()?;
+            p.load(hook, &btf)?;
+            p.attach()?;
         }
         Ok(Floor { _ebpf: ebpf })
     }
