@@ -57,7 +57,7 @@ fn threads_and_forked_children_are_followed_from_their_first_call() {
 #[test]
 fn execve_from_a_thread_is_recorded_under_the_leaders_id() {
     let d = daemon!();
-    let mut w = Workload::new(&["thread-exec:/bin/true"]);
+    let w = Workload::new(&["thread-exec:/bin/true"]);
     d.watch(w.pid);
     support::set_flag(&w.flag, 1);
     let events = d.wait_events(w.pid, Duration::from_secs(10), |e| has(e, "exit_group"));

@@ -155,6 +155,10 @@ impl Watches {
     pub fn len(&self) -> usize {
         self.by_pid.len()
     }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_pid.is_empty()
+    }
 }
 
 #[cfg(test)]
