@@ -2,6 +2,8 @@
 //! the kernel and in the recorder, kept consistent; records coming in from the
 //! drain; readers waiting for events; processes exiting.
 mod ingest;
+mod kernel;
+mod pending_aux;
 pub mod watches;
 
 use std::{
@@ -14,6 +16,8 @@ use std::{
 };
 
 pub use ingest::Ingest;
+pub use kernel::{Kernel, KernelCounters, NullKernel, ProgramStats};
+use pending_aux::PendingAux;
 use serde::Serialize;
 use strace_common::ThreadSlot;
 use tokio::{
@@ -27,84 +31,6 @@ use crate::{
     procs::{self, Lookup},
     recorder::{Limits, LogStats, ProcessLog, Recorder},
 };
-
-/// The kernel side as the tracer uses it (the real one is `probe::Probe`).
-pub trait Kernel: Send {
-    /// True when the daemon's pids are host pids (initial PID namespace).
-    fn host_pids(&self) -> bool;
-    /// Attaches the syscall hooks when something is to be watched, detaches
-    /// them when nothing is (idle overhead: zero).
-    fn set_active(&mut self, on: bool) -> Result<(), String>;
-    fn active(&self) -> bool;
-    /// Starts tracing process `ns_pid`; `host_pid` is its host tgid when known,
-    /// otherwise the kernel resolves it at the process's next syscall.
-    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String>;
-    /// Stops tracing it and frees the kernel state of its threads.
-    fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String>;
-    /// Records of host process `host_pid` lost in the kernel so far.
-    fn lost(&self, host_pid: u32) -> u64;
-    /// The syscalls its threads are in right now.
-    fn in_flight(&self, host_pid: u32) -> Vec<ThreadSlot>;
-    fn counters(&self) -> KernelCounters;
-    fn programs(&self) -> Vec<ProgramStats>;
-}
-
-/// A kernel that does nothing, for measuring the userspace side alone
-/// (benchmarks, profiling).
-pub struct NullKernel;
-
-impl Kernel for NullKernel {
-    fn host_pids(&self) -> bool {
-        true
-    }
-    fn set_active(&mut self, _on: bool) -> Result<(), String> {
-        Ok(())
-    }
-    fn active(&self) -> bool {
-        false
-    }
-    fn watch(&mut self, _: u32, _: Option<u32>, _: bool) -> Result<(), String> {
-        Ok(())
-    }
-    fn unwatch(&mut self, _: u32, _: Option<u32>) -> Result<(), String> {
-        Ok(())
-    }
-    fn lost(&self, _: u32) -> u64 {
-        0
-    }
-    fn in_flight(&self, _: u32) -> Vec<ThreadSlot> {
-        vec![]
-    }
-    fn counters(&self) -> KernelCounters {
-        KernelCounters::default()
-    }
-    fn programs(&self) -> Vec<ProgramStats> {
-        vec![]
-    }
-}
-
-/// Host-wide kernel loss counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct KernelCounters {
-    /// Records lost because the ring buffer was full.
-    pub ring_full: u64,
-    /// Syscalls not traced because the thread table was full.
-    pub threads_full: u64,
-    /// Processes not watched because the watch table was full.
-    pub watched_full: u64,
-    /// Argument copies (strings, addresses) lost because the ring buffer was full.
-    pub aux_lost: u64,
-}
-
-/// One attached eBPF program; run counts and times stay 0 unless the kernel's
-/// BPF statistics are enabled (`sysctl kernel.bpf_stats_enabled=1`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ProgramStats {
-    pub name: &'static str,
-    pub id: u32,
-    pub run_count: u64,
-    pub run_time_ns: u64,
-}
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WatchError {
@@ -181,65 +107,6 @@ struct Inner {
     recorder: Recorder,
     /// Aux copies waiting for their syscall record, by thread.
     pending_aux: PendingAux,
-}
-
-/// Entry-side copies arrive when a call starts, its record when it ends:
-/// each thread has at most one call in progress.
-#[derive(Default)]
-pub(crate) struct PendingAux {
-    by_tid: rustc_hash::FxHashMap<u32, (u32, u64, Vec<u8>)>,
-    /// Copies whose syscall record never came (or came for another call).
-    unpaired: u64,
-}
-
-impl PendingAux {
-    /// Bound on threads with copies waiting; beyond it the oldest are dropped.
-    const MAX: usize = 65_536;
-
-    /// Adds copies for the call of `tid` that entered at `enter_ns`.
-    fn add(&mut self, pid: u32, tid: u32, enter_ns: u64, items: &[u8]) {
-        if self.by_tid.len() >= Self::MAX && !self.by_tid.contains_key(&tid) {
-            self.unpaired += self.by_tid.len() as u64;
-            self.by_tid.clear();
-        }
-        let entry = self.by_tid.entry(tid).or_insert_with(|| (pid, enter_ns, Vec::new()));
-        if entry.1 != enter_ns {
-            if !entry.2.is_empty() {
-                self.unpaired += 1;
-            }
-            *entry = (pid, enter_ns, Vec::new());
-        }
-        entry.2.extend_from_slice(items);
-    }
-
-    /// The copies for the call of `tid` that entered at `enter_ns`.
-    fn take(&mut self, tid: u32, enter_ns: u64) -> Option<Vec<u8>> {
-        match self.by_tid.get(&tid) {
-            Some((_, e, _)) if *e == enter_ns => self.by_tid.remove(&tid).map(|(_, _, items)| items),
-            Some(_) => {
-                self.by_tid.remove(&tid);
-                self.unpaired += 1;
-                None
-            }
-            None => None,
-        }
-    }
-
-    /// The copies for an execve by a thread that was not the leader: the
-    /// kernel gave the thread the leader's id, so they wait under its old one.
-    fn take_moved(&mut self, pid: u32, enter_ns: u64) -> Option<Vec<u8>> {
-        let tid = self.by_tid.iter().find(|(_, (p, e, _))| *p == pid && *e == enter_ns).map(|(&t, _)| t)?;
-        self.by_tid.remove(&tid).map(|(_, _, items)| items)
-    }
-
-    /// The copies of `tid`'s call in progress, if they are for `enter_ns`.
-    fn peek(&self, tid: u32, enter_ns: u64) -> Option<&[u8]> {
-        self.by_tid.get(&tid).filter(|(_, e, _)| *e == enter_ns).map(|(_, _, items)| &items[..])
-    }
-
-    fn forget_process(&mut self, pid: u32) {
-        self.by_tid.retain(|_, (p, _, _)| *p != pid);
-    }
 }
 
 pub struct Tracer {

@@ -1,0 +1,83 @@
+//! The kernel side as the tracer sees it: a trait (the real one is
+//! `probe::Probe`; `NullKernel` and the tests' fake stand in), and what it
+//! reports.
+use serde::Serialize;
+use strace_common::ThreadSlot;
+
+/// The kernel side as the tracer uses it (the real one is `probe::Probe`).
+pub trait Kernel: Send {
+    /// True when the daemon's pids are host pids (initial PID namespace).
+    fn host_pids(&self) -> bool;
+    /// Attaches the syscall hooks when something is to be watched, detaches
+    /// them when nothing is (idle overhead: zero).
+    fn set_active(&mut self, on: bool) -> Result<(), String>;
+    fn active(&self) -> bool;
+    /// Starts tracing process `ns_pid`; `host_pid` is its host tgid when known,
+    /// otherwise the kernel resolves it at the process's next syscall.
+    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String>;
+    /// Stops tracing it and frees the kernel state of its threads.
+    fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String>;
+    /// Records of host process `host_pid` lost in the kernel so far.
+    fn lost(&self, host_pid: u32) -> u64;
+    /// The syscalls its threads are in right now.
+    fn in_flight(&self, host_pid: u32) -> Vec<ThreadSlot>;
+    fn counters(&self) -> KernelCounters;
+    fn programs(&self) -> Vec<ProgramStats>;
+}
+
+/// A kernel that does nothing, for measuring the userspace side alone
+/// (benchmarks, profiling).
+pub struct NullKernel;
+
+impl Kernel for NullKernel {
+    fn host_pids(&self) -> bool {
+        true
+    }
+    fn set_active(&mut self, _on: bool) -> Result<(), String> {
+        Ok(())
+    }
+    fn active(&self) -> bool {
+        false
+    }
+    fn watch(&mut self, _: u32, _: Option<u32>, _: bool) -> Result<(), String> {
+        Ok(())
+    }
+    fn unwatch(&mut self, _: u32, _: Option<u32>) -> Result<(), String> {
+        Ok(())
+    }
+    fn lost(&self, _: u32) -> u64 {
+        0
+    }
+    fn in_flight(&self, _: u32) -> Vec<ThreadSlot> {
+        vec![]
+    }
+    fn counters(&self) -> KernelCounters {
+        KernelCounters::default()
+    }
+    fn programs(&self) -> Vec<ProgramStats> {
+        vec![]
+    }
+}
+
+/// Host-wide kernel loss counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KernelCounters {
+    /// Records lost because the ring buffer was full.
+    pub ring_full: u64,
+    /// Syscalls not traced because the thread table was full.
+    pub threads_full: u64,
+    /// Processes not watched because the watch table was full.
+    pub watched_full: u64,
+    /// Argument copies (strings, addresses) lost because the ring buffer was full.
+    pub aux_lost: u64,
+}
+
+/// One attached eBPF program; run counts and times stay 0 unless the kernel's
+/// BPF statistics are enabled (`sysctl kernel.bpf_stats_enabled=1`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProgramStats {
+    pub name: &'static str,
+    pub id: u32,
+    pub run_count: u64,
+    pub run_time_ns: u64,
+}
