@@ -3,7 +3,7 @@
 use aya_ebpf::bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use strace_common::{Counter, ProcessRecord, RecordKind, SyscallRecord, ThreadSlot};
 
-use crate::maps::{EVENTS, WAKE_EVERY, WATCHED, atomic_inc, count, reset};
+use crate::maps::{COUNTERS, EVENTS, WAKE_EVERY, WATCHED, atomic_inc, count};
 
 /// Submit flags: no wake-up (the reader drains on a short timer), except for
 /// every WAKE_EVERY-th record of a CPU, so a burst cannot fill the ring while
@@ -12,10 +12,17 @@ use crate::maps::{EVENTS, WAKE_EVERY, WATCHED, atomic_inc, count, reset};
 /// record (see bench/README.md).
 #[inline(always)]
 pub fn wake_flags() -> u64 {
-    if count(Counter::SinceWake) < WAKE_EVERY.load() {
+    let Some(since) = COUNTERS.get_ptr_mut(Counter::SinceWake as u32) else {
         return BPF_RB_NO_WAKEUP as u64;
+    };
+    // SAFETY: this CPU's slot; programs on one CPU do not run concurrently here.
+    unsafe {
+        if *since < WAKE_EVERY.load() {
+            *since += 1;
+            return BPF_RB_NO_WAKEUP as u64;
+        }
+        *since = 0;
     }
-    reset(Counter::SinceWake);
     BPF_RB_FORCE_WAKEUP as u64
 }
 

@@ -62,15 +62,6 @@ pub fn count(counter: Counter) -> u64 {
     }
 }
 
-/// Sets a per-CPU counter back to zero.
-#[inline(always)]
-pub fn reset(counter: Counter) {
-    if let Some(p) = COUNTERS.get_ptr_mut(counter as u32) {
-        // SAFETY: per-CPU slot.
-        unsafe { *p = 0 };
-    }
-}
-
 /// Adds one to a `u64` in a map value shared between CPUs.
 #[inline(always)]
 pub fn atomic_inc(p: *mut u64) {
