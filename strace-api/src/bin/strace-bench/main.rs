@@ -59,6 +59,18 @@ struct Opts {
     /// and exit (for `valgrind --tool=callgrind`: instructions per record).
     #[arg(long)]
     ingest_only: Option<u64>,
+    /// Run only this phase and print its figures (for profiling a change;
+    /// nothing is saved).
+    #[arg(long, value_enum)]
+    only: Option<Phase>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Phase {
+    /// The kernel's per-program statistics, unwatched and watched.
+    BpfStats,
+    /// The paced client and wrk during a watched storm.
+    Http,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -114,6 +126,13 @@ fn main() -> Result<()> {
     let mut watched_runs: HashMap<Mode, Vec<WatchedRun>> = HashMap::new();
     let d = Daemon::start(&o.daemon, DAEMON_CPU, &[])?;
     let mut helper = Command::new("sleep").arg("3600").spawn()?;
+    if let Some(phase) = o.only {
+        let result = only(phase, &d, &storm_bin, &o, &tmp, helper.id());
+        let _ = helper.kill();
+        let _ = helper.wait();
+        let _ = std::fs::remove_dir_all(&tmp);
+        return result;
+    }
     let storm = |mode: Mode, n: u64| Storm::start(&storm_bin, &[], mode, n, STORM_CPU, &tmp);
     let calls = |mode: Mode| match mode {
         Mode::Getppid => o.calls,
@@ -189,6 +208,32 @@ fn main() -> Result<()> {
         }
     }
     let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// One phase on its own, printed as in the full report.
+fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32) -> Result<()> {
+    match phase {
+        Phase::BpfStats => {
+            for (name, v) in bpf_stats_phase(d, bin, tmp, helper)? {
+                println!("- {name}: {v:.1}");
+            }
+        }
+        Phase::Http => {
+            let h = http_phase(d, bin, o, tmp)?;
+            println!(
+                "- paced {} req/s: {} answered, {} failed, p50 {:.2} ms, p99 {:.2} ms",
+                h.rate,
+                h.sent,
+                h.failed,
+                h.p50.unwrap_or(f64::NAN),
+                h.p99.unwrap_or(f64::NAN)
+            );
+            for (path, (p50, p99, rps)) in &h.wrk {
+                println!("- wrk {path}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms");
+            }
+        }
+    }
     Ok(())
 }
 
