@@ -23,7 +23,9 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_RING_BYTES", default_value_t = limits::DEFAULT_RING_BYTES)]
     pub ring_bytes: u32,
 
-    /// Threads of watched processes the kernel can track at once.
+    /// Threads of watched processes the kernel can track at once (rounded up
+    /// to a power of two; a thread whose 8 candidate slots are all taken is
+    /// not traced, and its calls are counted as lost).
     #[arg(long, env = "STRACE_API_MAX_THREADS", default_value_t = limits::DEFAULT_MAX_THREADS)]
     pub max_threads: u32,
 
@@ -78,8 +80,12 @@ impl Config {
                 limits::MAX_RING_BYTES
             ));
         }
-        if !(64..=4_194_304).contains(&self.max_threads) {
-            return Err(format!("--max-threads must be between 64 and 4194304, not {}", self.max_threads));
+        if !(64..=limits::MAX_THREADS).contains(&self.max_threads) {
+            return Err(format!(
+                "--max-threads must be between 64 and {}, not {}",
+                limits::MAX_THREADS,
+                self.max_threads
+            ));
         }
         if self.capture_bytes > strace_common::capture::MAX_BUFFER as u32 {
             return Err(format!(

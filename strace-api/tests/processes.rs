@@ -52,6 +52,33 @@ fn threads_and_forked_children_are_followed_from_their_first_call() {
     w.finish();
 }
 
+/// More threads at once than the thread table holds: the calls of those
+/// without a slot are counted against their process, and the slots are
+/// free again once the threads exit.
+#[test]
+fn a_full_thread_table_is_counted_and_freed_when_threads_exit() {
+    let d = daemon!("--max-threads", "64");
+    let mut w = Workload::new(&["threads:100", "thread"]);
+    d.watch(w.pid);
+    w.go();
+    let events = d.wait_events(w.pid, Duration::from_secs(10), |e| {
+        e.iter().any(|x| x["syscall"] == "getppid" && x["tid"] != w.pid)
+    });
+    // The last thread came after the crowd had gone: it found a slot.
+    let last = &events.iter().rfind(|e| e["syscall"] == "getppid" && e["tid"] != w.pid).unwrap()["tid"];
+    let crowd: std::collections::HashSet<_> = events
+        .iter()
+        .filter(|e| e["syscall"] == "gettid" && e["tid"] != w.pid && e["tid"] != *last)
+        .map(|e| e["tid"].clone())
+        .collect();
+    assert!((1..=63).contains(&crowd.len()), "threads traced with 64 slots (one is the leader's): {}", crowd.len());
+    let c = d.counters(w.pid);
+    assert!(c["dropped"].as_u64().unwrap() > 0, "untraced calls are counted: {c}");
+    let (_, health) = d.get("/healthz");
+    assert!(health["kernel"]["threads_full"].as_u64().unwrap() > 0, "{health}");
+    w.finish();
+}
+
 /// A thread that is not the leader calls execve: the kernel gives it the
 /// leader's id, and the call's return is still recorded.
 #[test]

@@ -15,5 +15,38 @@ pub const MAX_WATCHED: u32 = 8192;
 pub const MAX_PENDING: u32 = 1024;
 
 /// Default number of per-thread syscall-entry slots (threads of watched
-/// processes that made a syscall since they were watched).
+/// processes that made a syscall since they were watched). The table size is
+/// this rounded up to a power of two.
 pub const DEFAULT_MAX_THREADS: u32 = 16384;
+/// Largest thread table the daemon accepts.
+pub const MAX_THREADS: u32 = 1 << 22;
+
+/// The thread table's size for a configured maximum: the next power of two.
+pub const fn thread_table_size(max_threads: u32) -> u32 {
+    let n = if max_threads == 0 { 1 } else { max_threads };
+    if n > MAX_THREADS { MAX_THREADS } else { n.next_power_of_two() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ThreadSlot;
+
+    #[test]
+    fn the_thread_table_is_a_power_of_two_within_bounds() {
+        assert_eq!(thread_table_size(DEFAULT_MAX_THREADS), DEFAULT_MAX_THREADS);
+        assert_eq!(thread_table_size(100), 128);
+        assert_eq!(thread_table_size(0), 1);
+        assert_eq!(thread_table_size(u32::MAX), MAX_THREADS);
+    }
+
+    #[test]
+    fn a_threads_slots_wrap_around_the_table() {
+        let mask = thread_table_size(64) - 1;
+        let slots: [u32; ThreadSlot::PROBES as usize] = core::array::from_fn(|p| ThreadSlot::index(62, p as u32, mask));
+        assert_eq!(slots, [62, 63, 0, 1, 2, 3, 4, 5]);
+        assert_eq!(ThreadSlot::index(u32::MAX, 1, mask), 0);
+        let slot = ThreadSlot { owner: ThreadSlot::owner_of(7, 9), ..Default::default() };
+        assert_eq!((slot.host_pid(), slot.host_tid()), (7, 9));
+    }
+}

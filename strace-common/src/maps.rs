@@ -11,8 +11,12 @@ pub const WATCHED: &str = "WATCHED";
 /// `HashMap<u32, u32>`: watch requests by namespace pid for processes the
 /// kernel has not seen yet (value: [`WatchEntry`] flags).
 pub const PENDING: &str = "PENDING";
-/// `HashMap<u32, ThreadSlot>`: one slot per traced thread, keyed by host tid.
+/// `Array<ThreadSlot>` (mmapable): one slot per traced thread, in an
+/// open-addressed table keyed by host tid (see [`ThreadSlot`]).
 pub const THREADS: &str = "THREADS";
+/// `HashMap<u32, u32>`: THREADS slot index → the host tid that claimed it
+/// (an insert that fails if the key exists decides races for a free slot).
+pub const CLAIMS: &str = "CLAIMS";
 /// `RingBuf` of records (see [`crate::record`]).
 pub const EVENTS: &str = "EVENTS";
 /// `PerCpuArray<u64>` indexed by [`Counter`].
@@ -54,6 +58,8 @@ pub mod globals {
     /// Byte offsets of `pid` and `tgid` in `struct task_struct`, from the kernel's BTF.
     pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
     pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
+    /// THREADS has a power-of-two number of slots; this is that number - 1.
+    pub const THREADS_MASK: &str = "THREADS_MASK";
 }
 
 /// Program names (the functions in `strace-ebpf`).
@@ -93,12 +99,18 @@ impl WatchEntry {
 
 /// A thread's syscall in progress, written at `sys_enter` and read at `sys_exit`.
 ///
-/// One slot per thread, inserted at the thread's first traced syscall and then
-/// updated in place (an insert and a delete on every syscall cost more than the
-/// record itself). Slots are removed when the thread exits.
+/// One slot per thread, claimed at the thread's first traced syscall and then
+/// updated in place; freed when the thread exits. The slots form an
+/// open-addressed table in an array: a thread's slot is the first of
+/// [`ThreadSlot::PROBES`] consecutive slots from `tid & THREADS_MASK` whose
+/// owner is that thread. Array lookups are inlined by the verifier, where a
+/// hash-map lookup is a call (bench/README.md: ~8 ns per hook).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ThreadSlot {
+    /// `host_tgid << 32 | host_tid`, or 0 when the slot is free. Whoever
+    /// sets it holds the slot's key in CLAIMS, so two threads cannot take one slot.
+    pub owner: u64,
     /// Namespace ids (what records carry).
     pub pid: u32,
     pub tid: u32,
@@ -107,15 +119,35 @@ pub struct ThreadSlot {
     pub state: u32,
     pub enter_ns: u64,
     pub args: [u64; 6],
-    /// Host thread-group id (to count losses against the right process).
-    pub host_pid: u32,
     /// `SyscallRecord` flags for the call in progress (e.g. AUX_LOST).
     pub flags: u32,
+    pub _pad: u32,
 }
 
 impl ThreadSlot {
     pub const IDLE: u32 = 0;
     pub const IN_SYSCALL: u32 = 1;
+    /// Slots looked at for one thread: a thread whose slots are all taken by
+    /// others is not traced (counted as `Counter::ThreadsFull`).
+    pub const PROBES: u32 = 8;
+
+    pub const fn owner_of(host_pid: u32, host_tid: u32) -> u64 {
+        (host_pid as u64) << 32 | host_tid as u64
+    }
+
+    /// Host thread-group id of the owner (to count losses against the right process).
+    pub const fn host_pid(&self) -> u32 {
+        (self.owner >> 32) as u32
+    }
+
+    pub const fn host_tid(&self) -> u32 {
+        self.owner as u32
+    }
+
+    /// Table index of the `probe`-th slot a thread may own.
+    pub const fn index(host_tid: u32, probe: u32, mask: u32) -> u32 {
+        host_tid.wrapping_add(probe) & mask
+    }
 }
 
 /// Indices of the per-CPU counter array.

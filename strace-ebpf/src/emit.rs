@@ -41,7 +41,7 @@ pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
         args: slot.args,
     };
     if EVENTS.output(&record, wake_flags()).is_err() {
-        lost(slot.host_pid);
+        lost(slot.host_pid());
     }
 }
 

@@ -19,6 +19,7 @@ mod ns;
 mod probes;
 mod state;
 mod task;
+mod threads;
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -2,6 +2,7 @@
 //! sets them from the daemon's configuration (see strace-common's limits).
 use aya_ebpf::{
     Global,
+    bindings::BPF_F_MMAPABLE,
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
@@ -16,8 +17,13 @@ pub static WATCHED: HashMap<u32, WatchEntry> = HashMap::with_max_entries(limits:
 #[map(name = "PENDING")]
 pub static PENDING: HashMap<u32, u32> = HashMap::with_max_entries(limits::MAX_PENDING, 0);
 
+/// Mmapable, so userspace reads the calls in progress without a syscall per slot.
 #[map(name = "THREADS")]
-pub static THREADS: HashMap<u32, ThreadSlot> = HashMap::with_max_entries(limits::DEFAULT_MAX_THREADS, 0);
+pub static THREADS: Array<ThreadSlot> = Array::with_max_entries(limits::DEFAULT_MAX_THREADS, BPF_F_MMAPABLE);
+
+/// Which thread claimed a THREADS slot (by index): see threads.rs.
+#[map(name = "CLAIMS")]
+pub static CLAIMS: HashMap<u32, u32> = HashMap::with_max_entries(limits::DEFAULT_MAX_THREADS, 0);
 
 #[map(name = "EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(limits::DEFAULT_RING_BYTES, 0);
@@ -47,6 +53,8 @@ pub static WAKE_EVERY: Global<u64> = Global::new(1);
 pub static TASK_PID_OFFSET: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static TASK_TGID_OFFSET: Global<u32> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static THREADS_MASK: Global<u32> = Global::new(limits::DEFAULT_MAX_THREADS - 1);
 
 /// Adds one to a per-CPU counter; returns the old value.
 #[inline(always)]

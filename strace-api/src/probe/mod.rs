@@ -4,6 +4,7 @@ mod btf;
 mod error;
 pub mod namespace;
 pub mod preflight;
+mod threads;
 
 use aya::{
     Ebpf, EbpfLoader,
@@ -18,6 +19,7 @@ use strace_common::{
     capture::{self, CaptureSpec},
     maps::{self, globals, programs, state},
 };
+use threads::ThreadTable;
 
 use crate::{
     syscall,
@@ -48,7 +50,7 @@ pub struct Probe {
     state: Array<MapData, u64>,
     watched: HashMap<MapData, u32, WatchEntry>,
     pending: HashMap<MapData, u32, u32>,
-    threads: HashMap<MapData, u32, ThreadSlot>,
+    threads: ThreadTable,
     counters: PerCpuArray<MapData, u64>,
     // Last: programs detach when this drops.
     ebpf: Ebpf,
@@ -84,9 +86,13 @@ impl Probe {
         let self_pid = std::process::id();
         let watch_all = if settings.watch_all { WatchEntry::FOLLOW_CHILDREN } else { 0 };
         let (nr_exit, nr_exit_group) = syscall::no_return_numbers();
+        let table_size = strace_common::limits::thread_table_size(settings.max_threads);
+        let threads_mask = table_size - 1;
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(maps::EVENTS, settings.ring_bytes)
-            .map_max_entries(maps::THREADS, settings.max_threads)
+            .map_max_entries(maps::THREADS, table_size)
+            .map_max_entries(maps::CLAIMS, table_size)
+            .override_global(globals::THREADS_MASK, &threads_mask, true)
             .override_global(globals::NR_EXIT, &nr_exit, true)
             .override_global(globals::NR_EXIT_GROUP, &nr_exit_group, true)
             .override_global(globals::NS_MODE, &ns_mode, true)
@@ -123,11 +129,12 @@ impl Probe {
         }
         let mut take =
             |name: &'static str| ebpf.take_map(name).ok_or_else(|| StartupError::Missing(format!("map `{name}`")));
-        let (st, w, p, t, c, e) = (
+        let (st, w, p, t, cl, c, e) = (
             take(maps::STATE)?,
             take(maps::WATCHED)?,
             take(maps::PENDING)?,
             take(maps::THREADS)?,
+            take(maps::CLAIMS)?,
             take(maps::COUNTERS)?,
             take(maps::EVENTS)?,
         );
@@ -140,7 +147,8 @@ impl Probe {
             state: Array::try_from(st).map_err(map_err(maps::STATE))?,
             watched: HashMap::try_from(w).map_err(map_err(maps::WATCHED))?,
             pending: HashMap::try_from(p).map_err(map_err(maps::PENDING))?,
-            threads: HashMap::try_from(t).map_err(map_err(maps::THREADS))?,
+            threads: ThreadTable::new(t, table_size, cl)
+                .map_err(|error| StartupError::Map { name: maps::THREADS, error })?,
             counters: PerCpuArray::try_from(c).map_err(map_err(maps::COUNTERS))?,
             ebpf,
         };
@@ -293,16 +301,7 @@ impl Kernel for Probe {
             Err(e) => return Err(describe(&e, maps::WATCHED)),
         }
         self.forget(host)?;
-        let stale: Vec<u32> = self
-            .threads
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(_, s)| s.host_pid == host)
-            .map(|(tid, _)| tid)
-            .collect();
-        for tid in stale {
-            let _ = self.threads.remove(&tid);
-        }
+        self.threads.free_process(host);
         Ok(())
     }
 
@@ -311,12 +310,7 @@ impl Kernel for Probe {
     }
 
     fn in_flight(&self, host_pid: u32) -> Vec<ThreadSlot> {
-        self.threads
-            .iter()
-            .filter_map(Result::ok)
-            .map(|(_, s)| s)
-            .filter(|s| s.host_pid == host_pid && s.state == ThreadSlot::IN_SYSCALL)
-            .collect()
+        self.threads.of(host_pid).map(|(_, s)| s).filter(|s| s.state == ThreadSlot::IN_SYSCALL).collect()
     }
 
     fn counters(&self) -> KernelCounters {

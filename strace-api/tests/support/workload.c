@@ -13,6 +13,7 @@
  * Steps: openat-enoent | getppid | write:N (N bytes to fd 2) | storm:N (N x getppid)
  *        openat-null, openat-unmapped (paths the kernel cannot read: EFAULT)
  *        thread (a thread that calls gettid and getppid, joined)
+ *        threads:N (N threads alive at once, each calls gettid; all joined)
  *        fork-exec:PATH (a child that execs PATH at once; the parent waits for it)
  *        forever (openat-enoent, getppid and a 20 ms nanosleep, in a loop)
  *        thread-exec:PATH (a thread, not the leader, execs PATH: the process
@@ -50,6 +51,15 @@ static void say(const char *s) {
 static void *exec_body(void *arg) {
     char *const args[] = {(char *)arg, NULL};
     syscall(SYS_execve, (char *)arg, args, (char *const[]){NULL});
+    return NULL;
+}
+
+static pthread_barrier_t barrier;
+
+static void *crowd_body(void *arg) {
+    (void)arg;
+    syscall(SYS_gettid);
+    pthread_barrier_wait(&barrier);
     return NULL;
 }
 
@@ -105,6 +115,16 @@ int main(int argc, char **argv) {
             if (pthread_create(&t, NULL, thread_body, NULL) != 0)
                 return 4;
             pthread_join(t, NULL);
+        } else if (strncmp(step, "threads:", 8) == 0) {
+            long n = atol(step + 8);
+            pthread_t *ts = calloc(n, sizeof *ts);
+            pthread_barrier_init(&barrier, NULL, n);
+            for (long k = 0; k < n; k++)
+                if (pthread_create(&ts[k], NULL, crowd_body, NULL) != 0)
+                    return 4;
+            for (long k = 0; k < n; k++)
+                pthread_join(ts[k], NULL);
+            free(ts);
         } else if (strncmp(step, "fork-exec:", 10) == 0) {
             /* A raw clone, so the child's first syscall is the execve. */
             pid_t child = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);

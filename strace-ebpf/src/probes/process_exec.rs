@@ -4,8 +4,9 @@
 //! leader's id: its call in progress (the execve) moves to that id, so
 //! `sys_exit` finds it, and the old id's slot does not linger.
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
+use strace_common::{Counter, ThreadSlot};
 
-use crate::{maps::THREADS, state};
+use crate::{maps::count, state, threads};
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn process_exec(ctx: RawTracePointContext) -> i32 {
@@ -14,13 +15,19 @@ pub fn process_exec(ctx: RawTracePointContext) -> i32 {
     if old_tid == tid {
         return 0;
     }
-    // SAFETY: a copy of a map value.
-    let Some(mut slot) = (unsafe { THREADS.get(&old_tid) }).copied() else {
+    let Some(old) = threads::free(old_tid) else {
         return 0;
     };
-    let _ = THREADS.remove(&old_tid);
-    // The thread is now the leader: its namespace tid is the process's pid.
-    slot.tid = slot.pid;
-    let _ = THREADS.insert(&tid, &slot, 0);
+    let Some(slot) = threads::claim(old.host_pid(), tid) else {
+        // The execve goes unrecorded: its slot is gone (counted as a full table).
+        count(Counter::ThreadsFull);
+        return 0;
+    };
+    // SAFETY: just claimed; only this thread writes its slot. The thread is
+    // now the leader: its namespace tid is the process's pid.
+    unsafe {
+        let owner = (*slot).owner;
+        *slot = ThreadSlot { owner, tid: old.pid, ..old };
+    }
     0
 }

@@ -5,7 +5,6 @@
 //! its slot (inserted once per thread, then updated in place) until
 //! `sys_exit` emits it.
 use aya_ebpf::{
-    bindings::BPF_NOEXIST,
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
@@ -15,8 +14,8 @@ use strace_common::{Counter, SyscallRecord, ThreadSlot};
 
 use crate::{
     arch, capture, emit,
-    maps::{NR_EXIT, NR_EXIT_GROUP, THREADS, WATCHED, atomic_inc, count},
-    ns, state,
+    maps::{NR_EXIT, NR_EXIT_GROUP, WATCHED, atomic_inc, count},
+    ns, state, threads,
 };
 
 #[btf_tracepoint(function = "sys_enter")]
@@ -28,7 +27,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     let nr = ctx.arg::<i64>(1) as i32;
     let enter_ns = unsafe { bpf_ktime_get_ns() };
     let args = arch::syscall_args(ctx.arg::<*const u8>(0));
-    let slot = match THREADS.get_ptr_mut(&tid) {
+    let slot = match threads::find(tid) {
         // SAFETY: the slot belongs to this thread; only this thread writes it.
         Some(p) => unsafe {
             (*p).nr = nr;
@@ -56,7 +55,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// The thread's first traced syscall: make its slot (the namespace ids are
+/// The thread's first traced syscall: claim its slot (the namespace ids are
 /// looked up once, here).
 #[inline(never)]
 fn first_slot(ctx: &BtfTracePointContext, nr: i32, enter_ns: u64, args: [u64; 6]) -> Option<&'static mut ThreadSlot> {
@@ -64,9 +63,7 @@ fn first_slot(ctx: &BtfTracePointContext, nr: i32, enter_ns: u64, args: [u64; 6]
     let (host_pid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     let watch = WATCHED.get_ptr_mut(&host_pid)?;
     let (ns_pid, ns_tid) = ns::ids(pid_tgid)?;
-    let slot =
-        ThreadSlot { pid: ns_pid, tid: ns_tid, nr, state: ThreadSlot::IN_SYSCALL, enter_ns, args, host_pid, flags: 0 };
-    if THREADS.insert(&tid, &slot, BPF_NOEXIST as u64).is_err() {
+    let Some(slot) = threads::claim(host_pid, tid) else {
         // Thread table full: this call goes unrecorded, but counted.
         if count(Counter::ThreadsFull) == 0 {
             warn!(ctx, "thread table full: calls of tid {} (pid {}) are not traced", ns_tid, ns_pid);
@@ -74,7 +71,15 @@ fn first_slot(ctx: &BtfTracePointContext, nr: i32, enter_ns: u64, args: [u64; 6]
         // SAFETY: pointer to a live map value, from the lookup above.
         atomic_inc(unsafe { &raw mut (*watch).untracked });
         return None;
-    }
-    // SAFETY: just inserted; only this thread writes its slot.
-    THREADS.get_ptr_mut(&tid).map(|p| unsafe { &mut *p })
+    };
+    // SAFETY: just claimed; only this thread writes its slot.
+    let slot = unsafe { &mut *slot };
+    slot.pid = ns_pid;
+    slot.tid = ns_tid;
+    slot.nr = nr;
+    slot.state = ThreadSlot::IN_SYSCALL;
+    slot.enter_ns = enter_ns;
+    slot.args = args;
+    slot.flags = 0;
+    Some(slot)
 }

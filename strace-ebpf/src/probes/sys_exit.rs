@@ -5,7 +5,7 @@
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
 use strace_common::{SyscallRecord, ThreadSlot, maps::state as cache};
 
-use crate::{capture, emit, maps::THREADS, state};
+use crate::{capture, emit, state, threads};
 
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
@@ -18,7 +18,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
         Some(b) if unsafe { *b } != cache::IGNORED => {}
         _ => return 0,
     }
-    let Some(slot) = THREADS.get_ptr_mut(&tid) else {
+    let Some(slot) = threads::find(tid) else {
         return 0;
     };
     // SAFETY: the slot belongs to this thread; only this thread writes it.

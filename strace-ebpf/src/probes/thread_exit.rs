@@ -3,13 +3,13 @@
 //! forgets the cached state of an exiting group leader.
 use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::raw_tracepoint, programs::RawTracePointContext};
 
-use crate::{maps::THREADS, state};
+use crate::{state, threads};
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn thread_exit(_ctx: RawTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
-    let _ = THREADS.remove(&tid);
+    let _ = threads::free(tid);
     if tid == tgid {
         state::forget(tgid);
     }

@@ -71,6 +71,8 @@ enum Phase {
     BpfStats,
     /// The paced client and wrk during a watched storm.
     Http,
+    /// Baseline and watched storms, alternating (rows 1 and 4).
+    Watched,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -217,6 +219,32 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
         Phase::BpfStats => {
             for (name, v) in bpf_stats_phase(d, bin, tmp, helper)? {
                 println!("- {name}: {v:.1}");
+            }
+        }
+        Phase::Watched => {
+            for mode in [Mode::Getppid, Mode::Mix] {
+                let n = match mode {
+                    Mode::Getppid => o.calls,
+                    Mode::Mix => o.mix,
+                };
+                let (mut base, mut watched) = (vec![], vec![]);
+                for _ in 0..o.runs {
+                    let mut s = Storm::start(bin, &[], mode, n, STORM_CPU, tmp)?;
+                    base.push(s.go()?.ns_per_call());
+                    s.finish()?;
+                    watched.push(watched_storm(d, bin, mode, n, tmp)?.0.ns_per_call());
+                }
+                if let (Some(b), Some(w)) = (spread(&base), spread(&watched)) {
+                    println!(
+                        "- {}: baseline {:.1} ns, watched {:.1} ns ({:.1}–{:.1}): {:.2}×",
+                        mode.arg(),
+                        b.median,
+                        w.median,
+                        w.min,
+                        w.max,
+                        w.median / b.median
+                    );
+                }
             }
         }
         Phase::Http => {
