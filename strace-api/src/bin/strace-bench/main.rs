@@ -227,16 +227,18 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                     Mode::Getppid => o.calls,
                     Mode::Mix => o.mix,
                 };
-                let (mut base, mut watched) = (vec![], vec![]);
+                let (mut base, mut watched, mut dropped) = (vec![], vec![], 0);
                 for _ in 0..o.runs {
                     let mut s = Storm::start(bin, &[], mode, n, STORM_CPU, tmp)?;
                     base.push(s.go()?.ns_per_call());
                     s.finish()?;
-                    watched.push(watched_storm(d, bin, mode, n, tmp)?.0.ns_per_call());
+                    let (t, w) = watched_storm(d, bin, mode, n, tmp)?;
+                    watched.push(t.ns_per_call());
+                    dropped += w.dropped;
                 }
                 if let (Some(b), Some(w)) = (spread(&base), spread(&watched)) {
                     println!(
-                        "- {}: baseline {:.1} ns, watched {:.1} ns ({:.1}–{:.1}): {:.2}×",
+                        "- {}: baseline {:.1} ns, watched {:.1} ns ({:.1}–{:.1}): {:.2}×, {dropped} dropped",
                         mode.arg(),
                         b.median,
                         w.median,
@@ -350,7 +352,11 @@ fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> {
                 wrk.push((p.replace(&pid.to_string(), "{pid}"), r));
             }
         }
-        drop(handle); // the storm runs on; it is killed below
+        // Stop the storm now (it was sized to outlast the load): the scope
+        // waits for its thread.
+        // SAFETY: kill(2) on our own child, which is not reaped before the scope ends.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        drop(handle);
         Ok(Http {
             rate: o.http_rate,
             sent: lat.len(),
