@@ -17,6 +17,9 @@ pub const THREADS: &str = "THREADS";
 /// `HashMap<u32, u32>`: THREADS slot index → the host tid that claimed it
 /// (an insert that fails if the key exists decides races for a free slot).
 pub const CLAIMS: &str = "CLAIMS";
+/// `Array<u64>` (mmapable): the host tgid owning each THREADS slot, 0 if free
+/// (the daemon scans this to find a process's slots).
+pub const OWNERS: &str = "OWNERS";
 /// `RingBuf` of records (see [`crate::record`]).
 pub const EVENTS: &str = "EVENTS";
 /// `PerCpuArray<u64>` indexed by [`Counter`].

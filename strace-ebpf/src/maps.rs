@@ -25,6 +25,12 @@ pub static THREADS: Array<ThreadSlot> = Array::with_max_entries(limits::DEFAULT_
 #[map(name = "CLAIMS")]
 pub static CLAIMS: HashMap<u32, u32> = HashMap::with_max_entries(limits::DEFAULT_MAX_THREADS, 0);
 
+/// The host tgid that owns each THREADS slot (0: free), written when a slot
+/// is claimed or freed: 8 bytes a slot (array elements are 8-byte aligned),
+/// so the daemon finds a process's slots by scanning this, not the whole table.
+#[map(name = "OWNERS")]
+pub static OWNERS: Array<u64> = Array::with_max_entries(limits::DEFAULT_MAX_THREADS, BPF_F_MMAPABLE);
+
 #[map(name = "EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(limits::DEFAULT_RING_BYTES, 0);
 

@@ -10,7 +10,7 @@
 use aya_ebpf::bindings::BPF_NOEXIST;
 use strace_common::ThreadSlot;
 
-use crate::maps::{CLAIMS, THREADS, THREADS_MASK};
+use crate::maps::{CLAIMS, OWNERS, THREADS, THREADS_MASK};
 
 /// The slot `tid` owns, if any.
 #[inline(always)]
@@ -46,6 +46,7 @@ pub fn claim(host_pid: u32, tid: u32) -> Option<*mut ThreadSlot> {
         }
         // SAFETY: this thread won the slot.
         unsafe { core::ptr::write_volatile(&raw mut (*slot).owner, ThreadSlot::owner_of(host_pid, tid)) };
+        set_owner(index, host_pid);
         return Some(slot);
     }
     None
@@ -61,6 +62,15 @@ pub fn free(tid: u32) -> Option<ThreadSlot> {
         (*slot).state = ThreadSlot::IDLE;
         core::ptr::write_volatile(&raw mut (*slot).owner, 0);
     }
+    set_owner(index, 0);
     let _ = CLAIMS.remove(&index);
     Some(copy)
+}
+
+#[inline(always)]
+fn set_owner(index: u32, host_pid: u32) {
+    if let Some(p) = OWNERS.get_ptr_mut(index) {
+        // SAFETY: pointer to a live map value.
+        unsafe { core::ptr::write_volatile(p, host_pid as u64) };
+    }
 }

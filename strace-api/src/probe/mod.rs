@@ -92,6 +92,7 @@ impl Probe {
             .map_max_entries(maps::EVENTS, settings.ring_bytes)
             .map_max_entries(maps::THREADS, table_size)
             .map_max_entries(maps::CLAIMS, table_size)
+            .map_max_entries(maps::OWNERS, table_size)
             .override_global(globals::THREADS_MASK, &threads_mask, true)
             .override_global(globals::NR_EXIT, &nr_exit, true)
             .override_global(globals::NR_EXIT_GROUP, &nr_exit_group, true)
@@ -129,11 +130,12 @@ impl Probe {
         }
         let mut take =
             |name: &'static str| ebpf.take_map(name).ok_or_else(|| StartupError::Missing(format!("map `{name}`")));
-        let (st, w, p, t, cl, c, e) = (
+        let (st, w, p, t, ow, cl, c, e) = (
             take(maps::STATE)?,
             take(maps::WATCHED)?,
             take(maps::PENDING)?,
             take(maps::THREADS)?,
+            take(maps::OWNERS)?,
             take(maps::CLAIMS)?,
             take(maps::COUNTERS)?,
             take(maps::EVENTS)?,
@@ -147,7 +149,7 @@ impl Probe {
             state: Array::try_from(st).map_err(map_err(maps::STATE))?,
             watched: HashMap::try_from(w).map_err(map_err(maps::WATCHED))?,
             pending: HashMap::try_from(p).map_err(map_err(maps::PENDING))?,
-            threads: ThreadTable::new(t, table_size, cl)
+            threads: ThreadTable::new(t, ow, cl, table_size)
                 .map_err(|error| StartupError::Map { name: maps::THREADS, error })?,
             counters: PerCpuArray::try_from(c).map_err(map_err(maps::COUNTERS))?,
             ebpf,

@@ -1,5 +1,6 @@
-//! The kernel's thread table seen from userspace: the array is mapped into
-//! memory, so reading the calls in progress costs no syscall per slot (see
+//! The kernel's thread table seen from userspace: the slot array and the
+//! array of their owners are mapped into memory, so finding a process's calls
+//! in progress scans 8 bytes a slot and costs no syscall (see
 //! strace-ebpf/src/threads.rs for the table's layout).
 use std::{
     os::fd::{AsFd, AsRawFd},
@@ -11,63 +12,30 @@ use aya::maps::{HashMap, Map, MapData, MapError};
 use strace_common::ThreadSlot;
 
 pub struct ThreadTable {
-    slots: NonNull<ThreadSlot>,
-    len: usize,
+    slots: Mapped<ThreadSlot>,
+    /// Host tgid owning each slot, 0 if free.
+    owners: Mapped<u64>,
     claims: HashMap<MapData, u32, u32>,
-    /// Keeps the map (and so the mapping's memory) alive.
-    _map: MapData,
 }
 
-// SAFETY: the mapping is shared memory; every access below is a volatile
-// copy or an atomic store, and the table is only reached through the
-// daemon's probe lock.
-unsafe impl Send for ThreadTable {}
-unsafe impl Sync for ThreadTable {}
-
 impl ThreadTable {
-    /// Maps `map` (an mmapable `Array<ThreadSlot>` of `len` slots).
-    pub fn new(map: Map, len: u32, claims: Map) -> Result<ThreadTable, String> {
-        let Map::Array(map) = map else { return Err("not an array".into()) };
-        let bytes = len as usize * size_of::<ThreadSlot>();
-        // SAFETY: a shared mapping of the map's fd, as long as the map's value area.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                map.fd().as_fd().as_raw_fd(),
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(format!("mapping the thread table: {}", std::io::Error::last_os_error()));
-        }
-        let claims = HashMap::try_from(claims).map_err(|e: MapError| e.to_string())?;
+    /// Maps THREADS and OWNERS (mmapable arrays of `len` elements).
+    pub fn new(slots: Map, owners: Map, claims: Map, len: u32) -> Result<ThreadTable, String> {
         Ok(ThreadTable {
-            slots: NonNull::new(ptr.cast()).expect("mmap succeeded"),
-            len: len as usize,
-            claims,
-            _map: map,
+            slots: Mapped::new(slots, len)?,
+            owners: Mapped::new(owners, len)?,
+            claims: HashMap::try_from(claims).map_err(|e: MapError| e.to_string())?,
         })
     }
 
-    fn slot(&self, i: usize) -> ThreadSlot {
-        // SAFETY: i < len, inside the mapping; the kernel may be writing it, so
-        // the copy may mix two states of a slot (it is a snapshot for display).
-        unsafe { self.slots.add(i).read_volatile() }
-    }
-
-    fn owner(&self, i: usize) -> &AtomicU64 {
-        // SAFETY: i < len; `owner` is an aligned u64 at the start of the slot.
-        unsafe { AtomicU64::from_ptr(self.slots.add(i).cast::<u64>().as_ptr()) }
-    }
-
-    /// The slots of `host_pid`'s threads.
+    /// The slots of `host_pid`'s threads: (index, a copy of the slot). The
+    /// kernel may be writing a slot while it is copied, so a copy may mix two
+    /// moments of one call (it is a snapshot for display).
     pub fn of(&self, host_pid: u32) -> impl Iterator<Item = (usize, ThreadSlot)> + '_ {
-        (0..self.len)
-            .filter(move |&i| self.owner(i).load(Ordering::Relaxed) >> 32 == host_pid as u64)
-            .map(|i| (i, self.slot(i)))
+        (0..self.owners.len)
+            .filter(move |&i| self.owner_of(i).load(Ordering::Relaxed) == u64::from(host_pid))
+            // SAFETY: i < len.
+            .map(|i| (i, unsafe { self.slots.ptr.add(i).read_volatile() }))
             .filter(move |(_, s)| s.host_pid() == host_pid)
     }
 
@@ -75,15 +43,59 @@ impl ThreadTable {
     pub fn free_process(&mut self, host_pid: u32) {
         let indices: Vec<usize> = self.of(host_pid).map(|(i, _)| i).collect();
         for i in indices {
-            self.owner(i).store(0, Ordering::Relaxed);
+            // SAFETY: i < len; `owner` is the slot's first, aligned u64.
+            unsafe { AtomicU64::from_ptr(self.slots.ptr.add(i).cast::<u64>().as_ptr()) }.store(0, Ordering::Relaxed);
+            self.owner_of(i).store(0, Ordering::Relaxed);
             let _ = self.claims.remove(&(i as u32));
         }
     }
+
+    fn owner_of(&self, i: usize) -> &AtomicU64 {
+        // SAFETY: i < len (callers iterate 0..len), an aligned u64 in the mapping.
+        unsafe { AtomicU64::from_ptr(self.owners.ptr.add(i).as_ptr()) }
+    }
 }
 
-impl Drop for ThreadTable {
+/// An mmapable BPF array mapped shared and writable. The kernel lays out
+/// elements 8-byte aligned: `T`'s size must be a multiple of 8.
+struct Mapped<T> {
+    ptr: NonNull<T>,
+    len: usize,
+    /// Keeps the map, and so the mapping's memory, alive.
+    _map: MapData,
+}
+
+// SAFETY: shared memory with the kernel; every access is a volatile copy or
+// an atomic, and the table is only reached through the daemon's probe lock.
+unsafe impl<T> Send for Mapped<T> {}
+unsafe impl<T> Sync for Mapped<T> {}
+
+impl<T> Mapped<T> {
+    fn new(map: Map, len: u32) -> Result<Mapped<T>, String> {
+        const { assert!(size_of::<T>() % 8 == 0) };
+        let Map::Array(map) = map else { return Err("not an array map".into()) };
+        // SAFETY: a shared mapping of the map's fd, as long as its value area.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len as usize * size_of::<T>(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", std::io::Error::last_os_error()));
+        }
+        let ptr = NonNull::new(ptr.cast()).ok_or("mmap returned NULL")?;
+        Ok(Mapped { ptr, len: len as usize, _map: map })
+    }
+}
+
+impl<T> Drop for Mapped<T> {
     fn drop(&mut self) {
         // SAFETY: the mapping made in `new`.
-        unsafe { libc::munmap(self.slots.as_ptr().cast(), self.len * size_of::<ThreadSlot>()) };
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len * size_of::<T>()) };
     }
 }
