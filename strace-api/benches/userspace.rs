@@ -120,3 +120,7 @@ criterion_group! {
     targets = benches
 }
 criterion_main!(userspace);
+
+/// The daemon's allocator (see main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
