@@ -72,7 +72,7 @@ unsafe impl<T> Sync for Mapped<T> {}
 
 impl<T> Mapped<T> {
     fn new(map: Map, len: u32) -> Result<Mapped<T>, String> {
-        const { assert!(size_of::<T>() % 8 == 0) };
+        const { assert!(size_of::<T>().is_multiple_of(8)) };
         let Map::Array(map) = map else { return Err("not an array map".into()) };
         // SAFETY: a shared mapping of the map's fd, as long as its value area.
         let ptr = unsafe {
