@@ -227,7 +227,7 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                     Mode::Getppid => o.calls,
                     Mode::Mix => o.mix,
                 };
-                let (mut base, mut watched, mut dropped) = (vec![], vec![], 0);
+                let (mut base, mut watched, mut dropped, mut cpu) = (vec![], vec![], 0, vec![]);
                 for _ in 0..o.runs {
                     let mut s = Storm::start(bin, &[], mode, n, STORM_CPU, tmp)?;
                     base.push(s.go()?.ns_per_call());
@@ -235,16 +235,18 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                     let (t, w) = watched_storm(d, bin, mode, n, tmp)?;
                     watched.push(t.ns_per_call());
                     dropped += w.dropped;
+                    cpu.push(w.daemon_cpu_ns as f64 / w.delivered.max(1) as f64);
                 }
-                if let (Some(b), Some(w)) = (spread(&base), spread(&watched)) {
+                if let (Some(b), Some(w), Some(c)) = (spread(&base), spread(&watched), spread(&cpu)) {
                     println!(
-                        "- {}: baseline {:.1} ns, watched {:.1} ns ({:.1}–{:.1}): {:.2}×, {dropped} dropped",
+                        "- {}: baseline {:.1} ns, watched {:.1} ns ({:.1}–{:.1}): {:.2}×, {dropped} dropped, daemon CPU {:.0} ns per event",
                         mode.arg(),
                         b.median,
                         w.median,
                         w.min,
                         w.max,
-                        w.median / b.median
+                        w.median / b.median,
+                        c.median
                     );
                 }
             }
