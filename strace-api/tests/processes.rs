@@ -52,6 +52,28 @@ fn threads_and_forked_children_are_followed_from_their_first_call() {
     w.finish();
 }
 
+/// A zombie is still in /proc with the same start time: asking for it
+/// again must find its history, not start a new, empty one.
+#[test]
+fn a_killed_process_not_reaped_yet_keeps_its_history() {
+    let d = daemon!();
+    let mut w = Workload::new(&["storm:1000"]);
+    d.watch(w.pid);
+    w.go();
+    d.wait_events(w.pid, Duration::from_secs(10), |e| e.len() > 1000);
+    w.kill_leaving_a_zombie();
+    let before = d.wait_counters(w.pid, Duration::from_secs(10), |c| c["alive"] == false);
+    let (status, lines) = d.get(&format!("/strace/{}/5", w.pid));
+    assert_eq!(status, 200, "{lines}");
+    assert_eq!(lines.as_array().unwrap().len(), 5, "{lines}");
+    assert_eq!(d.put(&format!("/v1/watch/{}", w.pid)).0, 404, "it cannot be watched again");
+    let after = d.counters(w.pid);
+    assert_eq!(
+        (after["seen"].clone(), after["retained"].clone()),
+        (before["seen"].clone(), before["retained"].clone())
+    );
+}
+
 /// More threads at once than the thread table holds: the calls of those
 /// without a slot are counted against their process, and the slots are
 /// free again once the threads exit.

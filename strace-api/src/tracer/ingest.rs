@@ -89,7 +89,7 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
             inner.recorder.open(p.ns_pid);
             Some(id)
         }
-        Start::Already { .. } => None,
+        Start::Already { .. } | Start::Exited { .. } => None,
     };
     inner.watches.set_host_pid(p.ns_pid, p.host_pid);
     new

@@ -183,6 +183,10 @@ impl Tracer {
             // Touch the kernel's entry only to turn following on: rewriting it
             // on every request would race with its counters.
             Start::Already { children_added: false, .. } => return Ok(Watched::Already),
+            Start::Exited { .. } => {
+                idle_check(&mut **kernel, &inner);
+                return Ok(Watched::Exited);
+            }
             Start::Already { children_added: true, .. } => {
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
                 kernel.watch(pid, host, true).map_err(WatchError::Kernel)?;

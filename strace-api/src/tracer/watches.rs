@@ -58,12 +58,15 @@ pub enum Start {
     /// This very process is watched already (`children_added`: this request
     /// turned on following its children).
     Already { id: u64, children_added: bool },
+    /// This very process has exited (it is a zombie not reaped yet, so /proc
+    /// still shows it): its history stays as it is.
+    Exited { id: u64 },
 }
 
 impl Watches {
     /// Starts watching the process `pid` started at `start_ticks` (`None`
-    /// when /proc could not tell). A live watch of the same process is kept; an
-    /// exited process's watch with the same pid is replaced.
+    /// when /proc could not tell). A watch of the same process is kept, live or
+    /// exited; an exited process's watch with the same pid is replaced.
     pub fn start(
         &mut self,
         pid: u32,
@@ -84,6 +87,7 @@ impl Watches {
                 w.follow_children |= follow;
                 return Start::Already { id, children_added };
             }
+            Some(w) if start_ticks.is_some() && w.start_ticks == start_ticks => return Start::Exited { id: w.id },
             Some(_) => true,
             None => false,
         };
@@ -187,6 +191,16 @@ mod tests {
         assert_ne!(first, second);
         assert!(!w.exited(10, first, now, SystemTime::now(), 0), "the old watch's exit does not end the new one");
         assert_eq!(w.get(10).unwrap().origin, Origin::Child);
+    }
+
+    #[test]
+    fn an_exited_process_not_reaped_yet_keeps_its_history() {
+        let mut w = Watches::default();
+        let Start::New { id, .. } = w.start(10, Some(5), Origin::Requested, true, None) else { panic!() };
+        assert!(w.exited(10, id, Instant::now(), SystemTime::now(), 0));
+        // /proc still lists a zombie, with the same start time.
+        assert_eq!(w.start(10, Some(5), Origin::Requested, true, None), Start::Exited { id });
+        assert!(w.get(10).unwrap().exited.is_some());
     }
 
     #[test]

@@ -317,6 +317,11 @@ impl Workload {
         assert_eq!(line, "done\n", "workload did not finish its steps");
     }
 
+    /// Kills it and leaves it unreaped: a zombie, still listed in /proc.
+    pub fn kill_leaving_a_zombie(&mut self) {
+        self.child.kill().unwrap();
+    }
+
     /// Lets it exit (with `exit_group(0)`) and reaps it.
     pub fn finish(mut self) {
         self.set_flag(2);
