@@ -261,6 +261,11 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                 h.p50.unwrap_or(f64::NAN),
                 h.p99.unwrap_or(f64::NAN)
             );
+            println!(
+                "- paced, /v1/watch (renders no event): p50 {:.2} ms, p99 {:.2} ms",
+                h.trivial_p50.unwrap_or(f64::NAN),
+                h.trivial_p99.unwrap_or(f64::NAN)
+            );
             for (path, (p50, p99, rps)) in &h.wrk {
                 println!("- wrk {path}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms");
             }
@@ -335,6 +340,10 @@ struct Http {
     failed: u64,
     p50: Option<f64>,
     p99: Option<f64>,
+    /// The same paced load against `/v1/watch`, which renders no event: the
+    /// latency this machine gives any request under the same conditions.
+    trivial_p50: Option<f64>,
+    trivial_p99: Option<f64>,
     wrk: Vec<(String, (f64, f64, f64))>,
 }
 
@@ -348,6 +357,8 @@ fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> {
         std::thread::sleep(Duration::from_millis(300));
         let paths = [format!("/strace/{pid}/100"), format!("/v1/processes/{pid}/events?limit=100")];
         let (lat, failed) = load::paced(d.agent(), &d.base, &paths, o.http_rate, Duration::from_secs(o.http_secs));
+        let trivial = ["/v1/watch".to_string()];
+        let (trivial, _) = load::paced(d.agent(), &d.base, &trivial, o.http_rate, Duration::from_secs(o.http_secs));
         let mut wrk = vec![];
         for p in &paths {
             if let Some(r) = load::wrk(&format!("{}{p}", d.base), 3) {
@@ -365,6 +376,8 @@ fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> {
             failed,
             p50: percentile(&lat, 50.0),
             p99: percentile(&lat, 99.0),
+            trivial_p50: percentile(&trivial, 50.0),
+            trivial_p99: percentile(&trivial, 99.0),
             wrk,
         })
     })?;
@@ -548,6 +561,13 @@ fn render(
         http.p50.unwrap_or(f64::NAN),
         http.p99.unwrap_or(f64::NAN),
         verdict(http.failed == 0 && http.p99.is_some_and(|p| p <= 2.0))
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "  - the same paced load against /v1/watch, which renders no event (this machine's latency for any request under the same load): p50 {:.2} ms, p99 {:.2} ms",
+        http.trivial_p50.unwrap_or(f64::NAN),
+        http.trivial_p99.unwrap_or(f64::NAN)
     )
     .unwrap();
     for (path, (p50, p99, rps)) in &http.wrk {
