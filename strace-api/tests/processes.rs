@@ -63,10 +63,14 @@ fn a_killed_process_not_reaped_yet_keeps_its_history() {
     d.wait_events(w.pid, Duration::from_secs(10), |e| e.len() > 1000);
     w.kill_leaving_a_zombie();
     let before = d.wait_counters(w.pid, Duration::from_secs(10), |c| c["alive"] == false);
+    assert_eq!(d.get("/healthz").1["hooks_attached"], false, "nothing live is watched");
     let (status, lines) = d.get(&format!("/strace/{}/5", w.pid));
     assert_eq!(status, 200, "{lines}");
     assert_eq!(lines.as_array().unwrap().len(), 5, "{lines}");
     assert_eq!(d.put(&format!("/v1/watch/{}", w.pid)).0, 404, "it cannot be watched again");
+    // Asking for a zombie's history does not attach the syscall hooks (and
+    // detach them again: a kernel grace period each time).
+    assert_eq!(d.get("/healthz").1["hooks_attached"], false);
     let after = d.counters(w.pid);
     assert_eq!(
         (after["seen"].clone(), after["retained"].clone()),

@@ -12,6 +12,9 @@ pub struct FakeKernel {
     pub active: bool,
     /// What `lost` answers for every process.
     pub lost: u64,
+    /// How many times the hooks went from detached to attached (shared, so a
+    /// test can read it after the tracer owns the kernel).
+    pub attaches: std::sync::Arc<std::sync::atomic::AtomicU32>,
 }
 
 impl Kernel for FakeKernel {
@@ -19,6 +22,9 @@ impl Kernel for FakeKernel {
         true
     }
     fn set_active(&mut self, on: bool) -> Result<(), String> {
+        if on && !self.active {
+            self.attaches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         self.active = on;
         Ok(())
     }

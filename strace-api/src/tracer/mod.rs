@@ -177,16 +177,14 @@ impl Tracer {
             Lookup::Missing => return Err(WatchError::NoSuchProcess(pid)),
         };
         let mut kernel = self.kernel();
-        kernel.set_active(true).map_err(WatchError::Kernel)?;
         let mut inner = self.inner();
         let id = match inner.watches.start(pid, Some(start_ticks), Origin::Requested, children, None) {
             // Touch the kernel's entry only to turn following on: rewriting it
             // on every request would race with its counters.
             Start::Already { children_added: false, .. } => return Ok(Watched::Already),
-            Start::Exited { .. } => {
-                idle_check(&mut **kernel, &inner);
-                return Ok(Watched::Exited);
-            }
+            // A zombie: nothing to attach for (attaching and detaching the
+            // hooks on every request for it cost a kernel grace period each).
+            Start::Exited { .. } => return Ok(Watched::Exited),
             Start::Already { children_added: true, .. } => {
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
                 kernel.watch(pid, host, true).map_err(WatchError::Kernel)?;
@@ -200,7 +198,9 @@ impl Tracer {
                 id
             }
         };
-        if let Err(e) = kernel.watch(pid, None, children) {
+        // The hooks are attached while anything is watched: a live watch
+        // that existed already (above) had them attached.
+        if let Err(e) = kernel.set_active(true).and_then(|()| kernel.watch(pid, None, children)) {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
             idle_check(&mut **kernel, &inner);

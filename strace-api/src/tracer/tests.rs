@@ -40,6 +40,31 @@ fn hooks_are_attached_only_while_something_is_watched() {
     assert!(!t.totals().hooks_attached, "an exited process is not watched");
 }
 
+/// A zombie (exited, not reaped) is still in /proc with the same start
+/// time: asking for it again keeps its history and leaves the hooks alone.
+#[test]
+fn a_zombie_is_the_exited_process_not_a_new_one() {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let kernel = fake::FakeKernel::default();
+    let attaches = kernel.attaches.clone();
+    let t = fake::with_kernel(kernel);
+    assert_eq!(t.watch(pid, false), Ok(Watched::New));
+    let id = t.inner().watches.get(pid).unwrap().id;
+    // Wait until it is a zombie, without reaping it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z ") {
+        assert!(std::time::Instant::now() < deadline, "{pid} did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    t.exited(pid, id);
+    assert_eq!(t.watch(pid, true), Ok(Watched::Exited));
+    assert_eq!(t.inner().watches.get(pid).unwrap().id, id, "the same watch, and so the same history");
+    assert!(!t.totals().hooks_attached);
+    assert_eq!(attaches.load(std::sync::atomic::Ordering::Relaxed), 1, "attached once, for the live process");
+    child.wait().unwrap();
+}
+
 #[test]
 fn ingest_counts_everything() {
     let t = fake::tracer();
