@@ -74,12 +74,16 @@ fn first_slot(ctx: &BtfTracePointContext, nr: i32, enter_ns: u64, args: [u64; 6]
     };
     // SAFETY: just claimed; only this thread writes its slot.
     let slot = unsafe { &mut *slot };
-    slot.pid = ns_pid;
-    slot.tid = ns_tid;
-    slot.nr = nr;
-    slot.state = ThreadSlot::IN_SYSCALL;
-    slot.enter_ns = enter_ns;
-    slot.args = args;
-    slot.flags = 0;
+    *slot = ThreadSlot {
+        owner: slot.owner,
+        pid: ns_pid,
+        tid: ns_tid,
+        nr,
+        state: ThreadSlot::IN_SYSCALL,
+        enter_ns,
+        args,
+        flags: 0,
+        _pad: 0,
+    };
     Some(slot)
 }

@@ -65,6 +65,16 @@ struct Opts {
     only: Option<Phase>,
 }
 
+impl Opts {
+    /// Calls (getppid) or iterations (mix) per storm.
+    fn calls(&self, mode: Mode) -> u64 {
+        match mode {
+            Mode::Getppid => self.calls,
+            Mode::Mix => self.mix,
+        }
+    }
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Phase {
     /// The kernel's per-program statistics, unwatched and watched.
@@ -135,37 +145,25 @@ fn main() -> Result<()> {
         let _ = std::fs::remove_dir_all(&tmp);
         return result;
     }
-    let storm = |mode: Mode, n: u64| Storm::start(&storm_bin, &[], mode, n, STORM_CPU, &tmp);
-    let calls = |mode: Mode| match mode {
-        Mode::Getppid => o.calls,
-        Mode::Mix => o.mix,
-    };
+    let storm = |mode: Mode, n: u64| Storm::run(&storm_bin, mode, n, STORM_CPU, &tmp);
 
     for run in 0..o.runs {
         eprintln!("bench: run {}/{}", run + 1, o.runs);
         for mode in [Mode::Getppid, Mode::Mix] {
-            let n = calls(mode);
+            let n = o.calls(mode);
             let mut record = |row, t: Timing| ns.entry((row, mode)).or_default().push(t.ns_per_call());
 
-            let mut s = storm(mode, n)?;
-            record(RowId::Baseline, s.go()?);
-            s.finish()?;
+            record(RowId::Baseline, storm(mode, n)?);
 
             let floor = floor::Floor::attach()?;
-            let mut s = storm(mode, n)?;
-            record(RowId::Floor, s.go()?);
-            s.finish()?;
+            record(RowId::Floor, storm(mode, n)?);
             drop(floor);
 
-            let mut s = storm(mode, n)?;
-            record(RowId::Idle, s.go()?);
-            s.finish()?;
+            record(RowId::Idle, storm(mode, n)?);
 
             // Something else is watched, so the hooks are attached.
             d.put(&format!("/v1/watch/{}?children=false", helper.id()))?;
-            let mut s = storm(mode, n)?;
-            record(RowId::Unwatched, s.go()?);
-            s.finish()?;
+            record(RowId::Unwatched, storm(mode, n)?);
 
             let (t, w) = watched_storm(&d, &storm_bin, mode, n, &tmp)?;
             record(RowId::Watched, t);
@@ -223,15 +221,10 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
         }
         Phase::Watched => {
             for mode in [Mode::Getppid, Mode::Mix] {
-                let n = match mode {
-                    Mode::Getppid => o.calls,
-                    Mode::Mix => o.mix,
-                };
+                let n = o.calls(mode);
                 let (mut base, mut watched, mut dropped, mut cpu) = (vec![], vec![], 0, vec![]);
                 for _ in 0..o.runs {
-                    let mut s = Storm::start(bin, &[], mode, n, STORM_CPU, tmp)?;
-                    base.push(s.go()?.ns_per_call());
-                    s.finish()?;
+                    base.push(Storm::run(bin, mode, n, STORM_CPU, tmp)?.ns_per_call());
                     let (t, w) = watched_storm(d, bin, mode, n, tmp)?;
                     watched.push(t.ns_per_call());
                     dropped += w.dropped;
@@ -251,25 +244,7 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                 }
             }
         }
-        Phase::Http => {
-            let h = http_phase(d, bin, o, tmp)?;
-            println!(
-                "- paced {} req/s: {} answered, {} failed, p50 {:.2} ms, p99 {:.2} ms",
-                h.rate,
-                h.sent,
-                h.failed,
-                h.p50.unwrap_or(f64::NAN),
-                h.p99.unwrap_or(f64::NAN)
-            );
-            println!(
-                "- paced, /v1/watch (renders no event): p50 {:.2} ms, p99 {:.2} ms",
-                h.trivial_p50.unwrap_or(f64::NAN),
-                h.trivial_p99.unwrap_or(f64::NAN)
-            );
-            for (path, (p50, p99, rps)) in &h.wrk {
-                println!("- wrk {path}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms");
-            }
-        }
+        Phase::Http => print!("{}", http_lines(&http_phase(d, bin, o, tmp)?)),
     }
     Ok(())
 }
@@ -410,9 +385,7 @@ fn bpf_stats_phase(d: &Daemon, bin: &Path, tmp: &Path, helper: u32) -> Result<Ve
     let result = (|| -> Result<()> {
         d.put(&format!("/v1/watch/{helper}?children=false"))?;
         let a = snapshot()?;
-        let mut s = Storm::start(bin, &[], Mode::Getppid, 2_000_000, STORM_CPU, tmp)?;
-        s.go()?;
-        s.finish()?;
+        Storm::run(bin, Mode::Getppid, 2_000_000, STORM_CPU, tmp)?;
         let b = snapshot()?;
         for name in ["sys_enter", "sys_exit"] {
             if let Some(v) = per_run(&a, &b, name) {
@@ -486,7 +459,6 @@ fn render(
     s.push_str(&report::table(&["getppid", "mix"], &rows));
 
     writeln!(s, "\nGoals:").unwrap();
-    let verdict = |ok: bool| if ok { "met" } else { "NOT MET" };
     for mode in [Mode::Getppid, Mode::Mix] {
         if let (Some(b), Some(f), Some(u)) =
             (med(RowId::Baseline, mode), med(RowId::Floor, mode), med(RowId::Unwatched, mode))
@@ -552,28 +524,7 @@ fn render(
         fastest_clean.unwrap_or(0.0)
     )
     .unwrap();
-    writeln!(
-        s,
-        "- HTTP at {} req/s during a watched storm ({} answered, {} failed): p50 {:.2} ms, p99 {:.2} ms (goal p99 ≤ 2 ms): {}",
-        http.rate,
-        http.sent,
-        http.failed,
-        http.p50.unwrap_or(f64::NAN),
-        http.p99.unwrap_or(f64::NAN),
-        verdict(http.failed == 0 && http.p99.is_some_and(|p| p <= 2.0))
-    )
-    .unwrap();
-    writeln!(
-        s,
-        "  - the same paced load against /v1/watch, which renders no event (this machine's latency for any request under the same load): p50 {:.2} ms, p99 {:.2} ms",
-        http.trivial_p50.unwrap_or(f64::NAN),
-        http.trivial_p99.unwrap_or(f64::NAN)
-    )
-    .unwrap();
-    for (path, (p50, p99, rps)) in &http.wrk {
-        writeln!(s, "  - wrk (max rate, 2 connections) {path}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms")
-            .unwrap();
-    }
+    s.push_str(&http_lines(http));
     writeln!(
         s,
         "- memory: {} bytes per retained event (goal ≤ 96: {}); daemon peak RSS {:.1} MiB (cap for events: 256 MiB)",
@@ -587,6 +538,38 @@ fn render(
         for (name, v) in bpf {
             writeln!(s, "- {name}: {v:.1}").unwrap();
         }
+    }
+    s
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT MET" }
+}
+
+/// The HTTP lines of the report (the goal, the floor, wrk).
+fn http_lines(h: &Http) -> String {
+    let mut s = String::new();
+    writeln!(
+        s,
+        "- HTTP at {} req/s during a watched storm ({} answered, {} failed): p50 {:.2} ms, p99 {:.2} ms (goal p99 ≤ 2 ms): {}",
+        h.rate,
+        h.sent,
+        h.failed,
+        h.p50.unwrap_or(f64::NAN),
+        h.p99.unwrap_or(f64::NAN),
+        verdict(h.failed == 0 && h.p99.is_some_and(|p| p <= 2.0))
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "  - the same paced load against /v1/watch, which renders no event (this machine's latency for any request under the same load): p50 {:.2} ms, p99 {:.2} ms",
+        h.trivial_p50.unwrap_or(f64::NAN),
+        h.trivial_p99.unwrap_or(f64::NAN)
+    )
+    .unwrap();
+    for (path, (p50, p99, rps)) in &h.wrk {
+        writeln!(s, "  - wrk (max rate, 2 connections) {path}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms")
+            .unwrap();
     }
     s
 }

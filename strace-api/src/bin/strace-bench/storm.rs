@@ -52,6 +52,14 @@ impl Timing {
 }
 
 impl Storm {
+    /// A whole storm, nothing attached by it: start, time, let it exit.
+    pub fn run(bin: &Path, mode: Mode, n: u64, cpu: usize, tmp: &Path) -> Result<Timing> {
+        let mut s = Storm::start(bin, &[], mode, n, cpu, tmp)?;
+        let t = s.go()?;
+        s.finish()?;
+        Ok(t)
+    }
+
     /// Starts `prefix… storm FLAG MODE n CPU` and waits for it to be ready.
     pub fn start(bin: &Path, prefix: &[&str], mode: Mode, n: u64, cpu: usize, tmp: &Path) -> Result<Storm> {
         let flag = tmp.join(format!("storm-flag-{}", std::process::id()));
