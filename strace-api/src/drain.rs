@@ -7,9 +7,9 @@ use tokio::io::{Interest, unix::AsyncFd};
 
 use crate::tracer::Tracer;
 
-/// Records handed to the tracer per lock, so readers are not starved while a
-/// full ring drains.
-const BATCH: usize = 256;
+/// Records handed to the tracer per lock (at least; a kernel batch is not
+/// split), so readers are not starved while a full ring drains.
+const PER_LOCK: usize = 256;
 
 /// The kernel wakes the reader only when the ring is filling up (an eighth
 /// full); otherwise the reader drains on this timer, which slows down while
@@ -82,18 +82,20 @@ pub fn drain_all(ring: &mut RingBuf<MapData>, tracer: &Tracer) -> usize {
     loop {
         // Take the lock (and wake readers) only when there is something.
         let Some(first) = ring.next() else { return total };
-        let mut batch = tracer.ingest();
-        batch.record(&first);
+        let mut ingest = tracer.ingest();
+        let mut taken = ingest.record(&first);
         drop(first);
-        let mut taken = 1;
-        while taken < BATCH {
-            let Some(item) = ring.next() else { break };
-            batch.record(&item);
-            taken += 1;
+        let mut more = true;
+        while taken < PER_LOCK {
+            let Some(item) = ring.next() else {
+                more = false;
+                break;
+            };
+            taken += ingest.record(&item);
         }
-        drop(batch);
+        drop(ingest);
         total += taken;
-        if taken < BATCH {
+        if !more {
             return total;
         }
     }

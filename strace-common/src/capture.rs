@@ -12,9 +12,8 @@
 pub const CAPTURE: &str = "CAPTURE";
 /// Syscall numbers the CAPTURE table covers.
 pub const CAPTURE_ENTRIES: u32 = 1024;
-/// `PerCpuArray<[u8; SCRATCH_BYTES]>` where an aux record is assembled.
-pub const SCRATCH: &str = "SCRATCH";
-pub const SCRATCH_BYTES: usize = 4096;
+/// An aux record stays below this many bytes.
+pub const MAX_AUX_BYTES: usize = 2048;
 /// Global: bytes of read/write buffers to copy (0: none, the default).
 pub const BUFFER_BYTES: &str = "BUFFER_BYTES";
 

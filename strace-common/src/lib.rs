@@ -5,6 +5,7 @@
 //! live behind the `user` feature.
 #![no_std]
 
+pub mod batch;
 pub mod capture;
 pub mod limits;
 pub mod maps;

@@ -55,9 +55,9 @@ pub mod globals {
     pub const SELF_PID: &str = "SELF_PID";
     /// Non-zero: watch every process of the namespace, with these [`super::WatchEntry`] flags.
     pub const WATCH_ALL: &str = "WATCH_ALL";
-    /// Every this many records a CPU wakes the reader; in between the reader
-    /// drains on a timer.
-    pub const WAKE_EVERY: &str = "WAKE_EVERY";
+    /// Every this many bytes written a CPU wakes the reader; in between the
+    /// reader drains on a timer.
+    pub const WAKE_BYTES: &str = "WAKE_BYTES";
     /// Byte offsets of `pid` and `tgid` in `struct task_struct`, from the kernel's BTF.
     pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
     pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
@@ -72,6 +72,8 @@ pub mod programs {
     pub const THREAD_EXIT: &str = "thread_exit";
     pub const PROCESS_FORK: &str = "process_fork";
     pub const PROCESS_EXEC: &str = "process_exec";
+    pub const TASK_SWITCH: &str = "task_switch";
+    pub const TICK: &str = "tick";
 }
 
 /// Per-watched-process state kept by the kernel.
@@ -157,7 +159,7 @@ impl ThreadSlot {
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counter {
-    /// Ring-buffer reservations that failed: records lost.
+    /// Records lost because the ring buffer was full.
     RingFull = 0,
     /// Syscalls of watched threads not traced because the thread table was full.
     ThreadsFull = 1,
@@ -165,9 +167,10 @@ pub enum Counter {
     /// watches) but did not fit in the watch table.
     WatchedFull = 2,
     /// Aux records (argument copies) lost because the ring buffer was full;
-    /// their syscalls are flagged `SyscallRecord::AUX_LOST`.
+    /// a syscall whose copies were lost without it is flagged
+    /// `SyscallRecord::AUX_LOST`.
     AuxLost = 3,
-    /// Records written since this CPU last woke the reader (not a loss).
+    /// Bytes written since this CPU last woke the reader (not a loss).
     SinceWake = 4,
 }
 

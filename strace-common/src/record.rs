@@ -13,6 +13,8 @@ pub enum RecordKind {
     Process = 2,
     /// Copies of argument memory: [`crate::capture::AuxHeader`] and items.
     Aux = 3,
+    /// Several syscall and aux records of one thread: [`crate::batch`].
+    Batch = 4,
 }
 
 impl RecordKind {
@@ -21,6 +23,7 @@ impl RecordKind {
             1 => Some(RecordKind::Syscall),
             2 => Some(RecordKind::Process),
             3 => Some(RecordKind::Aux),
+            4 => Some(RecordKind::Batch),
             _ => None,
         }
     }

@@ -3,41 +3,35 @@
 //! names. Only watched threads get here, and only for those calls: the cost of
 //! any other call is one array lookup.
 //!
-//! An aux record is assembled in a per-CPU scratch buffer and copied to the
-//! ring buffer with its real length. Every offset into the scratch buffer is
-//! masked below LIMIT, and no single copy is longer than MAX_STRING, so the
-//! verifier can see each access stays inside the buffer.
+//! An aux record is assembled in place in this CPU's batch (batch.rs), at
+//! the batch's next record offset. Every offset from there is masked below
+//! LIMIT, and no single copy is longer than MAX_STRING, so the verifier can
+//! see each access stays inside the buffer.
 use aya_ebpf::{
     Global,
     cty::c_void,
     helpers::generated::{bpf_probe_read_user, bpf_probe_read_user_str},
     macros::map,
-    maps::{Array, PerCpuArray},
+    maps::Array,
 };
 use strace_common::{
-    Counter, RecordKind, ThreadSlot,
+    RecordKind, ThreadSlot,
     capture::{
         AUX_HEADER_BYTES, AUX_ITEM_BYTES, AuxHeader, AuxItem, CAPTURE_ENTRIES, CaptureSpec, MAX_ARGV, MAX_ARGV_STRING,
-        MAX_BUFFER, MAX_SOCKADDR, MAX_STRING, SCRATCH_BYTES, item_span,
+        MAX_AUX_BYTES, MAX_BUFFER, MAX_SOCKADDR, MAX_STRING, item_span,
     },
 };
 
-use crate::{
-    emit,
-    maps::{EVENTS, count},
-};
+use crate::batch::{self, Open};
 
 #[map(name = "CAPTURE")]
 pub static CAPTURE: Array<CaptureSpec> = Array::with_max_entries(CAPTURE_ENTRIES, 0);
-
-#[map(name = "SCRATCH")]
-static SCRATCH: PerCpuArray<[u8; SCRATCH_BYTES]> = PerCpuArray::with_max_entries(1, 0);
 
 #[unsafe(no_mangle)]
 static BUFFER_BYTES: Global<u32> = Global::new(0);
 
 /// Records stay below this many bytes; offsets are masked with LIMIT - 1.
-const LIMIT: usize = 2048;
+const LIMIT: usize = MAX_AUX_BYTES;
 
 /// The capture spec of syscall `nr`, when it has anything to copy.
 #[inline(always)]
@@ -48,7 +42,8 @@ pub fn spec(nr: i32) -> Option<&'static CaptureSpec> {
 /// Copies the inputs of the call in `slot` (at `sys_enter`).
 #[inline(never)]
 pub fn entry(slot: &ThreadSlot, spec: &CaptureSpec) -> bool {
-    let Some(mut w) = Writer::new() else { return false };
+    let Some(mut batch) = batch::open(slot.owner) else { return false };
+    let mut w = Writer::new(&mut batch);
     for i in 0..6u8 {
         if spec.strings & (1 << i) != 0 {
             w.string(i, AuxItem::STRING, 0, nth(&slot.args, i), MAX_STRING);
@@ -64,7 +59,8 @@ pub fn entry(slot: &ThreadSlot, spec: &CaptureSpec) -> bool {
     if let (Some(a), Some(l), true) = (arg(spec.buf_in), arg(spec.buf_in_len), buffer > 0) {
         w.bytes(a, AuxItem::BYTES, nth(&slot.args, a), nth(&slot.args, l), buffer, MAX_BUFFER);
     }
-    w.send(slot)
+    w.send(slot, &mut batch);
+    true
 }
 
 /// Copies the outputs of the call in `slot` that returned `ret` (at `sys_exit`).
@@ -73,7 +69,8 @@ pub fn exit(slot: &ThreadSlot, spec: &CaptureSpec, ret: i64) -> bool {
     if ret < 0 {
         return true; // nothing was written
     }
-    let Some(mut w) = Writer::new() else { return false };
+    let Some(mut batch) = batch::open(slot.owner) else { return false };
+    let mut w = Writer::new(&mut batch);
     if let (Some(a), Some(l)) = (arg(spec.addr_out), arg(spec.addr_out_len)) {
         let mut len: u32 = 0;
         let len_ptr = nth(&slot.args, l) as *const c_void;
@@ -86,7 +83,8 @@ pub fn exit(slot: &ThreadSlot, spec: &CaptureSpec, ret: i64) -> bool {
     if let (Some(a), true) = (arg(spec.buf_out), buffer > 0) {
         w.bytes(a, AuxItem::BYTES, nth(&slot.args, a), ret as u64, buffer, MAX_BUFFER);
     }
-    w.send(slot)
+    w.send(slot, &mut batch);
+    true
 }
 
 /// Argument `i` of six. LLVM re-derives a checked index from the unchecked
@@ -118,9 +116,9 @@ struct Writer {
 }
 
 impl Writer {
-    fn new() -> Option<Writer> {
-        let buf = SCRATCH.get_ptr_mut(0)? as *mut u8;
-        Some(Writer { buf, off: AUX_HEADER_BYTES, count: 0 })
+    /// Writes at the batch's next record offset.
+    fn new(batch: &mut Open) -> Writer {
+        Writer { buf: batch.at(), off: AUX_HEADER_BYTES, count: 0 }
     }
 
     /// Room for an item of up to `max` payload bytes?
@@ -133,15 +131,16 @@ impl Writer {
         let off = self.off & (LIMIT - 1);
         let len = len & 0x1ff;
         let item = AuxItem { arg, kind, flags, index, len: len as u16, _pad: 0 };
-        // SAFETY: off < LIMIT and LIMIT + AUX_ITEM_BYTES <= SCRATCH_BYTES.
+        // SAFETY: off < LIMIT, and the batch has room for LIMIT + AUX_ITEM_BYTES
+        // bytes after its next record offset (strace_common::batch::BUFFER_BYTES).
         unsafe { (self.buf.add(off) as *mut AuxItem).write_unaligned(item) };
         self.off = off + item_span(len);
         self.count += 1;
     }
 
     fn payload(&self) -> *mut u8 {
-        // SAFETY: masked offset; every copy is at most MAX_STRING bytes, and
-        // LIMIT + AUX_ITEM_BYTES + MAX_STRING <= SCRATCH_BYTES.
+        // SAFETY: masked offset; every copy is at most MAX_STRING bytes, and the
+        // batch has room for LIMIT + AUX_ITEM_BYTES + MAX_STRING bytes here.
         unsafe { self.buf.add((self.off & (LIMIT - 1)) + AUX_ITEM_BYTES) }
     }
 
@@ -206,10 +205,10 @@ impl Writer {
         self.finish(arg, kind, 0, flags, if r != 0 { 0 } else { n });
     }
 
-    /// Writes the head and sends the record; false if the ring buffer is full.
-    fn send(self, slot: &ThreadSlot) -> bool {
+    /// Writes the head and adds the record to the batch (if it has items).
+    fn send(self, slot: &ThreadSlot, batch: &mut Open) {
         if self.count == 0 {
-            return true;
+            return;
         }
         let len = self.off & (LIMIT - 1);
         let head = AuxHeader {
@@ -222,14 +221,8 @@ impl Writer {
             len: len as u32,
             _pad: 0,
         };
-        // SAFETY: the scratch buffer starts with room for the head.
-        unsafe { (self.buf as *mut AuxHeader).write_unaligned(head) };
-        // SAFETY: len < LIMIT <= SCRATCH_BYTES bytes of the scratch buffer.
-        let bytes = unsafe { core::slice::from_raw_parts(self.buf, len) };
-        if EVENTS.output(bytes, emit::wake_flags()).is_err() {
-            count(Counter::AuxLost);
-            return false;
-        }
-        true
+        // SAFETY: the record starts with room for the head, 8-byte aligned.
+        unsafe { (self.buf as *mut AuxHeader).write(head) };
+        batch.commit(len, true);
     }
 }

@@ -1,24 +1,30 @@
-//! Writing records to the ring buffer; a record that does not fit is counted,
-//! globally (per CPU) and for its process.
+//! Sending records to userspace: syscall records go through this CPU's batch
+//! (batch.rs); the rare process records go straight to the ring buffer. A
+//! record that does not fit is counted, globally (per CPU) and for its process.
 use aya_ebpf::bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use strace_common::{Counter, ProcessRecord, RecordKind, SyscallRecord, ThreadSlot};
 
-use crate::maps::{COUNTERS, EVENTS, WAKE_EVERY, WATCHED, atomic_inc, count};
+use crate::{
+    batch,
+    maps::{COUNTERS, EVENTS, WAKE_BYTES, WATCHED, atomic_inc, count},
+};
 
-/// Submit flags: no wake-up (the reader drains on a short timer), except for
-/// every WAKE_EVERY-th record of a CPU, so a burst cannot fill the ring while
-/// the reader sleeps. Waking the reader on every record cost more than
-/// writing the record; asking the ring how full it is cost a helper call per
-/// record (see bench/README.md).
+/// Submit flags for a write of `bytes`: no wake-up (the reader drains on a
+/// short timer), except once a CPU has written WAKE_BYTES since it last
+/// woke the reader, so a burst cannot fill the ring while the reader sleeps.
+/// Waking the reader on every record cost more than writing the record;
+/// asking the ring how full it is cost a helper call per record (see
+/// bench/README.md).
 #[inline(always)]
-pub fn wake_flags() -> u64 {
+pub fn wake_flags(bytes: u64) -> u64 {
     let Some(since) = COUNTERS.get_ptr_mut(Counter::SinceWake as u32) else {
         return BPF_RB_NO_WAKEUP as u64;
     };
-    // SAFETY: this CPU's slot; programs on one CPU do not run concurrently here.
+    // SAFETY: this CPU's slot (an interrupting tick may lose an update: it
+    // only shifts when the next wake-up comes).
     unsafe {
-        if *since < WAKE_EVERY.load() {
-            *since += 1;
+        if *since < WAKE_BYTES.load() {
+            *since += bytes;
             return BPF_RB_NO_WAKEUP as u64;
         }
         *since = 0;
@@ -26,7 +32,7 @@ pub fn wake_flags() -> u64 {
     BPF_RB_FORCE_WAKEUP as u64
 }
 
-/// One helper call (bpf_ringbuf_output) rather than reserve + submit.
+/// Appends the record of the call in `slot` to this CPU's batch.
 #[inline(always)]
 pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
     let record = SyscallRecord {
@@ -40,14 +46,17 @@ pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
         ret,
         args: slot.args,
     };
-    if EVENTS.output(&record, wake_flags()).is_err() {
-        lost(slot.host_pid());
+    match batch::open(slot.owner) {
+        Some(b) => b.syscall(record),
+        None => lost(slot.host_pid()),
     }
 }
 
-/// False if the ring is full (counted).
+/// False if the ring is full (counted). The calling thread's batched records
+/// go first, so a process record is never overtaken by later ones.
 pub fn process(record: ProcessRecord) -> bool {
-    if EVENTS.output(&record, wake_flags()).is_err() {
+    batch::flush_idle();
+    if EVENTS.output(&record, wake_flags(ProcessRecord::SIZE as u64)).is_err() {
         count(Counter::RingFull);
         return false;
     }

@@ -2,8 +2,10 @@
 //!
 //! Data path: `sys_enter` (filter: `state`, one array lookup; remember the
 //! call in the thread's slot) → `sys_exit` (one record per completed call into
-//! the ring buffer) → userspace. `process_fork` follows children and clears
-//! reused pids; `thread_exit` frees a thread's slot.
+//! this CPU's batch) → the ring buffer (a batch at a time: when it is full, on
+//! a task switch, at thread exit, on the timer tick) → userspace.
+//! `process_fork` follows children and clears reused pids; `thread_exit`
+//! frees a thread's slot.
 #![no_std]
 #![no_main]
 // atomic_xadd: the BPF target has an atomic add but no compare-and-swap, so
@@ -12,6 +14,7 @@
 #![allow(internal_features)]
 
 mod arch;
+mod batch;
 mod capture;
 mod emit;
 mod maps;

@@ -52,9 +52,9 @@ pub static NS_INO: Global<u64> = Global::new(0);
 pub static SELF_PID: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static WATCH_ALL: Global<u32> = Global::new(0);
-/// Every this many records a CPU wakes the reader (see emit::wake_flags).
+/// Every this many bytes a CPU wakes the reader (see emit::wake_flags).
 #[unsafe(no_mangle)]
-pub static WAKE_EVERY: Global<u64> = Global::new(1);
+pub static WAKE_BYTES: Global<u64> = Global::new(1);
 #[unsafe(no_mangle)]
 pub static TASK_PID_OFFSET: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
@@ -65,11 +65,17 @@ pub static THREADS_MASK: Global<u32> = Global::new(limits::DEFAULT_MAX_THREADS -
 /// Adds one to a per-CPU counter; returns the old value.
 #[inline(always)]
 pub fn count(counter: Counter) -> u64 {
+    count_n(counter, 1)
+}
+
+/// Adds `n` to a per-CPU counter; returns the old value.
+#[inline(always)]
+pub fn count_n(counter: Counter, n: u64) -> u64 {
     match COUNTERS.get_ptr_mut(counter as u32) {
         // SAFETY: per-CPU slot; programs on one CPU do not preempt each other here.
         Some(p) => unsafe {
             let old = *p;
-            *p = old + 1;
+            *p = old + n;
             old
         },
         None => 0,
@@ -79,6 +85,12 @@ pub fn count(counter: Counter) -> u64 {
 /// Adds one to a `u64` in a map value shared between CPUs.
 #[inline(always)]
 pub fn atomic_inc(p: *mut u64) {
+    add(p, 1)
+}
+
+/// Adds `n` to a `u64` in a map value shared between CPUs.
+#[inline(always)]
+pub fn add(p: *mut u64, n: u64) {
     // SAFETY: `p` points into a live map value; BPF_ATOMIC add.
-    unsafe { core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(p, 1) };
+    unsafe { core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(p, n) };
 }

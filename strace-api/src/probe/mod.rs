@@ -9,7 +9,7 @@ mod threads;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, RawTracePoint, tp_btf::BtfTracePointLinkId},
+    programs::{BtfTracePoint, RawTracePoint, raw_trace_point::RawTracePointLinkId, tp_btf::BtfTracePointLinkId},
 };
 use aya_log::EbpfLogger;
 pub use error::StartupError;
@@ -45,6 +45,8 @@ pub struct Probe {
     watch_all: bool,
     /// The syscall hooks' links while attached (see `Kernel::set_active`).
     syscall_links: Vec<(&'static str, BtfTracePointLinkId)>,
+    /// The batch-flushing hooks' links, attached with the syscall hooks.
+    flush_links: Vec<(&'static str, RawTracePointLinkId)>,
     /// (name, kernel program id) of each attached program.
     programs: Vec<(&'static str, u32)>,
     state: Array<MapData, u64>,
@@ -77,6 +79,17 @@ const SCHED_HOOKS: [(&str, &str); 3] = [
 /// the host's syscalls nothing.
 const SYSCALL_HOOKS: [(&str, &str); 2] = [(programs::SYS_EXIT, "sys_exit"), (programs::SYS_ENTER, "sys_enter")];
 
+/// The hooks that write out each CPU's batch of records: on a task switch and
+/// on the timer tick (raw tracepoints). Attached before the syscall hooks and
+/// detached after them, once every batch has been written out.
+const FLUSH_HOOKS: [(&str, &str); 2] =
+    [(programs::TASK_SWITCH, "sched_switch"), (programs::TICK, "hrtimer_expire_entry")];
+
+/// After the syscall hooks are detached, how long the flush hooks stay: a
+/// CPU writes out its batch at its next task switch or tick (every 1/HZ,
+/// 10 ms at HZ=100, while it runs a task).
+const FLUSH_GRACE: std::time::Duration = std::time::Duration::from_millis(30);
+
 impl Probe {
     pub fn load(settings: Settings) -> Result<(Probe, Streams), StartupError> {
         preflight::check()?;
@@ -104,7 +117,7 @@ impl Probe {
             .override_global(globals::TASK_PID_OFFSET, &offsets.pid, true)
             .override_global(globals::TASK_TGID_OFFSET, &offsets.tgid, true)
             .override_global(capture::BUFFER_BYTES, &settings.capture_bytes, true)
-            .override_global(globals::WAKE_EVERY, &wake_every(settings.ring_bytes), true)
+            .override_global(globals::WAKE_BYTES, &wake_bytes(settings.ring_bytes), true)
             .load(OBJECT)
             .map_err(StartupError::object)?;
         let log = match EbpfLogger::init(&mut ebpf) {
@@ -121,6 +134,11 @@ impl Probe {
             program.load().map_err(|e| StartupError::program(name, e))?;
             ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
             program.attach(hook).map_err(|e| StartupError::Attach { program: name, hook, error: error::chain(&e) })?;
+        }
+        for (name, _) in FLUSH_HOOKS {
+            let program = raw_tracepoint(&mut ebpf, name).map_err(|e| StartupError::program(name, e))?;
+            program.load().map_err(|e| StartupError::program(name, e))?;
+            ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
         }
         let btf = aya::Btf::from_sys_fs().map_err(|e| StartupError::NoBtf(e.to_string()))?;
         for (name, hook) in SYSCALL_HOOKS {
@@ -145,6 +163,7 @@ impl Probe {
             host_pids: ns_mode == 0,
             watch_all: settings.watch_all,
             syscall_links: vec![],
+            flush_links: vec![],
             programs: ids,
             state: Array::try_from(st).map_err(map_err(maps::STATE))?,
             watched: HashMap::try_from(w).map_err(map_err(maps::WATCHED))?,
@@ -215,12 +234,11 @@ impl Probe {
     }
 }
 
-/// Records per CPU between wake-ups: an eighth of the ring per CPU, so the
-/// ring cannot fill from records nobody was woken for.
-fn wake_every(ring_bytes: u32) -> u64 {
+/// Bytes a CPU writes between wake-ups: an eighth of the ring per CPU, so
+/// the ring cannot fill from records nobody was woken for.
+fn wake_bytes(ring_bytes: u32) -> u64 {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-    let record = (strace_common::SyscallRecord::SIZE + 8) as u64; // with the ring's header
-    (ring_bytes as u64 / 8 / cpus / record).max(1)
+    (ring_bytes as u64 / 8 / cpus).max(1)
 }
 
 fn raw_tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut RawTracePoint, aya::programs::ProgramError> {
@@ -256,6 +274,13 @@ impl Kernel for Probe {
             return Ok(());
         }
         if on {
+            if self.flush_links.is_empty() {
+                for (name, hook) in FLUSH_HOOKS {
+                    let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
+                    let link = program.attach(hook).map_err(|e| error::chain(&e))?;
+                    self.flush_links.push((name, link));
+                }
+            }
             for (name, _) in SYSCALL_HOOKS {
                 let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
                 let link = program.attach().map_err(|e| error::chain(&e))?;
@@ -265,6 +290,12 @@ impl Kernel for Probe {
         } else {
             for (name, link) in self.syscall_links.drain(..).rev() {
                 let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
+                program.detach(link).map_err(|e| error::chain(&e))?;
+            }
+            // Records still batched on some CPU go out at its next switch or tick.
+            std::thread::sleep(FLUSH_GRACE);
+            for (name, link) in self.flush_links.drain(..).rev() {
+                let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
                 program.detach(link).map_err(|e| error::chain(&e))?;
             }
             tracing::debug!("nothing watched: syscall hooks detached");

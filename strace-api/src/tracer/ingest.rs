@@ -1,7 +1,7 @@
 //! Storing a batch of ring-buffer records (called by the drain).
 use std::sync::{MutexGuard, atomic::Ordering};
 
-use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry};
+use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry, batch};
 
 use super::{
     Inner, Tracer,
@@ -28,7 +28,27 @@ impl<'a> Ingest<'a> {
         Ingest { inner: Some(tracer.inner()), malformed: 0, adopted: vec![], tracer }
     }
 
-    pub fn record(&mut self, bytes: &[u8]) {
+    /// Stores one ring-buffer record (a batch: each of its records); returns
+    /// how many records that was.
+    pub fn record(&mut self, bytes: &[u8]) -> usize {
+        if RecordKind::of(bytes) != Some(RecordKind::Batch) {
+            self.one(bytes);
+            return 1;
+        }
+        let Some(mut records) = batch::records(bytes) else {
+            self.malformed += 1;
+            return 1;
+        };
+        let mut n = 0;
+        for r in records.by_ref() {
+            self.one(r);
+            n += 1;
+        }
+        self.malformed += records.rest() as u64;
+        n + records.rest() as usize
+    }
+
+    fn one(&mut self, bytes: &[u8]) {
         let inner = self.inner.as_mut().expect("held until drop");
         match RecordKind::of(bytes) {
             Some(RecordKind::Syscall) => match SyscallRecord::read(bytes) {
@@ -55,7 +75,7 @@ impl<'a> Ingest<'a> {
                 }
                 None => self.malformed += 1,
             },
-            None => self.malformed += 1,
+            Some(RecordKind::Batch) | None => self.malformed += 1,
         }
     }
 }

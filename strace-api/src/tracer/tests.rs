@@ -1,4 +1,4 @@
-use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry};
+use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry, batch};
 
 use super::*;
 
@@ -84,6 +84,41 @@ fn ingest_counts_everything() {
     let end = t.unwatch(p).unwrap();
     assert_eq!(end.seen, 1);
     assert_eq!(t.unwatch(p), Err(WatchError::NotWatched(p)));
+}
+
+/// A kernel batch: its header and the records, each 8-byte aligned.
+fn batch_of(records: &[&[u8]]) -> Vec<u8> {
+    let mut bytes = vec![0u8; batch::HEADER_BYTES];
+    for r in records {
+        bytes.extend_from_slice(r);
+        bytes.resize(batch::next_offset(bytes.len(), 0), 0);
+    }
+    let head = batch::BatchHeader {
+        kind: RecordKind::Batch as u16,
+        count: records.len() as u32,
+        len: bytes.len() as u32,
+        ..Default::default()
+    };
+    bytes[..batch::HEADER_BYTES].copy_from_slice(head.as_bytes());
+    bytes
+}
+
+#[test]
+fn a_kernel_batch_is_stored_record_by_record_and_a_cut_one_is_counted() {
+    let t = fake::tracer();
+    let p = other();
+    t.watch(p, false).unwrap();
+    let bytes = batch_of(&[record(p, 1).as_bytes(), record(p, 2).as_bytes(), record(p, 3).as_bytes()]);
+    let mut ingest = t.ingest();
+    assert_eq!(ingest.record(&bytes), 3);
+    // Cut inside its last record: two stored, one malformed.
+    assert_eq!(ingest.record(&bytes[..bytes.len() - 8]), 3);
+    drop(ingest);
+    let s = t.stats(p).unwrap();
+    assert_eq!((s.seen, s.last_seq), (5, 5));
+    let nrs: Vec<i32> = t.inner().recorder.log(p).unwrap().after(0, 10).map(|(_, e)| e.nr).collect();
+    assert_eq!(nrs, [1, 2, 3, 1, 2]);
+    assert_eq!(t.totals().malformed, 1);
 }
 
 #[test]

@@ -7,9 +7,13 @@
 //! (tp_btf): as cheap as raw_tp, and their BTF-typed arguments let the
 //! programs read `pt_regs` and the current task's tgid/tid with plain loads
 //! instead of helper calls (see bench/README.md). The scheduler hooks, which
-//! run only on fork and exit, are raw tracepoints.
+//! run only on fork and exit, are raw tracepoints, and so are the two that
+//! write out the per-CPU batch of records (batch.rs): on a task switch and
+//! on the timer tick.
 mod process_exec;
 mod process_fork;
 mod sys_enter;
 mod sys_exit;
+mod task_switch;
 mod thread_exit;
+mod tick;

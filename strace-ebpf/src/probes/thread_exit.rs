@@ -1,14 +1,16 @@
 //! `sched:sched_process_exit(struct task_struct *p)`, run by every exiting
-//! thread: frees its slot, so the thread table only holds live threads, and
+//! thread: writes out its batched records (before the daemon can see it
+//! gone), frees its slot, so the thread table only holds live threads, and
 //! forgets the cached state of an exiting group leader.
 use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::raw_tracepoint, programs::RawTracePointContext};
 
-use crate::{state, threads};
+use crate::{batch, state, threads};
 
 #[raw_tracepoint(tracepoint = "sched_process_exit")]
 pub fn thread_exit(_ctx: RawTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
+    batch::flush_idle();
     let _ = threads::free(tid);
     if tid == tgid {
         state::forget(tgid);

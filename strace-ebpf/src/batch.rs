@@ -1,0 +1,157 @@
+//! The per-CPU buffer where a thread's records wait to go to the ring buffer
+//! together (the format is strace_common::batch's).
+//!
+//! Writers: `sys_enter` and `sys_exit` append (in task context);
+//! `sched_switch` and `thread_exit` flush, so the buffer only ever holds the
+//! running thread's records; the timer tick (an interrupt, which may arrive
+//! while a task-context program is halfway through an append) flushes too,
+//! unless the buffer is marked busy.
+use aya_ebpf::{macros::map, maps::PerCpuArray};
+use strace_common::{
+    Counter, RecordKind, SyscallRecord,
+    batch::{BUFFER_BYTES, BatchHeader, FLUSH_AT, HEADER_BYTES, next_offset},
+};
+
+use crate::{
+    emit,
+    maps::{EVENTS, WATCHED, add, count_n},
+    threads,
+};
+
+#[repr(C, align(8))]
+pub struct Batch {
+    /// Bytes used in `data`, header included (0: empty).
+    len: u32,
+    count: u32,
+    /// How many of the records are aux records.
+    aux: u32,
+    /// Non-zero while a task-context program changes the buffer.
+    busy: u32,
+    /// `ThreadSlot::owner` of the thread whose records these are.
+    owner: u64,
+    data: [u8; BUFFER_BYTES],
+}
+
+#[map(name = "BATCH")]
+static BATCH: PerCpuArray<Batch> = PerCpuArray::with_max_entries(1, 0);
+
+/// This CPU's buffer, marked busy until dropped.
+pub struct Open(&'static mut Batch);
+
+/// Opens this CPU's buffer for the thread `owner` (a `ThreadSlot::owner`).
+#[inline(always)]
+pub fn open(owner: u64) -> Option<Open> {
+    // SAFETY: this CPU's buffer; programs in task context do not nest on a
+    // CPU, and the tick leaves a busy buffer alone.
+    let b = unsafe { &mut *BATCH.get_ptr_mut(0)? };
+    // SAFETY: a field of a live map value.
+    unsafe { core::ptr::write_volatile(&raw mut b.busy, 1) };
+    if b.owner != owner {
+        // Another thread's records: only before sched_switch is attached.
+        flush(b);
+        b.owner = owner;
+    }
+    Some(Open(b))
+}
+
+impl Open {
+    /// Where the next record goes: 8-byte aligned, below FLUSH_AT, with
+    /// room after it for the largest record.
+    #[inline(always)]
+    pub fn at(&mut self) -> *mut u8 {
+        let len = if self.0.len == 0 { HEADER_BYTES } else { self.0.len as usize };
+        // SAFETY: the mask keeps the offset inside `data` (see BUFFER_BYTES).
+        unsafe { self.0.data.as_mut_ptr().add(len & (FLUSH_AT - 1)) }
+    }
+
+    /// Appends a syscall record.
+    #[inline(always)]
+    pub fn syscall(mut self, record: SyscallRecord) {
+        // SAFETY: `at` is 8-byte aligned with room for any record.
+        unsafe { (self.at() as *mut SyscallRecord).write(record) };
+        self.commit(SyscallRecord::SIZE, false);
+    }
+
+    /// Counts the `len` bytes just written at `at()` as a record, and writes
+    /// the batch out once it is full.
+    #[inline(always)]
+    pub fn commit(&mut self, len: usize, aux: bool) {
+        let b = &mut *self.0;
+        let at = if b.len == 0 { HEADER_BYTES } else { b.len as usize };
+        b.len = next_offset(at, len) as u32;
+        b.count += 1;
+        b.aux += aux as u32;
+        if b.len as usize >= FLUSH_AT {
+            flush(b);
+        }
+    }
+}
+
+impl Drop for Open {
+    #[inline(always)]
+    fn drop(&mut self) {
+        // SAFETY: a field of a live map value.
+        unsafe { core::ptr::write_volatile(&raw mut self.0.busy, 0) };
+    }
+}
+
+/// Writes out this CPU's buffer unless a program it interrupted is using it
+/// (from sched_switch, thread exit and the tick).
+#[inline(always)]
+pub fn flush_idle() {
+    let Some(b) = BATCH.get_ptr_mut(0) else { return };
+    // SAFETY: this CPU's buffer, not busy: nothing else on this CPU uses it.
+    let b = unsafe { &mut *b };
+    if b.count == 0 || unsafe { core::ptr::read_volatile(&raw const b.busy) } != 0 {
+        return;
+    }
+    unsafe { core::ptr::write_volatile(&raw mut b.busy, 1) };
+    flush(b);
+    unsafe { core::ptr::write_volatile(&raw mut b.busy, 0) };
+}
+
+/// One ring write for the whole batch; if it does not fit, its records are
+/// counted as lost, for the process too.
+#[inline(never)]
+fn flush(b: &mut Batch) {
+    if b.count != 0 {
+        let len = b.len as usize & (BUFFER_BYTES - 1);
+        let head = BatchHeader {
+            kind: RecordKind::Batch as u16,
+            _pad: 0,
+            count: b.count,
+            len: len as u32,
+            host_pid: (b.owner >> 32) as u32,
+        };
+        // SAFETY: `data` starts with room for the header; len < BUFFER_BYTES.
+        let bytes = unsafe {
+            (b.data.as_mut_ptr() as *mut BatchHeader).write(head);
+            core::slice::from_raw_parts(b.data.as_ptr(), len)
+        };
+        if EVENTS.output(bytes, emit::wake_flags(len as u64)).is_err() {
+            lost(b);
+        }
+    }
+    b.len = 0;
+    b.count = 0;
+    b.aux = 0;
+}
+
+#[cold]
+fn lost(b: &Batch) {
+    let calls = (b.count - b.aux) as u64;
+    count_n(Counter::RingFull, calls);
+    if let Some(w) = WATCHED.get_ptr_mut(&((b.owner >> 32) as u32)) {
+        // SAFETY: pointer to a live map value.
+        add(unsafe { &raw mut (*w).dropped }, calls);
+    }
+    if b.aux != 0 {
+        count_n(Counter::AuxLost, b.aux as u64);
+        // The call in progress may have lost its copies: say so on its record
+        // (sys_enter clears the flag for the next call).
+        if let Some(slot) = threads::find(b.owner as u32) {
+            // SAFETY: pointer to a live map value; a flag bit only.
+            unsafe { (*slot).flags |= SyscallRecord::AUX_LOST as u32 };
+        }
+    }
+}

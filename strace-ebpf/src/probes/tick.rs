@@ -1,0 +1,13 @@
+//! `timer:hrtimer_expire_entry`, in interrupt context: a thread that stays on
+//! its CPU and stops making syscalls (a busy loop) would otherwise leave its
+//! last records in the batch; the scheduler tick (every 1/HZ on a busy CPU)
+//! writes them out. Attached with the syscall hooks.
+use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
+
+use crate::batch;
+
+#[raw_tracepoint(tracepoint = "hrtimer_expire_entry")]
+pub fn tick(_ctx: RawTracePointContext) -> i32 {
+    batch::flush_idle();
+    0
+}
