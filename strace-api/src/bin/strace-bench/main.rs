@@ -392,10 +392,16 @@ fn bpf_stats_phase(d: &Daemon, bin: &Path, tmp: &Path, helper: u32) -> Result<Ve
                 out.push((format!("{name}, process not watched (ns/run)"), v));
             }
         }
+        // Every context switch and timer tick on the host, while attached.
+        for name in ["task_switch", "tick"] {
+            if let Some(v) = per_run(&a, &b, name) {
+                out.push((format!("{name}, storm not watched (nothing to flush; ns/run)"), v));
+            }
+        }
         let (_, w) = watched_storm(d, bin, Mode::Getppid, 2_000_000, tmp)?;
         let c = snapshot()?;
         let _ = w;
-        for name in ["sys_enter", "sys_exit"] {
+        for name in ["sys_enter", "sys_exit", "task_switch", "tick"] {
             if let Some(v) = per_run(&b, &c, name) {
                 out.push((format!("{name}, all runs while the storm was watched (ns/run)"), v));
             }
