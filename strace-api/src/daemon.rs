@@ -23,6 +23,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         max_threads: config.max_threads,
         watch_all: config.watch_all,
         capture_bytes: config.capture_bytes,
+        durations: config.durations,
     };
     let (probe, streams) = Probe::load(settings)?;
     let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };

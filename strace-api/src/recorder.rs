@@ -60,8 +60,19 @@ impl Event {
         self.flags & SyscallRecord::NO_RETURN == 0
     }
 
+    /// When the call entered, if that was timed (see `SyscallRecord::NO_ENTER_TIME`).
+    pub fn enter_time(&self) -> Option<u64> {
+        (self.flags & SyscallRecord::NO_ENTER_TIME == 0).then_some(self.enter_ns)
+    }
+
+    /// The event's time: its entry, or its exit when the entry was not timed.
+    pub fn time_ns(&self) -> u64 {
+        self.enter_time().unwrap_or(self.exit_ns)
+    }
+
     pub fn duration_ns(&self) -> Option<u64> {
-        self.returns().then(|| self.exit_ns.saturating_sub(self.enter_ns))
+        let enter = self.enter_time()?;
+        self.returns().then(|| self.exit_ns.saturating_sub(enter))
     }
 }
 
@@ -251,6 +262,16 @@ mod tests {
 
     fn ev(nr: i32) -> Event {
         Event { nr, ..Default::default() }
+    }
+
+    #[test]
+    fn an_untimed_entry_has_no_duration_and_the_exit_time() {
+        let timed = Event { enter_ns: 1_000, exit_ns: 1_500, ..ev(39) };
+        assert_eq!((timed.time_ns(), timed.duration_ns()), (1_000, Some(500)));
+        let untimed = Event { enter_ns: 7, exit_ns: 1_500, flags: SyscallRecord::NO_ENTER_TIME, ..ev(39) };
+        assert_eq!((untimed.enter_time(), untimed.time_ns(), untimed.duration_ns()), (None, 1_500, None));
+        let exit = Event { flags: SyscallRecord::NO_RETURN, ..timed.clone() };
+        assert_eq!(exit.duration_ns(), None, "a call that does not return has no duration");
     }
 
     #[test]

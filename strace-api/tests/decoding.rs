@@ -271,6 +271,52 @@ fn decoding_agrees_with_strace() {
     let _ = std::fs::remove_file(&out);
 }
 
+/// With `--durations false` the entry is not timed: events carry their exit
+/// time and no duration, a call in progress no start, and every call still
+/// gets its own path (the thread's call number pairs it with its copies).
+#[test]
+fn without_durations_events_keep_their_time_and_their_paths() {
+    let d = daemon!("--durations", "false");
+    let mut w = support::Workload::new(&["openat-enoent", "getppid", "openat-null", "openat-enoent"]);
+    d.watch(w.pid);
+    w.go();
+    let events = d.wait_events(w.pid, Duration::from_secs(10), |e| e.len() >= 5);
+    let texts: Vec<&str> = events.iter().map(|e| e["text"].as_str().unwrap()).collect();
+    let enoent = "openat(AT_FDCWD, \"/nonexistent/strace-api-test\", O_RDONLY) = -1 ENOENT (No such file or directory)";
+    assert_eq!(texts[0], enoent);
+    assert!(texts[1].starts_with("getppid() = "), "{}", texts[1]);
+    assert_eq!(texts[2], "openat(AT_FDCWD, NULL, O_RDONLY) = -1 EFAULT (Bad address)");
+    assert_eq!(texts[3], enoent);
+    for e in &events {
+        assert!(e["duration_ns"].is_null(), "{e}");
+        assert!(e["ts"].as_str().is_some_and(|t| t.starts_with("20")), "{e}");
+    }
+    let (_, page) = d.get(&format!("/v1/processes/{}/events?durations=true", w.pid));
+    let text = page["events"][0]["text"].as_str().unwrap();
+    assert!(!text.contains(" <"), "no duration to show: {text}");
+    w.finish();
+
+    // A blocked call: in flight, with no start time.
+    let mut cat = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
+    let pid = cat.id();
+    d.watch(pid);
+    use std::io::Write as _;
+    cat.stdin.as_mut().unwrap().write_all(b"x\n").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let flight = loop {
+        let (_, page) = d.get(&format!("/v1/processes/{pid}/events"));
+        if let Some(f) = page["in_flight"].as_array().and_then(|a| a.first()) {
+            break f.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "never in flight: {page}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(flight["text"], "read(0, <unfinished ...>");
+    assert!(flight["since"].is_null() && flight["elapsed_ns"].is_null(), "{flight}");
+    drop(cat.stdin.take());
+    cat.wait().unwrap();
+}
+
 /// A path the kernel cannot read shows as strace shows it, and the call is
 /// still recorded.
 #[test]

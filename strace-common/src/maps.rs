@@ -61,6 +61,8 @@ pub mod globals {
     /// Byte offsets of `pid` and `tgid` in `struct task_struct`, from the kernel's BTF.
     pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
     pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
+    /// 1: read the clock at entry too, for durations; 0: at exit only.
+    pub const DURATIONS: &str = "DURATIONS";
     /// THREADS has a power-of-two number of slots; this is that number - 1.
     pub const THREADS_MASK: &str = "THREADS_MASK";
 }

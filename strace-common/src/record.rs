@@ -89,9 +89,11 @@ pub struct SyscallRecord {
     /// Thread-group id and thread id in the daemon's PID namespace.
     pub pid: u32,
     pub tid: u32,
-    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at entry.
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) at entry; with
+    /// [`SyscallRecord::NO_ENTER_TIME`], the thread's call number instead.
     pub enter_ns: u64,
-    /// `bpf_ktime_get_ns()` at exit (equal to `enter_ns` for `NO_RETURN`).
+    /// `bpf_ktime_get_ns()` at exit (equal to `enter_ns` for `NO_RETURN`,
+    /// unless `NO_ENTER_TIME`).
     pub exit_ns: u64,
     pub ret: i64,
     pub args: [u64; 6],
@@ -102,6 +104,10 @@ impl SyscallRecord {
     pub const NO_RETURN: u16 = 1;
     /// The copies of its argument memory were lost (ring buffer full).
     pub const AUX_LOST: u16 = 2;
+    /// Durations are off (`--durations false`, one clock read a call fewer):
+    /// `enter_ns` is the thread's call number, which pairs aux records, not a
+    /// time.
+    pub const NO_ENTER_TIME: u16 = 4;
     pub const SIZE: usize = core::mem::size_of::<SyscallRecord>();
 
     /// Reads a record from ring-buffer bytes; `None` if too short or of another kind.

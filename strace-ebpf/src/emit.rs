@@ -37,7 +37,7 @@ pub fn wake_flags(bytes: u64) -> u64 {
 pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
     let record = SyscallRecord {
         kind: RecordKind::Syscall as u16,
-        flags: flags | (slot.flags as u16 & SyscallRecord::AUX_LOST),
+        flags: flags | (slot.flags as u16 & (SyscallRecord::AUX_LOST | SyscallRecord::NO_ENTER_TIME)),
         nr: slot.nr,
         pid: slot.pid,
         tid: slot.tid,

@@ -59,6 +59,9 @@ pub static WAKE_BYTES: Global<u64> = Global::new(1);
 pub static TASK_PID_OFFSET: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static TASK_TGID_OFFSET: Global<u32> = Global::new(0);
+/// 0: no clock read at entry (see SyscallRecord::NO_ENTER_TIME).
+#[unsafe(no_mangle)]
+pub static DURATIONS: Global<u32> = Global::new(1);
 #[unsafe(no_mangle)]
 pub static THREADS_MASK: Global<u32> = Global::new(limits::DEFAULT_MAX_THREADS - 1);
 

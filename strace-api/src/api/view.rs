@@ -42,7 +42,7 @@ impl EventView {
         let ret = ev.returns().then_some(ev.ret);
         EventView {
             seq,
-            ts: clock.rfc3339(ev.enter_ns),
+            ts: clock.rfc3339(ev.time_ns()),
             pid,
             tid: ev.tid,
             syscall: syscall::name(ev.nr),
@@ -64,9 +64,10 @@ pub struct InFlightView {
     pub tid: u32,
     pub syscall: Cow<'static, str>,
     pub nr: i32,
-    /// Since when (wall clock, RFC 3339), and for how long so far.
-    pub since: String,
-    pub elapsed_ns: u64,
+    /// Since when (wall clock, RFC 3339), and for how long so far (`null`
+    /// with durations off: the entry was not timed).
+    pub since: Option<String>,
+    pub elapsed_ns: Option<u64>,
     pub args: Vec<String>,
     /// Its input arguments decoded (outputs are not known yet).
     pub decoded: Vec<Decoded>,
@@ -83,8 +84,8 @@ impl InFlightView {
             tid: ev.tid,
             syscall: syscall::name(ev.nr),
             nr: ev.nr,
-            since: clock.rfc3339(ev.enter_ns),
-            elapsed_ns: now_ns.saturating_sub(ev.enter_ns),
+            since: ev.enter_time().map(|t| clock.rfc3339(t)),
+            elapsed_ns: ev.enter_time().map(|t| now_ns.saturating_sub(t)),
             args,
             decoded,
             text: syscall::unfinished(ev),

@@ -38,6 +38,8 @@ pub struct Settings {
     pub watch_all: bool,
     /// Bytes of read/write buffers to copy (0: none).
     pub capture_bytes: u32,
+    /// Read the clock at entry too (durations); off saves one read a call.
+    pub durations: bool,
 }
 
 pub struct Probe {
@@ -107,6 +109,7 @@ impl Probe {
             .map_max_entries(maps::CLAIMS, table_size)
             .map_max_entries(maps::OWNERS, table_size)
             .override_global(globals::THREADS_MASK, &threads_mask, true)
+            .override_global(globals::DURATIONS, &u32::from(settings.durations), true)
             .override_global(globals::NR_EXIT, &nr_exit, true)
             .override_global(globals::NR_EXIT_GROUP, &nr_exit_group, true)
             .override_global(globals::NS_MODE, &ns_mode, true)

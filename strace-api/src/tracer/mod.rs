@@ -338,7 +338,8 @@ impl Tracer {
                 aux: inner.pending_aux.peek(s.tid, s.enter_ns).map(|a| Box::new(a.to_vec())),
                 tid: s.tid,
                 nr: s.nr,
-                flags: strace_common::SyscallRecord::NO_RETURN,
+                flags: strace_common::SyscallRecord::NO_RETURN
+                    | (s.flags as u16 & strace_common::SyscallRecord::NO_ENTER_TIME),
             })
             .collect()
     }

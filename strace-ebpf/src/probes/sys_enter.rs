@@ -3,7 +3,9 @@
 //! Hot path for every process on the host: an unwatched one leaves after one
 //! array lookup (`state::watched`). A watched thread's call is remembered in
 //! its slot (inserted once per thread, then updated in place) until
-//! `sys_exit` emits it.
+//! `sys_exit` emits it. With durations off the entry is not timed (a clock
+//! read costs ~30 ns here): the slot counts the thread's calls instead, which
+//! still pairs a call with its aux records.
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::btf_tracepoint,
@@ -14,7 +16,7 @@ use strace_common::{Counter, SyscallRecord, ThreadSlot};
 
 use crate::{
     arch, capture, emit,
-    maps::{NR_EXIT, NR_EXIT_GROUP, WATCHED, atomic_inc, count},
+    maps::{DURATIONS, NR_EXIT, NR_EXIT_GROUP, WATCHED, atomic_inc, count},
     ns, state, threads,
 };
 
@@ -25,19 +27,21 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let nr = ctx.arg::<i64>(1) as i32;
-    let enter_ns = unsafe { bpf_ktime_get_ns() };
+    let timed = DURATIONS.load() != 0;
+    let (stamp, flags) =
+        if timed { (unsafe { bpf_ktime_get_ns() }, 0) } else { (0, SyscallRecord::NO_ENTER_TIME as u32) };
     let args = arch::syscall_args(ctx.arg::<*const u8>(0));
     let slot = match threads::find(tid) {
         // SAFETY: the slot belongs to this thread; only this thread writes it.
         Some(p) => unsafe {
             (*p).nr = nr;
             (*p).state = ThreadSlot::IN_SYSCALL;
-            (*p).enter_ns = enter_ns;
+            (*p).enter_ns = if timed { stamp } else { (*p).enter_ns.wrapping_add(1) };
             (*p).args = args;
-            (*p).flags = 0;
+            (*p).flags = flags;
             &mut *p
         },
-        None => match first_slot(&ctx, nr, enter_ns, args) {
+        None => match first_slot(&ctx, nr, if timed { stamp } else { 1 }, args, flags) {
             Some(p) => p,
             None => return 0,
         },
@@ -50,7 +54,8 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     }
     // exit and exit_group never reach sys_exit: record them now.
     if nr == NR_EXIT.load() || nr == NR_EXIT_GROUP.load() {
-        emit::syscall(slot, SyscallRecord::NO_RETURN, enter_ns, 0);
+        let at = if timed { slot.enter_ns } else { unsafe { bpf_ktime_get_ns() } };
+        emit::syscall(slot, SyscallRecord::NO_RETURN, at, 0);
     }
     0
 }
@@ -58,7 +63,13 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 /// The thread's first traced syscall: claim its slot (the namespace ids are
 /// looked up once, here).
 #[inline(never)]
-fn first_slot(ctx: &BtfTracePointContext, nr: i32, enter_ns: u64, args: [u64; 6]) -> Option<&'static mut ThreadSlot> {
+fn first_slot(
+    ctx: &BtfTracePointContext,
+    nr: i32,
+    enter_ns: u64,
+    args: [u64; 6],
+    flags: u32,
+) -> Option<&'static mut ThreadSlot> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (host_pid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     let watch = WATCHED.get_ptr_mut(&host_pid)?;
@@ -82,7 +93,7 @@ fn first_slot(ctx: &BtfTracePointContext, nr: i32, enter_ns: u64, args: [u64; 6]
         state: ThreadSlot::IN_SYSCALL,
         enter_ns,
         args,
-        flags: 0,
+        flags,
         _pad: 0,
     };
     Some(slot)

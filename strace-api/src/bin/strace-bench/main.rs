@@ -92,6 +92,7 @@ enum RowId {
     Idle,
     Unwatched,
     Watched,
+    WatchedUntimed,
     Strace,
     PerfTrace,
 }
@@ -104,6 +105,7 @@ impl RowId {
             RowId::Idle => "idle: daemon running, nothing watched (hooks detached)",
             RowId::Unwatched => "3. daemon running, storm not watched",
             RowId::Watched => "4. daemon running, storm watched (drained, decoded, stored, polled over HTTP)",
+            RowId::WatchedUntimed => "4b. as 4, with `--durations false` (no clock read at entry)",
             RowId::Strace => "5. strace -f -o /dev/null",
             RowId::PerfTrace => "6. perf trace -o /dev/null",
         }
@@ -137,6 +139,9 @@ fn main() -> Result<()> {
     let mut ns: HashMap<(RowId, Mode), Vec<f64>> = HashMap::new();
     let mut watched_runs: HashMap<Mode, Vec<WatchedRun>> = HashMap::new();
     let d = Daemon::start(&o.daemon, DAEMON_CPU, &[])?;
+    // Row 4b's daemon: idle (hooks detached) except during its own row.
+    let untimed =
+        if o.only.is_none() { Some(Daemon::start(&o.daemon, DAEMON_CPU, &["--durations", "false"])?) } else { None };
     let mut helper = Command::new("sleep").arg("3600").spawn()?;
     if let Some(phase) = o.only {
         let result = only(phase, &d, &storm_bin, &o, &tmp, helper.id());
@@ -169,6 +174,10 @@ fn main() -> Result<()> {
             record(RowId::Watched, t);
             watched_runs.entry(mode).or_default().push(w);
             d.delete(&format!("/v1/watch/{}", helper.id()))?;
+
+            if let Some(u) = &untimed {
+                record(RowId::WatchedUntimed, watched_storm(u, &storm_bin, mode, n, &tmp)?.0);
+            }
         }
         if run < 3 {
             let n = o.calls / o.slow_divisor;
@@ -436,8 +445,16 @@ fn render(
 ) -> String {
     let cell = |row, mode| ns.get(&(row, mode)).and_then(|v| spread(v));
     let med = |row, mode| cell(row, mode).map(|s: Spread| s.median);
-    let rows_ids =
-        [RowId::Baseline, RowId::Floor, RowId::Idle, RowId::Unwatched, RowId::Watched, RowId::Strace, RowId::PerfTrace];
+    let rows_ids = [
+        RowId::Baseline,
+        RowId::Floor,
+        RowId::Idle,
+        RowId::Unwatched,
+        RowId::Watched,
+        RowId::WatchedUntimed,
+        RowId::Strace,
+        RowId::PerfTrace,
+    ];
     let rows: Vec<Row> = rows_ids
         .iter()
         .map(|&r| Row {
@@ -446,6 +463,7 @@ fn render(
             note: match r {
                 RowId::Strace | RowId::PerfTrace => format!("{} calls per run", o.calls / o.slow_divisor),
                 RowId::Unwatched => "another process is watched, so the hooks are attached".into(),
+                RowId::WatchedUntimed => "events keep their exit time; no durations".into(),
                 _ => String::new(),
             },
         })
@@ -496,6 +514,9 @@ fn render(
                 verdict(w / b <= goal)
             )
             .unwrap();
+        }
+        if let (Some(b), Some(w)) = (med(RowId::Baseline, mode), med(RowId::WatchedUntimed, mode)) {
+            writeln!(s, "  - with `--durations false` (row 4b, not the default): {:.2}× baseline", w / b).unwrap();
         }
     }
     let mut fastest_clean: Option<f64> = None;
