@@ -3,12 +3,13 @@
 //! calls its threads are in right now.
 use std::sync::Arc;
 
-use axum::{Json, extract::State};
+use axum::{extract::State, response::Response};
 use serde::{Deserialize, Serialize};
 
 use super::{
     ApiError,
     extract::{ApiQuery, PidPath, query_in_range},
+    render,
     view::{EventView, InFlightView},
 };
 use crate::{
@@ -48,7 +49,7 @@ pub async fn page(
     State(tracer): State<Arc<Tracer>>,
     PidPath(pid): PidPath,
     ApiQuery(q): ApiQuery<EventsQuery>,
-) -> Result<Json<EventsPage>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = query_in_range("limit", q.limit, 1000, 1..=MAX_LIMIT)?;
     let after = q.after.unwrap_or(0);
     let durations = q.durations.unwrap_or(false);
@@ -61,17 +62,17 @@ pub async fn page(
             (log.stats().last_seq, log.after(after, limit as usize).map(|(seq, ev)| (seq, ev.clone())).collect())
         })
         .ok_or(WatchError::NotWatched(pid))?;
-    let events = events.iter().map(|(seq, ev)| EventView::new(pid, *seq, ev, &clock, durations)).collect();
     let now = clock::monotonic_ns() as u64;
-    let in_flight = tracer.in_flight(pid).iter().map(|ev| InFlightView::new(ev, &clock, now)).collect();
-    Ok(Json(EventsPage {
+    let in_flight = tracer.in_flight(pid);
+    render::json(events.len(), move || EventsPage {
         pid,
         alive: stats.alive,
         exited_at: stats.exited_at,
         dropped: stats.dropped,
         evicted: stats.evicted,
         last_seq,
-        events,
-        in_flight,
-    }))
+        events: events.iter().map(|(seq, ev)| EventView::new(pid, *seq, ev, &clock, durations)).collect(),
+        in_flight: in_flight.iter().map(|ev| InFlightView::new(ev, &clock, now)).collect(),
+    })
+    .await
 }

@@ -7,13 +7,14 @@
 //! returns what it has.
 use std::{sync::Arc, time::Duration};
 
-use axum::{Json, extract::State};
+use axum::{extract::State, response::Response};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use super::{
     ApiError,
     extract::{ApiQuery, TwoSegments, in_range, pid, query_in_range},
+    render,
 };
 use crate::{syscall, tracer::Tracer};
 
@@ -37,7 +38,7 @@ pub async fn last_lines(
     State(tracer): State<Arc<Tracer>>,
     TwoSegments(pid_s, n_s): TwoSegments,
     ApiQuery(q): ApiQuery<LegacyQuery>,
-) -> Result<Json<Vec<Line>>, ApiError> {
+) -> Result<Response, ApiError> {
     let pid = pid(&pid_s)?;
     let n = in_range("n", &n_s, 1..=MAX_LINES)?;
     let wait = query_in_range("wait_ms", q.wait_ms, 1000, 0..=MAX_WAIT_MS)?;
@@ -55,7 +56,10 @@ pub async fn last_lines(
         .read(pid, |log| log.last(completed).map(|(_, ev)| ev.clone()).collect())
         .ok_or_else(|| ApiError::not_found(format!("pid {pid} stopped being watched")))?;
     let durations = q.durations.unwrap_or(false);
-    let mut lines: Vec<Line> = events.iter().map(|ev| Line { data: syscall::line(ev, durations) }).collect();
-    lines.extend(in_flight.iter().map(|ev| Line { data: syscall::unfinished(ev) }));
-    Ok(Json(lines))
+    render::json(events.len(), move || {
+        let mut lines: Vec<Line> = events.iter().map(|ev| Line { data: syscall::line(ev, durations) }).collect();
+        lines.extend(in_flight.iter().map(|ev| Line { data: syscall::unfinished(ev) }));
+        lines
+    })
+    .await
 }

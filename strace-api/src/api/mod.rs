@@ -6,6 +6,7 @@ mod extract;
 mod health;
 mod legacy;
 mod processes;
+mod render;
 pub mod view;
 mod watch;
 

@@ -145,6 +145,28 @@ async fn events_cursor_and_validation() {
     assert_error(get(&t, "/v1/processes/0/events").await, StatusCode::BAD_REQUEST, "positive integer");
 }
 
+/// A page bigger than `render::INLINE_MAX` is built on the blocking pool:
+/// the same JSON, the same order.
+#[tokio::test]
+async fn big_pages_are_the_same_json() {
+    let t = Arc::new(fake::with_history(1000));
+    let p = me();
+    t.watch(p, true).unwrap();
+    let n = super::render::INLINE_MAX as i64 * 2 + 3;
+    let getppid = syscalls::Sysno::getppid.id();
+    feed(&t, p, &(0..n).map(|i| (getppid, i)).collect::<Vec<_>>());
+    let (s, page) = get(&t, &format!("/v1/processes/{p}/events?limit={n}")).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), n as usize);
+    assert!(events.iter().enumerate().all(|(i, e)| e["seq"] == i as u64 + 1 && e["ret"] == i as i64));
+    let (s, lines) = get(&t, &format!("/strace/{p}/{n}?wait_ms=0")).await;
+    assert_eq!(s, StatusCode::OK, "{lines}");
+    let lines = lines.as_array().unwrap();
+    assert_eq!(lines.len(), n as usize);
+    assert_eq!(lines.last().unwrap()["data"], format!("getppid() = {}", n - 1));
+}
+
 #[tokio::test]
 async fn watch_options_and_self() {
     let t = Arc::new(fake::tracer());

@@ -61,3 +61,9 @@ pub fn with_kernel(kernel: FakeKernel) -> Tracer {
     let limits = Limits { per_process: 100, memory_bytes: 1 << 20 };
     Tracer::new(Box::new(kernel), limits, Clock::from_offset(0), Duration::from_secs(600), None)
 }
+
+/// A tracer keeping `per_process` events of each process.
+pub fn with_history(per_process: usize) -> Tracer {
+    let limits = Limits { per_process, memory_bytes: 64 << 20 };
+    Tracer::new(Box::new(FakeKernel::default()), limits, Clock::from_offset(0), Duration::from_secs(600), None)
+}
