@@ -9,8 +9,10 @@
 //! Every record in a batch belongs to one thread: the buffer is flushed when
 //! its CPU switches tasks, so it only ever holds the running thread's
 //! records. It is also flushed when it reaches [`FLUSH_AT`] bytes, when the
-//! thread exits, and on the CPU's timer tick, so no record waits longer than
-//! a tick.
+//! thread exits, and on hrtimer expiries (the scheduler tick among them,
+//! every 1/HZ on a busy CPU), so a thread that stops making syscalls without
+//! leaving its CPU still has its records delivered. When the hooks are
+//! detached, the daemon writes out every CPU's buffer.
 use crate::{RecordKind, SyscallRecord, capture::AuxHeader, record::ProcessRecord};
 
 /// Head of a batch record.
@@ -36,7 +38,7 @@ pub const FLUSH_AT: usize = 4096;
 /// The per-CPU buffer: room for `FLUSH_AT` bytes plus the largest record
 /// (an aux record, below MAX_AUX_BYTES, with up to MAX_STRING bytes of slack
 /// for a copy in progress). A power of two, for the same reason.
-pub const BUFFER_BYTES: usize = 8192;
+pub const BATCH_BYTES: usize = 8192;
 
 /// Where the next record goes after one of `len` bytes at `at`.
 pub const fn next_offset(at: usize, len: usize) -> usize {
@@ -109,10 +111,10 @@ impl<'a> Iterator for Records<'a> {
 // No padding: as_bytes() exposes every byte.
 const _: () = assert!(HEADER_BYTES == 16);
 const _: () = assert!(SyscallRecord::SIZE.is_multiple_of(8));
-const _: () = assert!(FLUSH_AT.is_power_of_two() && BUFFER_BYTES.is_power_of_two());
+const _: () = assert!(FLUSH_AT.is_power_of_two() && BATCH_BYTES.is_power_of_two());
 const _: () = assert!(
     FLUSH_AT + crate::capture::MAX_AUX_BYTES + crate::capture::AUX_ITEM_BYTES + crate::capture::MAX_STRING
-        <= BUFFER_BYTES
+        <= BATCH_BYTES
 );
 
 #[cfg(test)]

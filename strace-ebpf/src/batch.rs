@@ -6,15 +6,17 @@
 //! running thread's records; the timer tick (an interrupt, which may arrive
 //! while a task-context program is halfway through an append) flushes too,
 //! unless the buffer is marked busy.
+use core::sync::atomic::{Ordering, compiler_fence};
+
 use aya_ebpf::{macros::map, maps::PerCpuArray};
 use strace_common::{
-    Counter, RecordKind, SyscallRecord,
-    batch::{BUFFER_BYTES, BatchHeader, FLUSH_AT, HEADER_BYTES, next_offset},
+    Counter, RecordKind, SyscallRecord, ThreadSlot,
+    batch::{BATCH_BYTES, BatchHeader, FLUSH_AT, HEADER_BYTES, next_offset},
 };
 
 use crate::{
     emit,
-    maps::{EVENTS, WATCHED, add, count_n},
+    maps::{EVENTS, WATCHED, add, count_lost},
     threads,
 };
 
@@ -29,7 +31,9 @@ pub struct Batch {
     busy: u32,
     /// `ThreadSlot::owner` of the thread whose records these are.
     owner: u64,
-    data: [u8; BUFFER_BYTES],
+    /// The call (its `enter_ns`) of the last aux record added.
+    last_aux: u64,
+    data: [u8; BATCH_BYTES],
 }
 
 #[map(name = "BATCH")]
@@ -44,10 +48,10 @@ pub fn open(owner: u64) -> Option<Open> {
     // SAFETY: this CPU's buffer; programs in task context do not nest on a
     // CPU, and the tick leaves a busy buffer alone.
     let b = unsafe { &mut *BATCH.get_ptr_mut(0)? };
-    // SAFETY: a field of a live map value.
-    unsafe { core::ptr::write_volatile(&raw mut b.busy, 1) };
+    set_busy(b, true);
     if b.owner != owner {
-        // Another thread's records: only before sched_switch is attached.
+        // Another thread's records, if any: normally sched_switch has
+        // written them out already and the buffer is empty.
         flush(b);
         b.owner = owner;
     }
@@ -60,27 +64,35 @@ impl Open {
     #[inline(always)]
     pub fn at(&mut self) -> *mut u8 {
         let len = if self.0.len == 0 { HEADER_BYTES } else { self.0.len as usize };
-        // SAFETY: the mask keeps the offset inside `data` (see BUFFER_BYTES).
+        // SAFETY: the mask keeps the offset inside `data` (see BATCH_BYTES).
         unsafe { self.0.data.as_mut_ptr().add(len & (FLUSH_AT - 1)) }
     }
 
     /// Appends a syscall record.
     #[inline(always)]
-    pub fn syscall(mut self, record: SyscallRecord) {
+    pub fn syscall(&mut self, record: SyscallRecord) {
         // SAFETY: `at` is 8-byte aligned with room for any record.
         unsafe { (self.at() as *mut SyscallRecord).write(record) };
-        self.commit(SyscallRecord::SIZE, false);
+        self.commit(SyscallRecord::SIZE);
+    }
+
+    /// Counts the aux record of `len` bytes just written at `at()`, for the
+    /// call that entered at `enter_ns`.
+    #[inline(always)]
+    pub fn commit_aux(&mut self, len: usize, enter_ns: u64) {
+        self.0.aux += 1;
+        self.0.last_aux = enter_ns;
+        self.commit(len);
     }
 
     /// Counts the `len` bytes just written at `at()` as a record, and writes
     /// the batch out once it is full.
     #[inline(always)]
-    pub fn commit(&mut self, len: usize, aux: bool) {
+    fn commit(&mut self, len: usize) {
         let b = &mut *self.0;
         let at = if b.len == 0 { HEADER_BYTES } else { b.len as usize };
         b.len = next_offset(at, len) as u32;
         b.count += 1;
-        b.aux += aux as u32;
         if b.len as usize >= FLUSH_AT {
             flush(b);
         }
@@ -90,9 +102,19 @@ impl Open {
 impl Drop for Open {
     #[inline(always)]
     fn drop(&mut self) {
-        // SAFETY: a field of a live map value.
-        unsafe { core::ptr::write_volatile(&raw mut self.0.busy, 0) };
+        set_busy(self.0, false);
     }
+}
+
+/// Marks the buffer busy or not. The fences keep the compiler from moving
+/// the buffer's other writes outside the busy stretch (a volatile write only
+/// orders against other volatile accesses); on one CPU nothing more is needed.
+#[inline(always)]
+fn set_busy(b: &mut Batch, busy: bool) {
+    compiler_fence(Ordering::SeqCst);
+    // SAFETY: a field of a live map value.
+    unsafe { core::ptr::write_volatile(&raw mut b.busy, busy as u32) };
+    compiler_fence(Ordering::SeqCst);
 }
 
 /// Writes out this CPU's buffer unless a program it interrupted is using it
@@ -105,9 +127,9 @@ pub fn flush_idle() {
     if b.count == 0 || unsafe { core::ptr::read_volatile(&raw const b.busy) } != 0 {
         return;
     }
-    unsafe { core::ptr::write_volatile(&raw mut b.busy, 1) };
+    set_busy(b, true);
     flush(b);
-    unsafe { core::ptr::write_volatile(&raw mut b.busy, 0) };
+    set_busy(b, false);
 }
 
 /// One ring write for the whole batch; if it does not fit, its records are
@@ -115,7 +137,7 @@ pub fn flush_idle() {
 #[inline(never)]
 fn flush(b: &mut Batch) {
     if b.count != 0 {
-        let len = b.len as usize & (BUFFER_BYTES - 1);
+        let len = b.len as usize & (BATCH_BYTES - 1);
         let head = BatchHeader {
             kind: RecordKind::Batch as u16,
             _pad: 0,
@@ -123,13 +145,14 @@ fn flush(b: &mut Batch) {
             len: len as u32,
             host_pid: (b.owner >> 32) as u32,
         };
-        // SAFETY: `data` starts with room for the header; len < BUFFER_BYTES.
+        // SAFETY: `data` starts with room for the header; len < BATCH_BYTES.
         let bytes = unsafe {
             (b.data.as_mut_ptr() as *mut BatchHeader).write(head);
             core::slice::from_raw_parts(b.data.as_ptr(), len)
         };
         if EVENTS.output(bytes, emit::wake_flags(len as u64)).is_err() {
             lost(b);
+            emit::wake_next();
         }
     }
     b.len = 0;
@@ -140,18 +163,22 @@ fn flush(b: &mut Batch) {
 #[cold]
 fn lost(b: &Batch) {
     let calls = (b.count - b.aux) as u64;
-    count_n(Counter::RingFull, calls);
+    count_lost(Counter::RingFull, calls);
     if let Some(w) = WATCHED.get_ptr_mut(&((b.owner >> 32) as u32)) {
         // SAFETY: pointer to a live map value.
         add(unsafe { &raw mut (*w).dropped }, calls);
     }
     if b.aux != 0 {
-        count_n(Counter::AuxLost, b.aux as u64);
-        // The call in progress may have lost its copies: say so on its record
-        // (sys_enter clears the flag for the next call).
+        count_lost(Counter::AuxLost, b.aux as u64);
+        // If the last copies lost were for the call the thread is in, its
+        // record (still to come) says so; sys_enter clears the flag.
         if let Some(slot) = threads::find(b.owner as u32) {
             // SAFETY: pointer to a live map value; a flag bit only.
-            unsafe { (*slot).flags |= SyscallRecord::AUX_LOST as u32 };
+            unsafe {
+                if (*slot).state == ThreadSlot::IN_SYSCALL && (*slot).enter_ns == b.last_aux {
+                    (*slot).flags |= SyscallRecord::AUX_LOST as u32;
+                }
+            }
         }
     }
 }

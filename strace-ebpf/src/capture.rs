@@ -22,7 +22,7 @@ use strace_common::{
     },
 };
 
-use crate::batch::{self, Open};
+use crate::batch::Open;
 
 #[map(name = "CAPTURE")]
 pub static CAPTURE: Array<CaptureSpec> = Array::with_max_entries(CAPTURE_ENTRIES, 0);
@@ -39,11 +39,10 @@ pub fn spec(nr: i32) -> Option<&'static CaptureSpec> {
     CAPTURE.get(nr as u32)
 }
 
-/// Copies the inputs of the call in `slot` (at `sys_enter`).
+/// Copies the inputs of the call in `slot` (at `sys_enter`) into `batch`.
 #[inline(never)]
-pub fn entry(slot: &ThreadSlot, spec: &CaptureSpec) -> bool {
-    let Some(mut batch) = batch::open(slot.owner) else { return false };
-    let mut w = Writer::new(&mut batch);
+pub fn entry(batch: &mut Open, slot: &ThreadSlot, spec: &CaptureSpec) {
+    let mut w = Writer::new(batch);
     for i in 0..6u8 {
         if spec.strings & (1 << i) != 0 {
             w.string(i, AuxItem::STRING, 0, nth(&slot.args, i), MAX_STRING);
@@ -59,18 +58,17 @@ pub fn entry(slot: &ThreadSlot, spec: &CaptureSpec) -> bool {
     if let (Some(a), Some(l), true) = (arg(spec.buf_in), arg(spec.buf_in_len), buffer > 0) {
         w.bytes(a, AuxItem::BYTES, nth(&slot.args, a), nth(&slot.args, l), buffer, MAX_BUFFER);
     }
-    w.send(slot, &mut batch);
-    true
+    w.send(slot, batch);
 }
 
-/// Copies the outputs of the call in `slot` that returned `ret` (at `sys_exit`).
+/// Copies the outputs of the call in `slot` that returned `ret` (at
+/// `sys_exit`) into `batch`.
 #[inline(never)]
-pub fn exit(slot: &ThreadSlot, spec: &CaptureSpec, ret: i64) -> bool {
+pub fn exit(batch: &mut Open, slot: &ThreadSlot, spec: &CaptureSpec, ret: i64) {
     if ret < 0 {
-        return true; // nothing was written
+        return; // nothing was written
     }
-    let Some(mut batch) = batch::open(slot.owner) else { return false };
-    let mut w = Writer::new(&mut batch);
+    let mut w = Writer::new(batch);
     if let (Some(a), Some(l)) = (arg(spec.addr_out), arg(spec.addr_out_len)) {
         let mut len: u32 = 0;
         let len_ptr = nth(&slot.args, l) as *const c_void;
@@ -83,8 +81,7 @@ pub fn exit(slot: &ThreadSlot, spec: &CaptureSpec, ret: i64) -> bool {
     if let (Some(a), true) = (arg(spec.buf_out), buffer > 0) {
         w.bytes(a, AuxItem::BYTES, nth(&slot.args, a), ret as u64, buffer, MAX_BUFFER);
     }
-    w.send(slot, &mut batch);
-    true
+    w.send(slot, batch);
 }
 
 /// Argument `i` of six. LLVM re-derives a checked index from the unchecked
@@ -132,7 +129,7 @@ impl Writer {
         let len = len & 0x1ff;
         let item = AuxItem { arg, kind, flags, index, len: len as u16, _pad: 0 };
         // SAFETY: off < LIMIT, and the batch has room for LIMIT + AUX_ITEM_BYTES
-        // bytes after its next record offset (strace_common::batch::BUFFER_BYTES).
+        // bytes after its next record offset (strace_common::batch::BATCH_BYTES).
         unsafe { (self.buf.add(off) as *mut AuxItem).write_unaligned(item) };
         self.off = off + item_span(len);
         self.count += 1;
@@ -223,6 +220,6 @@ impl Writer {
         };
         // SAFETY: the record starts with room for the head, 8-byte aligned.
         unsafe { (self.buf as *mut AuxHeader).write(head) };
-        batch.commit(len, true);
+        batch.commit_aux(len, slot.enter_ns);
     }
 }

@@ -5,15 +5,15 @@ use aya_ebpf::bindings::{BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use strace_common::{Counter, ProcessRecord, RecordKind, SyscallRecord, ThreadSlot};
 
 use crate::{
-    batch,
-    maps::{COUNTERS, EVENTS, WAKE_BYTES, WATCHED, atomic_inc, count},
+    batch::{self, Open},
+    maps::{COUNTERS, EVENTS, WAKE_BYTES, WATCHED, atomic_inc, count_lost},
 };
 
 /// Submit flags for a write of `bytes`: no wake-up (the reader drains on a
-/// short timer), except once a CPU has written WAKE_BYTES since it last
-/// woke the reader, so a burst cannot fill the ring while the reader sleeps.
-/// Waking the reader on every record cost more than writing the record;
-/// asking the ring how full it is cost a helper call per record (see
+/// short timer), except for the write that takes a CPU past WAKE_BYTES since
+/// it last woke the reader, so a burst cannot fill the ring while the reader
+/// sleeps. Waking the reader on every record cost more than writing the
+/// record; asking the ring how full it is cost a helper call per record (see
 /// bench/README.md).
 #[inline(always)]
 pub fn wake_flags(bytes: u64) -> u64 {
@@ -23,8 +23,8 @@ pub fn wake_flags(bytes: u64) -> u64 {
     // SAFETY: this CPU's slot (an interrupting tick may lose an update: it
     // only shifts when the next wake-up comes).
     unsafe {
+        *since += bytes;
         if *since < WAKE_BYTES.load() {
-            *since += bytes;
             return BPF_RB_NO_WAKEUP as u64;
         }
         *since = 0;
@@ -32,10 +32,19 @@ pub fn wake_flags(bytes: u64) -> u64 {
     BPF_RB_FORCE_WAKEUP as u64
 }
 
-/// Appends the record of the call in `slot` to this CPU's batch.
+/// A write did not fit: the next one wakes the reader.
+#[cold]
+pub fn wake_next() {
+    if let Some(since) = COUNTERS.get_ptr_mut(Counter::SinceWake as u32) {
+        // SAFETY: this CPU's slot.
+        unsafe { *since = WAKE_BYTES.load() };
+    }
+}
+
+/// The record of the call in `slot`.
 #[inline(always)]
-pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
-    let record = SyscallRecord {
+pub fn record(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) -> SyscallRecord {
+    SyscallRecord {
         kind: RecordKind::Syscall as u16,
         flags: flags | (slot.flags as u16 & (SyscallRecord::AUX_LOST | SyscallRecord::NO_ENTER_TIME)),
         nr: slot.nr,
@@ -45,19 +54,36 @@ pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
         exit_ns,
         ret,
         args: slot.args,
-    };
+    }
+}
+
+/// Appends the record of the call in `slot` to this CPU's batch.
+#[inline(always)]
+pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
     match batch::open(slot.owner) {
-        Some(b) => b.syscall(record),
+        Some(mut b) => b.syscall(record(slot, flags, exit_ns, ret)),
         None => lost(slot.host_pid()),
     }
 }
 
-/// False if the ring is full (counted). The calling thread's batched records
-/// go first, so a process record is never overtaken by later ones.
+/// This CPU's batch for the thread of `slot`; if there is none (the map
+/// lookup failed), the call's record is counted as lost.
+#[inline(always)]
+pub fn batch_for(slot: &ThreadSlot) -> Option<Open> {
+    let b = batch::open(slot.owner);
+    if b.is_none() {
+        lost(slot.host_pid());
+    }
+    b
+}
+
+/// False if the ring is full (counted). Goes straight to the ring: it comes
+/// from a thread the kernel is only starting to trace, which has nothing
+/// batched yet.
 pub fn process(record: ProcessRecord) -> bool {
-    batch::flush_idle();
     if EVENTS.output(&record, wake_flags(ProcessRecord::SIZE as u64)).is_err() {
-        count(Counter::RingFull);
+        count_lost(Counter::RingFull, 1);
+        wake_next();
         return false;
     }
     true
@@ -65,7 +91,7 @@ pub fn process(record: ProcessRecord) -> bool {
 
 #[cold]
 fn lost(host_pid: u32) {
-    count(Counter::RingFull);
+    count_lost(Counter::RingFull, 1);
     if let Some(w) = WATCHED.get_ptr_mut(&host_pid) {
         // SAFETY: pointer to a live map value.
         atomic_inc(unsafe { &raw mut (*w).dropped });

@@ -65,23 +65,28 @@ pub static DURATIONS: Global<u32> = Global::new(1);
 #[unsafe(no_mangle)]
 pub static THREADS_MASK: Global<u32> = Global::new(limits::DEFAULT_MAX_THREADS - 1);
 
-/// Adds one to a per-CPU counter; returns the old value.
+/// Adds one to a per-CPU counter that only task-context programs change;
+/// returns the old value.
 #[inline(always)]
 pub fn count(counter: Counter) -> u64 {
-    count_n(counter, 1)
-}
-
-/// Adds `n` to a per-CPU counter; returns the old value.
-#[inline(always)]
-pub fn count_n(counter: Counter, n: u64) -> u64 {
     match COUNTERS.get_ptr_mut(counter as u32) {
-        // SAFETY: per-CPU slot; programs on one CPU do not preempt each other here.
+        // SAFETY: per-CPU slot; programs in task context do not nest on a CPU.
         Some(p) => unsafe {
             let old = *p;
-            *p = old + n;
+            *p = old + 1;
             old
         },
         None => 0,
+    }
+}
+
+/// Adds `n` to a per-CPU loss counter (RingFull, AuxLost), which the timer
+/// tick's flush may change in the middle of a task-context program: an
+/// atomic add, so neither update is lost.
+#[inline(always)]
+pub fn count_lost(counter: Counter, n: u64) {
+    if let Some(p) = COUNTERS.get_ptr_mut(counter as u32) {
+        add(p, n);
     }
 }
 

@@ -146,7 +146,7 @@ async fn events_cursor_and_validation() {
 }
 
 /// A page bigger than `render::INLINE_MAX` is built on the blocking pool:
-/// the same JSON, the same order.
+/// the same JSON, in the same order, as the small pages built inline.
 #[tokio::test]
 async fn big_pages_are_the_same_json() {
     let t = Arc::new(fake::with_history(1000));
@@ -160,6 +160,13 @@ async fn big_pages_are_the_same_json() {
     let events = page["events"].as_array().unwrap();
     assert_eq!(events.len(), n as usize);
     assert!(events.iter().enumerate().all(|(i, e)| e["seq"] == i as u64 + 1 && e["ret"] == i as i64));
+    let inline = super::render::INLINE_MAX;
+    let mut small = vec![];
+    while small.len() < n as usize {
+        let (_, part) = get(&t, &format!("/v1/processes/{p}/events?after={}&limit={inline}", small.len())).await;
+        small.extend(part["events"].as_array().unwrap().iter().cloned());
+    }
+    assert_eq!(&small, events, "built inline and on the blocking pool alike");
     let (s, lines) = get(&t, &format!("/strace/{p}/{n}?wait_ms=0")).await;
     assert_eq!(s, StatusCode::OK, "{lines}");
     let lines = lines.as_array().unwrap();

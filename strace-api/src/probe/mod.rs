@@ -9,7 +9,10 @@ mod threads;
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, RawTracePoint, raw_trace_point::RawTracePointLinkId, tp_btf::BtfTracePointLinkId},
+    programs::{
+        BtfTracePoint, RawTracePoint, RawTracePointRunOptions, TestRun as _, raw_trace_point::RawTracePointLinkId,
+        tp_btf::BtfTracePointLinkId,
+    },
 };
 use aya_log::EbpfLogger;
 pub use error::StartupError;
@@ -87,10 +90,13 @@ const SYSCALL_HOOKS: [(&str, &str); 2] = [(programs::SYS_EXIT, "sys_exit"), (pro
 const FLUSH_HOOKS: [(&str, &str); 2] =
     [(programs::TASK_SWITCH, "sched_switch"), (programs::TICK, "hrtimer_expire_entry")];
 
-/// After the syscall hooks are detached, how long the flush hooks stay: a
-/// CPU writes out its batch at its next task switch or tick (every 1/HZ,
-/// 10 ms at HZ=100, while it runs a task).
-const FLUSH_GRACE: std::time::Duration = std::time::Duration::from_millis(30);
+/// After the syscall hooks are detached, long enough for programs already
+/// running to finish (they run for microseconds).
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// If the batches cannot be written out directly: how long the flush hooks
+/// stay after the syscall hooks (a busy CPU ticks every 1/HZ, 10 ms at HZ=100).
+const FALLBACK_GRACE: std::time::Duration = std::time::Duration::from_millis(30);
 
 impl Probe {
     pub fn load(settings: Settings) -> Result<(Probe, Streams), StartupError> {
@@ -237,6 +243,20 @@ impl Probe {
     }
 }
 
+impl Probe {
+    /// Runs the task-switch hook once on every CPU (`BPF_PROG_TEST_RUN`
+    /// pinned to it), which writes out that CPU's batch.
+    fn flush_every_cpu(&mut self) -> Result<(), String> {
+        let cpus = aya::util::online_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
+        let program = raw_tracepoint(&mut self.ebpf, programs::TASK_SWITCH).map_err(|e| error::chain(&e))?;
+        for cpu in cpus {
+            let opts = RawTracePointRunOptions { cpu: Some(cpu), ..RawTracePointRunOptions::new() };
+            program.test_run(opts).map_err(|e| format!("writing out CPU {cpu}'s batch: {}", error::chain(&e)))?;
+        }
+        Ok(())
+    }
+}
+
 /// Bytes a CPU writes between wake-ups: an eighth of the ring per CPU, so
 /// the ring cannot fill from records nobody was woken for.
 fn wake_bytes(ring_bytes: u32) -> u64 {
@@ -273,30 +293,41 @@ impl Kernel for Probe {
         // The kernel may be watching processes userspace has not heard of yet
         // (a child not announced, a pending request): keep the hooks for them.
         let on = on || self.watch_all || self.kernel_watches_live_processes();
-        if on == !self.syscall_links.is_empty() {
-            return Ok(());
-        }
         if on {
-            if self.flush_links.is_empty() {
-                for (name, hook) in FLUSH_HOOKS {
+            if self.syscall_links.len() == SYSCALL_HOOKS.len() {
+                return Ok(());
+            }
+            // Whatever a failed attempt left attached stays, and counts.
+            for (name, hook) in FLUSH_HOOKS {
+                if !self.flush_links.iter().any(|(n, _)| *n == name) {
                     let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
                     let link = program.attach(hook).map_err(|e| error::chain(&e))?;
                     self.flush_links.push((name, link));
                 }
             }
             for (name, _) in SYSCALL_HOOKS {
-                let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
-                let link = program.attach().map_err(|e| error::chain(&e))?;
-                self.syscall_links.push((name, link));
+                if !self.syscall_links.iter().any(|(n, _)| *n == name) {
+                    let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
+                    let link = program.attach().map_err(|e| error::chain(&e))?;
+                    self.syscall_links.push((name, link));
+                }
             }
             tracing::debug!("syscall hooks attached");
         } else {
+            if self.syscall_links.is_empty() && self.flush_links.is_empty() {
+                return Ok(());
+            }
             for (name, link) in self.syscall_links.drain(..).rev() {
                 let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
                 program.detach(link).map_err(|e| error::chain(&e))?;
             }
-            // Records still batched on some CPU go out at its next switch or tick.
-            std::thread::sleep(FLUSH_GRACE);
+            std::thread::sleep(SETTLE);
+            // Nothing appends now: write out what every CPU still holds.
+            if let Err(e) = self.flush_every_cpu() {
+                // Left to the flush hooks: a CPU's next switch or tick.
+                tracing::warn!("{e}; waiting {FALLBACK_GRACE:?} for the flush hooks instead");
+                std::thread::sleep(FALLBACK_GRACE);
+            }
             for (name, link) in self.flush_links.drain(..).rev() {
                 let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
                 program.detach(link).map_err(|e| error::chain(&e))?;

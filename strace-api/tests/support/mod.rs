@@ -317,6 +317,11 @@ impl Workload {
         assert_eq!(line, "done\n", "workload did not finish its steps");
     }
 
+    /// Starts the steps and returns at once (for steps that run long).
+    pub fn go_without_waiting(&mut self) {
+        self.set_flag(1);
+    }
+
     /// Kills it and leaves it unreaped: a zombie, still listed in /proc.
     pub fn kill_leaving_a_zombie(&mut self) {
         self.child.kill().unwrap();

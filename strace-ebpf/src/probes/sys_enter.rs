@@ -4,7 +4,7 @@
 //! array lookup (`state::watched`). A watched thread's call is remembered in
 //! its slot (inserted once per thread, then updated in place) until
 //! `sys_exit` emits it. With durations off the entry is not timed (a clock
-//! read costs ~30 ns here): the slot counts the thread's calls instead, which
+//! read costs ~20-30 ns here): the slot counts the thread's calls instead, which
 //! still pairs a call with its aux records.
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
@@ -15,7 +15,7 @@ use aya_log_ebpf::warn;
 use strace_common::{Counter, SyscallRecord, ThreadSlot};
 
 use crate::{
-    arch, capture, emit,
+    arch, batch, capture, emit,
     maps::{DURATIONS, NR_EXIT, NR_EXIT_GROUP, WATCHED, atomic_inc, count},
     ns, state, threads,
 };
@@ -41,16 +41,20 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
             (*p).flags = flags;
             &mut *p
         },
-        None => match first_slot(&ctx, nr, if timed { stamp } else { 1 }, args, flags) {
+        // Untimed, a thread's call numbers start from the clock (cold path),
+        // so they do not repeat across threads or a reused tid.
+        None => match first_slot(&ctx, nr, if timed { stamp } else { unsafe { bpf_ktime_get_ns() } }, args, flags) {
             Some(p) => p,
             None => return 0,
         },
     };
     if let Some(spec) = capture::spec(nr)
         && spec.at_entry()
-        && !capture::entry(slot, spec)
     {
-        slot.flags |= SyscallRecord::AUX_LOST as u32;
+        match batch::open(slot.owner) {
+            Some(mut b) => capture::entry(&mut b, slot, spec),
+            None => slot.flags |= SyscallRecord::AUX_LOST as u32,
+        }
     }
     // exit and exit_group never reach sys_exit: record them now.
     if nr == NR_EXIT.load() || nr == NR_EXIT_GROUP.load() {

@@ -3,7 +3,7 @@
 //! Hot path for every process on the host: an unwatched one leaves after the
 //! same one array lookup as in `sys_enter`.
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
-use strace_common::{SyscallRecord, ThreadSlot, maps::state as cache};
+use strace_common::{ThreadSlot, maps::state as cache};
 
 use crate::{capture, emit, state, threads};
 
@@ -26,15 +26,19 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     if slot.state != ThreadSlot::IN_SYSCALL {
         return 0;
     }
-    slot.state = ThreadSlot::IDLE;
     let ret = ctx.arg::<i64>(1);
-    if let Some(spec) = capture::spec(slot.nr)
-        && spec.at_exit()
-        && !capture::exit(slot, spec, ret)
-    {
-        slot.flags |= SyscallRecord::AUX_LOST as u32;
+    // One batch from the copies to the record: the tick cannot write out the
+    // one without the other, and a lost batch that held the copies flags the
+    // record (the slot is still IN_SYSCALL; see batch::lost).
+    if let Some(mut b) = emit::batch_for(slot) {
+        if let Some(spec) = capture::spec(slot.nr)
+            && spec.at_exit()
+        {
+            capture::exit(&mut b, slot, spec, ret);
+        }
+        let now = unsafe { bpf_ktime_get_ns() };
+        b.syscall(emit::record(slot, slot.flags as u16, now, ret));
     }
-    let now = unsafe { bpf_ktime_get_ns() };
-    emit::syscall(slot, slot.flags as u16, now, ret);
+    slot.state = ThreadSlot::IDLE;
     0
 }

@@ -1,7 +1,9 @@
 //! `timer:hrtimer_expire_entry`, in interrupt context: a thread that stays on
 //! its CPU and stops making syscalls (a busy loop) would otherwise leave its
-//! last records in the batch; the scheduler tick (every 1/HZ on a busy CPU)
-//! writes them out. Attached with the syscall hooks.
+//! last records in the batch. Every hrtimer expiry runs this, the scheduler
+//! tick among them (every 1/HZ on a busy CPU); it writes the batch out unless
+//! the program it interrupted is using it (then the next expiry does).
+//! Attached with the syscall hooks.
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
 
 use crate::batch;
