@@ -86,7 +86,8 @@ fn is_exec(nr: i32) -> bool {
 
 /// The kernel watches a process on its own (a followed child, `--watch-all`,
 /// or a pending watch it resolved): give it a log before its first events.
-/// Returns the watch id when the watch is new.
+/// Returns the watch id when the watch is new. Its start time is read from
+/// /proc after the lock is released (see `Drop`).
 fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
     let origin = if p.flags & WatchEntry::CHILD != 0 {
         Origin::Child
@@ -95,13 +96,9 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
     } else {
         Origin::Requested
     };
-    let start_ticks = match procs::lookup(p.ns_pid) {
-        Lookup::Process { start_ticks } => Some(start_ticks),
-        _ => None,
-    };
     let follow = p.flags & WatchEntry::FOLLOW_CHILDREN != 0;
     let parent = (p.parent_ns_pid != 0).then_some(p.parent_ns_pid);
-    let new = match inner.watches.start(p.ns_pid, start_ticks, origin, follow, parent) {
+    let new = match inner.watches.start(p.ns_pid, None, origin, follow, parent) {
         Start::New { id, replaced } => {
             if replaced {
                 inner.recorder.close(p.ns_pid);
@@ -122,6 +119,10 @@ impl Drop for Ingest<'_> {
             self.tracer.malformed.fetch_add(self.malformed, Ordering::Relaxed);
         }
         for (pid, id) in self.adopted.drain(..) {
+            // /proc is read here, without the lock readers wait on.
+            if let Lookup::Process { start_ticks } = procs::lookup(pid) {
+                self.tracer.inner().watches.set_start_ticks(pid, id, start_ticks);
+            }
             self.tracer.track_exit(pid, id);
         }
         self.tracer.arrivals.notify_waiters();

@@ -140,6 +140,9 @@ fn kernel_announced_children_get_a_log_first() {
     let s = t.stats(child).unwrap();
     assert_eq!((s.seen, s.origin, s.parent, s.children), (1, Origin::Child, Some(1), true));
     assert_eq!(t.totals().late, 0);
+    let w = t.inner().watches.get(child).cloned().unwrap();
+    let procs::Lookup::Process { start_ticks } = procs::lookup(child) else { panic!("{child} is alive") };
+    assert_eq!(w.start_ticks, Some(start_ticks), "read from /proc once the batch was stored");
 }
 
 #[test]

@@ -118,6 +118,13 @@ impl Watches {
         }
     }
 
+    /// Fills in the start time of watch `id` of `pid`, if it has none.
+    pub fn set_start_ticks(&mut self, pid: u32, id: u64, start_ticks: u64) {
+        if let Some(w) = self.by_pid.get_mut(&pid).filter(|w| w.id == id) {
+            w.start_ticks = w.start_ticks.or(Some(start_ticks));
+        }
+    }
+
     /// Whether `id` is the live watch of `pid`.
     pub fn is_live(&self, pid: u32, id: u64) -> bool {
         self.by_pid.get(&pid).is_some_and(|w| w.id == id && w.exited.is_none())
