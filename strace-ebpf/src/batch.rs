@@ -118,18 +118,23 @@ fn set_busy(b: &mut Batch, busy: bool) {
 }
 
 /// Writes out this CPU's buffer unless a program it interrupted is using it
-/// (from sched_switch, thread exit and the tick).
+/// (from sched_switch, thread exit and the tick). False if it had to leave
+/// records there for that reason.
 #[inline(always)]
-pub fn flush_idle() {
-    let Some(b) = BATCH.get_ptr_mut(0) else { return };
+pub fn flush_idle() -> bool {
+    let Some(b) = BATCH.get_ptr_mut(0) else { return true };
     // SAFETY: this CPU's buffer, not busy: nothing else on this CPU uses it.
     let b = unsafe { &mut *b };
-    if b.count == 0 || unsafe { core::ptr::read_volatile(&raw const b.busy) } != 0 {
-        return;
+    if b.count == 0 {
+        return true;
+    }
+    if unsafe { core::ptr::read_volatile(&raw const b.busy) } != 0 {
+        return false;
     }
     set_busy(b, true);
     flush(b);
     set_busy(b, false);
+    true
 }
 
 /// One ring write for the whole batch; if it does not fit, its records are

@@ -77,10 +77,11 @@ pub fn batch_for(slot: &ThreadSlot) -> Option<Open> {
     b
 }
 
-/// False if the ring is full (counted). Goes straight to the ring: it comes
-/// from a thread the kernel is only starting to trace, which has nothing
-/// batched yet.
+/// False if the ring is full (counted). Goes straight to the ring, after
+/// this CPU's batch: the thread may still have calls batched from a watch
+/// that ended, and they must not land after the new watch's start.
 pub fn process(record: ProcessRecord) -> bool {
+    let _ = batch::flush_idle();
     if EVENTS.output(&record, wake_flags(ProcessRecord::SIZE as u64)).is_err() {
         count_lost(Counter::RingFull, 1);
         wake_next();

@@ -245,15 +245,29 @@ impl Probe {
 
 impl Probe {
     /// Runs the task-switch hook once on every CPU (`BPF_PROG_TEST_RUN`
-    /// pinned to it), which writes out that CPU's batch.
+    /// pinned to it), which writes out that CPU's batch. It answers 1 when a
+    /// program still running there held the batch: that CPU is tried again.
     fn flush_every_cpu(&mut self) -> Result<(), String> {
-        let cpus = aya::util::online_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
+        let mut cpus = aya::util::online_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
         let program = raw_tracepoint(&mut self.ebpf, programs::TASK_SWITCH).map_err(|e| error::chain(&e))?;
-        for cpu in cpus {
-            let opts = RawTracePointRunOptions { cpu: Some(cpu), ..RawTracePointRunOptions::new() };
-            program.test_run(opts).map_err(|e| format!("writing out CPU {cpu}'s batch: {}", error::chain(&e)))?;
+        for _ in 0..10 {
+            let mut busy = vec![];
+            for cpu in cpus {
+                let opts = RawTracePointRunOptions { cpu: Some(cpu), ..RawTracePointRunOptions::new() };
+                let run = program
+                    .test_run(opts)
+                    .map_err(|e| format!("writing out CPU {cpu}'s batch: {}", error::chain(&e)))?;
+                if run.return_value != 0 {
+                    busy.push(cpu);
+                }
+            }
+            if busy.is_empty() {
+                return Ok(());
+            }
+            cpus = busy;
+            std::thread::sleep(SETTLE);
         }
-        Ok(())
+        Err(format!("CPUs {cpus:?} kept their batches busy"))
     }
 }
 
@@ -317,9 +331,14 @@ impl Kernel for Probe {
             if self.syscall_links.is_empty() && self.flush_links.is_empty() {
                 return Ok(());
             }
-            for (name, link) in self.syscall_links.drain(..).rev() {
-                let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
-                program.detach(link).map_err(|e| error::chain(&e))?;
+            // Every link gets its detach even if one fails (the first error
+            // is returned): none stays attached unknown to this struct.
+            let mut first_error = None;
+            for (name, link) in self.syscall_links.drain(..).rev().collect::<Vec<_>>() {
+                let detached = btf_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link));
+                if let Err(e) = detached {
+                    first_error.get_or_insert(error::chain(&e));
+                }
             }
             std::thread::sleep(SETTLE);
             // Nothing appends now: write out what every CPU still holds.
@@ -328,9 +347,14 @@ impl Kernel for Probe {
                 tracing::warn!("{e}; waiting {FALLBACK_GRACE:?} for the flush hooks instead");
                 std::thread::sleep(FALLBACK_GRACE);
             }
-            for (name, link) in self.flush_links.drain(..).rev() {
-                let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
-                program.detach(link).map_err(|e| error::chain(&e))?;
+            for (name, link) in self.flush_links.drain(..).rev().collect::<Vec<_>>() {
+                let detached = raw_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link));
+                if let Err(e) = detached {
+                    first_error.get_or_insert(error::chain(&e));
+                }
+            }
+            if let Some(e) = first_error {
+                return Err(e);
             }
             tracing::debug!("nothing watched: syscall hooks detached");
         }

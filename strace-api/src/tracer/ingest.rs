@@ -87,7 +87,9 @@ fn is_exec(nr: i32) -> bool {
 /// The kernel watches a process on its own (a followed child, `--watch-all`,
 /// or a pending watch it resolved): give it a log before its first events.
 /// Returns the watch id when the watch is new. Its start time is read from
-/// /proc after the lock is released (see `Drop`).
+/// /proc after the lock is released (see `Drop`), unless a live watch of
+/// that pid exists (rare): then it is needed now, to tell a new process
+/// from that one.
 fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
     let origin = if p.flags & WatchEntry::CHILD != 0 {
         Origin::Child
@@ -98,7 +100,14 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
     };
     let follow = p.flags & WatchEntry::FOLLOW_CHILDREN != 0;
     let parent = (p.parent_ns_pid != 0).then_some(p.parent_ns_pid);
-    let new = match inner.watches.start(p.ns_pid, None, origin, follow, parent) {
+    let start_ticks = match inner.watches.get(p.ns_pid) {
+        Some(w) if w.exited.is_none() => match procs::lookup(p.ns_pid) {
+            Lookup::Process { start_ticks } => Some(start_ticks),
+            _ => None,
+        },
+        _ => None,
+    };
+    let new = match inner.watches.start(p.ns_pid, start_ticks, origin, follow, parent) {
         Start::New { id, replaced } => {
             if replaced {
                 inner.recorder.close(p.ns_pid);

@@ -121,6 +121,31 @@ fn a_kernel_batch_is_stored_record_by_record_and_a_cut_one_is_counted() {
     assert_eq!(t.totals().malformed, 1);
 }
 
+/// A pid the kernel announces while an older process's watch of that pid is
+/// still live (its exit not handled yet) is a new process: a new watch and
+/// history, not the old one's.
+#[test]
+fn an_announced_reused_pid_gets_a_new_watch() {
+    let t = fake::tracer();
+    let p = other();
+    let old = match t.inner().watches.start(p, Some(1), Origin::Requested, false, None) {
+        watches::Start::New { id, .. } => id,
+        other => panic!("{other:?}"),
+    };
+    t.inner().recorder.open(p);
+    let announce = ProcessRecord {
+        kind: RecordKind::Process as u16,
+        flags: WatchEntry::AUTO,
+        host_pid: 4242,
+        ns_pid: p,
+        ..Default::default()
+    };
+    t.ingest().record(announce.as_bytes());
+    let w = t.inner().watches.get(p).cloned().unwrap();
+    assert_ne!(w.id, old, "a new watch");
+    assert_ne!(w.start_ticks, Some(1), "with the new process's start time");
+}
+
 #[test]
 fn kernel_announced_children_get_a_log_first() {
     let t = fake::tracer();

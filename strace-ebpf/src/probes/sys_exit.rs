@@ -39,6 +39,10 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
         let now = unsafe { bpf_ktime_get_ns() };
         b.syscall(emit::record(slot, slot.flags as u16, now, ret));
     }
-    slot.state = ThreadSlot::IDLE;
+    // Unless the daemon freed the slot meanwhile (an unwatch) and another
+    // thread claimed it: that thread's call must stay in progress.
+    if slot.host_tid() == tid {
+        slot.state = ThreadSlot::IDLE;
+    }
     0
 }

@@ -10,7 +10,7 @@ use crate::{batch, state, threads};
 pub fn thread_exit(_ctx: RawTracePointContext) -> i32 {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (tgid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
-    batch::flush_idle();
+    let _ = batch::flush_idle();
     let _ = threads::free(tid);
     if tid == tgid {
         state::forget(tgid);
