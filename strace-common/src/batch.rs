@@ -10,9 +10,10 @@
 //! its CPU switches tasks, so it only ever holds the running thread's
 //! records. It is also flushed when it reaches [`FLUSH_AT`] bytes, when the
 //! thread exits, and on hrtimer expiries (the scheduler tick among them,
-//! every 1/HZ on a busy CPU, in high-resolution timer mode), so a thread that stops making syscalls without
-//! leaving its CPU still has its records delivered. When the hooks are
-//! detached, the daemon writes out every CPU's buffer.
+//! every 1/HZ on a busy CPU, in high-resolution timer mode), so a thread
+//! that stops making syscalls without leaving its CPU still has its records
+//! delivered. When the hooks are detached, the daemon writes out every CPU's
+//! buffer.
 use crate::{RecordKind, SyscallRecord, capture::AuxHeader, record::ProcessRecord};
 
 /// Head of a batch record.

@@ -16,7 +16,7 @@ use strace_common::{
 
 use crate::{
     emit,
-    maps::{EVENTS, WATCHED, add, count_lost},
+    maps::{EVENTS, count_lost},
     threads,
 };
 
@@ -34,6 +34,15 @@ pub struct Batch {
     /// The call (its `enter_ns`) of the last aux record added.
     last_aux: u64,
     data: [u8; BATCH_BYTES],
+}
+
+impl Batch {
+    /// Bytes in use, counting the header's room even while empty: where the
+    /// next record goes.
+    #[inline(always)]
+    fn used(&self) -> usize {
+        if self.len == 0 { HEADER_BYTES } else { self.len as usize }
+    }
 }
 
 #[map(name = "BATCH")]
@@ -63,7 +72,7 @@ impl Open {
     /// room after it for the largest record.
     #[inline(always)]
     pub fn at(&mut self) -> *mut u8 {
-        let len = if self.0.len == 0 { HEADER_BYTES } else { self.0.len as usize };
+        let len = self.0.used();
         // SAFETY: the mask keeps the offset inside `data` (see BATCH_BYTES).
         unsafe { self.0.data.as_mut_ptr().add(len & (FLUSH_AT - 1)) }
     }
@@ -90,8 +99,7 @@ impl Open {
     #[inline(always)]
     fn commit(&mut self, len: usize) {
         let b = &mut *self.0;
-        let at = if b.len == 0 { HEADER_BYTES } else { b.len as usize };
-        b.len = next_offset(at, len) as u32;
+        b.len = next_offset(b.used(), len) as u32;
         b.count += 1;
         if b.len as usize >= FLUSH_AT {
             flush(b);
@@ -167,12 +175,7 @@ fn flush(b: &mut Batch) {
 
 #[cold]
 fn lost(b: &Batch) {
-    let calls = (b.count - b.aux) as u64;
-    count_lost(Counter::RingFull, calls);
-    if let Some(w) = WATCHED.get_ptr_mut(&((b.owner >> 32) as u32)) {
-        // SAFETY: pointer to a live map value.
-        add(unsafe { &raw mut (*w).dropped }, calls);
-    }
+    emit::lost((b.owner >> 32) as u32, (b.count - b.aux) as u64);
     if b.aux != 0 {
         count_lost(Counter::AuxLost, b.aux as u64);
         // If the last copies lost were for the call the thread is in, its

@@ -6,7 +6,7 @@ use strace_common::{Counter, ProcessRecord, RecordKind, SyscallRecord, ThreadSlo
 
 use crate::{
     batch::{self, Open},
-    maps::{COUNTERS, EVENTS, WAKE_BYTES, WATCHED, atomic_inc, count_lost},
+    maps::{COUNTERS, EVENTS, WAKE_BYTES, WATCHED, add, count_lost},
 };
 
 /// Submit flags for a write of `bytes`: no wake-up (the reader drains on a
@@ -60,9 +60,8 @@ pub fn record(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) -> SyscallR
 /// Appends the record of the call in `slot` to this CPU's batch.
 #[inline(always)]
 pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
-    match batch::open(slot.owner) {
-        Some(mut b) => b.syscall(record(slot, flags, exit_ns, ret)),
-        None => lost(slot.host_pid()),
+    if let Some(mut b) = batch_for(slot) {
+        b.syscall(record(slot, flags, exit_ns, ret));
     }
 }
 
@@ -72,7 +71,7 @@ pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
 pub fn batch_for(slot: &ThreadSlot) -> Option<Open> {
     let b = batch::open(slot.owner);
     if b.is_none() {
-        lost(slot.host_pid());
+        lost(slot.host_pid(), 1);
     }
     b
 }
@@ -90,11 +89,12 @@ pub fn process(record: ProcessRecord) -> bool {
     true
 }
 
+/// `calls` syscall records of `host_pid` that never reached the ring.
 #[cold]
-fn lost(host_pid: u32) {
-    count_lost(Counter::RingFull, 1);
+pub fn lost(host_pid: u32, calls: u64) {
+    count_lost(Counter::RingFull, calls);
     if let Some(w) = WATCHED.get_ptr_mut(&host_pid) {
         // SAFETY: pointer to a live map value.
-        atomic_inc(unsafe { &raw mut (*w).dropped });
+        add(unsafe { &raw mut (*w).dropped }, calls);
     }
 }
