@@ -329,6 +329,10 @@ struct Http {
     trivial_p50: Option<f64>,
     trivial_p99: Option<f64>,
     wrk: Vec<(String, (f64, f64, f64))>,
+    /// The storm's records delivered and dropped over the whole phase: the
+    /// drain must keep up while the server is busy.
+    seen: u64,
+    dropped: u64,
 }
 
 /// Paced requests (and wrk, if installed) while a long watched storm runs.
@@ -349,6 +353,7 @@ fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> {
                 wrk.push((p.replace(&pid.to_string(), "{pid}"), r));
             }
         }
+        let counters = d.counters(pid)?;
         // Stop the storm now (it was sized to outlast the load): the scope
         // waits for its thread.
         // SAFETY: kill(2) on our own child, which is not reaped before the scope ends.
@@ -363,6 +368,8 @@ fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> {
             trivial_p50: percentile(&trivial, 50.0),
             trivial_p99: percentile(&trivial, 99.0),
             wrk,
+            seen: counters["seen"].as_u64().unwrap_or(0),
+            dropped: counters["dropped"].as_u64().unwrap_or(0),
         })
     })?;
     Ok(flag_go)
@@ -598,6 +605,7 @@ fn http_lines(h: &Http) -> String {
         writeln!(s, "  - wrk (max rate, 2 connections) {path}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms")
             .unwrap();
     }
+    writeln!(s, "  - the storm meanwhile: {} records delivered, {} dropped", h.seen, h.dropped).unwrap();
     s
 }
 
