@@ -105,6 +105,37 @@ fn a_full_thread_table_is_counted_and_freed_when_threads_exit() {
     w.finish();
 }
 
+/// Unwatching a process whose threads live on frees their thread slots
+/// (after waiting for programs that may still write them): another
+/// process's threads get those slots.
+#[test]
+fn unwatching_a_live_process_frees_its_thread_slots() {
+    let d = daemon!("--max-threads", "64");
+    let mut a = Workload::new(&["sleepers:40"]);
+    d.watch(a.pid);
+    a.go();
+    let tids = |e: &[Value], name: &str, leader: u32| {
+        e.iter()
+            .filter(|x| x["syscall"] == name && x["tid"] != leader)
+            .map(|x| x["tid"].clone())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    };
+    d.wait_events(a.pid, Duration::from_secs(10), |e| tids(e, "nanosleep", a.pid) == 40);
+    assert_eq!(d.delete(&format!("/v1/watch/{}", a.pid)).0, 200);
+    // A's 41 threads held 41 of the 64 slots; B needs 41 of its own.
+    let mut b = Workload::new(&["threads:40"]);
+    d.watch(b.pid);
+    b.go();
+    d.wait_events(b.pid, Duration::from_secs(10), |e| tids(e, "gettid", b.pid) == 40);
+    let c = d.counters(b.pid);
+    assert_eq!(c["dropped"], 0, "every thread of B had a slot: {c}");
+    let (_, health) = d.get("/healthz");
+    assert_eq!(health["kernel"]["threads_full"], 0, "{health}");
+    a.finish();
+    b.finish();
+}
+
 /// A thread that is not the leader calls execve: the kernel gives it the
 /// leader's id, and the call's return is still recorded.
 #[test]

@@ -115,8 +115,10 @@ impl WatchEntry {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ThreadSlot {
-    /// `host_tgid << 32 | host_tid`, or 0 when the slot is free. Whoever
-    /// sets it holds the slot's key in CLAIMS, so two threads cannot take one slot.
+    /// `host_tgid << 32 | host_tid`, or 0 when the slot is free, or
+    /// [`ThreadSlot::RETIRED`] between an unwatch and its grace period's end.
+    /// Whoever sets it holds the slot's key in CLAIMS, so two threads cannot
+    /// take one slot.
     pub owner: u64,
     /// Namespace ids (what records carry).
     pub pid: u32,
@@ -137,6 +139,11 @@ impl ThreadSlot {
     /// Slots looked at for one thread: a thread whose slots are all taken by
     /// others is not traced (counted as `Counter::ThreadsFull`).
     pub const PROBES: u32 = 8;
+    /// The owner of a slot the daemon is freeing (an unwatch): no thread
+    /// finds it (no tid is u32::MAX) and none may claim it until the daemon
+    /// has waited for the programs that found it before to finish; then it
+    /// becomes free (0).
+    pub const RETIRED: u64 = u64::MAX;
 
     pub const fn owner_of(host_pid: u32, host_tid: u32) -> u64 {
         (host_pid as u64) << 32 | host_tid as u64

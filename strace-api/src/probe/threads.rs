@@ -33,26 +33,56 @@ impl ThreadTable {
     /// moments of one call (it is a snapshot for display).
     pub fn of(&self, host_pid: u32) -> impl Iterator<Item = (usize, ThreadSlot)> + '_ {
         (0..self.owners.len)
-            .filter(move |&i| self.owner_of(i).load(Ordering::Relaxed) == u64::from(host_pid))
+            .filter(move |&i| self.owner_tgid(i).load(Ordering::Relaxed) == u64::from(host_pid))
             // SAFETY: i < len.
             .map(|i| (i, unsafe { self.slots.ptr.add(i).read_volatile() }))
             .filter(move |(_, s)| s.host_pid() == host_pid)
     }
 
-    /// Frees the slots of a process no longer watched (its threads may live on).
+    /// Frees the slots of a process no longer watched (its threads may live
+    /// on). A program that found one of them just before may still be
+    /// writing it, so the slots are retired first (no thread finds or claims
+    /// them), and only made free once every program run that began before
+    /// has ended: otherwise another thread could claim a slot and then have
+    /// its call overwritten by the old owner's.
     pub fn free_process(&mut self, host_pid: u32) {
         let indices: Vec<usize> = self.of(host_pid).map(|(i, _)| i).collect();
-        for i in indices {
-            // SAFETY: i < len; `owner` is the slot's first, aligned u64.
-            unsafe { AtomicU64::from_ptr(self.slots.ptr.add(i).cast::<u64>().as_ptr()) }.store(0, Ordering::Relaxed);
-            self.owner_of(i).store(0, Ordering::Relaxed);
+        if indices.is_empty() {
+            return;
+        }
+        for &i in &indices {
+            self.slot_owner(i).store(ThreadSlot::RETIRED, Ordering::Relaxed);
+            self.owner_tgid(i).store(0, Ordering::Relaxed);
+        }
+        wait_for_running_programs();
+        for &i in &indices {
+            self.slot_owner(i).store(0, Ordering::Relaxed);
             let _ = self.claims.remove(&(i as u32));
         }
     }
 
-    fn owner_of(&self, i: usize) -> &AtomicU64 {
+    /// The `owner` field of slot `i`, the slot's first, aligned u64.
+    fn slot_owner(&self, i: usize) -> &AtomicU64 {
+        // SAFETY: i < len (callers take indices from `of`), in the mapping.
+        unsafe { AtomicU64::from_ptr(self.slots.ptr.add(i).cast::<u64>().as_ptr()) }
+    }
+
+    fn owner_tgid(&self, i: usize) -> &AtomicU64 {
         // SAFETY: i < len (callers iterate 0..len), an aligned u64 in the mapping.
         unsafe { AtomicU64::from_ptr(self.owners.ptr.add(i).as_ptr()) }
+    }
+}
+
+/// Returns once every eBPF program run that began before the call has ended.
+/// Tracepoint programs run inside an RCU read-side section, so an RCU grace
+/// period is enough: `membarrier(MEMBARRIER_CMD_GLOBAL)` waits for one
+/// (a few ms). Where it is refused (nohz_full kernels), a sleep stands in:
+/// a program runs for microseconds.
+fn wait_for_running_programs() {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes no pointers.
+    if unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) } != 0 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

@@ -15,7 +15,8 @@ pub trait Kernel: Send {
     /// Starts tracing process `ns_pid`; `host_pid` is its host tgid when known,
     /// otherwise the kernel resolves it at the process's next syscall.
     fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String>;
-    /// Stops tracing it and frees the kernel state of its threads.
+    /// Stops tracing it and frees the kernel state of its threads (which may
+    /// wait a few ms for programs still using that state to finish).
     fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String>;
     /// Records of host process `host_pid` lost in the kernel so far.
     fn lost(&self, host_pid: u32) -> u64;

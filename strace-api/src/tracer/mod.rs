@@ -217,12 +217,20 @@ impl Tracer {
     /// Stops watching `pid` and frees its history, returning its final counters.
     pub fn unwatch(&self, pid: u32) -> Result<WatchStats, WatchError> {
         let mut kernel = self.kernel();
-        let mut inner = self.inner();
-        let watch = inner.watches.get(pid).cloned().ok_or(WatchError::NotWatched(pid))?;
-        let stats = self.stats_of(&**kernel, &inner, &watch);
+        let (watch, stats) = {
+            let inner = self.inner();
+            let watch = inner.watches.get(pid).cloned().ok_or(WatchError::NotWatched(pid))?;
+            let stats = self.stats_of(&**kernel, &inner, &watch);
+            (watch, stats)
+        };
+        // Without the history lock: freeing a live process's thread slots
+        // waits for a grace period, and the drain must go on meanwhile. The
+        // watch cannot go away: whatever removes one holds the kernel lock,
+        // or (the sweep) only removes watches of exited processes.
         if watch.exited.is_none() {
             kernel.unwatch(pid, watch.host_pid).map_err(WatchError::Kernel)?;
         }
+        let mut inner = self.inner();
         inner.watches.remove(pid);
         inner.recorder.close(pid);
         inner.pending_aux.forget_process(pid);

@@ -14,6 +14,8 @@
  *        openat-null, openat-unmapped (paths the kernel cannot read: EFAULT)
  *        thread (a thread that calls gettid and getppid, joined)
  *        threads:N (N threads alive at once, each calls gettid; all joined)
+ *        sleepers:N (N threads that call gettid, then nanosleep 5 ms in a loop
+ *        until the flag becomes 2; not joined: they outlive "done")
  *        fork-exec:PATH (a child that execs PATH at once; the parent waits for it)
  *        forever (openat-enoent, getppid and a 20 ms nanosleep, in a loop)
  *        thread-exec:PATH (a thread, not the leader, execs PATH: the process
@@ -60,6 +62,16 @@ static void *crowd_body(void *arg) {
     (void)arg;
     syscall(SYS_gettid);
     pthread_barrier_wait(&barrier);
+    return NULL;
+}
+
+static void *sleeper_body(void *arg) {
+    (void)arg;
+    struct timespec nap = {0, 5 * 1000 * 1000};
+    syscall(SYS_gettid);
+    do
+        syscall(SYS_nanosleep, &nap, NULL);
+    while (flag != NULL && flag[0] != 2);
     return NULL;
 }
 
@@ -125,6 +137,13 @@ int main(int argc, char **argv) {
             for (long k = 0; k < n; k++)
                 pthread_join(ts[k], NULL);
             free(ts);
+        } else if (strncmp(step, "sleepers:", 9) == 0) {
+            for (long n = atol(step + 9); n > 0; n--) {
+                pthread_t t;
+                if (pthread_create(&t, NULL, sleeper_body, NULL) != 0)
+                    return 4;
+                pthread_detach(t);
+            }
         } else if (strncmp(step, "fork-exec:", 10) == 0) {
             /* A raw clone, so the child's first syscall is the execve. */
             pid_t child = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);

@@ -39,8 +39,8 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
         let now = unsafe { bpf_ktime_get_ns() };
         b.syscall(emit::record(slot, slot.flags as u16, now, ret));
     }
-    // Unless the daemon freed the slot meanwhile (an unwatch) and another
-    // thread claimed it: that thread's call must stay in progress.
+    // Unless the daemon retired the slot meanwhile (an unwatch): it is no
+    // longer this thread's, and nobody claims it before this run has ended.
     if slot.host_tid() == tid {
         slot.state = ThreadSlot::IDLE;
     }
