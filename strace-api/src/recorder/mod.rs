@@ -3,8 +3,9 @@
 //!
 //! Every event delivered is either retained or evicted, and counted either way:
 //! `retained + evicted == delivered` for each process.
-use std::collections::VecDeque;
+mod chunks;
 
+use chunks::{CHUNK, Chunks};
 use rustc_hash::FxHashMap;
 
 use strace_common::SyscallRecord;
@@ -56,6 +57,13 @@ impl Event {
         self.aux.as_ref().map_or(0, |v| v.capacity() + size_of::<Vec<u8>>())
     }
 
+    /// Frees its aux copies (an evicted event), returning their bytes.
+    fn take_aux(&mut self) -> usize {
+        let bytes = self.aux_bytes();
+        self.aux = None;
+        bytes
+    }
+
     pub fn returns(&self) -> bool {
         self.flags & SyscallRecord::NO_RETURN == 0
     }
@@ -76,9 +84,6 @@ impl Event {
     }
 }
 
-/// Rings grow by this many events at a time, so memory follows use.
-const GROWTH: usize = 256;
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
     pub per_process: usize,
@@ -88,7 +93,8 @@ pub struct Limits {
 /// The history of one process.
 #[derive(Debug, Default)]
 pub struct ProcessLog {
-    events: VecDeque<Event>,
+    /// Grows and shrinks by `chunks::CHUNK` events, so memory follows use.
+    events: Chunks<Event>,
     /// Heap bytes of the retained events' aux copies.
     aux_bytes: usize,
     /// Sequence number of `events[0]`; numbers start at 1 and never repeat.
@@ -127,12 +133,12 @@ impl ProcessLog {
     /// Events with a sequence number greater than `after`, oldest first, at most `limit`.
     pub fn after(&self, after: u64, limit: usize) -> impl Iterator<Item = (u64, &Event)> {
         let skip = after.saturating_sub(self.first_seq - 1).min(self.events.len() as u64) as usize;
-        self.numbered().skip(skip).take(limit)
+        self.from(skip).take(limit)
     }
 
     /// The newest `n` events, oldest first.
     pub fn last(&self, n: usize) -> impl Iterator<Item = (u64, &Event)> {
-        self.numbered().skip(self.events.len().saturating_sub(n))
+        self.from(self.events.len().saturating_sub(n))
     }
 
     pub fn len(&self) -> usize {
@@ -140,11 +146,12 @@ impl ProcessLog {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.events.len() == 0
     }
 
-    fn numbered(&self) -> impl Iterator<Item = (u64, &Event)> {
-        (self.first_seq..).zip(self.events.iter())
+    /// The events from the `i`-th oldest on, with their sequence numbers.
+    fn from(&self, i: usize) -> impl Iterator<Item = (u64, &Event)> {
+        (self.first_seq + i as u64..).zip(self.events.iter_from(i))
     }
 
     fn push(&mut self, ev: Event, per_process: usize) {
@@ -153,30 +160,29 @@ impl ProcessLog {
         if self.events.len() >= per_process {
             // The common case when full: one out, one in.
             if self.events.len() == per_process
-                && let Some(old) = self.events.pop_front()
+                && let Some(aux) = self.events.pop_front_with(Event::take_aux)
             {
-                self.aux_bytes -= old.aux_bytes();
+                self.aux_bytes -= aux;
                 self.first_seq += 1;
                 self.evicted += 1;
             } else {
                 self.evict(self.events.len() + 1 - per_process);
             }
         }
-        if self.events.len() == self.events.capacity() {
-            self.events.reserve_exact(GROWTH.min(per_process - self.events.len()));
-        }
         self.events.push_back(ev);
     }
 
     fn evict(&mut self, n: usize) {
         let n = n.min(self.events.len());
-        self.aux_bytes -= self.events.drain(..n).map(|e| e.aux_bytes()).sum::<usize>();
+        for _ in 0..n {
+            self.aux_bytes -= self.events.pop_front_with(Event::take_aux).unwrap_or(0);
+        }
         self.first_seq += n as u64;
         self.evicted += n as u64;
     }
 
     fn bytes(&self) -> usize {
-        self.events.capacity() * EVENT_BYTES + self.aux_bytes
+        self.events.allocated() + self.aux_bytes
     }
 }
 
@@ -236,9 +242,10 @@ impl Recorder {
             if before == 0 {
                 return;
             }
-            let n = (log.len() / 4).max(GROWTH).min(log.len()).max(1);
+            // At least a chunk's worth, so at least one chunk is freed.
+            let n = (log.len() / 4).max(CHUNK).min(log.len()).max(1);
             log.evict(n);
-            log.events.shrink_to(log.len());
+            log.events.release_spare();
             self.bytes = self.bytes + log.bytes() - before;
         }
     }
@@ -276,7 +283,7 @@ mod tests {
 
     #[test]
     fn aux_copies_count_against_the_memory_cap() {
-        let cap = 8 * GROWTH * EVENT_BYTES;
+        let cap = 8 * CHUNK * EVENT_BYTES;
         let mut r = recorder(100_000, cap);
         r.open(1);
         for i in 0..20_000 {
@@ -330,6 +337,24 @@ mod tests {
     }
 
     #[test]
+    fn a_long_history_pages_across_chunks() {
+        let mut r = recorder(1000, 1 << 30);
+        r.open(1);
+        for nr in 1..=5000 {
+            r.push(1, ev(nr));
+        }
+        let log = r.log(1).unwrap();
+        let page: Vec<_> = (4501..=4510).map(|s| (s, s as i32)).collect();
+        assert_eq!(nrs(log.after(4500, 10)), page);
+        assert_eq!(nrs(log.after(0, 2)), vec![(4001, 4001), (4002, 4002)], "the oldest retained");
+        assert_eq!(nrs(log.last(2)), vec![(4999, 4999), (5000, 5000)]);
+        assert_eq!(log.stats(), LogStats { seen: 5000, retained: 1000, evicted: 4000, last_seq: 5000 });
+        // 1000 events span at most one chunk more than they fill.
+        let chunk = CHUNK * EVENT_BYTES + size_of::<Vec<Event>>();
+        assert!(r.bytes() <= (1000usize.div_ceil(CHUNK) + 1) * chunk, "{}", r.bytes());
+    }
+
+    #[test]
     fn empty_log_has_last_seq_zero() {
         let mut r = recorder(3, 1 << 20);
         r.open(1);
@@ -351,7 +376,7 @@ mod tests {
 
     #[test]
     fn memory_cap_holds_across_processes() {
-        let cap = 4 * GROWTH * EVENT_BYTES;
+        let cap = 4 * CHUNK * EVENT_BYTES;
         let mut r = recorder(100_000, cap);
         for pid in 1..=3 {
             r.open(pid);
@@ -369,7 +394,7 @@ mod tests {
 
     #[test]
     fn busy_process_is_shed_before_quiet_ones() {
-        let cap = 4 * GROWTH * EVENT_BYTES;
+        let cap = 4 * CHUNK * EVENT_BYTES;
         let mut r = recorder(100_000, cap);
         r.open(1);
         r.open(2);
