@@ -45,8 +45,8 @@ impl EventView {
             ts: clock.rfc3339(ev.time_ns()),
             pid,
             tid: ev.tid,
-            syscall: syscall::name(ev.nr),
-            nr: ev.nr,
+            syscall: syscall::name(ev.nr()),
+            nr: ev.nr(),
             args: ev.args[..decoded.len()].iter().map(|a| format!("{a:#x}")).collect(),
             ret,
             errno: ret.and_then(syscall::errno_of).map(|e| syscall::errno_name(e).unwrap_or("E?")),
@@ -82,8 +82,8 @@ impl InFlightView {
         decoded.retain(|a| !a.output);
         InFlightView {
             tid: ev.tid,
-            syscall: syscall::name(ev.nr),
-            nr: ev.nr,
+            syscall: syscall::name(ev.nr()),
+            nr: ev.nr(),
             since: ev.enter_time().map(|t| clock.rfc3339(t)),
             elapsed_ns: ev.enter_time().map(|t| now_ns.saturating_sub(t)),
             args,

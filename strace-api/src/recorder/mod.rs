@@ -5,7 +5,7 @@
 //! `retained + evicted == delivered` for each process.
 mod chunks;
 
-use chunks::{CHUNK, Chunks};
+use chunks::Chunks;
 use rustc_hash::FxHashMap;
 
 use strace_common::SyscallRecord;
@@ -21,17 +21,35 @@ pub struct Event {
     /// The items of its aux records (see `syscall::aux`).
     pub aux: Option<Box<Vec<u8>>>,
     pub tid: u32,
-    pub nr: i32,
+    /// The syscall number, as `Event::stored_nr` keeps it: two bytes, so an
+    /// event fits in 88.
+    pub nr: i16,
     /// `SyscallRecord` flags.
     pub flags: u16,
 }
 
+/// Events per chunk of a history.
+const CHUNK: usize = Chunks::<Event>::PER_CHUNK;
+
 /// Bytes one retained event costs in a ring (its aux copies are counted apart).
 pub const EVENT_BYTES: usize = size_of::<Event>();
-// The budget per retained event.
-const _: () = assert!(EVENT_BYTES <= 96);
+// The budget per retained event is 96 bytes; 88 leaves room for the
+// allocator's and the chunks' overhead in what the process really pays.
+const _: () = assert!(EVENT_BYTES <= 88);
 
 impl Event {
+    /// A syscall number as stored. Every number of the native ABI fits, and
+    /// -1 (a call a tracer cancelled); any other (x32's, with bit 30 set,
+    /// which the decoder does not know either) is kept as `i16::MIN`.
+    pub fn stored_nr(nr: i32) -> i16 {
+        i16::try_from(nr).unwrap_or(i16::MIN)
+    }
+
+    /// The syscall number, as the decoder and the API take it.
+    pub fn nr(&self) -> i32 {
+        self.nr.into()
+    }
+
     /// The event of a record, and the process it belongs to.
     pub fn from_record(r: &SyscallRecord) -> (u32, Event) {
         let ev = Event {
@@ -41,7 +59,7 @@ impl Event {
             args: r.args,
             aux: None,
             tid: r.tid,
-            nr: r.nr,
+            nr: Event::stored_nr(r.nr),
             flags: r.flags,
         };
         (r.pid, ev)
@@ -93,7 +111,7 @@ pub struct Limits {
 /// The history of one process.
 #[derive(Debug, Default)]
 pub struct ProcessLog {
-    /// Grows and shrinks by `chunks::CHUNK` events, so memory follows use.
+    /// Grows and shrinks by CHUNK events, so memory follows use.
     events: Chunks<Event>,
     /// Heap bytes of the retained events' aux copies.
     aux_bytes: usize,
@@ -268,7 +286,7 @@ mod tests {
     use super::*;
 
     fn ev(nr: i32) -> Event {
-        Event { nr, ..Default::default() }
+        Event { nr: Event::stored_nr(nr), ..Default::default() }
     }
 
     #[test]
@@ -282,13 +300,21 @@ mod tests {
     }
 
     #[test]
+    fn syscall_numbers_are_stored_in_two_bytes() {
+        for nr in [0, 39, 461, -1] {
+            assert_eq!(ev(nr).nr(), nr);
+        }
+        assert_eq!(Event::stored_nr(0x4000_0001), i16::MIN, "an x32 number");
+    }
+
+    #[test]
     fn aux_copies_count_against_the_memory_cap() {
         let cap = 8 * CHUNK * EVENT_BYTES;
         let mut r = recorder(100_000, cap);
         r.open(1);
         for i in 0..20_000 {
             let aux = Some(Box::new(vec![b'x'; 500]));
-            r.push(1, Event { nr: i, aux, ..Default::default() });
+            r.push(1, Event { nr: Event::stored_nr(i), aux, ..Default::default() });
             assert!(r.bytes() <= cap, "{} > {cap}", r.bytes());
         }
         let s = r.log(1).unwrap().stats();
@@ -298,7 +324,7 @@ mod tests {
     }
 
     fn nrs<'a>(it: impl Iterator<Item = (u64, &'a Event)>) -> Vec<(u64, i32)> {
-        it.map(|(s, e)| (s, e.nr)).collect()
+        it.map(|(s, e)| (s, e.nr())).collect()
     }
 
     fn recorder(per_process: usize, memory_bytes: usize) -> Recorder {

@@ -39,17 +39,17 @@ pub struct Decoded {
 
 /// The arguments of `ev`: as many as its syscall takes (six when unknown).
 pub fn decode(ev: &Event) -> Vec<Decoded> {
-    let sig = signature(ev.nr);
+    let sig = signature(ev.nr());
     let arity = sig.map_or(6, |s| s.args.len());
     (0..arity)
         .map(|i| {
             let name = sig.and_then(|s| s.args.get(i)).map_or(ARG_NAMES[i], |a| a.name);
-            let t = ty(ev.nr, i);
+            let t = ty(ev.nr(), i);
             let mut d = one(ev, i, t);
             d.name = name;
             d.output = t.is_output();
             if t == Ty::OpenMode {
-                let flags_at = (0..arity).find(|&j| ty(ev.nr, j) == Ty::OpenFlags);
+                let flags_at = (0..arity).find(|&j| ty(ev.nr(), j) == Ty::OpenFlags);
                 d.hidden = flags_at.is_some_and(|j| !flags::open_uses_mode(ev.args[j]));
             }
             d
@@ -186,7 +186,7 @@ mod tests {
     use super::*;
 
     fn ev(nr: Sysno, args: [u64; 6], aux: Option<Vec<u8>>) -> Event {
-        Event { nr: nr.id(), args, aux: aux.map(Box::new), ..Default::default() }
+        Event { nr: Event::stored_nr(nr.id()), args, aux: aux.map(Box::new), ..Default::default() }
     }
 
     fn texts(e: &Event) -> Vec<String> {

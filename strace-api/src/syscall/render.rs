@@ -16,7 +16,7 @@ pub fn line_of(ev: &Event, args: &[Decoded], durations: bool) -> String {
     let mut s = call(ev, args, false);
     s.push_str(" = ");
     match ev.returns() {
-        true => s.push_str(&format_ret(ev.nr, ev.ret)),
+        true => s.push_str(&format_ret(ev.nr(), ev.ret)),
         false => s.push('?'),
     }
     if durations && let Some(ns) = ev.duration_ns() {
@@ -41,7 +41,7 @@ pub fn unfinished(ev: &Event) -> String {
 fn call(ev: &Event, args: &[Decoded], inputs_only: bool) -> String {
     let args: Vec<&str> =
         args.iter().take_while(|a| !(inputs_only && a.output)).filter(|a| !a.hidden).map(|a| a.text.as_str()).collect();
-    format!("{}({})", name(ev.nr), args.join(", "))
+    format!("{}({})", name(ev.nr()), args.join(", "))
 }
 
 pub fn format_arg(kind: ArgKind, raw: u64) -> String {
@@ -81,7 +81,7 @@ mod tests {
     use super::*;
 
     fn ev(nr: Sysno, args: [u64; 6], ret: i64) -> Event {
-        Event { nr: nr.id(), args, ret, ..Default::default() }
+        Event { nr: Event::stored_nr(nr.id()), args, ret, ..Default::default() }
     }
 
     #[test]

@@ -345,7 +345,7 @@ impl Tracer {
                 args: s.args,
                 aux: inner.pending_aux.peek(s.tid, s.enter_ns).map(|a| Box::new(a.to_vec())),
                 tid: s.tid,
-                nr: s.nr,
+                nr: crate::recorder::Event::stored_nr(s.nr),
                 flags: strace_common::SyscallRecord::NO_RETURN
                     | (s.flags as u16 & strace_common::SyscallRecord::NO_ENTER_TIME),
             })

@@ -116,7 +116,7 @@ fn a_kernel_batch_is_stored_record_by_record_and_a_cut_one_is_counted() {
     drop(ingest);
     let s = t.stats(p).unwrap();
     assert_eq!((s.seen, s.last_seq), (5, 5));
-    let nrs: Vec<i32> = t.inner().recorder.log(p).unwrap().after(0, 10).map(|(_, e)| e.nr).collect();
+    let nrs: Vec<i32> = t.inner().recorder.log(p).unwrap().after(0, 10).map(|(_, e)| e.nr()).collect();
     assert_eq!(nrs, [1, 2, 3, 1, 2]);
     assert_eq!(t.totals().malformed, 1);
 }
