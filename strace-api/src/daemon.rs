@@ -15,7 +15,10 @@ use crate::{
     tracer::Tracer,
 };
 
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// `after_load` runs once the probe is loaded, on this thread: loading parses
+/// the kernel's BTF, ~50 MiB freed again at once, and it lets the binary
+/// have its allocator return that memory to the system.
+pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let token = config.token().map_err(anyhow::Error::msg)?;
     let settings = Settings {
@@ -26,6 +29,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         durations: config.durations,
     };
     let (probe, streams) = Probe::load(settings)?;
+    after_load();
     let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };
     let (exits_tx, exits_rx) = tokio::sync::mpsc::unbounded_channel();
     let retention = Duration::from_secs(config.retain_exited_secs);
