@@ -95,6 +95,12 @@ impl Daemon {
         Ok((stat.utime + stat.stime) * (1_000_000_000 / procfs::ticks_per_second()))
     }
 
+    /// Resident set size now, in bytes.
+    pub fn rss(&self) -> Result<u64> {
+        let status = procfs::process::Process::new(self.pid() as i32)?.status()?;
+        Ok(status.vmrss.unwrap_or(0) * 1024)
+    }
+
     /// Peak resident set size, in bytes.
     pub fn peak_rss(&self) -> Result<u64> {
         let status = procfs::process::Process::new(self.pid() as i32)?.status()?;
