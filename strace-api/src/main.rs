@@ -10,25 +10,10 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-// mimalloc is built without transparent huge pages (the `no_thp` feature):
-// faulting in fresh 2 MiB pages for a growing history stalled the drain
-// long enough to drop records (bench/README.md).
 unsafe extern "C" {
     /// mimalloc's: frees this thread's unused pages back to the system now
     /// (it otherwise keeps them until the thread allocates again).
     fn mi_collect(force: bool);
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// `mi_option_purge_delay` in mimalloc.h (v2 and v3).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
-
-/// Freed memory goes back to the system after 10 ms instead of mimalloc's
-/// 1 s: the events a history sheds at its memory cap otherwise stayed
-/// resident on top of the cap (bench/README.md).
-fn tune_allocator() {
-    // SAFETY: sets an integer option; mimalloc is the global allocator.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 10) }
 }
 
 /// Loading the probe leaves ~50 MiB freed but resident (the parsed BTF):
@@ -39,7 +24,6 @@ fn release_freed_memory() {
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
     let config = Config::parse();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("STRACE_API_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
