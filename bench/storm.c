@@ -4,6 +4,8 @@
  *   storm FLAG_FILE MODE N [CPU]
  *
  * MODE getppid: N x syscall(SYS_getppid).
+ * MODE getppid@R: the same at R calls a second: blocks of 1000 calls, each
+ *           started on schedule (the wait spins, making no syscalls).
  * MODE mix: N x (8-byte write and read on a pipe, openat + close of a file,
  *           stat), five calls per iteration.
  *
@@ -45,6 +47,8 @@ int main(int argc, char **argv) {
     if (flag == MAP_FAILED)
         return 2;
     int mix = strcmp(argv[2], "mix") == 0;
+    const char *at = strchr(argv[2], '@');
+    long rate = at ? atol(at + 1) : 0;
     long n = atol(argv[3]);
     int pipefd[2];
     if (pipe(pipefd) != 0)
@@ -68,6 +72,14 @@ int main(int argc, char **argv) {
             long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY);
             syscall(SYS_close, fd);
             syscall(SYS_newfstatat, AT_FDCWD, path, &st, 0);
+        }
+    } else if (rate > 0) {
+        for (long i = 0; i < n; i += 1000) {
+            long long due = t0 + i * 1000000000LL / rate;
+            while (now_ns() < due)
+                __builtin_ia32_pause();
+            for (long j = i; j < i + 1000 && j < n; j++)
+                syscall(SYS_getppid);
         }
     } else {
         for (long i = 0; i < n; i++)

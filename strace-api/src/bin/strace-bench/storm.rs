@@ -10,13 +10,19 @@ use anyhow::{Context as _, Result, bail};
 pub enum Mode {
     Getppid,
     Mix,
+    /// getppid at the zero-drop goal's rate.
+    Paced,
 }
+
+/// Calls a second of `Mode::Paced`: the rate the zero-drop goal names.
+pub const PACED_RATE: u64 = 2_000_000;
 
 impl Mode {
     pub fn arg(self) -> &'static str {
         match self {
             Mode::Getppid => "getppid",
             Mode::Mix => "mix",
+            Mode::Paced => "getppid@2000000",
         }
     }
 }
@@ -134,4 +140,12 @@ fn read_line(r: &mut impl std::io::Read) -> Result<String> {
         }
     }
     Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_paced_mode_names_its_rate() {
+        assert_eq!(super::Mode::Paced.arg(), format!("getppid@{}", super::PACED_RATE));
+    }
 }
