@@ -52,6 +52,20 @@ pub fn claim(host_pid: u32, tid: u32) -> Option<*mut ThreadSlot> {
     None
 }
 
+/// Writes every field of `from` into the slot but its owner: a slot's owner
+/// is only written by a claim, a free, and the daemon's retiring it, so a
+/// whole-slot write here could bring back an owner the daemon just retired.
+#[inline(always)]
+pub fn fill(slot: &mut ThreadSlot, from: &ThreadSlot) {
+    slot.pid = from.pid;
+    slot.tid = from.tid;
+    slot.nr = from.nr;
+    slot.state = from.state;
+    slot.enter_ns = from.enter_ns;
+    slot.args = from.args;
+    slot.flags = from.flags;
+}
+
 /// Frees the slot `tid` owns, if any; returns what it held.
 #[inline(always)]
 pub fn free(tid: u32) -> Option<ThreadSlot> {

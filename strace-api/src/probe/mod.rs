@@ -392,8 +392,12 @@ impl Kernel for Probe {
             Err(e) => return Err(describe(&e, maps::WATCHED)),
         }
         self.forget(host)?;
-        self.threads.free_process(host);
+        self.threads.retire_process(host);
         Ok(())
+    }
+
+    fn release_retired(&mut self) {
+        self.threads.release_retired();
     }
 
     fn lost(&self, host_pid: u32) -> u64 {

@@ -5,7 +5,10 @@
 use std::{
     os::fd::{AsFd, AsRawFd},
     ptr::NonNull,
-    sync::atomic::{AtomicU64, Ordering},
+    sync::atomic::{
+        AtomicU64,
+        Ordering::{self, SeqCst},
+    },
 };
 
 use aya::maps::{HashMap, Map, MapData, MapError};
@@ -16,6 +19,8 @@ pub struct ThreadTable {
     /// Host tgid owning each slot, 0 if free.
     owners: Mapped<u64>,
     claims: HashMap<MapData, u32, u32>,
+    /// Slots retired by `retire_process`, not yet freed.
+    retired: Vec<usize>,
 }
 
 impl ThreadTable {
@@ -25,6 +30,7 @@ impl ThreadTable {
             slots: Mapped::new(slots, len)?,
             owners: Mapped::new(owners, len)?,
             claims: HashMap::try_from(claims).map_err(|e: MapError| e.to_string())?,
+            retired: vec![],
         })
     }
 
@@ -39,25 +45,33 @@ impl ThreadTable {
             .filter(move |(_, s)| s.host_pid() == host_pid)
     }
 
-    /// Frees the slots of a process no longer watched (its threads may live
-    /// on). A program that found one of them just before may still be
-    /// writing it, so the slots are retired first (no thread finds or claims
-    /// them), and only made free once every program run that began before
-    /// has ended: otherwise another thread could claim a slot and then have
-    /// its call overwritten by the old owner's.
-    pub fn free_process(&mut self, host_pid: u32) {
-        let indices: Vec<usize> = self.of(host_pid).map(|(i, _)| i).collect();
-        if indices.is_empty() {
+    /// Retires the slots of a process no longer watched (its threads may
+    /// live on): no thread finds or claims them from now on. A program that
+    /// found one just before may still be writing it, so they are freed by
+    /// `release_retired`, once such programs have ended: otherwise another
+    /// thread could claim a slot and have its call overwritten by the old
+    /// owner's. Each owner is swapped only if unchanged since the scan (the
+    /// kernel frees a slot at thread exit and claims free ones).
+    pub fn retire_process(&mut self, host_pid: u32) {
+        let found: Vec<(usize, u64)> = self.of(host_pid).map(|(i, s)| (i, s.owner)).collect();
+        for (i, owner) in found {
+            if self.slot_owner(i).compare_exchange(owner, ThreadSlot::RETIRED, SeqCst, SeqCst).is_ok() {
+                let _ = self.owner_tgid(i).compare_exchange(u64::from(host_pid), 0, SeqCst, SeqCst);
+                self.retired.push(i);
+            }
+        }
+    }
+
+    /// Frees the retired slots after a grace period (see `retire_process`).
+    pub fn release_retired(&mut self) {
+        if self.retired.is_empty() {
             return;
         }
-        for &i in &indices {
-            self.slot_owner(i).store(ThreadSlot::RETIRED, Ordering::Relaxed);
-            self.owner_tgid(i).store(0, Ordering::Relaxed);
-        }
         wait_for_running_programs();
-        for &i in &indices {
-            self.slot_owner(i).store(0, Ordering::Relaxed);
-            let _ = self.claims.remove(&(i as u32));
+        for i in std::mem::take(&mut self.retired) {
+            if self.slot_owner(i).compare_exchange(ThreadSlot::RETIRED, 0, SeqCst, SeqCst).is_ok() {
+                let _ = self.claims.remove(&(i as u32));
+            }
         }
     }
 
@@ -76,8 +90,9 @@ impl ThreadTable {
 /// Returns once every eBPF program run that began before the call has ended.
 /// Tracepoint programs run inside an RCU read-side section, so an RCU grace
 /// period is enough: `membarrier(MEMBARRIER_CMD_GLOBAL)` waits for one
-/// (a few ms). Where it is refused (nohz_full kernels), a sleep stands in:
-/// a program runs for microseconds.
+/// (a few ms; on one CPU it returns at once, which is right: programs run
+/// with preemption off, so none is halfway). Where it is refused (nohz_full
+/// kernels), a sleep stands in: a program runs for microseconds.
 fn wait_for_running_programs() {
     const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
     // SAFETY: membarrier takes no pointers.

@@ -15,9 +15,13 @@ pub trait Kernel: Send {
     /// Starts tracing process `ns_pid`; `host_pid` is its host tgid when known,
     /// otherwise the kernel resolves it at the process's next syscall.
     fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String>;
-    /// Stops tracing it and frees the kernel state of its threads (which may
-    /// wait a few ms for programs still using that state to finish).
+    /// Stops tracing it; the kernel state of its live threads is retired,
+    /// to be freed by `release_retired`.
     fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String>;
+    /// Frees what `unwatch` retired, once the programs that may still be
+    /// using it have finished: waits a grace period (a few ms) if there is
+    /// anything, so call it without the history lock.
+    fn release_retired(&mut self) {}
     /// Records of host process `host_pid` lost in the kernel so far.
     fn lost(&self, host_pid: u32) -> u64;
     /// The syscalls its threads are in right now.

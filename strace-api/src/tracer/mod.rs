@@ -217,25 +217,21 @@ impl Tracer {
     /// Stops watching `pid` and frees its history, returning its final counters.
     pub fn unwatch(&self, pid: u32) -> Result<WatchStats, WatchError> {
         let mut kernel = self.kernel();
-        let (watch, stats) = {
-            let inner = self.inner();
-            let watch = inner.watches.get(pid).cloned().ok_or(WatchError::NotWatched(pid))?;
-            let stats = self.stats_of(&**kernel, &inner, &watch);
-            (watch, stats)
-        };
-        // Without the history lock: freeing a live process's thread slots
-        // waits for a grace period, and the drain must go on meanwhile. The
-        // watch cannot go away: whatever removes one holds the kernel lock,
-        // or (the sweep) only removes watches of exited processes.
+        let mut inner = self.inner();
+        let watch = inner.watches.get(pid).cloned().ok_or(WatchError::NotWatched(pid))?;
+        let stats = self.stats_of(&**kernel, &inner, &watch);
         if watch.exited.is_none() {
             kernel.unwatch(pid, watch.host_pid).map_err(WatchError::Kernel)?;
         }
-        let mut inner = self.inner();
         inner.watches.remove(pid);
         inner.recorder.close(pid);
         inner.pending_aux.forget_process(pid);
         idle_check(&mut **kernel, &inner);
-        drop((inner, kernel));
+        drop(inner);
+        // Without the history lock: this waits for a grace period, and the
+        // drain must go on meanwhile.
+        kernel.release_retired();
+        drop(kernel);
         if let Some(tx) = &self.exits {
             let _ = tx.send(ExitTracking::Cancel { id: watch.id });
         }
@@ -259,7 +255,9 @@ impl Tracer {
         }
         inner.pending_aux.forget_process(pid);
         idle_check(&mut **kernel, &inner);
-        drop((inner, kernel));
+        drop(inner);
+        kernel.release_retired();
+        drop(kernel);
         tracing::debug!(pid, "watched process exited");
         self.arrivals.notify_waiters();
     }

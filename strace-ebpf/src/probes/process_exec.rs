@@ -11,23 +11,20 @@ use crate::{maps::count, state, threads};
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn process_exec(ctx: RawTracePointContext) -> i32 {
     let old_tid = ctx.arg::<u64>(1) as u32;
-    let (_, tid) = state::current();
+    let (tgid, tid) = state::current();
     if old_tid == tid {
         return 0;
     }
     let Some(old) = threads::free(old_tid) else {
         return 0;
     };
-    let Some(slot) = threads::claim(old.host_pid(), tid) else {
+    let Some(slot) = threads::claim(tgid, tid) else {
         // The execve goes unrecorded: its slot is gone (counted as a full table).
         count(Counter::ThreadsFull);
         return 0;
     };
     // SAFETY: just claimed; only this thread writes its slot. The thread is
     // now the leader: its namespace tid is the process's pid.
-    unsafe {
-        let owner = (*slot).owner;
-        *slot = ThreadSlot { owner, tid: old.pid, ..old };
-    }
+    threads::fill(unsafe { &mut *slot }, &ThreadSlot { tid: old.pid, ..old });
     0
 }

@@ -89,16 +89,8 @@ fn first_slot(
     };
     // SAFETY: just claimed; only this thread writes its slot.
     let slot = unsafe { &mut *slot };
-    *slot = ThreadSlot {
-        owner: slot.owner,
-        pid: ns_pid,
-        tid: ns_tid,
-        nr,
-        state: ThreadSlot::IN_SYSCALL,
-        enter_ns,
-        args,
-        flags,
-        _pad: 0,
-    };
+    let call =
+        ThreadSlot { pid: ns_pid, tid: ns_tid, nr, state: ThreadSlot::IN_SYSCALL, enter_ns, args, flags, ..*slot };
+    threads::fill(slot, &call);
     Some(slot)
 }
