@@ -6,10 +6,11 @@
 
 use std::collections::VecDeque;
 
-/// Bytes per chunk. The allocator (mimalloc) packs 32 KiB blocks without
-/// waste; with 24 KiB chunks a retained 96-byte event cost 112 bytes of RSS
-/// (bench/README.md).
-const CHUNK_BYTES: usize = 32 << 10;
+/// Bytes per chunk: a power of two, which the allocator (mimalloc) packs
+/// without waste (with 24 KiB chunks a retained 96-byte event cost 112 bytes
+/// of RSS), and small, so a history's last, part-filled chunk and its spare
+/// add little to a default 4096-event history (bench/README.md).
+const CHUNK_BYTES: usize = 8 << 10;
 
 #[derive(Debug, Default)]
 pub struct Chunks<T> {

@@ -101,6 +101,12 @@ impl Daemon {
         Ok(status.vmrss.unwrap_or(0) * 1024)
     }
 
+    /// Starts the peak resident set size over from now.
+    pub fn reset_peak_rss(&self) -> Result<()> {
+        std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5")?;
+        Ok(())
+    }
+
     /// Peak resident set size, in bytes.
     pub fn peak_rss(&self) -> Result<u64> {
         let status = procfs::process::Process::new(self.pid() as i32)?.status()?;
