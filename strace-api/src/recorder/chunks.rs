@@ -46,8 +46,8 @@ impl<T> Chunks<T> {
 
     /// Removes the oldest item, after `f` has seen it in place; the item
     /// itself is dropped with its chunk, so `f` takes what must be freed now.
-    /// (Moving each item out cost a fifth of the drain's time in a full
-    /// history.)
+    /// (Moving each item out was a fifth of the ingest path's time with a
+    /// full history.)
     #[inline]
     pub fn pop_front_with<R>(&mut self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
         let front = self.chunks.front_mut()?;
