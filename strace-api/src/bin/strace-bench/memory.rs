@@ -18,7 +18,7 @@ const CALLS: u64 = 1_000_000;
 const DEFAULT_HISTORIES: u64 = 50;
 /// Calls of each: more than a default history keeps.
 const DEFAULT_CALLS: u64 = 10_000;
-/// The cap of the second daemon, and how many storms overflow it.
+/// The cap of the last daemon, and how many storms overflow it.
 const CAP_MIB: u64 = 64;
 const OVERFLOW_STORMS: usize = 4;
 
