@@ -241,9 +241,7 @@ impl Probe {
             })
             .collect()
     }
-}
 
-impl Probe {
     /// Runs the task-switch hook once on every CPU (`BPF_PROG_TEST_RUN`
     /// pinned to it), which writes out that CPU's batch. It answers 1 when a
     /// program still running there held the batch: that CPU is tried again.

@@ -87,10 +87,15 @@ fn first_slot(
         atomic_inc(unsafe { &raw mut (*watch).untracked });
         return None;
     };
-    // SAFETY: just claimed; only this thread writes its slot.
+    // SAFETY: just claimed; only this thread writes its slot. Field by
+    // field: the owner stays as the claim wrote it (see threads::fill).
     let slot = unsafe { &mut *slot };
-    let call =
-        ThreadSlot { pid: ns_pid, tid: ns_tid, nr, state: ThreadSlot::IN_SYSCALL, enter_ns, args, flags, ..*slot };
-    threads::fill(slot, &call);
+    slot.pid = ns_pid;
+    slot.tid = ns_tid;
+    slot.nr = nr;
+    slot.state = ThreadSlot::IN_SYSCALL;
+    slot.enter_ns = enter_ns;
+    slot.args = args;
+    slot.flags = flags;
     Some(slot)
 }

@@ -583,11 +583,12 @@ pub fn verdict(ok: bool) -> &'static str {
 /// The zero-drop goal, judged on the storms paced at its rate; the
 /// full-speed storms (about twice that rate here) for comparison.
 fn zero_drop_lines(watched: &HashMap<Mode, Vec<WatchedRun>>) -> String {
-    let paced = watched.get(&Mode::Paced).map_or(&[][..], |r| &r[..]);
+    let runs = |mode| watched.get(&mode).map_or(&[][..], |r: &Vec<WatchedRun>| &r[..]);
+    let median_rate =
+        |runs: &[WatchedRun]| spread(&runs.iter().map(|r| r.rate / 1e6).collect::<Vec<_>>()).map_or(0.0, |r| r.median);
+    let (paced, full) = (runs(Mode::Paced), runs(Mode::Getppid));
     let dropped: u64 = paced.iter().map(|r| r.dropped).sum();
-    let rate = spread(&paced.iter().map(|r| r.rate / 1e6).collect::<Vec<_>>()).map_or(0.0, |r| r.median);
-    let full = watched.get(&Mode::Getppid).map_or(&[][..], |r| &r[..]);
-    let full_rate = spread(&full.iter().map(|r| r.rate / 1e6).collect::<Vec<_>>()).map_or(0.0, |r| r.median);
+    let (rate, full_rate) = (median_rate(paced), median_rate(full));
     let mut s = String::new();
     writeln!(
         s,
