@@ -5,9 +5,22 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// What a paced run measured, in ms per answered request.
+#[derive(Default)]
+pub struct Paced {
+    /// From the scheduled send time to the answer: the figure the goal is about.
+    pub total: Vec<f64>,
+    /// From the scheduled send time to the actual send: the client thread's
+    /// own wake-up, or its previous request running over.
+    pub before_send: Vec<f64>,
+    /// From the actual send to the answer.
+    pub after_send: Vec<f64>,
+    pub failed: u64,
+}
+
 /// Sends `rate` requests per second for `duration`, cycling over `paths`,
-/// from a few threads; returns the latencies in ms, and the failures.
-pub fn paced(agent: ureq::Agent, base: &str, paths: &[String], rate: u32, duration: Duration) -> (Vec<f64>, u64) {
+/// from a few threads.
+pub fn paced(agent: ureq::Agent, base: &str, paths: &[String], rate: u32, duration: Duration) -> Paced {
     const THREADS: u32 = 4;
     let interval = Duration::from_secs_f64(THREADS as f64 / rate as f64);
     let start = Instant::now() + Duration::from_millis(20);
@@ -16,33 +29,77 @@ pub fn paced(agent: ureq::Agent, base: &str, paths: &[String], rate: u32, durati
             let agent = agent.clone();
             let urls: Vec<String> = paths.iter().map(|p| format!("{base}{p}")).collect();
             std::thread::spawn(move || {
-                let mut lat = Vec::new();
-                let mut failed = 0;
+                let mut out = Paced::default();
                 let mut at = start + interval.mul_f64(t as f64 / THREADS as f64);
                 let mut i = t as usize;
                 while at < start + duration {
                     if let Some(wait) = at.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
+                    let sent = Instant::now();
                     match agent.get(&urls[i % urls.len()]).call() {
                         Ok(mut r) if r.status().is_success() => {
                             let _ = r.body_mut().read_to_vec();
-                            lat.push(at.elapsed().as_secs_f64() * 1e3);
+                            let done = Instant::now();
+                            out.total.push(ms(done - at));
+                            out.before_send.push(ms(sent - at));
+                            out.after_send.push(ms(done - sent));
                         }
-                        _ => failed += 1,
+                        _ => out.failed += 1,
                     }
                     at += interval;
                     i += 1;
                 }
-                (lat, failed)
+                out
             })
         })
         .collect();
-    handles.into_iter().fold((vec![], 0), |(mut all, f), h| {
-        let (lat, failed) = h.join().unwrap_or_default();
-        all.extend(lat);
-        (all, f + failed)
+    handles.into_iter().fold(Paced::default(), |mut all, h| {
+        let one = h.join().unwrap_or_default();
+        all.total.extend(one.total);
+        all.before_send.extend(one.before_send);
+        all.after_send.extend(one.after_send);
+        all.failed += one.failed;
+        all
     })
+}
+
+/// This machine's own wake-up lateness (ms): a thread that does nothing but
+/// sleep until the next of `rate` deadlines a second, for `duration`, at
+/// real-time priority when it may (the second value says whether it was).
+/// Run with nothing else going on, it is the floor under any latency figure.
+pub fn wakeups(rate: u32, duration: Duration) -> (Vec<f64>, bool) {
+    std::thread::spawn(move || {
+        let param = libc::sched_param { sched_priority: 1 };
+        // SAFETY: changes the policy of the calling thread only.
+        let realtime = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0;
+        let step = 1_000_000_000 / rate.max(1) as i64;
+        let mut next = now();
+        let mut late = Vec::new();
+        for _ in 0..(duration.as_secs_f64() * rate as f64) as usize {
+            next.tv_nsec += step;
+            next.tv_sec += next.tv_nsec / 1_000_000_000;
+            next.tv_nsec %= 1_000_000_000;
+            // SAFETY: sleeps until an absolute time; no pointers kept.
+            unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &next, std::ptr::null_mut()) };
+            let woke = now();
+            late.push(((woke.tv_sec - next.tv_sec) * 1_000_000_000 + (woke.tv_nsec - next.tv_nsec)) as f64 / 1e6);
+        }
+        (late, realtime)
+    })
+    .join()
+    .unwrap_or_default()
+}
+
+fn now() -> libc::timespec {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: writes into `t`.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 /// wrk's p50 and p99 latency (ms) against `url` for `secs`, if wrk is installed.

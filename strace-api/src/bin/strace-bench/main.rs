@@ -343,6 +343,13 @@ struct Http {
     failed: u64,
     p50: Option<f64>,
     p99: Option<f64>,
+    /// p99 of the time before the client sent, and of the time from sending
+    /// to the answer.
+    before_send_p99: Option<f64>,
+    after_send_p99: Option<f64>,
+    /// Before the storm: a thread that only sleeps and wakes, its lateness's
+    /// p99, p99.9 and max, and whether it ran at real-time priority.
+    machine: (Option<f64>, Option<f64>, Option<f64>, bool),
     /// The same paced load against `/v1/watch`, which renders no event: the
     /// latency this machine gives any request under the same conditions.
     trivial_p50: Option<f64>,
@@ -356,6 +363,8 @@ struct Http {
 
 /// Paced requests (and wrk, if installed) while a long watched storm runs.
 fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> {
+    let (wakeups, realtime) = load::wakeups(o.http_rate, Duration::from_secs(o.http_secs));
+    let machine = (percentile(&wakeups, 99.0), percentile(&wakeups, 99.9), percentile(&wakeups, 100.0), realtime);
     let mut s = Storm::start(bin, &[], Mode::Getppid, 1_000_000_000, STORM_CPU, tmp)?;
     d.put(&format!("/v1/watch/{}?children=false", s.pid))?;
     let flag_go = std::thread::scope(|scope| -> Result<Http> {
@@ -363,9 +372,9 @@ fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> {
         let handle = scope.spawn(|| s.go());
         std::thread::sleep(Duration::from_millis(300));
         let paths = [format!("/strace/{pid}/100"), format!("/v1/processes/{pid}/events?limit=100")];
-        let (lat, failed) = load::paced(d.agent(), &d.base, &paths, o.http_rate, Duration::from_secs(o.http_secs));
+        let load = load::paced(d.agent(), &d.base, &paths, o.http_rate, Duration::from_secs(o.http_secs));
         let trivial = ["/v1/watch".to_string()];
-        let (trivial, _) = load::paced(d.agent(), &d.base, &trivial, o.http_rate, Duration::from_secs(o.http_secs));
+        let trivial = load::paced(d.agent(), &d.base, &trivial, o.http_rate, Duration::from_secs(o.http_secs)).total;
         let mut wrk = vec![];
         for p in &paths {
             if let Some(r) = load::wrk(&format!("{}{p}", d.base), 3) {
@@ -380,10 +389,13 @@ fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> {
         drop(handle);
         Ok(Http {
             rate: o.http_rate,
-            sent: lat.len(),
-            failed,
-            p50: percentile(&lat, 50.0),
-            p99: percentile(&lat, 99.0),
+            sent: load.total.len(),
+            failed: load.failed,
+            p50: percentile(&load.total, 50.0),
+            p99: percentile(&load.total, 99.0),
+            before_send_p99: percentile(&load.before_send, 99.0),
+            after_send_p99: percentile(&load.after_send, 99.0),
+            machine,
             trivial_p50: percentile(&trivial, 50.0),
             trivial_p99: percentile(&trivial, 99.0),
             wrk,
@@ -615,6 +627,24 @@ fn http_lines(h: &Http) -> String {
         h.p50.unwrap_or(f64::NAN),
         h.p99.unwrap_or(f64::NAN),
         verdict(h.failed == 0 && h.p99.is_some_and(|p| p <= 2.0))
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "  - of which p99 before the client sent (its own wake-up, or its previous request running over) {:.2} ms, p99 from send to answer {:.2} ms",
+        h.before_send_p99.unwrap_or(f64::NAN),
+        h.after_send_p99.unwrap_or(f64::NAN)
+    )
+    .unwrap();
+    let (p99, p999, max, realtime) = h.machine;
+    writeln!(
+        s,
+        "  - this machine, before the storm: a {} thread that only sleeps and wakes {} times a second woke late by p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        if realtime { "real-time" } else { "normal-priority" },
+        h.rate,
+        p99.unwrap_or(f64::NAN),
+        p999.unwrap_or(f64::NAN),
+        max.unwrap_or(f64::NAN)
     )
     .unwrap();
     writeln!(
