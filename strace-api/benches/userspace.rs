@@ -99,6 +99,27 @@ fn benches(c: &mut Criterion) {
     let (_, ev) = Event::from_record(&getppid);
     c.bench_function("recorder push with eviction", |b| b.iter(|| r.push(1, black_box(ev.clone()))));
 
+    // At the memory cap, a chunk's worth of events is shed every ~93 pushes,
+    // from the largest history: with many watched processes (--watch-all)
+    // finding it must not cost per process.
+    let mut group = c.benchmark_group("recorder push at the memory cap");
+    for logs in [10u32, 1000, 10_000] {
+        // Each quiet history holds one chunk (80 MiB for 10,000); the busy one
+        // fills the rest of the cap and is then shed.
+        let mut r = Recorder::new(Limits { per_process: 1_000_000, memory_bytes: 128 << 20 });
+        for pid in 1..=logs {
+            r.open(pid);
+            for _ in 0..50 {
+                r.push(pid, ev.clone());
+            }
+        }
+        for _ in 0..2_000_000 {
+            r.push(1, ev.clone());
+        }
+        group.bench_function(format!("{logs} histories"), |b| b.iter(|| r.push(1, black_box(ev.clone()))));
+    }
+    group.finish();
+
     let open = openat_event();
     c.bench_function("render an openat line (path, flags)", |b| b.iter(|| syscall::line(black_box(&open), false)));
     c.bench_function("render a getppid line", |b| b.iter(|| syscall::line(black_box(&ev), false)));
