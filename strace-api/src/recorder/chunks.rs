@@ -26,6 +26,8 @@ pub struct Chunks<T> {
 
 impl<T> Chunks<T> {
     pub const PER_CHUNK: usize = CHUNK_BYTES / size_of::<T>();
+    /// Bytes one chunk takes: its items and its `Vec`.
+    pub const COST: usize = Self::PER_CHUNK * size_of::<T>() + size_of::<Vec<T>>();
 
     pub fn len(&self) -> usize {
         self.len
@@ -77,7 +79,7 @@ impl<T> Chunks<T> {
 
     /// Bytes allocated for the items (not what they own themselves).
     pub fn allocated(&self) -> usize {
-        (self.chunks.len() + self.spare.is_some() as usize) * (Self::PER_CHUNK * size_of::<T>() + size_of::<Vec<T>>())
+        (self.chunks.len() + self.spare.is_some() as usize) * Self::COST
     }
 
     /// Frees the spare chunk (to get under a memory cap).

@@ -32,6 +32,7 @@ pub struct Event {
 
 /// Events per chunk of a history.
 const CHUNK: usize = Chunks::<Event>::PER_CHUNK;
+const CHUNK_COST: usize = Chunks::<Event>::COST;
 
 /// Bytes one retained event costs in a ring (its aux copies are counted apart).
 pub const EVENT_BYTES: usize = size_of::<Event>();
@@ -217,9 +218,10 @@ pub struct Recorder {
     logs: FxHashMap<u32, ProcessLog>,
     /// (bytes, pid) of every log, largest last: the cap sheds from the largest
     /// without walking all logs (10,000 of them made a push at the cap cost
-    /// 295 ns instead of 20, benches/userspace.rs). A log is refiled when its
-    /// allocation changes, a chunk at a time, so aux copies added since then
-    /// are not in its key: the order is exact to within one chunk's events.
+    /// 317 ns instead of 22, benches/userspace.rs). A log is refiled when its
+    /// bytes have moved a chunk's cost from its key (a chunk allocated or
+    /// freed, or aux copies adding up), so the order is exact to within one
+    /// chunk, and a key under a chunk's cost means an empty log.
     by_size: BTreeSet<(usize, u32)>,
     /// Bytes of all rings' allocations.
     bytes: usize,
@@ -257,10 +259,10 @@ impl Recorder {
             return false;
         };
         let before = log.bytes();
-        let allocated = log.events.allocated();
         log.push(ev, self.limits.per_process);
-        self.bytes = self.bytes + log.bytes() - before;
-        if log.events.allocated() != allocated {
+        let after = log.bytes();
+        self.bytes = self.bytes + after - before;
+        if after.abs_diff(log.filed) >= CHUNK_COST {
             refile(&mut self.by_size, pid, log);
         }
         if self.bytes > self.limits.memory_bytes {
@@ -277,17 +279,18 @@ impl Recorder {
     /// the resident set rose above the cap (bench/README.md).
     fn shed(&mut self) {
         while self.bytes > self.limits.memory_bytes {
-            let Some(&(_, pid)) = self.by_size.last() else { return };
+            let Some(&(filed, pid)) = self.by_size.last() else { return };
             let Some(log) = self.logs.get_mut(&pid) else { return };
             let before = log.bytes();
-            if before == 0 {
-                return;
+            if before > 0 {
+                // A chunk's worth frees at least one chunk (and the spare).
+                let n = CHUNK.min(log.len()).max(1);
+                log.evict(n);
+                log.events.release_spare();
+                self.bytes = self.bytes + log.bytes() - before;
+            } else if filed < CHUNK_COST {
+                return; // the largest key is an empty log's: all are empty
             }
-            // A chunk's worth frees at least one chunk (and the spare).
-            let n = CHUNK.min(log.len()).max(1);
-            log.evict(n);
-            log.events.release_spare();
-            self.bytes = self.bytes + log.bytes() - before;
             refile(&mut self.by_size, pid, log);
         }
     }
@@ -501,5 +504,33 @@ mod tests {
         assert_eq!(r.log(3).unwrap().len(), 1);
         assert_eq!(r.log(2).unwrap().len(), 8 * CHUNK - CHUNK, "{}", r.log(2).unwrap().len());
         assert_eq!(r.by_size.len(), 2, "one entry per open log");
+    }
+
+    #[test]
+    fn a_full_history_gaining_aux_copies_is_still_found_largest() {
+        let with_aux = |n| {
+            let mut e = ev(257);
+            e.aux = Some(Box::new(vec![0; n]));
+            e
+        };
+        let mut r = recorder(3 * CHUNK, 64 * CHUNK_COST);
+        r.open(1);
+        r.open(2);
+        // Log 2: full, its chunks no longer change, 100 bytes of aux an event.
+        for _ in 0..4 * CHUNK {
+            r.push(2, with_aux(100));
+        }
+        // Log 1: full of plain events, then one out and one in with 4000
+        // bytes of aux each. Its chunks do not change either, but its bytes
+        // pass log 2's and then the cap: it is the one to shed.
+        for i in 0..4 * CHUNK {
+            r.push(1, ev(i as i32));
+        }
+        for _ in 0..3 * CHUNK {
+            r.push(1, with_aux(4000));
+        }
+        assert_eq!(r.log(2).unwrap().len(), 3 * CHUNK, "the smaller history was kept");
+        assert!(r.log(1).unwrap().len() < 3 * CHUNK);
+        assert!(r.bytes() <= 64 * CHUNK_COST);
     }
 }
