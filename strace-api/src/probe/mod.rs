@@ -90,9 +90,8 @@ const SYSCALL_HOOKS: [(&str, &str); 2] = [(programs::SYS_EXIT, "sys_exit"), (pro
 const FLUSH_HOOKS: [(&str, &str); 2] =
     [(programs::TASK_SWITCH, "sched_switch"), (programs::TICK, "hrtimer_expire_entry")];
 
-/// After the syscall hooks are detached, long enough for programs already
-/// running to finish (they run for microseconds).
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(1);
+/// Between tries at writing out a CPU's batch that a flush hook held.
+const RETRY: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// If the batches cannot be written out directly: how long the flush hooks
 /// stay after the syscall hooks (a busy CPU ticks every 1/HZ, 10 ms at HZ=100).
@@ -263,9 +262,23 @@ impl Probe {
                 return Ok(());
             }
             cpus = busy;
-            std::thread::sleep(SETTLE);
+            std::thread::sleep(RETRY);
         }
         Err(format!("CPUs {cpus:?} kept their batches busy"))
+    }
+}
+
+/// Returns once every eBPF program run that began before the call has ended.
+/// Tracepoint programs run inside an RCU read-side section, so an RCU grace
+/// period is enough: `membarrier(MEMBARRIER_CMD_GLOBAL)` waits for one
+/// (a few ms; on one CPU it returns at once, which is right: programs run
+/// with preemption off, so none is halfway). Where it is refused (nohz_full
+/// kernels), a sleep stands in: a program runs for microseconds.
+fn wait_for_running_programs() {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes no pointers.
+    if unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) } != 0 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
@@ -338,7 +351,9 @@ impl Kernel for Probe {
                     first_error.get_or_insert(error::chain(&e));
                 }
             }
-            std::thread::sleep(SETTLE);
+            // A sleep would do while every vCPU runs, but a host can stop one
+            // for milliseconds halfway through a program.
+            wait_for_running_programs();
             // Nothing appends now: write out what every CPU still holds.
             if let Err(e) = self.flush_every_cpu() {
                 // Left to the flush hooks: a CPU's next switch or tick.

@@ -67,7 +67,7 @@ impl ThreadTable {
         if self.retired.is_empty() {
             return;
         }
-        wait_for_running_programs();
+        super::wait_for_running_programs();
         for i in std::mem::take(&mut self.retired) {
             if self.slot_owner(i).compare_exchange(ThreadSlot::RETIRED, 0, SeqCst, SeqCst).is_ok() {
                 let _ = self.claims.remove(&(i as u32));
@@ -84,20 +84,6 @@ impl ThreadTable {
     fn owner_tgid(&self, i: usize) -> &AtomicU64 {
         // SAFETY: i < len (callers iterate 0..len), an aligned u64 in the mapping.
         unsafe { AtomicU64::from_ptr(self.owners.ptr.add(i).as_ptr()) }
-    }
-}
-
-/// Returns once every eBPF program run that began before the call has ended.
-/// Tracepoint programs run inside an RCU read-side section, so an RCU grace
-/// period is enough: `membarrier(MEMBARRIER_CMD_GLOBAL)` waits for one
-/// (a few ms; on one CPU it returns at once, which is right: programs run
-/// with preemption off, so none is halfway). Where it is refused (nohz_full
-/// kernels), a sleep stands in: a program runs for microseconds.
-fn wait_for_running_programs() {
-    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
-    // SAFETY: membarrier takes no pointers.
-    if unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) } != 0 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 
