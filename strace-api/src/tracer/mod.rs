@@ -125,11 +125,19 @@ pub struct Tracer {
 }
 
 /// Detaches the syscall hooks when no live process is watched.
-fn idle_check(kernel: &mut dyn Kernel, inner: &Inner) {
+/// After a watch ended: detaches the hooks if nothing live is watched any
+/// more, and frees the ended watch's thread slots. Both wait for a kernel
+/// grace period, so the history lock goes first: the drain and readers go
+/// on meanwhile. Without the kernel lock, live watches change only when the
+/// drain adds a child it hears of, and the kernel keeps its hooks for those
+/// itself (set_active checks the kernel's own table).
+fn watch_ended(kernel: &mut dyn Kernel, inner: MutexGuard<'_, Inner>) {
     let live = inner.watches.all().any(|w| w.exited.is_none());
+    drop(inner);
     if let Err(e) = kernel.set_active(live) {
         tracing::warn!("could not {} the syscall hooks: {e}", if live { "attach" } else { "detach" });
     }
+    kernel.release_retired();
 }
 
 impl Tracer {
@@ -203,7 +211,7 @@ impl Tracer {
         if let Err(e) = kernel.set_active(true).and_then(|()| kernel.watch(pid, None, children)) {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
-            idle_check(&mut **kernel, &inner);
+            watch_ended(&mut **kernel, inner);
             return Err(WatchError::Kernel(e));
         }
         if kernel.host_pids() {
@@ -226,11 +234,7 @@ impl Tracer {
         inner.watches.remove(pid);
         inner.recorder.close(pid);
         inner.pending_aux.forget_process(pid);
-        idle_check(&mut **kernel, &inner);
-        drop(inner);
-        // Without the history lock: this waits for a grace period, and the
-        // drain must go on meanwhile.
-        kernel.release_retired();
+        watch_ended(&mut **kernel, inner);
         drop(kernel);
         if let Some(tx) = &self.exits {
             let _ = tx.send(ExitTracking::Cancel { id: watch.id });
@@ -254,9 +258,7 @@ impl Tracer {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
         inner.pending_aux.forget_process(pid);
-        idle_check(&mut **kernel, &inner);
-        drop(inner);
-        kernel.release_retired();
+        watch_ended(&mut **kernel, inner);
         drop(kernel);
         tracing::debug!(pid, "watched process exited");
         self.arrivals.notify_waiters();
