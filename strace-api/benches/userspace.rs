@@ -106,7 +106,8 @@ fn benches(c: &mut Criterion) {
     for logs in [10u32, 1000, 10_000] {
         // Each quiet history holds one chunk (80 MiB for 10,000); the busy one
         // fills the rest of the cap and is then shed.
-        let mut r = Recorder::new(Limits { per_process: 1_000_000, memory_bytes: 128 << 20 });
+        let cap = 128 << 20;
+        let mut r = Recorder::new(Limits { per_process: usize::MAX, memory_bytes: cap });
         for pid in 1..=logs {
             r.open(pid);
             for _ in 0..50 {
@@ -116,6 +117,7 @@ fn benches(c: &mut Criterion) {
         for _ in 0..2_000_000 {
             r.push(1, ev.clone());
         }
+        assert!(r.bytes() > cap - (64 << 10), "at the cap: {} of {cap}", r.bytes());
         group.bench_function(format!("{logs} histories"), |b| b.iter(|| r.push(1, black_box(ev.clone()))));
     }
     group.finish();
