@@ -354,6 +354,8 @@ impl Kernel for Probe {
             // A sleep would do while every vCPU runs, but a host can stop one
             // for milliseconds halfway through a program.
             wait_for_running_programs();
+            // The same grace period covers slots retired before this call.
+            self.threads.free_retired();
             // Nothing appends now: write out what every CPU still holds.
             if let Err(e) = self.flush_every_cpu() {
                 // Left to the flush hooks: a CPU's next switch or tick.

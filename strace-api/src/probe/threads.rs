@@ -68,6 +68,12 @@ impl ThreadTable {
             return;
         }
         super::wait_for_running_programs();
+        self.free_retired();
+    }
+
+    /// Frees the retired slots now: a grace period has passed since they
+    /// were retired.
+    pub fn free_retired(&mut self) {
         for i in std::mem::take(&mut self.retired) {
             if self.slot_owner(i).compare_exchange(ThreadSlot::RETIRED, 0, SeqCst, SeqCst).is_ok() {
                 let _ = self.claims.remove(&(i as u32));

@@ -124,7 +124,6 @@ pub struct Tracer {
     pub retention: Duration,
 }
 
-/// Detaches the syscall hooks when no live process is watched.
 /// After a watch ended: detaches the hooks if nothing live is watched any
 /// more, and frees the ended watch's thread slots. Both wait for a kernel
 /// grace period, so the history lock goes first: the drain and readers go
