@@ -67,23 +67,27 @@ pub fn paced(agent: ureq::Agent, base: &str, paths: &[String], rate: u32, durati
 /// This machine's own wake-up lateness (ms): a thread that does nothing but
 /// sleep until the next of `rate` deadlines a second, for `duration`, at
 /// real-time priority when it may (the second value says whether it was).
-/// Run with nothing else going on, it is the floor under any latency figure.
+/// Run with nothing else going on, it shows what the machine alone does to a
+/// thread's wake-ups.
 pub fn wakeups(rate: u32, duration: Duration) -> (Vec<f64>, bool) {
     std::thread::spawn(move || {
         let param = libc::sched_param { sched_priority: 1 };
         // SAFETY: changes the policy of the calling thread only.
         let realtime = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } == 0;
-        let step = 1_000_000_000 / rate.max(1) as i64;
+        let step = (1_000_000_000 / rate.max(1)) as libc::c_long;
         let mut next = now();
         let mut late = Vec::new();
         for _ in 0..(duration.as_secs_f64() * rate as f64) as usize {
             next.tv_nsec += step;
-            next.tv_sec += next.tv_nsec / 1_000_000_000;
+            next.tv_sec += (next.tv_nsec / 1_000_000_000) as libc::time_t;
             next.tv_nsec %= 1_000_000_000;
             // SAFETY: sleeps until an absolute time; no pointers kept.
-            unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &next, std::ptr::null_mut()) };
+            while unsafe {
+                libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, &next, std::ptr::null_mut())
+            } == libc::EINTR
+            {}
             let woke = now();
-            late.push(((woke.tv_sec - next.tv_sec) * 1_000_000_000 + (woke.tv_nsec - next.tv_nsec)) as f64 / 1e6);
+            late.push((woke.tv_sec - next.tv_sec) as f64 * 1e3 + (woke.tv_nsec - next.tv_nsec) as f64 / 1e6);
         }
         (late, realtime)
     })

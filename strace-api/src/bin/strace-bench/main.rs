@@ -631,7 +631,7 @@ fn http_lines(h: &Http) -> String {
     .unwrap();
     writeln!(
         s,
-        "  - of which p99 before the client sent (its own wake-up, or its previous request running over) {:.2} ms, p99 from send to answer {:.2} ms",
+        "  - the same requests in two parts, each its own p99 (they need not add up): before the client sent (its own wake-up, or its previous request running over) {:.2} ms; from send to answer {:.2} ms",
         h.before_send_p99.unwrap_or(f64::NAN),
         h.after_send_p99.unwrap_or(f64::NAN)
     )
