@@ -94,6 +94,7 @@ enum Phase {
 enum RowId {
     Baseline,
     Floor,
+    FloorExitOnly,
     Idle,
     Unwatched,
     Watched,
@@ -107,6 +108,7 @@ impl RowId {
         match self {
             RowId::Baseline => "1. baseline: nothing attached",
             RowId::Floor => "2. floor: empty programs on sys_enter + sys_exit",
+            RowId::FloorExitOnly => "2b. an empty program on sys_exit alone (not this design; see below)",
             RowId::Idle => "idle: daemon running, nothing watched (hooks detached)",
             RowId::Unwatched => "3. daemon running, storm not watched",
             RowId::Watched => "4. daemon running, storm watched (drained, decoded, stored, polled over HTTP)",
@@ -165,8 +167,11 @@ fn main() -> Result<()> {
 
             record(RowId::Baseline, storm(mode, n)?);
 
-            let floor = floor::Floor::attach()?;
+            let floor = floor::Floor::attach(false)?;
             record(RowId::Floor, storm(mode, n)?);
+            drop(floor);
+            let floor = floor::Floor::attach(true)?;
+            record(RowId::FloorExitOnly, storm(mode, n)?);
             drop(floor);
 
             record(RowId::Idle, storm(mode, n)?);
@@ -487,6 +492,7 @@ fn render(
     let rows_ids = [
         RowId::Baseline,
         RowId::Floor,
+        RowId::FloorExitOnly,
         RowId::Idle,
         RowId::Unwatched,
         RowId::Watched,
@@ -535,6 +541,20 @@ fn render(
                 f - b,
                 r.unwrap_or(f64::NAN),
                 verdict(r.is_some_and(|r| r <= 1.2))
+            )
+            .unwrap();
+        }
+    }
+    for mode in [Mode::Getppid, Mode::Mix] {
+        if let (Some(b), Some(f), Some(e)) =
+            (med(RowId::Baseline, mode), med(RowId::Floor, mode), med(RowId::FloorExitOnly, mode))
+        {
+            writeln!(
+                s,
+                "- the entry hook's share ({}): an exit-only design would start from {:+.1} ns a call instead of {:+.1} ns, for every process while anything is watched, and give up durations, calls in progress, exit/exit_group records and execve's arguments (row 2b)",
+                mode.arg(),
+                e - b,
+                f - b
             )
             .unwrap();
         }
