@@ -126,7 +126,7 @@ pub fn lines(m: &Memory) -> String {
         m.default_retained,
         m.bytes_per_event,
         m.retained,
-        crate::verdict(worst <= 96.0),
+        crate::summary::verdict(worst <= 96.0),
         strace_api::recorder::EVENT_BYTES,
         m.dropped,
         m.cap_mib,

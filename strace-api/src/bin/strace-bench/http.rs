@@ -1,0 +1,132 @@
+//! HTTP latency while a watched storm runs: the paced client against the
+//! goal's endpoints and against `/v1/watch`, wrk at full rate, and what the
+//! machine's own wake-ups look like before it starts.
+
+use std::{fmt::Write as _, path::Path, time::Duration};
+
+use anyhow::Result;
+
+use crate::{
+    Opts, STORM_CPU,
+    daemon::Daemon,
+    load,
+    report::percentile,
+    storm::{Mode, Storm},
+    summary::verdict,
+};
+
+pub struct Http {
+    rate: u32,
+    sent: usize,
+    failed: u64,
+    p50: Option<f64>,
+    p99: Option<f64>,
+    /// p99 of the time before the client sent, and of the time from sending
+    /// to the answer.
+    before_send_p99: Option<f64>,
+    after_send_p99: Option<f64>,
+    /// Before the storm: a thread that only sleeps and wakes, its lateness's
+    /// p99, p99.9 and max, and whether it ran at real-time priority.
+    machine: (Option<f64>, Option<f64>, Option<f64>, bool),
+    /// The same paced load against `/v1/watch`, which renders no event: the
+    /// latency this machine gives any request under the same conditions.
+    trivial_p50: Option<f64>,
+    trivial_p99: Option<f64>,
+    wrk: Vec<(String, (f64, f64, f64))>,
+    /// The storm's records delivered and dropped over the whole phase: the
+    /// drain must keep up while the server is busy.
+    seen: u64,
+    dropped: u64,
+}
+
+/// Paced requests (and wrk, if installed) while a long watched storm runs.
+pub fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> {
+    let (wakeups, realtime) = load::wakeups(o.http_rate, Duration::from_secs(o.http_secs));
+    let machine = (percentile(&wakeups, 99.0), percentile(&wakeups, 99.9), percentile(&wakeups, 100.0), realtime);
+    let mut s = Storm::start(bin, &[], Mode::Getppid, 1_000_000_000, STORM_CPU, tmp)?;
+    d.put(&format!("/v1/watch/{}?children=false", s.pid))?;
+    let flag_go = std::thread::scope(|scope| -> Result<Http> {
+        let pid = s.pid;
+        let handle = scope.spawn(|| s.go());
+        std::thread::sleep(Duration::from_millis(300));
+        let paths = [format!("/strace/{pid}/100"), format!("/v1/processes/{pid}/events?limit=100")];
+        let load = load::paced(d.agent(), &d.base, &paths, o.http_rate, Duration::from_secs(o.http_secs));
+        let trivial = ["/v1/watch".to_string()];
+        let trivial = load::paced(d.agent(), &d.base, &trivial, o.http_rate, Duration::from_secs(o.http_secs)).total;
+        let mut wrk = vec![];
+        for p in &paths {
+            if let Some(r) = load::wrk(&format!("{}{p}", d.base), 3) {
+                wrk.push((p.replace(&pid.to_string(), "{pid}"), r));
+            }
+        }
+        let counters = d.counters(pid)?;
+        // Stop the storm now (it was sized to outlast the load): the scope
+        // waits for its thread.
+        // SAFETY: kill(2) on our own child, which is not reaped before the scope ends.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        drop(handle);
+        Ok(Http {
+            rate: o.http_rate,
+            sent: load.total.len(),
+            failed: load.failed,
+            p50: percentile(&load.total, 50.0),
+            p99: percentile(&load.total, 99.0),
+            before_send_p99: percentile(&load.before_send, 99.0),
+            after_send_p99: percentile(&load.after_send, 99.0),
+            machine,
+            trivial_p50: percentile(&trivial, 50.0),
+            trivial_p99: percentile(&trivial, 99.0),
+            wrk,
+            seen: counters["seen"].as_u64().unwrap_or(0),
+            dropped: counters["dropped"].as_u64().unwrap_or(0),
+        })
+    })?;
+    Ok(flag_go)
+}
+
+/// The HTTP lines of the report (the goal, the floor, wrk).
+pub fn http_lines(h: &Http) -> String {
+    let mut s = String::new();
+    writeln!(
+        s,
+        "- HTTP at {} req/s during a watched storm ({} answered, {} failed): p50 {:.2} ms, p99 {:.2} ms (goal p99 ≤ 2 ms): {}",
+        h.rate,
+        h.sent,
+        h.failed,
+        h.p50.unwrap_or(f64::NAN),
+        h.p99.unwrap_or(f64::NAN),
+        verdict(h.failed == 0 && h.p99.is_some_and(|p| p <= 2.0))
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "  - the same requests in two parts, each its own p99 (they need not add up): before the client sent (its own wake-up, or its previous request running over) {:.2} ms; from send to answer {:.2} ms",
+        h.before_send_p99.unwrap_or(f64::NAN),
+        h.after_send_p99.unwrap_or(f64::NAN)
+    )
+    .unwrap();
+    let (p99, p999, max, realtime) = h.machine;
+    writeln!(
+        s,
+        "  - this machine, before the storm: a {} thread that only sleeps and wakes {} times a second woke late by p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        if realtime { "real-time" } else { "normal-priority" },
+        h.rate,
+        p99.unwrap_or(f64::NAN),
+        p999.unwrap_or(f64::NAN),
+        max.unwrap_or(f64::NAN)
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "  - the same paced load against /v1/watch, which renders no event (this machine's latency for any request under the same load): p50 {:.2} ms, p99 {:.2} ms",
+        h.trivial_p50.unwrap_or(f64::NAN),
+        h.trivial_p99.unwrap_or(f64::NAN)
+    )
+    .unwrap();
+    for (path, (p50, p99, rps)) in &h.wrk {
+        writeln!(s, "  - wrk (max rate, 2 connections) {path}: {rps:.0} req/s, p50 {p50:.2} ms, p99 {p99:.2} ms")
+            .unwrap();
+    }
+    writeln!(s, "  - the storm meanwhile: {} records delivered, {} dropped", h.seen, h.dropped).unwrap();
+    s
+}

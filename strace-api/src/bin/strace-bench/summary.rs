@@ -1,0 +1,200 @@
+//! The report of a full run: the table, each goal's verdict, and the
+//! README's performance block.
+
+use std::{collections::HashMap, fmt::Write as _, path::Path};
+
+use anyhow::Result;
+
+use crate::{
+    DAEMON_CPU, Opts, RowId, STORM_CPU, WatchedRun,
+    http::{Http, http_lines},
+    memory, report,
+    report::{Row, Spread, spread},
+    storm::{self, Mode},
+};
+
+fn machine() -> String {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = procfs::Current::current().map_or(0, |m: procfs::Meminfo| m.mem_total >> 30);
+    format!("Linux {}, {cpus} vCPUs ({cpu}), {mem} GiB", kernel.trim())
+}
+
+pub fn render(
+    o: &Opts,
+    ns: &HashMap<(RowId, Mode), Vec<f64>>,
+    watched: &HashMap<Mode, Vec<WatchedRun>>,
+    http: &Http,
+    bpf: &[(String, f64)],
+    peak_rss: u64,
+    memory: &memory::Memory,
+) -> String {
+    let cell = |row, mode| ns.get(&(row, mode)).and_then(|v| spread(v));
+    let med = |row, mode| cell(row, mode).map(|s: Spread| s.median);
+    let rows_ids = [
+        RowId::Baseline,
+        RowId::Floor,
+        RowId::FloorExitOnly,
+        RowId::Idle,
+        RowId::Unwatched,
+        RowId::Watched,
+        RowId::WatchedUntimed,
+        RowId::Strace,
+        RowId::PerfTrace,
+    ];
+    let rows: Vec<Row> = rows_ids
+        .iter()
+        .map(|&r| Row {
+            name: r.name().into(),
+            cells: vec![cell(r, Mode::Getppid), cell(r, Mode::Mix)],
+            note: match r {
+                RowId::Strace | RowId::PerfTrace => format!("{} calls per run", o.calls / o.slow_divisor),
+                RowId::Unwatched => "another process is watched, so the hooks are attached".into(),
+                RowId::WatchedUntimed => "events keep their exit time; no durations".into(),
+                _ => String::new(),
+            },
+        })
+        .filter(|r| r.cells.iter().any(Option::is_some))
+        .collect();
+    let mut s = String::new();
+    writeln!(s, "Machine: {}. Storm pinned to CPU {STORM_CPU}, daemon to CPU {DAEMON_CPU}.", machine()).unwrap();
+    writeln!(
+        s,
+        "Per run: {} getppid calls; mix = {} × (8-byte pipe write + read, openat + close, stat). Medians of {} runs, min–max in brackets. Default config (ring buffer {} MiB).\n",
+        o.calls,
+        o.mix,
+        o.runs,
+        strace_common::limits::DEFAULT_RING_BYTES >> 20
+    )
+    .unwrap();
+    s.push_str(&report::table(&["getppid", "mix"], &rows));
+
+    writeln!(s, "\nGoals:").unwrap();
+    for mode in [Mode::Getppid, Mode::Mix] {
+        if let (Some(b), Some(f), Some(u)) =
+            (med(RowId::Baseline, mode), med(RowId::Floor, mode), med(RowId::Unwatched, mode))
+        {
+            let r = report::overhead_vs_floor(u, f, b);
+            writeln!(
+                s,
+                "- untraced ({}): overhead {:+.1} ns vs the floor's {:+.1} ns = {:.2}× the floor (goal ≤ 1.2×): {}",
+                mode.arg(),
+                u - b,
+                f - b,
+                r.unwrap_or(f64::NAN),
+                verdict(r.is_some_and(|r| r <= 1.2))
+            )
+            .unwrap();
+        }
+    }
+    for mode in [Mode::Getppid, Mode::Mix] {
+        if let (Some(b), Some(f), Some(e)) =
+            (med(RowId::Baseline, mode), med(RowId::Floor, mode), med(RowId::FloorExitOnly, mode))
+        {
+            writeln!(
+                s,
+                "- the entry hook's share ({}): an exit-only design would start from {:+.1} ns a call instead of {:+.1} ns, for every process while anything is watched, and give up durations, calls in progress, exit/exit_group records and execve's arguments (row 2b)",
+                mode.arg(),
+                e - b,
+                f - b
+            )
+            .unwrap();
+        }
+    }
+    if let (Some(b), Some(i)) = (med(RowId::Baseline, Mode::Getppid), med(RowId::Idle, Mode::Getppid)) {
+        writeln!(s, "- idle: {:.2}× baseline with the syscall hooks detached (goal: no overhead, within noise)", i / b)
+            .unwrap();
+    }
+    for (mode, goal) in [(Mode::Getppid, 3.0), (Mode::Mix, 1.5)] {
+        if let (Some(b), Some(w)) = (med(RowId::Baseline, mode), med(RowId::Watched, mode)) {
+            writeln!(
+                s,
+                "- watched ({}): {:.2}× baseline (goal ≤ {goal}×): {}",
+                mode.arg(),
+                w / b,
+                verdict(w / b <= goal)
+            )
+            .unwrap();
+        }
+        if let (Some(b), Some(w)) = (med(RowId::Baseline, mode), med(RowId::WatchedUntimed, mode)) {
+            writeln!(s, "  - with `--durations false` (row 4b, not the default): {:.2}× baseline", w / b).unwrap();
+        }
+    }
+    for (mode, runs) in sorted(watched) {
+        let exact = runs.iter().all(|r| r.delivered + r.dropped == r.issued);
+        let dropped: u64 = runs.iter().map(|r| r.dropped).sum();
+        let cpu = spread(&runs.iter().map(|r| r.daemon_cpu_ns as f64 / r.delivered.max(1) as f64).collect::<Vec<_>>());
+        let rate = spread(&runs.iter().map(|r| r.rate / 1e6).collect::<Vec<_>>());
+        writeln!(
+            s,
+            "- watched ({}): delivered + dropped == issued in every run: {} ({}); {dropped} dropped at {:.2}M calls/s (median); daemon CPU {:.0} ns per event",
+            mode.arg(),
+            if exact { "yes" } else { "NO" },
+            runs.iter().map(|r| format!("{}+{}={}", r.delivered, r.dropped, r.issued)).collect::<Vec<_>>().join(", "),
+            rate.map_or(0.0, |r| r.median),
+            cpu.map_or(0.0, |c| c.median)
+        )
+        .unwrap();
+    }
+    s.push_str(&zero_drop_lines(watched));
+    s.push_str(&http_lines(http));
+    s.push_str(&memory::lines(memory));
+    writeln!(s, "  - the default daemon's peak RSS over the whole run: {:.1} MiB", peak_rss as f64 / (1 << 20) as f64)
+        .unwrap();
+    if !bpf.is_empty() {
+        writeln!(s, "\nKernel BPF statistics (kernel.bpf_stats_enabled, separate runs):").unwrap();
+        for (name, v) in bpf {
+            writeln!(s, "- {name}: {v:.1}").unwrap();
+        }
+    }
+    s
+}
+
+pub fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT MET" }
+}
+
+/// The zero-drop goal, judged on the storms paced at its rate; the
+/// full-speed storms (about twice that rate here) for comparison.
+pub fn zero_drop_lines(watched: &HashMap<Mode, Vec<WatchedRun>>) -> String {
+    let runs = |mode| watched.get(&mode).map_or(&[][..], |r: &Vec<WatchedRun>| &r[..]);
+    let median_rate =
+        |runs: &[WatchedRun]| spread(&runs.iter().map(|r| r.rate / 1e6).collect::<Vec<_>>()).map_or(0.0, |r| r.median);
+    let (paced, full) = (runs(Mode::Paced), runs(Mode::Getppid));
+    let dropped: u64 = paced.iter().map(|r| r.dropped).sum();
+    let (rate, full_rate) = (median_rate(paced), median_rate(full));
+    let mut s = String::new();
+    writeln!(
+        s,
+        "- zero drops at 2M calls/s of one watched process with the default ring: {} ({} runs of a getppid storm paced at {}M calls/s, {rate:.2}M achieved (median): {dropped} dropped); at full speed ({full_rate:.2}M calls/s), drops in {} of {} runs",
+        verdict(!paced.is_empty() && dropped == 0 && rate >= 0.95 * storm::PACED_RATE as f64 / 1e6),
+        paced.len(),
+        storm::PACED_RATE / 1_000_000,
+        full.iter().filter(|r| r.dropped > 0).count(),
+        full.len(),
+    )
+    .unwrap();
+    s
+}
+
+fn sorted(m: &HashMap<Mode, Vec<WatchedRun>>) -> Vec<(Mode, &Vec<WatchedRun>)> {
+    let mut v: Vec<_> = m.iter().map(|(k, v)| (*k, v)).collect();
+    v.sort_by_key(|(k, _)| *k as u8);
+    v
+}
+
+pub fn update_readme(readme: &Path, text: &str, file: &Path) -> Result<()> {
+    let doc = std::fs::read_to_string(readme)?;
+    let name = file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let block = format!("{text}\nFull output: `bench/results/{name}`.");
+    match report::replace_between(&doc, "<!-- bench:start -->", "<!-- bench:end -->", &block) {
+        Some(new) => std::fs::write(readme, new)?,
+        None => eprintln!("bench: README has no <!-- bench:start --> block; not updated"),
+    }
+    Ok(())
+}
