@@ -93,6 +93,8 @@ enum Phase {
     Watched,
     /// RSS per retained event, and RSS against the events cap.
     Memory,
+    /// Baseline, floor and a storm not watched (rows 1, 2 and 3), alternating.
+    Untraced,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -134,6 +136,16 @@ struct WatchedRun {
     rate: f64,
 }
 
+/// Before programs are attached to the syscall hooks for a timed row, when
+/// others may have been detached just before. A storm started within ~50 ms of
+/// a detach ran ~7 ns a call slower with the hooks attached again (getppid
+/// not watched: +59 against +52 ns), and the next storm was not: whatever
+/// the kernel still does after a detach takes a few hundred ms
+/// (bench/README.md, item 21).
+fn settle() {
+    std::thread::sleep(Duration::from_secs(1));
+}
+
 const STORM_CPU: usize = 1;
 const DAEMON_CPU: usize = 0;
 
@@ -172,9 +184,12 @@ fn main() -> Result<()> {
 
             record(RowId::Baseline, storm(mode, n)?);
 
+            // Every timed row with programs attached starts settled.
+            settle();
             let floor = floor::Floor::attach(false)?;
             record(RowId::Floor, storm(mode, n)?);
             drop(floor);
+            settle();
             let floor = floor::Floor::attach(true)?;
             record(RowId::FloorExitOnly, storm(mode, n)?);
             drop(floor);
@@ -182,6 +197,7 @@ fn main() -> Result<()> {
             record(RowId::Idle, storm(mode, n)?);
 
             // Something else is watched, so the hooks are attached.
+            settle();
             d.put(&format!("/v1/watch/{}?children=false", helper.id()))?;
             record(RowId::Unwatched, storm(mode, n)?);
 
@@ -191,6 +207,7 @@ fn main() -> Result<()> {
             d.delete(&format!("/v1/watch/{}", helper.id()))?;
 
             if let Some(u) = &untimed {
+                settle();
                 record(RowId::WatchedUntimed, watched_storm(u, &storm_bin, mode, n, &tmp)?.0);
             }
         }
@@ -256,6 +273,7 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                 let (mut base, mut watched, mut dropped, mut cpu) = (vec![], vec![], 0, vec![]);
                 for _ in 0..o.runs {
                     base.push(Storm::run(bin, mode, n, STORM_CPU, tmp)?.ns_per_call());
+                    settle();
                     let (t, w) = watched_storm(d, bin, mode, n, tmp)?;
                     watched.push(t.ns_per_call());
                     dropped += w.dropped;
@@ -280,6 +298,37 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                 runs.entry(Mode::Paced).or_default().push(w);
             }
             print!("{}", zero_drop_lines(&runs));
+        }
+        Phase::Untraced => {
+            for mode in [Mode::Getppid, Mode::Mix] {
+                let n = o.calls(mode);
+                let run = || Storm::run(bin, mode, n, STORM_CPU, tmp).map(|t| t.ns_per_call());
+                let (mut base, mut floor, mut unwatched) = (vec![], vec![], vec![]);
+                for _ in 0..o.runs {
+                    base.push(run()?);
+                    settle();
+                    let f = floor::Floor::attach(false)?;
+                    floor.push(run()?);
+                    drop(f);
+                    settle();
+                    // Something else is watched, so the hooks are attached.
+                    d.put(&format!("/v1/watch/{helper}?children=false"))?;
+                    unwatched.push(run()?);
+                    d.delete(&format!("/v1/watch/{helper}"))?;
+                }
+                if let (Some(b), Some(f), Some(u)) = (spread(&base), spread(&floor), spread(&unwatched)) {
+                    println!(
+                        "- {}: baseline {:.1} ns, floor {:+.1}, not watched {:+.1} ({:+.1} to {:+.1}): {:.2}× the floor's overhead",
+                        mode.arg(),
+                        b.median,
+                        f.median - b.median,
+                        u.median - b.median,
+                        u.min - b.median,
+                        u.max - b.median,
+                        report::overhead_vs_floor(u.median, f.median, b.median).unwrap_or(f64::NAN)
+                    );
+                }
+            }
         }
         Phase::Http => print!("{}", http_lines(&http_phase(d, bin, o, tmp)?)),
         Phase::Memory => print!("{}", memory::lines(&memory::phase(&o.daemon, bin, (DAEMON_CPU, STORM_CPU), tmp)?)),
