@@ -217,11 +217,12 @@ pub struct Recorder {
     /// By pid; Fx hashing: SipHash was a fifth of the drain's instructions.
     logs: FxHashMap<u32, ProcessLog>,
     /// (bytes, pid) of every log, largest last: the cap sheds from the largest
-    /// without walking all logs (10,000 of them made a push at the cap cost
-    /// 317 ns instead of 22, benches/userspace.rs). A log is refiled when its
-    /// bytes have moved a chunk's cost from its key (a chunk allocated or
-    /// freed, or aux copies adding up), so the order is exact to within one
-    /// chunk, and a key under a chunk's cost means an empty log.
+    /// without walking all logs (walking 10,000 of them made a push at the
+    /// cap cost 350 ns instead of 26, benches/userspace.rs). A log is refiled
+    /// when its bytes have moved a chunk's cost from its key (a chunk
+    /// allocated or freed, or aux copies adding up): every key is within one
+    /// chunk's cost of its log's bytes, and a key under a chunk's cost means
+    /// an empty log.
     by_size: BTreeSet<(usize, u32)>,
     /// Bytes of all rings' allocations.
     bytes: usize,
@@ -481,7 +482,7 @@ mod tests {
 
     #[test]
     fn the_largest_history_is_shed_even_when_another_pushes() {
-        let chunk = CHUNK * EVENT_BYTES + size_of::<Vec<Event>>();
+        let chunk = CHUNK_COST;
         let mut r = recorder(1_000_000, 8 * chunk);
         for pid in 1..=3 {
             r.open(pid);
