@@ -125,9 +125,10 @@ pub struct Tracer {
 }
 
 /// After a watch ended: detaches the hooks if nothing live is watched any
-/// more, and frees the ended watch's thread slots. Both wait for a kernel
-/// grace period, so the history lock goes first: the drain and readers go
-/// on meanwhile. Without the kernel lock, live watches change only when the
+/// more, and frees the ended watch's thread slots. That waits for a kernel
+/// grace period (one covers both when the hooks are detached), so the
+/// history lock goes first: the drain and the histories' readers go on
+/// meanwhile. Without the kernel lock, live watches change only when the
 /// drain adds a child it hears of, and the kernel keeps its hooks for those
 /// itself (set_active checks the kernel's own table).
 fn watch_ended(kernel: &mut dyn Kernel, inner: MutexGuard<'_, Inner>) {
