@@ -27,6 +27,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         watch_all: config.watch_all,
         capture_bytes: config.capture_bytes,
         durations: config.durations,
+        entry_hook: config.entry_hook,
     };
     let (probe, streams) = Probe::load(settings)?;
     after_load();

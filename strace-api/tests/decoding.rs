@@ -317,6 +317,52 @@ fn without_durations_events_keep_their_time_and_their_paths() {
     cat.wait().unwrap();
 }
 
+/// With `--entry-hook false` only sys_exit is attached, and each call is
+/// recorded whole at its exit: its path, its return. A successful execve's
+/// arguments are gone by then (flagged), and exit_group, which never
+/// returns, is not recorded.
+#[test]
+fn with_the_exit_hook_alone_calls_are_recorded_at_their_exit() {
+    let d = daemon!("--entry-hook", "false", "--durations", "false");
+    let (_, health) = d.get("/healthz");
+    let programs: Vec<&str> =
+        health["programs"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert!(programs.contains(&"sys_exit_only"), "{programs:?}");
+    assert!(!programs.contains(&"sys_enter") && !programs.contains(&"sys_exit"), "{programs:?}");
+
+    let mut w = support::Workload::new(&["openat-enoent", "getppid", "openat-null", "fork-exec:/bin/true"]);
+    d.watch(w.pid);
+    w.go();
+    let events = d.wait_events(w.pid, Duration::from_secs(10), |e| e.iter().any(|x| x["syscall"] == "wait4"));
+    let texts: Vec<&str> = events.iter().map(|e| e["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        texts[0],
+        "openat(AT_FDCWD, \"/nonexistent/strace-api-test\", O_RDONLY) = -1 ENOENT (No such file or directory)"
+    );
+    assert!(texts[1].starts_with("getppid() = "), "{}", texts[1]);
+    assert_eq!(texts[2], "openat(AT_FDCWD, NULL, O_RDONLY) = -1 EFAULT (Bad address)");
+    assert!(events.iter().all(|e| e["duration_ns"].is_null()), "{texts:#?}");
+
+    let (_, list) = d.get("/v1/watch");
+    let child = list.as_array().unwrap().iter().find(|x| x["parent"] == w.pid).expect("the child is watched")["pid"]
+        .as_u64()
+        .unwrap() as u32;
+    d.wait_counters(child, Duration::from_secs(10), |c| c["alive"] == false);
+    // The child is seen from its side of the clone's return on (with both
+    // hooks, a call whose entry was not seen is not recorded).
+    let child_events = d.events(child);
+    assert_eq!(child_events[0]["syscall"], "clone", "{child_events:#?}");
+    assert_eq!(child_events[0]["ret"], 0);
+    assert_eq!(child_events[1]["text"], "execve(?) = 0", "{child_events:#?}");
+    assert_eq!(child_events[1]["args_lost"], true);
+    assert!(child_events[1]["args"].as_array().is_some_and(|a| a.is_empty()));
+    assert!(child_events.len() > 3, "/bin/true's calls after the execve: {child_events:#?}");
+    assert!(!child_events.iter().any(|e| e["syscall"] == "exit_group"), "{child_events:#?}");
+    let c = d.counters(child);
+    assert_eq!((c["seen"].as_u64(), c["dropped"].as_u64()), (Some(child_events.len() as u64), Some(0)), "{c}");
+    w.finish();
+}
+
 /// A path the kernel cannot read shows as strace shows it, and the call is
 /// still recorded.
 #[test]

@@ -63,6 +63,12 @@ pub mod globals {
     pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
     /// 1: read the clock at entry too, for durations; 0: at exit only.
     pub const DURATIONS: &str = "DURATIONS";
+    /// execve and execveat: with the entry hook off, their arguments are
+    /// gone at exit when they succeed.
+    pub const NR_EXECVE: &str = "NR_EXECVE";
+    pub const NR_EXECVEAT: &str = "NR_EXECVEAT";
+    /// rt_sigreturn, whose number at exit is -1 (the signal frame's).
+    pub const NR_RT_SIGRETURN: &str = "NR_RT_SIGRETURN";
     /// THREADS has a power-of-two number of slots; this is that number - 1.
     pub const THREADS_MASK: &str = "THREADS_MASK";
 }
@@ -71,6 +77,8 @@ pub mod globals {
 pub mod programs {
     pub const SYS_ENTER: &str = "sys_enter";
     pub const SYS_EXIT: &str = "sys_exit";
+    /// sys_exit with no sys_enter (`--entry-hook false`).
+    pub const SYS_EXIT_ONLY: &str = "sys_exit_only";
     pub const THREAD_EXIT: &str = "thread_exit";
     pub const PROCESS_FORK: &str = "process_fork";
     pub const PROCESS_EXEC: &str = "process_exec";

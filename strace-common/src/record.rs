@@ -108,6 +108,10 @@ impl SyscallRecord {
     /// `enter_ns` is the thread's call number, which pairs aux records, not a
     /// time.
     pub const NO_ENTER_TIME: u16 = 4;
+    /// The arguments are gone: a call seen only at its exit (`--entry-hook
+    /// false`) that replaced the registers: a successful execve (the new
+    /// program's) or rt_sigreturn (the interrupted code's).
+    pub const ARGS_LOST: u16 = 8;
     pub const SIZE: usize = core::mem::size_of::<SyscallRecord>();
 
     /// Reads a record from ring-buffer bytes; `None` if too short or of another kind.

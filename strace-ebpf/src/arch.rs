@@ -20,6 +20,14 @@ mod regs {
     pub fn args(w: &Window) -> [u64; 6] {
         [w.di, w.si, w.dx, w.r10, w.r8, w.r9]
     }
+    /// `orig_ax` (offset 120): the call's number, kept to its exit. The
+    /// argument registers are unchanged at exit too, but after a successful
+    /// execve they are the new program's.
+    #[inline(always)]
+    pub fn exit_nr(regs: *const u8) -> Option<i32> {
+        // SAFETY: as in `syscall_args`, a checked load from `struct pt_regs`.
+        Some(unsafe { core::ptr::read_volatile(regs.wrapping_add(120) as *const i64) } as i32)
+    }
 }
 
 #[cfg(bpf_target_arch = "aarch64")]
@@ -32,6 +40,18 @@ mod regs {
     pub fn args(w: &Window) -> [u64; 6] {
         w.0
     }
+    /// At exit x0 holds the return value: not implemented here.
+    #[inline(always)]
+    pub fn exit_nr(_regs: *const u8) -> Option<i32> {
+        None
+    }
+}
+
+/// At `sys_exit`: the call's number and its six arguments, where that is
+/// implemented (the daemon accepts `--entry-hook false` only there).
+#[inline(always)]
+pub fn exit_call(regs: *const u8) -> Option<(i32, [u64; 6])> {
+    regs::exit_nr(regs).map(|nr| (nr, syscall_args(regs)))
 }
 
 /// The six raw syscall arguments from the `pt_regs` the `sys_enter` tracepoint passes.

@@ -63,6 +63,12 @@ pub static TASK_TGID_OFFSET: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static DURATIONS: Global<u32> = Global::new(1);
 #[unsafe(no_mangle)]
+pub static NR_EXECVE: Global<i32> = Global::new(-1);
+#[unsafe(no_mangle)]
+pub static NR_EXECVEAT: Global<i32> = Global::new(-1);
+#[unsafe(no_mangle)]
+pub static NR_RT_SIGRETURN: Global<i32> = Global::new(-1);
+#[unsafe(no_mangle)]
 pub static THREADS_MASK: Global<u32> = Global::new(limits::DEFAULT_MAX_THREADS - 1);
 
 /// Adds one to a per-CPU counter that only task-context programs change;

@@ -32,6 +32,11 @@ pub struct EventView {
     /// paths and addresses show as pointers.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub aux_lost: bool,
+    /// The arguments are unknown (`args` and `decoded` are empty): a call
+    /// seen only at its exit, after it replaced the registers (a successful
+    /// execve, rt_sigreturn; `--entry-hook false`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub args_lost: bool,
     /// The strace-style line.
     pub text: String,
 }
@@ -52,6 +57,7 @@ impl EventView {
             errno: ret.and_then(syscall::errno_of).map(|e| syscall::errno_name(e).unwrap_or("E?")),
             duration_ns: ev.duration_ns(),
             aux_lost: ev.flags & strace_common::SyscallRecord::AUX_LOST != 0,
+            args_lost: ev.flags & strace_common::SyscallRecord::ARGS_LOST != 0,
             text: syscall::line_of(ev, &decoded, durations),
             decoded,
         }

@@ -43,11 +43,15 @@ pub struct Settings {
     pub capture_bytes: u32,
     /// Read the clock at entry too (durations); off saves one read a call.
     pub durations: bool,
+    /// Attach sys_enter; off, calls are recorded whole at sys_exit.
+    pub entry_hook: bool,
 }
 
 pub struct Probe {
     host_pids: bool,
     watch_all: bool,
+    /// The syscall hooks' programs: SYSCALL_HOOKS, or EXIT_ONLY_HOOKS.
+    syscall_hooks: &'static [(&'static str, &'static str)],
     /// The syscall hooks' links while attached (see `Kernel::set_active`).
     syscall_links: Vec<(&'static str, BtfTracePointLinkId)>,
     /// The batch-flushing hooks' links, attached with the syscall hooks.
@@ -83,6 +87,8 @@ const SCHED_HOOKS: [(&str, &str); 3] = [
 /// why): attached only while something is watched, so an idle daemon costs
 /// the host's syscalls nothing.
 const SYSCALL_HOOKS: [(&str, &str); 2] = [(programs::SYS_EXIT, "sys_exit"), (programs::SYS_ENTER, "sys_enter")];
+/// With `--entry-hook false`.
+const EXIT_ONLY_HOOKS: [(&str, &str); 1] = [(programs::SYS_EXIT_ONLY, "sys_exit")];
 
 /// The hooks that write out each CPU's batch of records: on a task switch and
 /// on the timer tick (raw tracepoints). Attached before the syscall hooks and
@@ -106,6 +112,7 @@ impl Probe {
         let self_pid = std::process::id();
         let watch_all = if settings.watch_all { WatchEntry::FOLLOW_CHILDREN } else { 0 };
         let (nr_exit, nr_exit_group) = syscall::no_return_numbers();
+        let (nr_execve, nr_execveat, nr_rt_sigreturn) = syscall::register_replacing_numbers();
         let table_size = strace_common::limits::thread_table_size(settings.max_threads);
         let threads_mask = table_size - 1;
         let mut ebpf = EbpfLoader::new()
@@ -117,6 +124,9 @@ impl Probe {
             .override_global(globals::DURATIONS, &u32::from(settings.durations), true)
             .override_global(globals::NR_EXIT, &nr_exit, true)
             .override_global(globals::NR_EXIT_GROUP, &nr_exit_group, true)
+            .override_global(globals::NR_EXECVE, &nr_execve, true)
+            .override_global(globals::NR_EXECVEAT, &nr_execveat, true)
+            .override_global(globals::NR_RT_SIGRETURN, &nr_rt_sigreturn, true)
             .override_global(globals::NS_MODE, &ns_mode, true)
             .override_global(globals::NS_DEV, &ns.dev, true)
             .override_global(globals::NS_INO, &ns.ino, true)
@@ -149,7 +159,9 @@ impl Probe {
             ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
         }
         let btf = aya::Btf::from_sys_fs().map_err(|e| StartupError::NoBtf(e.to_string()))?;
-        for (name, hook) in SYSCALL_HOOKS {
+        let syscall_hooks: &'static [(&str, &str)] =
+            if settings.entry_hook { &SYSCALL_HOOKS } else { &EXIT_ONLY_HOOKS };
+        for &(name, hook) in syscall_hooks {
             let program = btf_tracepoint(&mut ebpf, name).map_err(|e| StartupError::program(name, e))?;
             program.load(hook, &btf).map_err(|e| StartupError::program(name, e))?;
             ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
@@ -170,6 +182,7 @@ impl Probe {
         let mut probe = Probe {
             host_pids: ns_mode == 0,
             watch_all: settings.watch_all,
+            syscall_hooks,
             syscall_links: vec![],
             flush_links: vec![],
             programs: ids,
@@ -319,7 +332,7 @@ impl Kernel for Probe {
         // (a child not announced, a pending request): keep the hooks for them.
         let on = on || self.watch_all || self.kernel_watches_live_processes();
         if on {
-            if self.syscall_links.len() == SYSCALL_HOOKS.len() {
+            if self.syscall_links.len() == self.syscall_hooks.len() {
                 return Ok(());
             }
             // Whatever a failed attempt left attached stays, and counts.
@@ -330,7 +343,7 @@ impl Kernel for Probe {
                     self.flush_links.push((name, link));
                 }
             }
-            for (name, _) in SYSCALL_HOOKS {
+            for &(name, _) in self.syscall_hooks {
                 if !self.syscall_links.iter().any(|(n, _)| *n == name) {
                     let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
                     let link = program.attach().map_err(|e| error::chain(&e))?;

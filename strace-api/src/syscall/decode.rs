@@ -39,6 +39,9 @@ pub struct Decoded {
 
 /// The arguments of `ev`: as many as its syscall takes (six when unknown).
 pub fn decode(ev: &Event) -> Vec<Decoded> {
+    if ev.flags & strace_common::SyscallRecord::ARGS_LOST != 0 {
+        return vec![];
+    }
     let sig = signature(ev.nr());
     let arity = sig.map_or(6, |s| s.args.len());
     (0..arity)

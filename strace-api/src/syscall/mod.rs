@@ -33,6 +33,12 @@ pub fn no_return_numbers() -> (i32, i32) {
     (Sysno::exit.id(), Sysno::exit_group.id())
 }
 
+/// execve, execveat and rt_sigreturn: the calls that replace the registers
+/// their arguments were in (see `SyscallRecord::ARGS_LOST`).
+pub fn register_replacing_numbers() -> (i32, i32, i32) {
+    (Sysno::execve.id(), Sysno::execveat.id(), Sysno::rt_sigreturn.id())
+}
+
 /// Kernel convention: a return value in -4095..=-1 is `-errno`.
 pub fn errno_of(ret: i64) -> Option<i32> {
     (-4095..=-1).contains(&ret).then_some(-ret as i32)

@@ -39,6 +39,9 @@ pub fn unfinished(ev: &Event) -> String {
 /// `name(args)`; with `inputs_only`, the arguments up to the first one the
 /// kernel fills.
 fn call(ev: &Event, args: &[Decoded], inputs_only: bool) -> String {
+    if ev.flags & strace_common::SyscallRecord::ARGS_LOST != 0 {
+        return format!("{}(?)", name(ev.nr()));
+    }
     let args: Vec<&str> =
         args.iter().take_while(|a| !(inputs_only && a.output)).filter(|a| !a.hidden).map(|a| a.text.as_str()).collect();
     format!("{}({})", name(ev.nr()), args.join(", "))
@@ -103,6 +106,13 @@ mod tests {
         assert_eq!(line(&m, false), "brk(NULL) = 0x55550000");
         let t = Event { enter_ns: 1_000, exit_ns: 13_500, ..ev(Sysno::getppid, [0; 6], 1) };
         assert_eq!(line(&t, true), "getppid() = 1 <0.000012>");
+    }
+
+    #[test]
+    fn arguments_lost_with_the_registers_show_as_a_question_mark() {
+        let e = Event { flags: SyscallRecord::ARGS_LOST, ..ev(Sysno::execve, [0; 6], 0) };
+        assert_eq!(line(&e, false), "execve(?) = 0");
+        assert!(super::decode(&e).is_empty(), "no arguments to decode");
     }
 
     #[test]

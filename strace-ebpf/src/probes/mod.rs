@@ -14,6 +14,7 @@ mod process_exec;
 mod process_fork;
 mod sys_enter;
 mod sys_exit;
+mod sys_exit_only;
 mod task_switch;
 mod thread_exit;
 mod tick;

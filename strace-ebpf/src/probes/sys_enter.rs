@@ -67,7 +67,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 /// The thread's first traced syscall: claim its slot (the namespace ids are
 /// looked up once, here).
 #[inline(never)]
-fn first_slot(
+pub(super) fn first_slot(
     ctx: &BtfTracePointContext,
     nr: i32,
     enter_ns: u64,

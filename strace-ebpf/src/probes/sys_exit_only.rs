@@ -1,0 +1,78 @@
+//! `raw_syscalls:sys_exit` with no `sys_enter` (`--entry-hook false`): every
+//! process pays for one hook instead of two while anything is watched, and a
+//! watched call is recorded whole at its exit, from the registers: its
+//! number, its arguments and the copies of what they point at, input and
+//! output alike. Given up: durations, calls in progress, exit/exit_group
+//! (which never return), and the arguments of the calls that replace the
+//! registers: a successful execve, and rt_sigreturn (flagged ARGS_LOST).
+use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
+use strace_common::{SyscallRecord, ThreadSlot};
+
+use super::sys_enter::first_slot;
+use crate::{
+    arch, capture, emit,
+    maps::{NR_EXECVE, NR_EXECVEAT, NR_RT_SIGRETURN},
+    state, threads,
+};
+
+#[btf_tracepoint(function = "sys_exit")]
+pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
+    let (tgid, tid) = state::current();
+    // No sys_enter to classify a process the cache does not know yet: here.
+    if !state::watched(tgid) {
+        return 0;
+    }
+    let Some((mut nr, mut args)) = arch::exit_call(ctx.arg::<*const u8>(0)) else {
+        return 0;
+    };
+    let ret = ctx.arg::<i64>(1);
+    let mut flags = SyscallRecord::NO_ENTER_TIME as u32;
+    // rt_sigreturn restores the signal frame's registers, orig_ax -1 among
+    // them (a call a tracer skipped looks the same; that is rare).
+    let sigreturn = nr < 0;
+    if sigreturn || (ret == 0 && (nr == NR_EXECVE.load() || nr == NR_EXECVEAT.load())) {
+        if sigreturn {
+            nr = NR_RT_SIGRETURN.load();
+        }
+        args = [0; 6];
+        flags |= SyscallRecord::ARGS_LOST as u32;
+    }
+    let slot = match threads::find(tid) {
+        // SAFETY: the slot belongs to this thread; only this thread writes it.
+        // The call number counts the thread's calls, as with durations off:
+        // it pairs the call with its aux records.
+        Some(p) => unsafe {
+            (*p).nr = nr;
+            (*p).state = ThreadSlot::IN_SYSCALL;
+            (*p).enter_ns = (*p).enter_ns.wrapping_add(1);
+            (*p).args = args;
+            (*p).flags = flags;
+            &mut *p
+        },
+        // A thread's call numbers start from the clock, so they do not
+        // repeat across threads or a reused tid.
+        None => match first_slot(&ctx, nr, unsafe { bpf_ktime_get_ns() }, args, flags) {
+            Some(p) => p,
+            None => return 0,
+        },
+    };
+    // IN_SYSCALL until the record is in the batch: if a batch with the
+    // copies is lost, batch::lost flags the record (see sys_exit).
+    if let Some(mut b) = emit::batch_for(slot) {
+        if let Some(spec) = capture::spec(slot.nr) {
+            if spec.at_entry() && flags & SyscallRecord::ARGS_LOST as u32 == 0 {
+                capture::entry(&mut b, slot, spec);
+            }
+            if spec.at_exit() {
+                capture::exit(&mut b, slot, spec, ret);
+            }
+        }
+        let now = unsafe { bpf_ktime_get_ns() };
+        b.syscall(emit::record(slot, flags as u16 & SyscallRecord::ARGS_LOST, now, ret));
+    }
+    // Unless the daemon retired the slot meanwhile (see sys_exit).
+    if slot.host_tid() == tid {
+        slot.state = ThreadSlot::IDLE;
+    }
+    0
+}
