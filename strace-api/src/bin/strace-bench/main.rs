@@ -106,6 +106,8 @@ enum RowId {
     Unwatched,
     Watched,
     WatchedUntimed,
+    UnwatchedExitOnly,
+    WatchedExitOnly,
     Strace,
     PerfTrace,
 }
@@ -115,11 +117,13 @@ impl RowId {
         match self {
             RowId::Baseline => "1. baseline: nothing attached",
             RowId::Floor => "2. floor: empty programs on sys_enter + sys_exit",
-            RowId::FloorExitOnly => "2b. an empty program on sys_exit alone (not this design; see below)",
+            RowId::FloorExitOnly => "2b. floor of `--entry-hook false`: an empty program on sys_exit alone",
             RowId::Idle => "idle: daemon running, nothing watched (hooks detached)",
             RowId::Unwatched => "3. daemon running, storm not watched",
             RowId::Watched => "4. daemon running, storm watched (drained, decoded, stored, polled over HTTP)",
             RowId::WatchedUntimed => "4b. as 4, with `--durations false` (no clock read at entry)",
+            RowId::UnwatchedExitOnly => "3c. as 3, with `--entry-hook false --durations false`",
+            RowId::WatchedExitOnly => "4c. as 4, with `--entry-hook false --durations false`",
             RowId::Strace => "5. strace -f -o /dev/null",
             RowId::PerfTrace => "6. perf trace -o /dev/null",
         }
@@ -166,6 +170,12 @@ fn main() -> Result<()> {
     // Row 4b's daemon: idle (hooks detached) except during its own row.
     let untimed =
         if o.only.is_none() { Some(Daemon::start(&o.daemon, DAEMON_CPU, &["--durations", "false"])?) } else { None };
+    // Rows 3c and 4c's daemon: the sys_exit hook alone.
+    let exit_only = if o.only.is_none() {
+        Some(Daemon::start(&o.daemon, DAEMON_CPU, &["--entry-hook", "false", "--durations", "false"])?)
+    } else {
+        None
+    };
     let mut helper = Command::new("sleep").arg("3600").spawn()?;
     if let Some(phase) = o.only {
         let result = only(phase, &d, &storm_bin, &o, &tmp, helper.id());
@@ -210,6 +220,13 @@ fn main() -> Result<()> {
                 settle();
                 record(RowId::WatchedUntimed, watched_storm(u, &storm_bin, mode, n, &tmp)?.0);
             }
+            if let Some(x) = &exit_only {
+                settle();
+                x.put(&format!("/v1/watch/{}?children=false", helper.id()))?;
+                record(RowId::UnwatchedExitOnly, storm(mode, n)?);
+                record(RowId::WatchedExitOnly, watched_storm(x, &storm_bin, mode, n, &tmp)?.0);
+                x.delete(&format!("/v1/watch/{}", helper.id()))?;
+            }
         }
         // The zero-drop goal at its own rate.
         let (_, w) = watched_storm(&d, &storm_bin, Mode::Paced, o.calls(Mode::Paced), &tmp)?;
@@ -238,7 +255,7 @@ fn main() -> Result<()> {
     let peak_rss = d.peak_rss()?;
     let _ = helper.kill();
     let _ = helper.wait();
-    drop((d, untimed));
+    drop((d, untimed, exit_only));
     eprintln!("bench: memory");
     let memory = memory::phase(&o.daemon, &storm_bin, (DAEMON_CPU, STORM_CPU), &tmp)?;
 

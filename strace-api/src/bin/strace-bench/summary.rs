@@ -44,6 +44,8 @@ pub fn render(
         RowId::Unwatched,
         RowId::Watched,
         RowId::WatchedUntimed,
+        RowId::UnwatchedExitOnly,
+        RowId::WatchedExitOnly,
         RowId::Strace,
         RowId::PerfTrace,
     ];
@@ -56,6 +58,9 @@ pub fn render(
                 RowId::Strace | RowId::PerfTrace => format!("{} calls per run", o.calls / o.slow_divisor),
                 RowId::Unwatched => "another process is watched, so the hooks are attached".into(),
                 RowId::WatchedUntimed => "events keep their exit time; no durations".into(),
+                RowId::UnwatchedExitOnly | RowId::WatchedExitOnly => {
+                    "sys_exit alone: no durations, calls in progress or exit_group".into()
+                }
                 _ => String::new(),
             },
         })
@@ -91,17 +96,15 @@ pub fn render(
             )
             .unwrap();
         }
-    }
-    for mode in [Mode::Getppid, Mode::Mix] {
-        if let (Some(b), Some(f), Some(e)) =
-            (med(RowId::Baseline, mode), med(RowId::Floor, mode), med(RowId::FloorExitOnly, mode))
+        if let (Some(b), Some(f), Some(u)) =
+            (med(RowId::Baseline, mode), med(RowId::FloorExitOnly, mode), med(RowId::UnwatchedExitOnly, mode))
         {
             writeln!(
                 s,
-                "- the entry hook's share ({}): an exit-only design would start from {:+.1} ns a call instead of {:+.1} ns, for every process while anything is watched, and give up durations, calls in progress, exit/exit_group records and execve's arguments (row 2b)",
-                mode.arg(),
-                e - b,
-                f - b
+                "  - with `--entry-hook false` (row 3c, not the default; durations, calls in progress and exit_group given up): {:+.1} ns a call against its own floor's {:+.1} ns (row 2b, the sys_exit program alone) = {:.2}×",
+                u - b,
+                f - b,
+                report::overhead_vs_floor(u, f, b).unwrap_or(f64::NAN)
             )
             .unwrap();
         }
@@ -123,6 +126,14 @@ pub fn render(
         }
         if let (Some(b), Some(w)) = (med(RowId::Baseline, mode), med(RowId::WatchedUntimed, mode)) {
             writeln!(s, "  - with `--durations false` (row 4b, not the default): {:.2}× baseline", w / b).unwrap();
+        }
+        if let (Some(b), Some(w)) = (med(RowId::Baseline, mode), med(RowId::WatchedExitOnly, mode)) {
+            writeln!(
+                s,
+                "  - with `--entry-hook false --durations false` (row 4c, not the default): {:.2}× baseline",
+                w / b
+            )
+            .unwrap();
         }
     }
     for (mode, runs) in sorted(watched) {
