@@ -319,8 +319,8 @@ fn without_durations_events_keep_their_time_and_their_paths() {
 
 /// With `--entry-hook false` only sys_exit is attached, and each call is
 /// recorded whole at its exit: its path, its return. A successful execve's
-/// arguments are gone by then (flagged), and exit_group, which never
-/// returns, is not recorded.
+/// arguments are gone by then (flagged), a failed one's are not, and
+/// exit_group, which never returns, is not recorded.
 #[test]
 fn with_the_exit_hook_alone_calls_are_recorded_at_their_exit() {
     let d = daemon!("--entry-hook", "false", "--durations", "false");
@@ -330,36 +330,59 @@ fn with_the_exit_hook_alone_calls_are_recorded_at_their_exit() {
     assert!(programs.contains(&"sys_exit_only"), "{programs:?}");
     assert!(!programs.contains(&"sys_enter") && !programs.contains(&"sys_exit"), "{programs:?}");
 
-    let mut w = support::Workload::new(&["openat-enoent", "getppid", "openat-null", "fork-exec:/bin/true"]);
+    let missing = "/nonexistent/strace-api-test";
+    let mut w = support::Workload::new(&[
+        "openat-enoent",
+        "getppid",
+        "openat-null",
+        "fork-exec:/bin/true",
+        &format!("fork-exec:{missing}"),
+    ]);
     d.watch(w.pid);
     w.go();
-    let events = d.wait_events(w.pid, Duration::from_secs(10), |e| e.iter().any(|x| x["syscall"] == "wait4"));
+    let events =
+        d.wait_events(w.pid, Duration::from_secs(10), |e| e.iter().filter(|x| x["syscall"] == "wait4").count() == 2);
     let texts: Vec<&str> = events.iter().map(|e| e["text"].as_str().unwrap()).collect();
+    // The watch may catch the end of the call that announced the workload.
+    let first = texts.iter().position(|t| t.starts_with("openat(")).expect("the workload's calls");
     assert_eq!(
-        texts[0],
-        "openat(AT_FDCWD, \"/nonexistent/strace-api-test\", O_RDONLY) = -1 ENOENT (No such file or directory)"
+        texts[first],
+        format!("openat(AT_FDCWD, \"{missing}\", O_RDONLY) = -1 ENOENT (No such file or directory)")
     );
-    assert!(texts[1].starts_with("getppid() = "), "{}", texts[1]);
-    assert_eq!(texts[2], "openat(AT_FDCWD, NULL, O_RDONLY) = -1 EFAULT (Bad address)");
+    assert!(texts[first + 1].starts_with("getppid() = "), "{}", texts[first + 1]);
+    assert_eq!(texts[first + 2], "openat(AT_FDCWD, NULL, O_RDONLY) = -1 EFAULT (Bad address)");
     assert!(events.iter().all(|e| e["duration_ns"].is_null()), "{texts:#?}");
+    assert!(!texts.iter().any(|t| t.starts_with("clone(") && t.ends_with(" = 0")), "the children's side: {texts:#?}");
 
     let (_, list) = d.get("/v1/watch");
-    let child = list.as_array().unwrap().iter().find(|x| x["parent"] == w.pid).expect("the child is watched")["pid"]
-        .as_u64()
-        .unwrap() as u32;
-    d.wait_counters(child, Duration::from_secs(10), |c| c["alive"] == false);
-    // The child is seen from its side of the clone's return on (with both
-    // hooks, a call whose entry was not seen is not recorded).
-    let child_events = d.events(child);
-    assert_eq!(child_events[0]["syscall"], "clone", "{child_events:#?}");
-    assert_eq!(child_events[0]["ret"], 0);
-    assert_eq!(child_events[1]["text"], "execve(?) = 0", "{child_events:#?}");
-    assert_eq!(child_events[1]["args_lost"], true);
-    assert!(child_events[1]["args"].as_array().is_some_and(|a| a.is_empty()));
-    assert!(child_events.len() > 3, "/bin/true's calls after the execve: {child_events:#?}");
-    assert!(!child_events.iter().any(|e| e["syscall"] == "exit_group"), "{child_events:#?}");
-    let c = d.counters(child);
-    assert_eq!((c["seen"].as_u64(), c["dropped"].as_u64()), (Some(child_events.len() as u64), Some(0)), "{c}");
+    let children: Vec<u32> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["parent"] == w.pid)
+        .map(|x| x["pid"].as_u64().unwrap() as u32)
+        .collect();
+    assert_eq!(children.len(), 2, "{list}");
+    let mut firsts = vec![];
+    for &child in &children {
+        d.wait_counters(child, Duration::from_secs(10), |c| c["alive"] == false);
+        let events = d.events(child);
+        assert!(!events.iter().any(|e| e["syscall"] == "exit_group"), "{events:#?}");
+        let c = d.counters(child);
+        assert_eq!((c["seen"].as_u64(), c["dropped"].as_u64()), (Some(events.len() as u64), Some(0)), "{c}");
+        firsts.push(events[0].clone());
+    }
+    // /bin/true: its execve's arguments went with the old program.
+    let ran = firsts.iter().find(|e| e["ret"] == 0).expect("the child that ran /bin/true");
+    assert_eq!(ran["text"], "execve(?) = 0");
+    assert_eq!(ran["args_lost"], true);
+    assert!(ran["args"].as_array().is_some_and(|a| a.is_empty()));
+    // The failed execve still has its registers.
+    let failed = firsts.iter().find(|e| e["ret"] != 0).expect("the child whose execve failed");
+    let text = failed["text"].as_str().unwrap();
+    assert!(text.starts_with(&format!("execve(\"{missing}\", [\"{missing}\"]")), "{text}");
+    assert!(text.ends_with("= -1 ENOENT (No such file or directory)"), "{text}");
+    assert!(failed.get("args_lost").is_none(), "{failed}");
     w.finish();
 }
 

@@ -69,6 +69,9 @@ pub mod globals {
     pub const NR_EXECVEAT: &str = "NR_EXECVEAT";
     /// rt_sigreturn, whose number at exit is -1 (the signal frame's).
     pub const NR_RT_SIGRETURN: &str = "NR_RT_SIGRETURN";
+    /// clone, clone3, fork, vfork (-1 where there is none): a new thread's
+    /// first exit is its side of one of these, returning 0.
+    pub const NR_FORKS: &str = "NR_FORKS";
     /// THREADS has a power-of-two number of slots; this is that number - 1.
     pub const THREADS_MASK: &str = "THREADS_MASK";
 }

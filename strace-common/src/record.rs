@@ -108,9 +108,8 @@ impl SyscallRecord {
     /// `enter_ns` is the thread's call number, which pairs aux records, not a
     /// time.
     pub const NO_ENTER_TIME: u16 = 4;
-    /// The arguments are gone: a call seen only at its exit (`--entry-hook
-    /// false`) that replaced the registers: a successful execve (the new
-    /// program's) or rt_sigreturn (the interrupted code's).
+    /// The arguments are gone: a successful execve seen only at its exit
+    /// (`--entry-hook false`), when the registers are the new program's.
     pub const ARGS_LOST: u16 = 8;
     pub const SIZE: usize = core::mem::size_of::<SyscallRecord>();
 

@@ -69,6 +69,8 @@ pub static NR_EXECVEAT: Global<i32> = Global::new(-1);
 #[unsafe(no_mangle)]
 pub static NR_RT_SIGRETURN: Global<i32> = Global::new(-1);
 #[unsafe(no_mangle)]
+pub static NR_FORKS: Global<[i32; 4]> = Global::new([-1; 4]);
+#[unsafe(no_mangle)]
 pub static THREADS_MASK: Global<u32> = Global::new(limits::DEFAULT_MAX_THREADS - 1);
 
 /// Adds one to a per-CPU counter that only task-context programs change;

@@ -32,9 +32,8 @@ pub struct EventView {
     /// paths and addresses show as pointers.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub aux_lost: bool,
-    /// The arguments are unknown (`args` and `decoded` are empty): a call
-    /// seen only at its exit, after it replaced the registers (a successful
-    /// execve, rt_sigreturn; `--entry-hook false`).
+    /// The arguments are unknown (`args` and `decoded` are empty): a
+    /// successful execve seen only at its exit (`--entry-hook false`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub args_lost: bool,
     /// The strace-style line.

@@ -113,6 +113,7 @@ impl Probe {
         let watch_all = if settings.watch_all { WatchEntry::FOLLOW_CHILDREN } else { 0 };
         let (nr_exit, nr_exit_group) = syscall::no_return_numbers();
         let (nr_execve, nr_execveat, nr_rt_sigreturn) = syscall::register_replacing_numbers();
+        let nr_forks = syscall::fork_numbers();
         let table_size = strace_common::limits::thread_table_size(settings.max_threads);
         let threads_mask = table_size - 1;
         let mut ebpf = EbpfLoader::new()
@@ -127,6 +128,7 @@ impl Probe {
             .override_global(globals::NR_EXECVE, &nr_execve, true)
             .override_global(globals::NR_EXECVEAT, &nr_execveat, true)
             .override_global(globals::NR_RT_SIGRETURN, &nr_rt_sigreturn, true)
+            .override_global(globals::NR_FORKS, &nr_forks, true)
             .override_global(globals::NS_MODE, &ns_mode, true)
             .override_global(globals::NS_DEV, &ns.dev, true)
             .override_global(globals::NS_INO, &ns.ino, true)
@@ -195,11 +197,8 @@ impl Probe {
             ebpf,
         };
         if settings.watch_all {
-            probe.set_active(true).map_err(|error| StartupError::Attach {
-                program: "sys_enter",
-                hook: "sys_enter",
-                error,
-            })?;
+            let (program, hook) = syscall_hooks[0];
+            probe.set_active(true).map_err(|error| StartupError::Attach { program, hook, error })?;
         }
         let events = RingBuf::try_from(e).map_err(map_err(maps::EVENTS))?;
         tracing::info!(
@@ -433,6 +432,11 @@ impl Kernel for Probe {
     }
 
     fn in_flight(&self, host_pid: u32) -> Vec<ThreadSlot> {
+        if self.syscall_hooks.len() != SYSCALL_HOOKS.len() {
+            // Exit hook alone: a slot is IN_SYSCALL only while its call is
+            // being written out, already finished.
+            return vec![];
+        }
         self.threads.of(host_pid).map(|(_, s)| s).filter(|s| s.state == ThreadSlot::IN_SYSCALL).collect()
     }
 

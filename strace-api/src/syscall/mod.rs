@@ -39,6 +39,11 @@ pub fn register_replacing_numbers() -> (i32, i32, i32) {
     (Sysno::execve.id(), Sysno::execveat.id(), Sysno::rt_sigreturn.id())
 }
 
+/// clone, clone3, fork and vfork (-1 for those this architecture lacks).
+pub fn fork_numbers() -> [i32; 4] {
+    ["clone", "clone3", "fork", "vfork"].map(|n| n.parse::<Sysno>().map_or(-1, |s| s.id()))
+}
+
 /// Kernel convention: a return value in -4095..=-1 is `-errno`.
 pub fn errno_of(ret: i64) -> Option<i32> {
     (-4095..=-1).contains(&ret).then_some(-ret as i32)

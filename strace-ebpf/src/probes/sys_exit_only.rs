@@ -4,14 +4,17 @@
 //! number, its arguments and the copies of what they point at, input and
 //! output alike. Given up: durations, calls in progress, exit/exit_group
 //! (which never return), and the arguments of the calls that replace the
-//! registers: a successful execve, and rt_sigreturn (flagged ARGS_LOST).
+//! registers: a successful execve (flagged ARGS_LOST), and rt_sigreturn
+//! (no arguments; its number reads -1 at exit). A new thread's or process's
+//! side of the fork or clone that made it, which returns 0 there and whose
+//! entry the thread never made, is not recorded, as with both hooks.
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
 use strace_common::{SyscallRecord, ThreadSlot};
 
 use super::sys_enter::first_slot;
 use crate::{
     arch, capture, emit,
-    maps::{NR_EXECVE, NR_EXECVEAT, NR_RT_SIGRETURN},
+    maps::{NR_EXECVE, NR_EXECVEAT, NR_FORKS, NR_RT_SIGRETURN},
     state, threads,
 };
 
@@ -26,14 +29,16 @@ pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
         return 0;
     };
     let ret = ctx.arg::<i64>(1);
+    if ret == 0 && NR_FORKS.load().contains(&nr) {
+        return 0;
+    }
     let mut flags = SyscallRecord::NO_ENTER_TIME as u32;
-    // rt_sigreturn restores the signal frame's registers, orig_ax -1 among
-    // them (a call a tracer skipped looks the same; that is rare).
-    let sigreturn = nr < 0;
-    if sigreturn || (ret == 0 && (nr == NR_EXECVE.load() || nr == NR_EXECVEAT.load())) {
-        if sigreturn {
-            nr = NR_RT_SIGRETURN.load();
-        }
+    if nr < 0 {
+        // rt_sigreturn restores the signal frame's registers, orig_ax -1
+        // among them (so does a call a tracer skipped, or syscall(-1): rare).
+        nr = NR_RT_SIGRETURN.load();
+        args = [0; 6];
+    } else if ret == 0 && (nr == NR_EXECVE.load() || nr == NR_EXECVEAT.load()) {
         args = [0; 6];
         flags |= SyscallRecord::ARGS_LOST as u32;
     }
