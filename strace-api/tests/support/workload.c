@@ -20,6 +20,8 @@
  *        forever (openat-enoent, getppid and a 20 ms nanosleep, in a loop)
  *        thread-exec:PATH (a thread, not the leader, execs PATH: the process
  *        becomes PATH and never says "done")
+ *        signal (rt_sigaction for a SIGUSR1 handler, kill to itself, and the
+ *        handler's rt_sigreturn)
  *
  * "thread" and "fork-exec" make more calls than they name (clone3, mmap for
  * the stack, wait4, ...): tests of them look for the named calls only.
@@ -81,6 +83,8 @@ static void *thread_body(void *arg) {
     syscall(SYS_getppid);
     return NULL;
 }
+
+static void on_signal(int sig) { (void)sig; }
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -157,6 +161,12 @@ int main(int argc, char **argv) {
             pthread_t t;
             pthread_create(&t, NULL, exec_body, (void *)(step + 12));
             pthread_join(t, NULL);
+        } else if (strcmp(step, "signal") == 0) {
+            struct sigaction sa;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_signal;
+            sigaction(SIGUSR1, &sa, NULL);
+            syscall(SYS_kill, getpid(), SIGUSR1);
         } else if (strcmp(step, "forever") == 0) {
             struct timespec nap = {0, 20 * 1000 * 1000};
             for (;;) {
