@@ -32,6 +32,25 @@ fn locate(tid: u32) -> Option<(u32, *mut ThreadSlot)> {
     None
 }
 
+/// Starts call `nr` in the slot `p`, which the calling thread owns: at
+/// `stamp`, or untimed (None) as the thread's next call number, which pairs
+/// the call with its aux records.
+#[inline(always)]
+pub fn begin(p: *mut ThreadSlot, nr: i32, stamp: Option<u64>, args: [u64; 6], flags: u32) -> &'static mut ThreadSlot {
+    // SAFETY: the slot belongs to this thread; only this thread writes it.
+    unsafe {
+        (*p).nr = nr;
+        (*p).state = ThreadSlot::IN_SYSCALL;
+        (*p).enter_ns = match stamp {
+            Some(t) => t,
+            None => (*p).enter_ns.wrapping_add(1),
+        };
+        (*p).args = args;
+        (*p).flags = flags;
+        &mut *p
+    }
+}
+
 /// Claims a free slot for the calling thread; None if all its slots are taken.
 #[inline(never)]
 pub fn claim(host_pid: u32, tid: u32) -> Option<*mut ThreadSlot> {

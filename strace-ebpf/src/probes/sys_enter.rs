@@ -32,15 +32,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         if timed { (unsafe { bpf_ktime_get_ns() }, 0) } else { (0, SyscallRecord::NO_ENTER_TIME as u32) };
     let args = arch::syscall_args(ctx.arg::<*const u8>(0));
     let slot = match threads::find(tid) {
-        // SAFETY: the slot belongs to this thread; only this thread writes it.
-        Some(p) => unsafe {
-            (*p).nr = nr;
-            (*p).state = ThreadSlot::IN_SYSCALL;
-            (*p).enter_ns = if timed { stamp } else { (*p).enter_ns.wrapping_add(1) };
-            (*p).args = args;
-            (*p).flags = flags;
-            &mut *p
-        },
+        Some(p) => threads::begin(p, nr, timed.then_some(stamp), args, flags),
         // Untimed, a thread's call numbers start from the clock (cold path),
         // so they do not repeat across threads or a reused tid.
         None => match first_slot(&ctx, nr, if timed { stamp } else { unsafe { bpf_ktime_get_ns() } }, args, flags) {

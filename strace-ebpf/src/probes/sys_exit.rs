@@ -5,7 +5,7 @@
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
 use strace_common::{ThreadSlot, maps::state as cache};
 
-use crate::{capture, emit, state, threads};
+use crate::{batch::Open, capture, emit, state, threads};
 
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
@@ -26,23 +26,38 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     if slot.state != ThreadSlot::IN_SYSCALL {
         return 0;
     }
-    let ret = ctx.arg::<i64>(1);
+    finish(slot, tid, ctx.arg::<i64>(1), 0, |_, _| {});
+    0
+}
+
+/// Ends the call in `slot` (thread `tid`), which returned `ret`: `before`
+/// adds what goes ahead of the exit's copies (sys_exit_only's input copies),
+/// then the copies of its outputs and its record, with `flags` besides the
+/// slot's own (see `emit::record`).
+#[inline(always)]
+pub(super) fn finish(
+    slot: &mut ThreadSlot,
+    tid: u32,
+    ret: i64,
+    flags: u16,
+    before: impl FnOnce(&mut Open, &ThreadSlot),
+) {
     // One batch from the copies to the record: the tick cannot write out the
     // one without the other, and a lost batch that held the copies flags the
     // record (the slot is still IN_SYSCALL; see batch::lost).
     if let Some(mut b) = emit::batch_for(slot) {
+        before(&mut b, slot);
         if let Some(spec) = capture::spec(slot.nr)
             && spec.at_exit()
         {
             capture::exit(&mut b, slot, spec, ret);
         }
         let now = unsafe { bpf_ktime_get_ns() };
-        b.syscall(emit::record(slot, slot.flags as u16, now, ret));
+        b.syscall(emit::record(slot, flags, now, ret));
     }
     // Unless the daemon retired the slot meanwhile (an unwatch): it is no
     // longer this thread's, and nobody claims it before this run has ended.
     if slot.host_tid() == tid {
         slot.state = ThreadSlot::IDLE;
     }
-    0
 }

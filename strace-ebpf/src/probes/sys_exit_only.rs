@@ -9,11 +9,11 @@
 //! side of the fork or clone that made it, which returns 0 there and whose
 //! entry the thread never made, is not recorded, as with both hooks.
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
-use strace_common::{SyscallRecord, ThreadSlot};
+use strace_common::SyscallRecord;
 
-use super::sys_enter::first_slot;
+use super::{sys_enter::first_slot, sys_exit::finish};
 use crate::{
-    arch, capture, emit,
+    arch, capture,
     maps::{NR_EXECVE, NR_EXECVEAT, NR_FORKS, NR_RT_SIGRETURN},
     state, threads,
 };
@@ -43,17 +43,7 @@ pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
         flags |= SyscallRecord::ARGS_LOST as u32;
     }
     let slot = match threads::find(tid) {
-        // SAFETY: the slot belongs to this thread; only this thread writes it.
-        // The call number counts the thread's calls, as with durations off:
-        // it pairs the call with its aux records.
-        Some(p) => unsafe {
-            (*p).nr = nr;
-            (*p).state = ThreadSlot::IN_SYSCALL;
-            (*p).enter_ns = (*p).enter_ns.wrapping_add(1);
-            (*p).args = args;
-            (*p).flags = flags;
-            &mut *p
-        },
+        Some(p) => threads::begin(p, nr, None, args, flags),
         // A thread's call numbers start from the clock, so they do not
         // repeat across threads or a reused tid.
         None => match first_slot(&ctx, nr, unsafe { bpf_ktime_get_ns() }, args, flags) {
@@ -61,23 +51,15 @@ pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
             None => return 0,
         },
     };
-    // IN_SYSCALL until the record is in the batch: if a batch with the
-    // copies is lost, batch::lost flags the record (see sys_exit).
-    if let Some(mut b) = emit::batch_for(slot) {
-        if let Some(spec) = capture::spec(slot.nr) {
-            if spec.at_entry() && flags & SyscallRecord::ARGS_LOST as u32 == 0 {
-                capture::entry(&mut b, slot, spec);
-            }
-            if spec.at_exit() {
-                capture::exit(&mut b, slot, spec, ret);
-            }
+    // The inputs are copied here, at exit, unless the registers are gone.
+    let copy_inputs = flags & SyscallRecord::ARGS_LOST as u32 == 0;
+    finish(slot, tid, ret, flags as u16 & SyscallRecord::ARGS_LOST, |b, slot| {
+        if copy_inputs
+            && let Some(spec) = capture::spec(slot.nr)
+            && spec.at_entry()
+        {
+            capture::entry(b, slot, spec);
         }
-        let now = unsafe { bpf_ktime_get_ns() };
-        b.syscall(emit::record(slot, flags as u16 & SyscallRecord::ARGS_LOST, now, ret));
-    }
-    // Unless the daemon retired the slot meanwhile (see sys_exit).
-    if slot.host_tid() == tid {
-        slot.state = ThreadSlot::IDLE;
-    }
+    });
     0
 }
