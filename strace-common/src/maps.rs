@@ -2,11 +2,8 @@
 //!
 //! The names are the symbols in the eBPF object; userspace looks maps up by them.
 
-/// `Array<u64>`: a byte per host thread-group id (eight per element) caching
-/// whether the process is watched ([`state`]). The hot-path filter.
-pub const STATE: &str = "STATE";
 /// `HashMap<u32, WatchEntry>`: watched thread groups, keyed by host tgid. The
-/// authority the STATE cache is filled from.
+/// authority the kernel's cache ([`state`]) is filled from.
 pub const WATCHED: &str = "WATCHED";
 /// `HashMap<u32, u32>`: watch requests by namespace pid for processes the
 /// kernel has not seen yet (value: [`WatchEntry`] flags).
@@ -25,7 +22,10 @@ pub const EVENTS: &str = "EVENTS";
 /// `PerCpuArray<u64>` indexed by [`Counter`].
 pub const COUNTERS: &str = "COUNTERS";
 
-/// Values of the STATE cache bytes.
+/// Values of the cache bytes: a byte per host thread-group id, in the
+/// program's global data (not a named map), saying whether the process is
+/// watched. The hot-path filter; userspace resets a byte by running
+/// [`programs::FORGET_TGID`].
 pub mod state {
     /// Not looked at since the process started (or since the cache was reset):
     /// the next syscall classifies it.
@@ -36,8 +36,6 @@ pub mod state {
     pub const WATCHED: u8 = 2;
     /// Host tgids the cache covers (PID_MAX_LIMIT on 64-bit).
     pub const TGIDS: u32 = 1 << 22;
-    /// Array elements: eight tgids per `u64`.
-    pub const ENTRIES: u32 = TGIDS / 8;
 }
 
 /// Read-only globals set by the loader (`.rodata`, so the verifier sees constants).
@@ -87,6 +85,8 @@ pub mod programs {
     pub const PROCESS_EXEC: &str = "process_exec";
     pub const TASK_SWITCH: &str = "task_switch";
     pub const TICK: &str = "tick";
+    /// Never attached: the daemon runs it to reset a tgid's cache byte.
+    pub const FORGET_TGID: &str = "forget_tgid";
 }
 
 /// Per-watched-process state kept by the kernel.

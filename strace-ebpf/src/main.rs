@@ -1,6 +1,6 @@
 //! The kernel side of strace-api.
 //!
-//! Data path: `sys_enter` (filter: `state`, one array lookup; remember the
+//! Data path: `sys_enter` (filter: `state`, a byte per tgid; remember the
 //! call in the thread's slot) → `sys_exit` (one record per completed call into
 //! this CPU's batch) → the ring buffer (a batch at a time: when it is full, on
 //! a task switch, at thread exit, on the timer tick) → userspace.

@@ -6,10 +6,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use strace_common::{Counter, ThreadSlot, WatchEntry, limits, maps::state};
-
-#[map(name = "STATE")]
-pub static STATE: Array<u64> = Array::with_max_entries(state::ENTRIES, 0);
+use strace_common::{Counter, ThreadSlot, WatchEntry, limits};
 
 #[map(name = "WATCHED")]
 pub static WATCHED: HashMap<u32, WatchEntry> = HashMap::with_max_entries(limits::MAX_WATCHED, 0);

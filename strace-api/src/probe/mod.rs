@@ -58,7 +58,6 @@ pub struct Probe {
     flush_links: Vec<(&'static str, RawTracePointLinkId)>,
     /// (name, kernel program id) of each attached program.
     programs: Vec<(&'static str, u32)>,
-    state: Array<MapData, u64>,
     watched: HashMap<MapData, u32, WatchEntry>,
     pending: HashMap<MapData, u32, u32>,
     threads: ThreadTable,
@@ -160,6 +159,8 @@ impl Probe {
             program.load().map_err(|e| StartupError::program(name, e))?;
             ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
         }
+        let forget = programs::FORGET_TGID;
+        raw_tracepoint(&mut ebpf, forget).and_then(|p| p.load()).map_err(|e| StartupError::program(forget, e))?;
         let btf = aya::Btf::from_sys_fs().map_err(|e| StartupError::NoBtf(e.to_string()))?;
         let syscall_hooks: &'static [(&str, &str)] =
             if settings.entry_hook { &SYSCALL_HOOKS } else { &EXIT_ONLY_HOOKS };
@@ -170,8 +171,7 @@ impl Probe {
         }
         let mut take =
             |name: &'static str| ebpf.take_map(name).ok_or_else(|| StartupError::Missing(format!("map `{name}`")));
-        let (st, w, p, t, ow, cl, c, e) = (
-            take(maps::STATE)?,
+        let (w, p, t, ow, cl, c, e) = (
             take(maps::WATCHED)?,
             take(maps::PENDING)?,
             take(maps::THREADS)?,
@@ -188,7 +188,6 @@ impl Probe {
             syscall_links: vec![],
             flush_links: vec![],
             programs: ids,
-            state: Array::try_from(st).map_err(map_err(maps::STATE))?,
             watched: HashMap::try_from(w).map_err(map_err(maps::WATCHED))?,
             pending: HashMap::try_from(p).map_err(map_err(maps::PENDING))?,
             threads: ThreadTable::new(t, ow, cl, table_size)
@@ -209,13 +208,19 @@ impl Probe {
         Ok((probe, Streams { events, log }))
     }
 
-    /// Makes the kernel look at `host_pid` afresh on its next syscall. Resets
-    /// the whole cache word (eight tgids): UNKNOWN is always safe.
+    /// Makes the kernel look at `host_pid` afresh on its next syscall: runs
+    /// the program that resets its cache byte (the cache is the program's
+    /// global data, which userspace cannot write a byte of).
     fn forget(&mut self, host_pid: u32) -> Result<(), String> {
         if host_pid >= state::TGIDS {
             return Ok(());
         }
-        self.state.set(host_pid / 8, &(state::UNKNOWN as u64), 0).map_err(|e| e.to_string())
+        let mut opts = RawTracePointRunOptions::new();
+        opts.args[0] = u64::from(host_pid);
+        raw_tracepoint(&mut self.ebpf, programs::FORGET_TGID)
+            .and_then(|p| p.test_run(opts))
+            .map(|_| ())
+            .map_err(|e| format!("resetting pid {host_pid}'s cache byte: {}", error::chain(&e)))
     }
 
     /// Whether WATCHED or PENDING hold entries the kernel still acts on.

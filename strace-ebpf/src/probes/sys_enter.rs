@@ -1,7 +1,7 @@
 //! `raw_syscalls:sys_enter(struct pt_regs *regs, long id)`, as a BTF tracepoint.
 //!
-//! Hot path for every process on the host: an unwatched one leaves after one
-//! array lookup (`state::watched`). A watched thread's call is remembered in
+//! Hot path for every process on the host: an unwatched one leaves after
+//! reading one byte (`state::watched`). A watched thread's call is remembered in
 //! its slot (inserted once per thread, then updated in place) until
 //! `sys_exit` emits it. With durations off the entry is not timed (a clock
 //! read costs ~20-30 ns here): the slot counts the thread's calls instead, which
