@@ -35,6 +35,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     let (exits_tx, exits_rx) = tokio::sync::mpsc::unbounded_channel();
     let retention = Duration::from_secs(config.retain_exited_secs);
     let tracer = Arc::new(Tracer::new(Box::new(probe), limits, Clock::measure(), retention, Some(exits_tx)));
+    tracer.ring.set_size(config.ring_bytes.into());
     tracing::info!(
         ring_bytes = config.ring_bytes,
         events_per_pid = config.events_per_pid,

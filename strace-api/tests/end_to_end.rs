@@ -89,6 +89,17 @@ fn storm_accounting_is_exact() {
     assert_eq!(retained, 4096, "the per-process ring is full and bounded");
     let (_, health) = d.get("/healthz");
     assert_eq!(health["kernel"]["ring_full"].as_u64().unwrap(), dropped, "host-wide drops equal this process's");
+    // The drain saw the ring hold records, never more than it holds; and a
+    // ring that dropped records (one that had no room for a ~4 KiB batch)
+    // was seen well filled.
+    let ring = &health["ring"];
+    let (size, peak) = (ring["size_bytes"].as_u64().unwrap(), ring["peak_used_bytes"].as_u64().unwrap());
+    println!("ring: {size} bytes, at most {peak} in use");
+    assert_eq!(size, 65536, "{health}");
+    assert!(peak > 0 && peak <= size, "{health}");
+    if dropped > 0 {
+        assert!(peak >= size / 2, "records were dropped, yet the fullest the ring was seen is {peak} of {size}");
+    }
     w.finish();
 }
 

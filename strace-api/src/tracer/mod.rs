@@ -28,6 +28,7 @@ use watches::{Origin, Start, Watch, Watches};
 
 use crate::{
     clock::Clock,
+    drain::{RingTotals, RingUse},
     procs::{self, Lookup},
     recorder::{Limits, LogStats, ProcessLog, Recorder},
 };
@@ -89,6 +90,7 @@ pub struct Totals {
     /// Argument copies that found no syscall record to go with.
     pub aux_unpaired: u64,
     pub kernel: KernelCounters,
+    pub ring: RingTotals,
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
     pub hooks_attached: bool,
     pub programs: Vec<ProgramStats>,
@@ -122,6 +124,8 @@ pub struct Tracer {
     pub clock: Clock,
     /// How long an exited process's history is kept.
     pub retention: Duration,
+    /// How full the kernel ring buffer got (the drain notes it).
+    pub ring: RingUse,
 }
 
 /// After a watch ended: detaches the hooks if nothing live is watched any
@@ -162,6 +166,7 @@ impl Tracer {
             exits,
             clock,
             retention,
+            ring: RingUse::default(),
         }
     }
 
@@ -367,6 +372,7 @@ impl Tracer {
             malformed: self.malformed.load(Ordering::Relaxed),
             aux_unpaired: inner.pending_aux.unpaired,
             kernel,
+            ring: self.ring.totals(),
             hooks_attached,
             programs,
         }

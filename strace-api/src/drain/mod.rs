@@ -1,9 +1,14 @@
 //! Moves records from the kernel ring buffer into the tracer, woken by the
-//! ring buffer's epoll readiness.
-use std::{sync::Arc, time::Duration};
+//! ring buffer's epoll readiness, and notes how full the ring got.
+mod fill;
+
+use std::{os::fd::AsFd, sync::Arc, time::Duration};
 
 use aya::maps::{MapData, RingBuf};
 use tokio::io::{Interest, unix::AsyncFd};
+
+use fill::RingFill;
+pub use fill::{RingTotals, RingUse};
 
 use crate::tracer::Tracer;
 
@@ -52,6 +57,9 @@ impl DrainThread {
 }
 
 pub async fn run(ring: RingBuf<MapData>, tracer: Arc<Tracer>) -> std::io::Result<()> {
+    let fill = RingFill::map(ring.as_fd())
+        .inspect_err(|e| tracing::warn!("the ring buffer's fill level is not tracked: mapping its positions: {e}"))
+        .ok();
     // SAFETY: the RingBuf owns its fd and keeps it open for as long as the AsyncFd lives.
     let mut fd = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(|e| e.into_parts().1)?;
     let mut tick = TICK_MIN;
@@ -65,7 +73,7 @@ pub async fn run(ring: RingBuf<MapData>, tracer: Arc<Tracer>) -> std::io::Result
             _ = tracer.drain_now.notified() => true,
             _ = tokio::time::sleep(tick) => false,
         };
-        let n = drain_all(fd.get_mut(), &tracer);
+        let n = drain_all(fd.get_mut(), fill.as_ref(), &tracer);
         tracer.drained.send_modify(|passes| *passes += 1);
         tick = next_tick(tick, n, woken);
     }
@@ -76,10 +84,14 @@ fn next_tick(tick: Duration, drained: usize, woken: bool) -> Duration {
     if drained > 0 || woken { TICK_MIN } else { (tick * 2).min(TICK_MAX) }
 }
 
-/// Drains what is in the ring now; returns how many records it took.
-pub fn drain_all(ring: &mut RingBuf<MapData>, tracer: &Tracer) -> usize {
+/// Drains what is in the ring now; returns how many records it took. Notes
+/// the ring's fill level before each lock's worth of records.
+fn drain_all(ring: &mut RingBuf<MapData>, fill: Option<&RingFill>, tracer: &Tracer) -> usize {
     let mut total = 0;
     loop {
+        if let Some(f) = fill {
+            tracer.ring.note(f.used());
+        }
         // Take the lock (and wake readers) only when there is something.
         let Some(first) = ring.next() else { return total };
         let mut ingest = tracer.ingest();
