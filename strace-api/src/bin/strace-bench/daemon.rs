@@ -68,6 +68,13 @@ impl Daemon {
         Ok(())
     }
 
+    /// The ring buffer's size and the most it has held since start.
+    pub fn ring(&self) -> Result<(u64, u64)> {
+        let ring = &self.get("/healthz")?["ring"];
+        let bytes = |k: &str| ring[k].as_u64().with_context(|| format!("/healthz has no ring.{k}"));
+        Ok((bytes("size_bytes")?, bytes("peak_used_bytes")?))
+    }
+
     /// The watch-list entry of `pid`.
     pub fn counters(&self, pid: u32) -> Result<Value> {
         let list = self.get("/v1/watch")?;

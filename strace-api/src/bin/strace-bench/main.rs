@@ -29,7 +29,7 @@ use daemon::Daemon;
 use http::{http_lines, http_phase};
 use report::spread;
 use storm::{Mode, Storm, Timing};
-use summary::{render, update_readme, zero_drop_lines};
+use summary::{DaemonUse, RingPeaks, render, update_readme, zero_drop_lines};
 
 #[derive(Parser)]
 struct Opts {
@@ -176,6 +176,8 @@ fn main() -> Result<()> {
     } else {
         None
     };
+    // The paced storms' daemon, so its ring's peak is theirs alone.
+    let paced = if o.only.is_none() { Some(Daemon::start(&o.daemon, DAEMON_CPU, &[])?) } else { None };
     let mut helper = Command::new("sleep").arg("3600").spawn()?;
     if let Some(phase) = o.only {
         let result = only(phase, &d, &storm_bin, &o, &tmp, helper.id());
@@ -229,7 +231,8 @@ fn main() -> Result<()> {
             }
         }
         // The zero-drop goal at its own rate.
-        let (_, w) = watched_storm(&d, &storm_bin, Mode::Paced, o.calls(Mode::Paced), &tmp)?;
+        let p = paced.as_ref().context("no daemon for the paced storms")?;
+        let (_, w) = watched_storm(p, &storm_bin, Mode::Paced, o.calls(Mode::Paced), &tmp)?;
         watched_runs.entry(Mode::Paced).or_default().push(w);
         if run < 3 {
             let n = o.calls / o.slow_divisor;
@@ -249,6 +252,8 @@ fn main() -> Result<()> {
         }
     }
 
+    let ring = ring_peaks(&d, paced.as_ref().context("no daemon for the paced storms")?)?;
+    drop(paced);
     eprintln!("bench: HTTP load and kernel BPF statistics");
     let http = http_phase(&d, &storm_bin, &o, &tmp)?;
     let bpf = bpf_stats_phase(&d, &storm_bin, &tmp, helper.id())?;
@@ -259,7 +264,7 @@ fn main() -> Result<()> {
     eprintln!("bench: memory");
     let memory = memory::phase(&o.daemon, &storm_bin, (DAEMON_CPU, STORM_CPU), &tmp)?;
 
-    let text = render(&o, &ns, &watched_runs, &http, &bpf, peak_rss, &memory);
+    let text = render(&o, &ns, &watched_runs, &http, &bpf, &DaemonUse { peak_rss, ring }, &memory);
     println!("{text}");
     if let Some(dir) = &o.results {
         std::fs::create_dir_all(dir)?;
@@ -310,11 +315,12 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                     );
                 }
             }
+            let paced = Daemon::start(&o.daemon, DAEMON_CPU, &[])?;
             for _ in 0..o.runs {
-                let (_, w) = watched_storm(d, bin, Mode::Paced, o.calls(Mode::Paced), tmp)?;
+                let (_, w) = watched_storm(&paced, bin, Mode::Paced, o.calls(Mode::Paced), tmp)?;
                 runs.entry(Mode::Paced).or_default().push(w);
             }
-            print!("{}", zero_drop_lines(&runs));
+            print!("{}", zero_drop_lines(&runs, &ring_peaks(d, &paced)?));
         }
         Phase::Untraced => {
             for mode in [Mode::Getppid, Mode::Mix] {
@@ -411,4 +417,10 @@ fn watched_storm(d: &Daemon, bin: &Path, mode: Mode, n: u64, tmp: &Path) -> Resu
     s.finish()?;
     let rate = t.calls as f64 / (t.ns as f64 / 1e9);
     Ok((t, WatchedRun { issued, delivered, dropped, daemon_cpu_ns, rate }))
+}
+
+/// The rings' peaks: `d` ran the full-speed watched storms, `paced` the paced ones.
+fn ring_peaks(d: &Daemon, paced: &Daemon) -> Result<RingPeaks> {
+    let ((size, full_speed), (_, paced)) = (d.ring()?, paced.ring()?);
+    Ok(RingPeaks { size, paced, full_speed })
 }

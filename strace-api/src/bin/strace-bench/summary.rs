@@ -31,7 +31,7 @@ pub fn render(
     watched: &HashMap<Mode, Vec<WatchedRun>>,
     http: &Http,
     bpf: &[(String, f64)],
-    peak_rss: u64,
+    daemon: &DaemonUse,
     memory: &memory::Memory,
 ) -> String {
     let cell = |row, mode| ns.get(&(row, mode)).and_then(|v| spread(v));
@@ -152,11 +152,15 @@ pub fn render(
         )
         .unwrap();
     }
-    s.push_str(&zero_drop_lines(watched));
+    s.push_str(&zero_drop_lines(watched, &daemon.ring));
     s.push_str(&http_lines(http));
     s.push_str(&memory::lines(memory));
-    writeln!(s, "  - the default daemon's peak RSS over the whole run: {:.1} MiB", peak_rss as f64 / (1 << 20) as f64)
-        .unwrap();
+    writeln!(
+        s,
+        "  - the default daemon's peak RSS over the whole run: {:.1} MiB",
+        daemon.peak_rss as f64 / (1 << 20) as f64
+    )
+    .unwrap();
     if !bpf.is_empty() {
         writeln!(s, "\nKernel BPF statistics (kernel.bpf_stats_enabled, separate runs):").unwrap();
         for (name, v) in bpf {
@@ -170,9 +174,23 @@ pub fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT MET" }
 }
 
+/// What the default daemons used: the peak RSS, and the rings' peaks.
+pub struct DaemonUse {
+    pub peak_rss: u64,
+    pub ring: RingPeaks,
+}
+
+/// The most the kernel ring buffer held (`/healthz` → `ring`), over the
+/// paced storms (a daemon of their own) and over the full-speed ones.
+pub struct RingPeaks {
+    pub size: u64,
+    pub paced: u64,
+    pub full_speed: u64,
+}
+
 /// The zero-drop goal, judged on the storms paced at its rate; the
 /// full-speed storms (about twice that rate here) for comparison.
-pub fn zero_drop_lines(watched: &HashMap<Mode, Vec<WatchedRun>>) -> String {
+pub fn zero_drop_lines(watched: &HashMap<Mode, Vec<WatchedRun>>, ring: &RingPeaks) -> String {
     let runs = |mode| watched.get(&mode).map_or(&[][..], |r: &Vec<WatchedRun>| &r[..]);
     let median_rate =
         |runs: &[WatchedRun]| spread(&runs.iter().map(|r| r.rate / 1e6).collect::<Vec<_>>()).map_or(0.0, |r| r.median);
@@ -188,6 +206,17 @@ pub fn zero_drop_lines(watched: &HashMap<Mode, Vec<WatchedRun>>) -> String {
         storm::PACED_RATE / 1_000_000,
         full.iter().filter(|r| r.dropped > 0).count(),
         full.len(),
+    )
+    .unwrap();
+    let part = |bytes: u64| {
+        format!("{:.2} MiB ({:.0}%)", bytes as f64 / (1 << 20) as f64, 100.0 * bytes as f64 / ring.size.max(1) as f64)
+    };
+    writeln!(
+        s,
+        "  - the most the {} MiB ring held, as the drain saw it: {} in the paced runs, {} in the full-speed ones",
+        ring.size >> 20,
+        part(ring.paced),
+        part(ring.full_speed)
     )
     .unwrap();
     s
