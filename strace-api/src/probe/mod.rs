@@ -61,6 +61,8 @@ pub struct Probe {
     watched: HashMap<MapData, u32, WatchEntry>,
     pending: HashMap<MapData, u32, u32>,
     threads: ThreadTable,
+    /// Host pids whose watch began since the last `settle_watches`.
+    unsettled: Vec<u32>,
     counters: PerCpuArray<MapData, u64>,
     // Last: programs detach when this drops.
     ebpf: Ebpf,
@@ -192,6 +194,7 @@ impl Probe {
             pending: HashMap::try_from(p).map_err(map_err(maps::PENDING))?,
             threads: ThreadTable::new(t, ow, cl, table_size)
                 .map_err(|error| StartupError::Map { name: maps::THREADS, error })?,
+            unsettled: vec![],
             counters: PerCpuArray::try_from(c).map_err(map_err(maps::COUNTERS))?,
             ebpf,
         };
@@ -409,11 +412,22 @@ impl Kernel for Probe {
         };
         self.watched.insert(&host, &entry, 0).map_err(|e| describe(&e, maps::WATCHED))?;
         self.forget(host)?;
-        // A classification that read the maps just before the insert may
-        // write its stale verdict just after the first reset; programs run
-        // for microseconds, so a second reset a moment later catches it.
-        std::thread::sleep(std::time::Duration::from_millis(1));
-        self.forget(host)
+        self.unsettled.push(host);
+        Ok(())
+    }
+
+    fn settle_watches(&mut self) {
+        if self.unsettled.is_empty() {
+            return;
+        }
+        // A program runs for microseconds, but the host can stop a vCPU in
+        // the middle of one for milliseconds: a fixed wait would not do.
+        wait_for_running_programs();
+        for host in std::mem::take(&mut self.unsettled) {
+            if let Err(e) = self.forget(host) {
+                tracing::warn!("pid {host} may go untraced: {e}");
+            }
+        }
     }
 
     fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String> {

@@ -201,6 +201,8 @@ impl Tracer {
             Start::Already { children_added: true, .. } => {
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
                 kernel.watch(pid, host, true).map_err(WatchError::Kernel)?;
+                drop(inner);
+                kernel.settle_watches();
                 return Ok(Watched::Already);
             }
             Start::New { id, replaced } => {
@@ -222,7 +224,9 @@ impl Tracer {
         if kernel.host_pids() {
             inner.watches.set_host_pid(pid, pid);
         }
-        drop((inner, kernel));
+        drop(inner);
+        kernel.settle_watches();
+        drop(kernel);
         self.track_exit(pid, id);
         Ok(Watched::New)
     }
