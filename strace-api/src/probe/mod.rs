@@ -2,6 +2,7 @@
 //! watch tables. Dropping the `Probe` detaches every program.
 mod btf;
 mod error;
+mod hooks;
 pub mod namespace;
 pub mod preflight;
 mod threads;
@@ -16,6 +17,7 @@ use aya::{
 };
 use aya_log::EbpfLogger;
 pub use error::StartupError;
+use hooks::wait_for_running_programs;
 use namespace::PidNamespace;
 use strace_common::{
     Counter, ThreadSlot, WatchEntry,
@@ -96,13 +98,6 @@ const EXIT_ONLY_HOOKS: [(&str, &str); 1] = [(programs::SYS_EXIT_ONLY, "sys_exit"
 /// detached after them, once every batch has been written out.
 const FLUSH_HOOKS: [(&str, &str); 2] =
     [(programs::TASK_SWITCH, "sched_switch"), (programs::TICK, "hrtimer_expire_entry")];
-
-/// Between tries at writing out a CPU's batch that a flush hook held.
-const RETRY: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// If the batches cannot be written out directly: how long the flush hooks
-/// stay after the syscall hooks (a busy CPU ticks every 1/HZ, 10 ms at HZ=100).
-const FALLBACK_GRACE: std::time::Duration = std::time::Duration::from_millis(30);
 
 impl Probe {
     pub fn load(settings: Settings) -> Result<(Probe, Streams), StartupError> {
@@ -260,46 +255,6 @@ impl Probe {
             })
             .collect()
     }
-
-    /// Runs the task-switch hook once on every CPU (`BPF_PROG_TEST_RUN`
-    /// pinned to it), which writes out that CPU's batch. It answers 1 when a
-    /// program still running there held the batch: that CPU is tried again.
-    fn flush_every_cpu(&mut self) -> Result<(), String> {
-        let mut cpus = aya::util::online_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
-        let program = raw_tracepoint(&mut self.ebpf, programs::TASK_SWITCH).map_err(|e| error::chain(&e))?;
-        for _ in 0..10 {
-            let mut busy = vec![];
-            for cpu in cpus {
-                let opts = RawTracePointRunOptions { cpu: Some(cpu), ..RawTracePointRunOptions::new() };
-                let run = program
-                    .test_run(opts)
-                    .map_err(|e| format!("writing out CPU {cpu}'s batch: {}", error::chain(&e)))?;
-                if run.return_value != 0 {
-                    busy.push(cpu);
-                }
-            }
-            if busy.is_empty() {
-                return Ok(());
-            }
-            cpus = busy;
-            std::thread::sleep(RETRY);
-        }
-        Err(format!("CPUs {cpus:?} kept their batches busy"))
-    }
-}
-
-/// Returns once every eBPF program run that began before the call has ended.
-/// Tracepoint programs run inside an RCU read-side section, so an RCU grace
-/// period is enough: `membarrier(MEMBARRIER_CMD_GLOBAL)` waits for one
-/// (a few ms; on one CPU it returns at once, which is right: programs run
-/// with preemption off, so none is halfway). Where it is refused (nohz_full
-/// kernels), a sleep stands in: a program runs for microseconds.
-fn wait_for_running_programs() {
-    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
-    // SAFETY: membarrier takes no pointers.
-    if unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) } != 0 {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
 }
 
 /// Bytes a CPU writes between wake-ups: an eighth of the ring per CPU, so
@@ -337,63 +292,7 @@ impl Kernel for Probe {
     fn set_active(&mut self, on: bool) -> Result<(), String> {
         // The kernel may be watching processes userspace has not heard of yet
         // (a child not announced, a pending request): keep the hooks for them.
-        let on = on || self.watch_all || self.kernel_watches_live_processes();
-        if on {
-            if self.syscall_links.len() == self.syscall_hooks.len() {
-                return Ok(());
-            }
-            // Whatever a failed attempt left attached stays, and counts.
-            for (name, hook) in FLUSH_HOOKS {
-                if !self.flush_links.iter().any(|(n, _)| *n == name) {
-                    let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
-                    let link = program.attach(hook).map_err(|e| error::chain(&e))?;
-                    self.flush_links.push((name, link));
-                }
-            }
-            for &(name, _) in self.syscall_hooks {
-                if !self.syscall_links.iter().any(|(n, _)| *n == name) {
-                    let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
-                    let link = program.attach().map_err(|e| error::chain(&e))?;
-                    self.syscall_links.push((name, link));
-                }
-            }
-            tracing::debug!("syscall hooks attached");
-        } else {
-            if self.syscall_links.is_empty() && self.flush_links.is_empty() {
-                return Ok(());
-            }
-            // Every link gets its detach even if one fails (the first error
-            // is returned): none stays attached unknown to this struct.
-            let mut first_error = None;
-            for (name, link) in self.syscall_links.drain(..).rev().collect::<Vec<_>>() {
-                let detached = btf_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link));
-                if let Err(e) = detached {
-                    first_error.get_or_insert(error::chain(&e));
-                }
-            }
-            // A sleep would do while every vCPU runs, but a host can stop one
-            // for milliseconds halfway through a program.
-            wait_for_running_programs();
-            // The same grace period covers slots retired before this call.
-            self.threads.free_retired();
-            // Nothing appends now: write out what every CPU still holds.
-            if let Err(e) = self.flush_every_cpu() {
-                // Left to the flush hooks: a CPU's next switch or tick.
-                tracing::warn!("{e}; waiting {FALLBACK_GRACE:?} for the flush hooks instead");
-                std::thread::sleep(FALLBACK_GRACE);
-            }
-            for (name, link) in self.flush_links.drain(..).rev().collect::<Vec<_>>() {
-                let detached = raw_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link));
-                if let Err(e) = detached {
-                    first_error.get_or_insert(error::chain(&e));
-                }
-            }
-            if let Some(e) = first_error {
-                return Err(e);
-            }
-            tracing::debug!("nothing watched: syscall hooks detached");
-        }
-        Ok(())
+        if on || self.watch_all || self.kernel_watches_live_processes() { self.attach() } else { self.detach() }
     }
 
     fn active(&self) -> bool {

@@ -1,0 +1,119 @@
+//! Attaching the syscall hooks while something is watched, and detaching
+//! them (with the batch-flushing hooks) once nothing is: an idle daemon
+//! costs the host's syscalls nothing.
+use aya::programs::{RawTracePointRunOptions, TestRun as _};
+use strace_common::maps::programs;
+
+use super::{FLUSH_HOOKS, Probe, btf_tracepoint, error, raw_tracepoint};
+
+/// Between tries at writing out a CPU's batch that a flush hook held.
+const RETRY: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// If the batches cannot be written out directly: how long the flush hooks
+/// stay after the syscall hooks (a busy CPU ticks every 1/HZ, 10 ms at HZ=100).
+const FALLBACK_GRACE: std::time::Duration = std::time::Duration::from_millis(30);
+
+impl Probe {
+    /// Attaches the flush hooks, then the syscall hooks. Whatever a failed
+    /// attempt left attached stays, and counts.
+    pub(super) fn attach(&mut self) -> Result<(), String> {
+        if self.syscall_links.len() == self.syscall_hooks.len() {
+            return Ok(());
+        }
+        for (name, hook) in FLUSH_HOOKS {
+            if !self.flush_links.iter().any(|(n, _)| *n == name) {
+                let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
+                let link = program.attach(hook).map_err(|e| error::chain(&e))?;
+                self.flush_links.push((name, link));
+            }
+        }
+        for &(name, _) in self.syscall_hooks {
+            if !self.syscall_links.iter().any(|(n, _)| *n == name) {
+                let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
+                let link = program.attach().map_err(|e| error::chain(&e))?;
+                self.syscall_links.push((name, link));
+            }
+        }
+        tracing::debug!("syscall hooks attached");
+        Ok(())
+    }
+
+    /// Detaches the syscall hooks, writes out every CPU's batch, then
+    /// detaches the flush hooks. Every link gets its detach even if one
+    /// fails (the first error is returned): none stays attached unknown to
+    /// this struct.
+    pub(super) fn detach(&mut self) -> Result<(), String> {
+        if self.syscall_links.is_empty() && self.flush_links.is_empty() {
+            return Ok(());
+        }
+        let mut first_error = None;
+        for (name, link) in self.syscall_links.drain(..).rev().collect::<Vec<_>>() {
+            let detached = btf_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link));
+            if let Err(e) = detached {
+                first_error.get_or_insert(error::chain(&e));
+            }
+        }
+        // A sleep would do while every vCPU runs, but a host can stop one
+        // for milliseconds halfway through a program.
+        wait_for_running_programs();
+        // The same grace period covers slots retired before this call.
+        self.threads.free_retired();
+        // Nothing appends now: write out what every CPU still holds.
+        if let Err(e) = self.flush_every_cpu() {
+            // Left to the flush hooks: a CPU's next switch or tick.
+            tracing::warn!("{e}; waiting {FALLBACK_GRACE:?} for the flush hooks instead");
+            std::thread::sleep(FALLBACK_GRACE);
+        }
+        for (name, link) in self.flush_links.drain(..).rev().collect::<Vec<_>>() {
+            let detached = raw_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link));
+            if let Err(e) = detached {
+                first_error.get_or_insert(error::chain(&e));
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        tracing::debug!("nothing watched: syscall hooks detached");
+        Ok(())
+    }
+
+    /// Runs the task-switch hook once on every CPU (`BPF_PROG_TEST_RUN`
+    /// pinned to it), which writes out that CPU's batch. It answers 1 when a
+    /// program still running there held the batch: that CPU is tried again.
+    fn flush_every_cpu(&mut self) -> Result<(), String> {
+        let mut cpus = aya::util::online_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
+        let program = raw_tracepoint(&mut self.ebpf, programs::TASK_SWITCH).map_err(|e| error::chain(&e))?;
+        for _ in 0..10 {
+            let mut busy = vec![];
+            for cpu in cpus {
+                let opts = RawTracePointRunOptions { cpu: Some(cpu), ..RawTracePointRunOptions::new() };
+                let run = program
+                    .test_run(opts)
+                    .map_err(|e| format!("writing out CPU {cpu}'s batch: {}", error::chain(&e)))?;
+                if run.return_value != 0 {
+                    busy.push(cpu);
+                }
+            }
+            if busy.is_empty() {
+                return Ok(());
+            }
+            cpus = busy;
+            std::thread::sleep(RETRY);
+        }
+        Err(format!("CPUs {cpus:?} kept their batches busy"))
+    }
+}
+
+/// Returns once every eBPF program run that began before the call has ended.
+/// Tracepoint programs run inside an RCU read-side section, so an RCU grace
+/// period is enough: `membarrier(MEMBARRIER_CMD_GLOBAL)` waits for one
+/// (a few ms; on one CPU it returns at once, which is right: programs run
+/// with preemption off, so none is halfway). Where it is refused (nohz_full
+/// kernels), a sleep stands in: a program runs for microseconds.
+pub(super) fn wait_for_running_programs() {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes no pointers.
+    if unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) } != 0 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
