@@ -8,10 +8,12 @@
 //! entry for inputs, at exit for outputs) and paired with it by thread and
 //! entry time.
 
-/// `Array<CaptureSpec>` indexed by syscall number.
+/// Global (read-only, set at load): a [`CaptureTable`].
 pub const CAPTURE: &str = "CAPTURE";
 /// Syscall numbers the CAPTURE table covers.
 pub const CAPTURE_ENTRIES: u32 = 1024;
+/// The CAPTURE table: a [`CaptureSpec`] per syscall number.
+pub type CaptureTable = [CaptureSpec; CAPTURE_ENTRIES as usize];
 /// An aux record stays below this many bytes.
 pub const MAX_AUX_BYTES: usize = 2048;
 /// Global: bytes of read/write buffers to copy (0: none, the default).
@@ -27,8 +29,9 @@ pub const MAX_SOCKADDR: usize = 128;
 /// Largest `BUFFER_BYTES`.
 pub const MAX_BUFFER: usize = 256;
 
-/// Argument positions are stored plus one, so 0 means "none".
-#[repr(C)]
+/// Argument positions are stored plus one, so 0 means "none". Aligned so
+/// the kernel reads a table entry in two loads, not sixteen.
+#[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CaptureSpec {
     /// Bit i: argument i is a string, copied at entry.
@@ -54,6 +57,20 @@ pub struct CaptureSpec {
 }
 
 impl CaptureSpec {
+    /// Nothing to copy.
+    pub const NONE: CaptureSpec = CaptureSpec {
+        strings: 0,
+        argv: 0,
+        addr_in: 0,
+        addr_in_len: 0,
+        addr_out: 0,
+        addr_out_len: 0,
+        buf_in: 0,
+        buf_in_len: 0,
+        buf_out: 0,
+        _pad: [0; 7],
+    };
+
     pub fn at_entry(&self) -> bool {
         self.strings != 0 || self.argv != 0 || self.addr_in != 0 || self.buf_in != 0
     }

@@ -1,7 +1,7 @@
 //! Copies of what a traced call's arguments point at (strings, argv, socket
 //! addresses, data buffers), for the syscalls the daemon's CAPTURE table
 //! names. Only watched threads get here, and only for those calls: the cost of
-//! any other call is one array lookup.
+//! any other call is one load from the table.
 //!
 //! An aux record is assembled in place in this CPU's batch (batch.rs), at
 //! the batch's next record offset. Every offset from there is masked below
@@ -11,21 +11,21 @@ use aya_ebpf::{
     Global,
     cty::c_void,
     helpers::generated::{bpf_probe_read_user, bpf_probe_read_user_str},
-    macros::map,
-    maps::Array,
 };
 use strace_common::{
     RecordKind, ThreadSlot,
     capture::{
-        AUX_HEADER_BYTES, AUX_ITEM_BYTES, AuxHeader, AuxItem, CAPTURE_ENTRIES, CaptureSpec, MAX_ARGV, MAX_ARGV_STRING,
-        MAX_AUX_BYTES, MAX_BUFFER, MAX_SOCKADDR, MAX_STRING, item_span,
+        AUX_HEADER_BYTES, AUX_ITEM_BYTES, AuxHeader, AuxItem, CAPTURE_ENTRIES, CaptureSpec, CaptureTable, MAX_ARGV,
+        MAX_ARGV_STRING, MAX_AUX_BYTES, MAX_BUFFER, MAX_SOCKADDR, MAX_STRING, item_span,
     },
 };
 
 use crate::batch::Open;
 
-#[map(name = "CAPTURE")]
-pub static CAPTURE: Array<CaptureSpec> = Array::with_max_entries(CAPTURE_ENTRIES, 0);
+/// Set by the loader (.rodata): read at a constant address plus the syscall
+/// number, where a map lookup's key would go through the stack.
+#[unsafe(no_mangle)]
+static CAPTURE: CaptureTable = [CaptureSpec::NONE; CAPTURE_ENTRIES as usize];
 
 #[unsafe(no_mangle)]
 static BUFFER_BYTES: Global<u32> = Global::new(0);
@@ -33,10 +33,16 @@ static BUFFER_BYTES: Global<u32> = Global::new(0);
 /// Records stay below this many bytes; offsets are masked with LIMIT - 1.
 const LIMIT: usize = MAX_AUX_BYTES;
 
-/// The capture spec of syscall `nr`, when it has anything to copy.
+/// The capture spec of syscall `nr`, if the table covers it.
 #[inline(always)]
-pub fn spec(nr: i32) -> Option<&'static CaptureSpec> {
-    CAPTURE.get(nr as u32)
+pub fn spec(nr: i32) -> Option<CaptureSpec> {
+    let nr = nr as u32;
+    if nr >= CAPTURE_ENTRIES {
+        return None;
+    }
+    // SAFETY: nr < CAPTURE_ENTRIES. Volatile: the compiler would otherwise
+    // read the placeholder the loader replaces.
+    Some(unsafe { core::ptr::read_volatile((&raw const CAPTURE as *const CaptureSpec).add(nr as usize)) })
 }
 
 /// Copies the inputs of the call in `slot` (at `sys_enter`) into `batch`.

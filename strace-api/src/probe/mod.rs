@@ -9,7 +9,7 @@ mod threads;
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{
         BtfTracePoint, RawTracePoint, RawTracePointRunOptions, TestRun as _, raw_trace_point::RawTracePointLinkId,
         tp_btf::BtfTracePointLinkId,
@@ -21,7 +21,7 @@ use hooks::wait_for_running_programs;
 use namespace::PidNamespace;
 use strace_common::{
     Counter, ThreadSlot, WatchEntry,
-    capture::{self, CaptureSpec},
+    capture::{self, CaptureSpec, CaptureTable},
     maps::{self, globals, programs, state},
 };
 use threads::ThreadTable;
@@ -112,6 +112,7 @@ impl Probe {
         let nr_forks = syscall::fork_numbers();
         let table_size = strace_common::limits::thread_table_size(settings.max_threads);
         let threads_mask = table_size - 1;
+        let capture_table = capture_table();
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(maps::EVENTS, settings.ring_bytes)
             .map_max_entries(maps::THREADS, table_size)
@@ -133,6 +134,7 @@ impl Probe {
             .override_global(globals::TASK_PID_OFFSET, &offsets.pid, true)
             .override_global(globals::TASK_TGID_OFFSET, &offsets.tgid, true)
             .override_global(capture::BUFFER_BYTES, &settings.capture_bytes, true)
+            .override_global(capture::CAPTURE, &capture_table, true)
             .override_global(globals::WAKE_BYTES, &wake_bytes(settings.ring_bytes), true)
             .load(OBJECT)
             .map_err(StartupError::object)?;
@@ -143,7 +145,6 @@ impl Probe {
                 None
             }
         };
-        fill_capture_table(&mut ebpf)?;
         let mut ids = Vec::new();
         for (name, hook) in SCHED_HOOKS {
             let program = raw_tracepoint(&mut ebpf, name).map_err(|e| StartupError::program(name, e))?;
@@ -273,15 +274,15 @@ fn btf_tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut BtfTrace
 }
 
 /// Tells the kernel what to copy for which syscall (from `syscall::table`).
-fn fill_capture_table(ebpf: &mut Ebpf) -> Result<(), StartupError> {
-    let map =
-        ebpf.map_mut(capture::CAPTURE).ok_or_else(|| StartupError::Missing(format!("map `{}`", capture::CAPTURE)))?;
-    let map_err = |e: MapError| StartupError::Map { name: capture::CAPTURE, error: error::chain(&e) };
-    let mut table: Array<_, CaptureSpec> = Array::try_from(map).map_err(map_err)?;
+fn capture_table() -> CaptureTable {
+    let mut table = [CaptureSpec::NONE; capture::CAPTURE_ENTRIES as usize];
     for (nr, spec) in syscall::capture_specs() {
-        table.set(nr as u32, &spec, 0).map_err(map_err)?;
+        // The table's own test keeps every number in range.
+        if let Some(entry) = usize::try_from(nr).ok().and_then(|nr| table.get_mut(nr)) {
+            *entry = spec;
+        }
     }
-    Ok(())
+    table
 }
 
 impl Kernel for Probe {

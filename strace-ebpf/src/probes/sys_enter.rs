@@ -44,7 +44,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         && spec.at_entry()
     {
         match batch::open(slot.owner) {
-            Some(mut b) => capture::entry(&mut b, slot, spec),
+            Some(mut b) => capture::entry(&mut b, slot, &spec),
             None => slot.flags |= SyscallRecord::AUX_LOST as u32,
         }
     }

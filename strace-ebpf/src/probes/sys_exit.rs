@@ -49,7 +49,7 @@ pub(super) fn finish(
         if let Some(spec) = capture::spec(slot.nr)
             && spec.at_exit()
         {
-            capture::exit(&mut b, slot, spec, ret);
+            capture::exit(&mut b, slot, &spec, ret);
         }
         let now = unsafe { bpf_ktime_get_ns() };
         b.syscall(emit::record(slot, flags, now, ret));

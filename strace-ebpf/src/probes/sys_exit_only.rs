@@ -58,7 +58,7 @@ pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
             && let Some(spec) = capture::spec(slot.nr)
             && spec.at_entry()
         {
-            capture::entry(b, slot, spec);
+            capture::entry(b, slot, &spec);
         }
     });
     0
