@@ -93,7 +93,7 @@ fn storm_accounting_is_exact() {
     // ring that dropped records (one that had no room for a ~4 KiB batch)
     // was seen well filled.
     let ring = &health["ring"];
-    let (size, peak) = (ring["size_bytes"].as_u64().unwrap(), ring["peak_used_bytes"].as_u64().unwrap());
+    let (size, peak) = (ring["size_bytes"].as_u64().unwrap(), ring["peak_used_bytes"].as_u64().expect("tracked"));
     println!("ring: {size} bytes, at most {peak} in use");
     assert_eq!(size, 65536, "{health}");
     assert!(peak > 0 && peak <= size, "{health}");
@@ -224,4 +224,45 @@ fn start_up_failures_are_one_clear_sentence() {
     assert!(!status.success());
     assert!(err.contains("needs root, or CAP_BPF and CAP_PERFMON"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "one sentence: {err}");
+}
+
+/// A process the kernel has already filed as not watched (it made syscalls
+/// while the hooks were attached for another) is traced once it is watched,
+/// and again after an unwatch and a new watch: each change resets its cache
+/// byte in the kernel.
+#[test]
+fn a_process_seen_unwatched_is_traced_once_watched_again_and_again() {
+    let d = daemon!();
+    // Something watched, so the hooks are attached.
+    let mut helper = Workload::new(&["getppid"]);
+    d.watch(helper.pid);
+    let busy = KillOnDrop(
+        std::process::Command::new("sh")
+            .args(["-c", "while :; do sleep 0.01; done"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = busy.0.id();
+    for round in 0..2 {
+        // Its syscalls meanwhile file it as not watched.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(d.put(&format!("/v1/watch/{pid}?children=false")).0, 201, "round {round}");
+        d.wait_events(pid, Duration::from_secs(10), |events| events.len() >= 5);
+        assert_eq!(d.delete(&format!("/v1/watch/{pid}")).0, 200, "round {round}");
+    }
+    drop(busy);
+    helper.go();
+    helper.finish();
+}
+
+/// A child that dies with the test, even one that fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

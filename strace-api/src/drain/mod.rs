@@ -58,6 +58,7 @@ impl DrainThread {
 
 pub async fn run(ring: RingBuf<MapData>, tracer: Arc<Tracer>) -> std::io::Result<()> {
     let fill = RingFill::map(ring.as_fd())
+        .inspect(|_| tracer.ring.track())
         .inspect_err(|e| tracing::warn!("the ring buffer's fill level is not tracked: mapping its positions: {e}"))
         .ok();
     // SAFETY: the RingBuf owns its fd and keeps it open for as long as the AsyncFd lives.

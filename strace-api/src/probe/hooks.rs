@@ -56,8 +56,8 @@ impl Probe {
         // A sleep would do while every vCPU runs, but a host can stop one
         // for milliseconds halfway through a program.
         wait_for_running_programs();
-        // The same grace period covers slots retired before this call.
-        self.threads.free_retired();
+        // The same grace period covers the watch changes before this call.
+        self.after_grace_period();
         // Nothing appends now: write out what every CPU still holds.
         if let Err(e) = self.flush_every_cpu() {
             // Left to the flush hooks: a CPU's next switch or tick.

@@ -63,7 +63,7 @@ pub struct Probe {
     watched: HashMap<MapData, u32, WatchEntry>,
     pending: HashMap<MapData, u32, u32>,
     threads: ThreadTable,
-    /// Host pids whose watch began since the last `settle_watches`.
+    /// Host pids whose watch began or ended since the last `settle`.
     unsettled: Vec<u32>,
     counters: PerCpuArray<MapData, u64>,
     // Last: programs detach when this drops.
@@ -207,6 +207,17 @@ impl Probe {
         Ok((probe, Streams { events, log }))
     }
 
+    /// What waits for the programs running at a watch change to end (see
+    /// `Kernel::settle`), once they have.
+    fn after_grace_period(&mut self) {
+        self.threads.free_retired();
+        for host in std::mem::take(&mut self.unsettled) {
+            if let Err(e) = self.forget(host) {
+                tracing::warn!("pid {host}'s cache byte may be stale (traced or not, wrongly): {e}");
+            }
+        }
+    }
+
     /// Makes the kernel look at `host_pid` afresh on its next syscall: runs
     /// the program that resets its cache byte (the cache is the program's
     /// global data, which userspace cannot write a byte of).
@@ -277,9 +288,10 @@ fn btf_tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut BtfTrace
 fn capture_table() -> CaptureTable {
     let mut table = [CaptureSpec::NONE; capture::CAPTURE_ENTRIES as usize];
     for (nr, spec) in syscall::capture_specs() {
-        // The table's own test keeps every number in range.
-        if let Some(entry) = usize::try_from(nr).ok().and_then(|nr| table.get_mut(nr)) {
-            *entry = spec;
+        match usize::try_from(nr).ok().and_then(|nr| table.get_mut(nr)) {
+            Some(entry) => *entry = spec,
+            // The decode table's own test keeps every number in range.
+            None => tracing::warn!("syscall {nr} is beyond the capture table: its arguments are not copied"),
         }
     }
     table
@@ -306,28 +318,31 @@ impl Kernel for Probe {
         let Some(host) = host_pid else {
             return self.pending.insert(&ns_pid, &flags, 0).map_err(|e| describe(&e, maps::PENDING));
         };
-        let entry = match self.watched.get(&host, 0) {
-            Ok(e) => WatchEntry { flags: (e.flags & !WatchEntry::FOLLOW_CHILDREN) | flags, ..e },
-            Err(_) => WatchEntry { ns_pid, flags, ..Default::default() },
+        let existing = self.watched.get(&host, 0).ok();
+        let entry = match existing {
+            Some(e) => WatchEntry { flags: (e.flags & !WatchEntry::FOLLOW_CHILDREN) | flags, ..e },
+            None => WatchEntry { ns_pid, flags, ..Default::default() },
         };
         self.watched.insert(&host, &entry, 0).map_err(|e| describe(&e, maps::WATCHED))?;
-        self.forget(host)?;
+        if let Err(e) = self.forget(host) {
+            // Not left watching a process the tracer gives up on.
+            if existing.is_none() {
+                let _ = self.watched.remove(&host);
+            }
+            return Err(e);
+        }
         self.unsettled.push(host);
         Ok(())
     }
 
-    fn settle_watches(&mut self) {
-        if self.unsettled.is_empty() {
+    fn settle(&mut self) {
+        if !self.threads.has_retired() && self.unsettled.is_empty() {
             return;
         }
         // A program runs for microseconds, but the host can stop a vCPU in
         // the middle of one for milliseconds: a fixed wait would not do.
         wait_for_running_programs();
-        for host in std::mem::take(&mut self.unsettled) {
-            if let Err(e) = self.forget(host) {
-                tracing::warn!("pid {host} may go untraced: {e}");
-            }
-        }
+        self.after_grace_period();
     }
 
     fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String> {
@@ -339,11 +354,8 @@ impl Kernel for Probe {
         }
         self.forget(host)?;
         self.threads.retire_process(host);
+        self.unsettled.push(host);
         Ok(())
-    }
-
-    fn release_retired(&mut self) {
-        self.threads.release_retired();
     }
 
     fn lost(&self, host_pid: u32) -> u64 {

@@ -48,7 +48,7 @@ impl ThreadTable {
     /// Retires the slots of a process no longer watched (its threads may
     /// live on): no thread finds or claims them from now on. A program that
     /// found one just before may still be writing it, so they are freed by
-    /// `release_retired`, once such programs have ended: otherwise another
+    /// `free_retired`, once such programs have ended: otherwise another
     /// thread could claim a slot and have its call overwritten by the old
     /// owner's. Each owner is swapped only if unchanged since the scan (the
     /// kernel frees a slot at thread exit and claims free ones).
@@ -62,13 +62,9 @@ impl ThreadTable {
         }
     }
 
-    /// Frees the retired slots after a grace period (see `retire_process`).
-    pub fn release_retired(&mut self) {
-        if self.retired.is_empty() {
-            return;
-        }
-        super::wait_for_running_programs();
-        self.free_retired();
+    /// Whether slots wait to be freed (see `retire_process`).
+    pub fn has_retired(&self) -> bool {
+        !self.retired.is_empty()
     }
 
     /// Frees the retired slots now: a grace period has passed since they

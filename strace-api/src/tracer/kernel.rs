@@ -18,17 +18,14 @@ pub trait Kernel: Send {
     /// Stops tracing it; the kernel state of its live threads is retired,
     /// to be freed by `release_retired`.
     fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String>;
-    /// Settles the watches started since the last call: a classification
-    /// that read the maps just before a watch began may write its stale
-    /// verdict after `watch` reset the process's cache byte, so the byte is
-    /// reset again once every program run that began before has ended.
-    /// Waits a grace period (a few ms) if there is anything, so call it
-    /// without the history lock.
-    fn settle_watches(&mut self) {}
-    /// Frees what `unwatch` retired, once the programs that may still be
-    /// using it have finished: waits a grace period (a few ms) if there is
-    /// anything, so call it without the history lock.
-    fn release_retired(&mut self) {}
+    /// Finishes the watches begun or ended since the last call, once every
+    /// program run that began before has ended: frees the thread slots
+    /// `unwatch` retired (a program may still be writing one), and resets
+    /// the processes' cache bytes again (a classification that read the maps
+    /// just before the change may have written its stale verdict after the
+    /// first reset). Waits a grace period (a few ms) if there is anything, so
+    /// call it without the history lock.
+    fn settle(&mut self) {}
     /// Records of host process `host_pid` lost in the kernel so far.
     fn lost(&self, host_pid: u32) -> u64;
     /// The syscalls its threads are in right now.

@@ -129,8 +129,9 @@ pub struct Tracer {
 }
 
 /// After a watch ended: detaches the hooks if nothing live is watched any
-/// more, and frees the ended watch's thread slots. That waits for a kernel
-/// grace period (one covers both when the hooks are detached), so the
+/// more, and settles the change (`Kernel::settle`: frees the ended watch's
+/// thread slots). That waits for a kernel grace period (one covers both when
+/// the hooks are detached), so the
 /// history lock goes first: the drain and the histories' readers go on
 /// meanwhile. Without the kernel lock, live watches change only when the
 /// drain adds a child it hears of, and the kernel keeps its hooks for those
@@ -141,7 +142,7 @@ fn watch_ended(kernel: &mut dyn Kernel, inner: MutexGuard<'_, Inner>) {
     if let Err(e) = kernel.set_active(live) {
         tracing::warn!("could not {} the syscall hooks: {e}", if live { "attach" } else { "detach" });
     }
-    kernel.release_retired();
+    kernel.settle();
 }
 
 impl Tracer {
@@ -202,7 +203,7 @@ impl Tracer {
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
                 kernel.watch(pid, host, true).map_err(WatchError::Kernel)?;
                 drop(inner);
-                kernel.settle_watches();
+                kernel.settle();
                 return Ok(Watched::Already);
             }
             Start::New { id, replaced } => {
@@ -225,9 +226,11 @@ impl Tracer {
             inner.watches.set_host_pid(pid, pid);
         }
         drop(inner);
-        kernel.settle_watches();
-        drop(kernel);
+        // Its exit is followed first: settling takes a few ms, in which the
+        // pid could be reused.
         self.track_exit(pid, id);
+        kernel.settle();
+        drop(kernel);
         Ok(Watched::New)
     }
 

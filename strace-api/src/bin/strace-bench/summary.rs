@@ -213,8 +213,8 @@ pub fn zero_drop_lines(watched: &HashMap<Mode, Vec<WatchedRun>>, ring: &RingPeak
     };
     writeln!(
         s,
-        "  - the most the {} MiB ring held, as the drain saw it: {} in the paced runs, {} in the full-speed ones",
-        ring.size >> 20,
+        "  - the most the {:.2} MiB ring held, as the drain saw it: {} in the paced runs, {} in the full-speed ones",
+        ring.size as f64 / (1 << 20) as f64,
         part(ring.paced),
         part(ring.full_speed)
     )
