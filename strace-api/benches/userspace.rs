@@ -59,7 +59,7 @@ fn openat_event() -> Event {
     let r = record(1, Sysno::openat, 1_000);
     let (_, mut ev) = Event::from_record(&r);
     let aux = aux_record(1, 1_000, b"/etc/ld.so.cache");
-    ev.aux = Some(Box::new(aux[AUX_HEADER_BYTES..].to_vec()));
+    ev.aux = Some(aux[AUX_HEADER_BYTES..].into());
     ev
 }
 

@@ -58,9 +58,7 @@ pub async fn page(
     // Copy under the lock (with the cursor, so both are of one moment),
     // render outside it.
     let (last_seq, events): (u64, Vec<_>) = tracer
-        .read(pid, |log| {
-            (log.stats().last_seq, log.after(after, limit as usize).map(|(seq, ev)| (seq, ev.clone())).collect())
-        })
+        .read(pid, |log| (log.stats().last_seq, log.after(after, limit as usize).collect()))
         .ok_or(WatchError::NotWatched(pid))?;
     let now = clock::monotonic_ns() as u64;
     let in_flight = tracer.in_flight(pid);

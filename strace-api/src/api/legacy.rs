@@ -53,7 +53,7 @@ pub async fn last_lines(
     let completed = n as usize - in_flight.len();
     // Copy under the lock, render outside it.
     let events: Vec<_> = tracer
-        .read(pid, |log| log.last(completed).map(|(_, ev)| ev.clone()).collect())
+        .read(pid, |log| log.last(completed).map(|(_, ev)| ev).collect())
         .ok_or_else(|| ApiError::not_found(format!("pid {pid} stopped being watched")))?;
     let durations = q.durations.unwrap_or(false);
     render::json(events.len(), move || {

@@ -4,16 +4,20 @@
 //! Every event delivered is either retained or evicted, and counted either way:
 //! `retained + evicted == delivered` for each process.
 mod chunks;
+mod log;
 
 use std::collections::BTreeSet;
 
 use chunks::Chunks;
+use log::Stored;
+pub use log::{LogStats, ProcessLog};
 use rustc_hash::FxHashMap;
 
 use strace_common::SyscallRecord;
 
-/// One syscall as stored: the record minus what the process's log already
-/// knows, plus the copies of its argument memory (strings, addresses), if any.
+/// One syscall: the record minus what the process's log already knows, plus
+/// the copies of its argument memory (strings, addresses), if any. A history
+/// keeps it in 80 bytes, its copies apart (log.rs).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Event {
     pub enter_ns: u64,
@@ -21,24 +25,24 @@ pub struct Event {
     pub ret: i64,
     pub args: [u64; 6],
     /// The items of its aux records (see `syscall::aux`).
-    pub aux: Option<Box<Vec<u8>>>,
+    pub aux: Option<Box<[u8]>>,
     pub tid: u32,
-    /// The syscall number, as `Event::stored_nr` keeps it: two bytes, so an
-    /// event fits in 88.
+    /// The syscall number, as `Event::stored_nr` keeps it: two bytes, so a
+    /// stored event fits in 80.
     pub nr: i16,
     /// `SyscallRecord` flags.
     pub flags: u16,
 }
 
 /// Events per chunk of a history.
-const CHUNK: usize = Chunks::<Event>::PER_CHUNK;
-const CHUNK_COST: usize = Chunks::<Event>::COST;
+const CHUNK: usize = Chunks::<Stored>::PER_CHUNK;
+const CHUNK_COST: usize = Chunks::<Stored>::COST;
 
 /// Bytes one retained event costs in a ring (its aux copies are counted apart).
-pub const EVENT_BYTES: usize = size_of::<Event>();
-// The budget per retained event is 96 bytes; 88 leaves room for the
+pub const EVENT_BYTES: usize = size_of::<Stored>();
+// The budget per retained event is 96 bytes; 80 leaves room for the
 // allocator's and the chunks' overhead in what the process really pays.
-const _: () = assert!(EVENT_BYTES <= 88);
+const _: () = assert!(EVENT_BYTES <= 80);
 
 impl Event {
     /// A syscall number as stored. Every number of the native ABI fits, and
@@ -70,19 +74,7 @@ impl Event {
 
     /// The aux items region, empty when nothing was copied.
     pub fn aux(&self) -> &[u8] {
-        self.aux.as_deref().map_or(&[], |v| &v[..])
-    }
-
-    /// Heap bytes of its aux copies.
-    pub fn aux_bytes(&self) -> usize {
-        self.aux.as_ref().map_or(0, |v| v.capacity() + size_of::<Vec<u8>>())
-    }
-
-    /// Frees its aux copies (an evicted event), returning their bytes.
-    fn take_aux(&mut self) -> usize {
-        let bytes = self.aux_bytes();
-        self.aux = None;
-        bytes
+        self.aux.as_deref().unwrap_or(&[])
     }
 
     pub fn returns(&self) -> bool {
@@ -109,105 +101,6 @@ impl Event {
 pub struct Limits {
     pub per_process: usize,
     pub memory_bytes: usize,
-}
-
-/// The history of one process.
-#[derive(Debug, Default)]
-pub struct ProcessLog {
-    /// Grows and shrinks by CHUNK events, so memory follows use.
-    events: Chunks<Event>,
-    /// Heap bytes of the retained events' aux copies.
-    aux_bytes: usize,
-    /// Sequence number of `events[0]`; numbers start at 1 and never repeat.
-    first_seq: u64,
-    delivered: u64,
-    evicted: u64,
-    /// This log's bytes as filed in `Recorder::by_size`.
-    filed: usize,
-}
-
-/// Counters of one process's log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct LogStats {
-    /// Events delivered by the kernel for this process.
-    pub seen: u64,
-    /// Events held now.
-    pub retained: u64,
-    /// Events pushed out by newer ones or by the memory cap.
-    pub evicted: u64,
-    /// Sequence number of the newest event (0 before the first).
-    pub last_seq: u64,
-}
-
-impl ProcessLog {
-    fn new() -> ProcessLog {
-        ProcessLog { first_seq: 1, ..Default::default() }
-    }
-
-    pub fn stats(&self) -> LogStats {
-        LogStats {
-            seen: self.delivered,
-            retained: self.events.len() as u64,
-            evicted: self.evicted,
-            last_seq: self.first_seq + self.events.len() as u64 - 1,
-        }
-    }
-
-    /// Events with a sequence number greater than `after`, oldest first, at most `limit`.
-    pub fn after(&self, after: u64, limit: usize) -> impl Iterator<Item = (u64, &Event)> {
-        let skip = after.saturating_sub(self.first_seq - 1).min(self.events.len() as u64) as usize;
-        self.from(skip).take(limit)
-    }
-
-    /// The newest `n` events, oldest first.
-    pub fn last(&self, n: usize) -> impl Iterator<Item = (u64, &Event)> {
-        self.from(self.events.len().saturating_sub(n))
-    }
-
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.len() == 0
-    }
-
-    /// The events from the `i`-th oldest on, with their sequence numbers.
-    fn from(&self, i: usize) -> impl Iterator<Item = (u64, &Event)> {
-        (self.first_seq + i as u64..).zip(self.events.iter_from(i))
-    }
-
-    fn push(&mut self, ev: Event, per_process: usize) {
-        self.delivered += 1;
-        self.aux_bytes += ev.aux_bytes();
-        if self.events.len() >= per_process {
-            // The common case when full: one out, one in (evict(1) does the
-            // same, but cost ~3 ns more an event in the drain, measured).
-            if self.events.len() == per_process
-                && let Some(aux) = self.events.pop_front_with(Event::take_aux)
-            {
-                self.aux_bytes -= aux;
-                self.first_seq += 1;
-                self.evicted += 1;
-            } else {
-                self.evict(self.events.len() + 1 - per_process);
-            }
-        }
-        self.events.push_back(ev);
-    }
-
-    fn evict(&mut self, n: usize) {
-        let n = n.min(self.events.len());
-        for _ in 0..n {
-            self.aux_bytes -= self.events.pop_front_with(Event::take_aux).unwrap_or(0);
-        }
-        self.first_seq += n as u64;
-        self.evicted += n as u64;
-    }
-
-    fn bytes(&self) -> usize {
-        self.events.allocated() + self.aux_bytes
-    }
 }
 
 /// All watched processes' logs.
@@ -348,7 +241,7 @@ mod tests {
         let mut r = recorder(100_000, cap);
         r.open(1);
         for i in 0..20_000 {
-            let aux = Some(Box::new(vec![b'x'; 500]));
+            let aux = Some(vec![b'x'; 500].into_boxed_slice());
             r.push(1, Event { nr: Event::stored_nr(i), aux, ..Default::default() });
             assert!(r.bytes() <= cap, "{} > {cap}", r.bytes());
         }
@@ -358,7 +251,7 @@ mod tests {
         assert_eq!(r.bytes(), 0);
     }
 
-    fn nrs<'a>(it: impl Iterator<Item = (u64, &'a Event)>) -> Vec<(u64, i32)> {
+    fn nrs(it: impl Iterator<Item = (u64, Event)>) -> Vec<(u64, i32)> {
         it.map(|(s, e)| (s, e.nr())).collect()
     }
 
@@ -411,7 +304,7 @@ mod tests {
         assert_eq!(nrs(log.last(2)), vec![(4999, 4999), (5000, 5000)]);
         assert_eq!(log.stats(), LogStats { seen: 5000, retained: 1000, evicted: 4000, last_seq: 5000 });
         // 1000 events span at most one chunk more than they fill.
-        let chunk = CHUNK * EVENT_BYTES + size_of::<Vec<Event>>();
+        let chunk = CHUNK * EVENT_BYTES + size_of::<Vec<Stored>>();
         assert!(r.bytes() <= (1000usize.div_ceil(CHUNK) + 1) * chunk, "{}", r.bytes());
     }
 
@@ -455,7 +348,7 @@ mod tests {
 
     #[test]
     fn the_cap_is_shed_a_chunk_at_a_time() {
-        let chunk = CHUNK * EVENT_BYTES + size_of::<Vec<Event>>();
+        let chunk = CHUNK * EVENT_BYTES + size_of::<Vec<Stored>>();
         let cap = 64 * chunk;
         let mut r = recorder(1_000_000, cap);
         r.open(1);
@@ -511,7 +404,7 @@ mod tests {
     fn a_full_history_gaining_aux_copies_is_still_found_largest() {
         let with_aux = |n| {
             let mut e = ev(257);
-            e.aux = Some(Box::new(vec![0; n]));
+            e.aux = Some(vec![0; n].into_boxed_slice());
             e
         };
         let mut r = recorder(3 * CHUNK, 64 * CHUNK_COST);

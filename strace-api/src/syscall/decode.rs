@@ -189,7 +189,7 @@ mod tests {
     use super::*;
 
     fn ev(nr: Sysno, args: [u64; 6], aux: Option<Vec<u8>>) -> Event {
-        Event { nr: Event::stored_nr(nr.id()), args, aux: aux.map(Box::new), ..Default::default() }
+        Event { nr: Event::stored_nr(nr.id()), args, aux: aux.map(Vec::into_boxed_slice), ..Default::default() }
     }
 
     fn texts(e: &Event) -> Vec<String> {

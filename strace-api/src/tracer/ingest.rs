@@ -58,7 +58,7 @@ impl<'a> Ingest<'a> {
                     if aux.is_none() && is_exec(r.nr) {
                         aux = inner.pending_aux.take_moved(r.pid, r.enter_ns);
                     }
-                    ev.aux = aux.map(Box::new);
+                    ev.aux = aux.map(Vec::into_boxed_slice);
                     inner.recorder.push(pid, ev);
                 }
                 None => self.malformed += 1,

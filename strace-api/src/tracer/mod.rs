@@ -355,7 +355,7 @@ impl Tracer {
                 exit_ns: 0,
                 ret: 0,
                 args: s.args,
-                aux: inner.pending_aux.peek(s.tid, s.enter_ns).map(|a| Box::new(a.to_vec())),
+                aux: inner.pending_aux.peek(s.tid, s.enter_ns).map(Box::from),
                 tid: s.tid,
                 nr: crate::recorder::Event::stored_nr(s.nr),
                 flags: strace_common::SyscallRecord::NO_RETURN

@@ -122,7 +122,7 @@ pub fn lines(m: &Memory) -> String {
     let mib = |b: u64| b as f64 / (1 << 20) as f64;
     let worst = m.bytes_per_event.max(m.default_bytes_per_event);
     format!(
-        "- memory: {:.1} bytes of RSS per retained event with the default `--events-per-pid` ({} events in full histories), {:.1} in 1M-event histories ({} events); goal ≤ 96: {} (`Event` is {} bytes; {} records dropped in this phase's storms)\n  \
+        "- memory: {:.1} bytes of RSS per retained event with the default `--events-per-pid` ({} events in full histories), {:.1} in 1M-event histories ({} events); goal ≤ 96: {} (a stored event is {} bytes, its copies apart; {} records dropped in this phase's storms)\n  \
          - RSS against the cap, with `--memory-mib {}`: {} events arrived ({:.1}× what the cap holds), the store held {:.1} MiB at the end; peak RSS {:.1} MiB = start {:.1} + cap {} {:+.1} MiB\n",
         m.default_bytes_per_event,
         m.default_retained,

@@ -1,0 +1,226 @@
+//! The history of one process: its newest events in chunks, each kept in 80
+//! bytes (`Stored`), and the copies of argument memory the few that have
+//! them carry, beside them in arrival order. An `Event` with its copies
+//! inline took 88 bytes for every event, copies or not.
+use std::collections::VecDeque;
+
+use super::{Event, chunks::Chunks};
+
+/// An event as the history keeps it: `Event` without its aux copies.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Stored {
+    enter_ns: u64,
+    exit_ns: u64,
+    ret: i64,
+    args: [u64; 6],
+    tid: u32,
+    nr: i16,
+    /// `SyscallRecord` flags, and HAS_AUX.
+    flags: u16,
+}
+
+/// Set in `Stored::flags` when the event's copies are in `ProcessLog::aux`
+/// (a bit no `SyscallRecord` flag uses; see the test below).
+const HAS_AUX: u16 = 1 << 15;
+
+/// An aux copy: the sequence number of its event, and the items.
+type Aux = (u64, Box<[u8]>);
+
+impl Stored {
+    fn split(ev: Event) -> (Stored, Option<Box<[u8]>>) {
+        let aux = ev.aux;
+        let flags = if aux.is_some() { ev.flags | HAS_AUX } else { ev.flags };
+        let stored = Stored {
+            enter_ns: ev.enter_ns,
+            exit_ns: ev.exit_ns,
+            ret: ev.ret,
+            args: ev.args,
+            tid: ev.tid,
+            nr: ev.nr,
+            flags,
+        };
+        (stored, aux)
+    }
+
+    fn event(&self, aux: Option<&[u8]>) -> Event {
+        Event {
+            enter_ns: self.enter_ns,
+            exit_ns: self.exit_ns,
+            ret: self.ret,
+            args: self.args,
+            aux: aux.map(Box::from),
+            tid: self.tid,
+            nr: self.nr,
+            flags: self.flags & !HAS_AUX,
+        }
+    }
+
+    fn has_aux(&self) -> bool {
+        self.flags & HAS_AUX != 0
+    }
+}
+
+/// The history of one process.
+#[derive(Debug, Default)]
+pub struct ProcessLog {
+    /// Grows and shrinks by CHUNK events, so memory follows use.
+    pub(super) events: Chunks<Stored>,
+    /// The retained events' aux copies, oldest first: events leave the
+    /// history oldest first, so their copies leave from the front too.
+    aux: VecDeque<Aux>,
+    /// Bytes of the copies in `aux`.
+    aux_bytes: usize,
+    /// Sequence number of `events[0]`; numbers start at 1 and never repeat.
+    first_seq: u64,
+    delivered: u64,
+    evicted: u64,
+    /// This log's bytes as filed in `Recorder::by_size`.
+    pub(super) filed: usize,
+}
+
+/// Counters of one process's log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct LogStats {
+    /// Events delivered by the kernel for this process.
+    pub seen: u64,
+    /// Events held now.
+    pub retained: u64,
+    /// Events pushed out by newer ones or by the memory cap.
+    pub evicted: u64,
+    /// Sequence number of the newest event (0 before the first).
+    pub last_seq: u64,
+}
+
+impl ProcessLog {
+    pub(super) fn new() -> ProcessLog {
+        ProcessLog { first_seq: 1, ..Default::default() }
+    }
+
+    pub fn stats(&self) -> LogStats {
+        LogStats {
+            seen: self.delivered,
+            retained: self.events.len() as u64,
+            evicted: self.evicted,
+            last_seq: self.first_seq + self.events.len() as u64 - 1,
+        }
+    }
+
+    /// Events with a sequence number greater than `after`, oldest first, at
+    /// most `limit`: copies, with their aux copies.
+    pub fn after(&self, after: u64, limit: usize) -> impl Iterator<Item = (u64, Event)> {
+        let skip = after.saturating_sub(self.first_seq - 1).min(self.events.len() as u64) as usize;
+        self.from(skip).take(limit)
+    }
+
+    /// The newest `n` events, oldest first (copies).
+    pub fn last(&self, n: usize) -> impl Iterator<Item = (u64, Event)> {
+        self.from(self.events.len().saturating_sub(n))
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.len() == 0
+    }
+
+    /// The events from the `i`-th oldest on, with their sequence numbers.
+    fn from(&self, i: usize) -> impl Iterator<Item = (u64, Event)> {
+        (self.first_seq + i as u64..).zip(self.events.iter_from(i)).map(|(seq, s)| {
+            let aux = s.has_aux().then(|| self.aux_of(seq)).flatten();
+            (seq, s.event(aux))
+        })
+    }
+
+    fn aux_of(&self, seq: u64) -> Option<&[u8]> {
+        self.aux.binary_search_by_key(&seq, |(s, _)| *s).ok().map(|i| &self.aux[i].1[..])
+    }
+
+    pub(super) fn push(&mut self, ev: Event, per_process: usize) {
+        self.delivered += 1;
+        if self.events.len() >= per_process {
+            // The common case when full: one out, one in (evict(1) does the
+            // same, but cost ~3 ns more an event in the drain, measured).
+            if self.events.len() == per_process
+                && let Some(had_aux) = self.events.pop_front_with(|s| s.has_aux())
+            {
+                self.drop_aux(had_aux);
+                self.first_seq += 1;
+                self.evicted += 1;
+            } else {
+                self.evict(self.events.len() + 1 - per_process);
+            }
+        }
+        let (stored, aux) = Stored::split(ev);
+        if let Some(aux) = aux {
+            self.aux_bytes += aux.len();
+            self.aux.push_back((self.first_seq + self.events.len() as u64, aux));
+        }
+        self.events.push_back(stored);
+    }
+
+    pub(super) fn evict(&mut self, n: usize) {
+        let n = n.min(self.events.len());
+        for _ in 0..n {
+            let had_aux = self.events.pop_front_with(|s| s.has_aux()).unwrap_or(false);
+            self.drop_aux(had_aux);
+            self.first_seq += 1;
+        }
+        self.evicted += n as u64;
+    }
+
+    /// The oldest event (`first_seq`) just left: its copies go too.
+    fn drop_aux(&mut self, had_aux: bool) {
+        if had_aux && let Some((_, aux)) = self.aux.pop_front() {
+            self.aux_bytes -= aux.len();
+        }
+    }
+
+    /// Heap bytes: the chunks, the copies and the copies' index.
+    pub(super) fn bytes(&self) -> usize {
+        self.events.allocated() + self.aux_bytes + self.aux.capacity() * size_of::<Aux>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use strace_common::SyscallRecord;
+
+    use super::*;
+
+    #[test]
+    fn a_stored_event_takes_80_bytes_and_a_free_flag_bit() {
+        assert_eq!(size_of::<Stored>(), 80);
+        let kernel_flags = SyscallRecord::NO_RETURN
+            | SyscallRecord::AUX_LOST
+            | SyscallRecord::NO_ENTER_TIME
+            | SyscallRecord::ARGS_LOST;
+        assert_eq!(kernel_flags & HAS_AUX, 0);
+    }
+
+    #[test]
+    fn events_come_back_as_they_went_in_with_their_copies() {
+        let mut log = ProcessLog::new();
+        let ev = |nr: i16, aux: Option<&[u8]>| Event {
+            enter_ns: 10 + nr as u64,
+            exit_ns: 20,
+            ret: -2,
+            args: [1, 2, 3, 4, 5, nr as u64],
+            aux: aux.map(Box::from),
+            tid: 7,
+            nr,
+            flags: SyscallRecord::AUX_LOST,
+        };
+        let sent = [ev(1, None), ev(2, Some(b"/etc/hosts")), ev(3, None), ev(4, Some(b"x")), ev(5, None)];
+        // A history of 3: the first two leave, the copies of the second with them.
+        for e in sent.clone() {
+            log.push(e, 3);
+        }
+        let kept: Vec<_> = log.after(0, 10).collect();
+        assert_eq!(kept, vec![(3, sent[2].clone()), (4, sent[3].clone()), (5, sent[4].clone())]);
+        assert_eq!((log.aux.len(), log.aux_bytes), (1, 1), "only event 4's copies are left");
+        log.evict(3);
+        assert_eq!((log.aux.len(), log.aux_bytes, log.len()), (0, 0, 0));
+    }
+}
