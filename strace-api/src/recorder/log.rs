@@ -4,6 +4,8 @@
 //! inline took 88 bytes for every event, copies or not.
 use std::collections::VecDeque;
 
+use strace_common::SyscallRecord;
+
 use super::{Event, chunks::Chunks};
 
 /// An event as the history keeps it: `Event` without its aux copies.
@@ -27,9 +29,7 @@ const HAS_AUX: u16 = 1 << 15;
 type Aux = (u64, Box<[u8]>);
 
 impl Stored {
-    fn split(ev: Event) -> (Stored, Option<Box<[u8]>>) {
-        let aux = ev.aux;
-        let flags = if aux.is_some() { ev.flags | HAS_AUX } else { ev.flags };
+    pub(super) fn split(ev: Event) -> (Stored, Option<Box<[u8]>>) {
         let stored = Stored {
             enter_ns: ev.enter_ns,
             exit_ns: ev.exit_ns,
@@ -37,9 +37,23 @@ impl Stored {
             args: ev.args,
             tid: ev.tid,
             nr: ev.nr,
-            flags,
+            flags: ev.flags,
         };
-        (stored, aux)
+        (stored, ev.aux)
+    }
+
+    /// The stored form of a kernel record, built in place (the drain's path:
+    /// an `Event` on the way cost a copy through every call).
+    pub(super) fn from_record(r: &SyscallRecord) -> Stored {
+        Stored {
+            enter_ns: r.enter_ns,
+            exit_ns: r.exit_ns,
+            ret: r.ret,
+            args: r.args,
+            tid: r.tid,
+            nr: Event::stored_nr(r.nr),
+            flags: r.flags,
+        }
     }
 
     fn event(&self, aux: Option<&[u8]>) -> Event {
@@ -137,7 +151,7 @@ impl ProcessLog {
         self.aux.binary_search_by_key(&seq, |(s, _)| *s).ok().map(|i| &self.aux[i].1[..])
     }
 
-    pub(super) fn push(&mut self, ev: Event, per_process: usize) {
+    pub(super) fn push(&mut self, mut stored: Stored, aux: Option<Box<[u8]>>, per_process: usize) {
         self.delivered += 1;
         if self.events.len() >= per_process {
             // The common case when full: one out, one in (evict(1) does the
@@ -152,8 +166,8 @@ impl ProcessLog {
                 self.evict(self.events.len() + 1 - per_process);
             }
         }
-        let (stored, aux) = Stored::split(ev);
         if let Some(aux) = aux {
+            stored.flags |= HAS_AUX;
             self.aux_bytes += aux.len();
             self.aux.push_back((self.first_seq + self.events.len() as u64, aux));
         }
@@ -185,8 +199,6 @@ impl ProcessLog {
 
 #[cfg(test)]
 mod tests {
-    use strace_common::SyscallRecord;
-
     use super::*;
 
     #[test]
@@ -215,7 +227,8 @@ mod tests {
         let sent = [ev(1, None), ev(2, Some(b"/etc/hosts")), ev(3, None), ev(4, Some(b"x")), ev(5, None)];
         // A history of 3: the first two leave, the copies of the second with them.
         for e in sent.clone() {
-            log.push(e, 3);
+            let (stored, aux) = Stored::split(e);
+            log.push(stored, aux, 3);
         }
         let kept: Vec<_> = log.after(0, 10).collect();
         assert_eq!(kept, vec![(3, sent[2].clone()), (4, sent[3].clone()), (5, sent[4].clone())]);

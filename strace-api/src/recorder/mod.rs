@@ -148,12 +148,22 @@ impl Recorder {
 
     /// Adds an event; false (and counted as late) if `pid` has no log.
     pub fn push(&mut self, pid: u32, ev: Event) -> bool {
+        let (stored, aux) = Stored::split(ev);
+        self.push_stored(pid, stored, aux)
+    }
+
+    /// Adds the event of a kernel record, with its copies (the drain's path).
+    pub fn push_record(&mut self, r: &SyscallRecord, aux: Option<Box<[u8]>>) -> bool {
+        self.push_stored(r.pid, Stored::from_record(r), aux)
+    }
+
+    fn push_stored(&mut self, pid: u32, stored: Stored, aux: Option<Box<[u8]>>) -> bool {
         let Some(log) = self.logs.get_mut(&pid) else {
             self.late += 1;
             return false;
         };
         let before = log.bytes();
-        log.push(ev, self.limits.per_process);
+        log.push(stored, aux, self.limits.per_process);
         let after = log.bytes();
         self.bytes = self.bytes + after - before;
         if after.abs_diff(log.filed) >= CHUNK_COST {

@@ -9,7 +9,6 @@ use super::{
 };
 use crate::{
     procs::{self, Lookup},
-    recorder::Event,
     syscall::aux,
 };
 
@@ -53,13 +52,11 @@ impl<'a> Ingest<'a> {
         match RecordKind::of(bytes) {
             Some(RecordKind::Syscall) => match SyscallRecord::read(bytes) {
                 Some(r) => {
-                    let (pid, mut ev) = Event::from_record(&r);
                     let mut aux = inner.pending_aux.take(r.tid, r.enter_ns);
                     if aux.is_none() && is_exec(r.nr) {
                         aux = inner.pending_aux.take_moved(r.pid, r.enter_ns);
                     }
-                    ev.aux = aux.map(Vec::into_boxed_slice);
-                    inner.recorder.push(pid, ev);
+                    inner.recorder.push_record(&r, aux.map(Vec::into_boxed_slice));
                 }
                 None => self.malformed += 1,
             },
