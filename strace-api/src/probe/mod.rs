@@ -28,7 +28,7 @@ use threads::ThreadTable;
 
 use crate::{
     syscall,
-    tracer::{Kernel, KernelCounters, ProgramStats},
+    tracer::{Kernel, KernelCounters, ProgramStats, Unsettled},
 };
 
 /// The BPF object built by build.rs from the `strace-ebpf` crate.
@@ -63,7 +63,7 @@ pub struct Probe {
     watched: HashMap<MapData, u32, WatchEntry>,
     pending: HashMap<MapData, u32, u32>,
     threads: ThreadTable,
-    /// Host pids whose watch began or ended since the last `settle`.
+    /// Host pids whose watch began or ended since the last `unsettled`.
     unsettled: Vec<u32>,
     counters: PerCpuArray<MapData, u64>,
     // Last: programs detach when this drops.
@@ -210,12 +210,8 @@ impl Probe {
     /// What waits for the programs running at a watch change to end (see
     /// `Kernel::settle`), once they have.
     fn after_grace_period(&mut self) {
-        self.threads.free_retired();
-        for host in std::mem::take(&mut self.unsettled) {
-            if let Err(e) = self.forget(host) {
-                tracing::warn!("pid {host}'s cache byte may be stale (traced or not, wrongly): {e}");
-            }
-        }
+        let changes = self.unsettled();
+        self.settle(changes);
     }
 
     /// Makes the kernel look at `host_pid` afresh on its next syscall: runs
@@ -335,14 +331,23 @@ impl Kernel for Probe {
         Ok(())
     }
 
-    fn settle(&mut self) {
-        if !self.threads.has_retired() && self.unsettled.is_empty() {
-            return;
+    fn unsettled(&mut self) -> Unsettled {
+        Unsettled {
+            retired: self.threads.take_retired(),
+            tgids: std::mem::take(&mut self.unsettled),
+            // A program runs for microseconds, but the host can stop a vCPU
+            // in the middle of one for milliseconds: a fixed wait would not do.
+            wait: Some(wait_for_running_programs),
         }
-        // A program runs for microseconds, but the host can stop a vCPU in
-        // the middle of one for milliseconds: a fixed wait would not do.
-        wait_for_running_programs();
-        self.after_grace_period();
+    }
+
+    fn settle(&mut self, changes: Unsettled) {
+        self.threads.free(changes.retired);
+        for host in changes.tgids {
+            if let Err(e) = self.forget(host) {
+                tracing::warn!("pid {host}'s cache byte may be stale (traced or not, wrongly): {e}");
+            }
+        }
     }
 
     fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String> {

@@ -48,7 +48,7 @@ impl ThreadTable {
     /// Retires the slots of a process no longer watched (its threads may
     /// live on): no thread finds or claims them from now on. A program that
     /// found one just before may still be writing it, so they are freed by
-    /// `free_retired`, once such programs have ended: otherwise another
+    /// `free`, once such programs have ended: otherwise another
     /// thread could claim a slot and have its call overwritten by the old
     /// owner's. Each owner is swapped only if unchanged since the scan (the
     /// kernel frees a slot at thread exit and claims free ones).
@@ -62,15 +62,15 @@ impl ThreadTable {
         }
     }
 
-    /// Whether slots wait to be freed (see `retire_process`).
-    pub fn has_retired(&self) -> bool {
-        !self.retired.is_empty()
+    /// The slots retired since the last call, to free after a grace period
+    /// (see `retire_process`).
+    pub fn take_retired(&mut self) -> Vec<usize> {
+        std::mem::take(&mut self.retired)
     }
 
-    /// Frees the retired slots now: a grace period has passed since they
-    /// were retired.
-    pub fn free_retired(&mut self) {
-        for i in std::mem::take(&mut self.retired) {
+    /// Frees retired slots: a grace period has passed since they were retired.
+    pub fn free(&mut self, retired: Vec<usize>) {
+        for i in retired {
             if self.slot_owner(i).compare_exchange(ThreadSlot::RETIRED, 0, SeqCst, SeqCst).is_ok() {
                 let _ = self.claims.remove(&(i as u32));
             }

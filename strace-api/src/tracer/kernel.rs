@@ -18,20 +18,42 @@ pub trait Kernel: Send {
     /// Stops tracing it; the kernel state of its live threads is retired,
     /// to be freed by `release_retired`.
     fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String>;
-    /// Finishes the watches begun or ended since the last call, once every
-    /// program run that began before has ended: frees the thread slots
-    /// `unwatch` retired (a program may still be writing one), and resets
-    /// the processes' cache bytes again (a classification that read the maps
-    /// just before the change may have written its stale verdict after the
-    /// first reset). Waits a grace period (a few ms) if there is anything, so
-    /// call it without the history lock.
-    fn settle(&mut self) {}
+    /// Takes the watch changes made since the last call that must wait for
+    /// every program run that began before them to end, then be finished
+    /// by `settle`: the thread slots `unwatch` retired are freed (a program
+    /// may still be writing one), and the processes' cache bytes are reset
+    /// again (a classification that read the maps just before the change may
+    /// have written its stale verdict after the first reset). The tracer
+    /// waits in between (`Unsettled::wait`, a grace period of a few ms)
+    /// holding no lock.
+    fn unsettled(&mut self) -> Unsettled {
+        Unsettled::default()
+    }
+    /// Finishes `changes` (see `unsettled`).
+    fn settle(&mut self, _changes: Unsettled) {}
     /// Records of host process `host_pid` lost in the kernel so far.
     fn lost(&self, host_pid: u32) -> u64;
     /// The syscalls its threads are in right now.
     fn in_flight(&self, host_pid: u32) -> Vec<ThreadSlot>;
     fn counters(&self) -> KernelCounters;
     fn programs(&self) -> Vec<ProgramStats>;
+}
+
+/// Watch changes waiting for the programs running when they were made.
+#[derive(Debug, Default)]
+pub struct Unsettled {
+    /// Thread-table slots retired by `unwatch`.
+    pub retired: Vec<usize>,
+    /// Host tgids whose cache byte is to be reset again.
+    pub tgids: Vec<u32>,
+    /// Returns once every program run that began before the call has ended.
+    pub wait: Option<fn()>,
+}
+
+impl Unsettled {
+    pub fn is_empty(&self) -> bool {
+        self.retired.is_empty() && self.tgids.is_empty()
+    }
 }
 
 /// A kernel that does nothing, for measuring the userspace side alone

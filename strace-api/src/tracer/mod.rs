@@ -16,7 +16,7 @@ use std::{
 };
 
 pub use ingest::Ingest;
-pub use kernel::{Kernel, KernelCounters, NullKernel, ProgramStats};
+pub use kernel::{Kernel, KernelCounters, NullKernel, ProgramStats, Unsettled};
 use pending_aux::PendingAux;
 use serde::Serialize;
 use strace_common::ThreadSlot;
@@ -128,23 +128,6 @@ pub struct Tracer {
     pub ring: RingUse,
 }
 
-/// After a watch ended: detaches the hooks if nothing live is watched any
-/// more, and settles the change (`Kernel::settle`: frees the ended watch's
-/// thread slots). That waits for a kernel grace period (one covers both when
-/// the hooks are detached), so the
-/// history lock goes first: the drain and the histories' readers go on
-/// meanwhile. Without the kernel lock, live watches change only when the
-/// drain adds a child it hears of, and the kernel keeps its hooks for those
-/// itself (set_active checks the kernel's own table).
-fn watch_ended(kernel: &mut dyn Kernel, inner: MutexGuard<'_, Inner>) {
-    let live = inner.watches.all().any(|w| w.exited.is_none());
-    drop(inner);
-    if let Err(e) = kernel.set_active(live) {
-        tracing::warn!("could not {} the syscall hooks: {e}", if live { "attach" } else { "detach" });
-    }
-    kernel.settle();
-}
-
 impl Tracer {
     pub fn new(
         kernel: Box<dyn Kernel>,
@@ -175,6 +158,36 @@ impl Tracer {
         self.kernel.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// After a watch ended: detaches the hooks if nothing live is watched any
+    /// more, and settles the change (see `settle`). The history lock goes
+    /// first: the drain and the histories' readers go on meanwhile. Without
+    /// the kernel lock, live watches change only when the drain adds a child
+    /// it hears of, and the kernel keeps its hooks for those itself
+    /// (set_active checks the kernel's own table).
+    fn watch_ended(&self, mut kernel: MutexGuard<'_, Box<dyn Kernel>>, inner: MutexGuard<'_, Inner>) {
+        let live = inner.watches.all().any(|w| w.exited.is_none());
+        drop(inner);
+        if let Err(e) = kernel.set_active(live) {
+            tracing::warn!("could not {} the syscall hooks: {e}", if live { "attach" } else { "detach" });
+        }
+        self.settle(kernel);
+    }
+
+    /// Finishes the kernel's watch changes (`Kernel::unsettled`): the grace
+    /// period they wait for (a few ms) passes with no lock held, so the
+    /// drain, readers and other requests go on.
+    fn settle(&self, mut kernel: MutexGuard<'_, Box<dyn Kernel>>) {
+        let changes = kernel.unsettled();
+        drop(kernel);
+        if changes.is_empty() {
+            return;
+        }
+        if let Some(wait) = changes.wait {
+            wait();
+        }
+        self.kernel().settle(changes);
+    }
+
     fn inner(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -203,7 +216,7 @@ impl Tracer {
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
                 kernel.watch(pid, host, true).map_err(WatchError::Kernel)?;
                 drop(inner);
-                kernel.settle();
+                self.settle(kernel);
                 return Ok(Watched::Already);
             }
             Start::New { id, replaced } => {
@@ -219,7 +232,7 @@ impl Tracer {
         if let Err(e) = kernel.set_active(true).and_then(|()| kernel.watch(pid, None, children)) {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
-            watch_ended(&mut **kernel, inner);
+            self.watch_ended(kernel, inner);
             return Err(WatchError::Kernel(e));
         }
         if kernel.host_pids() {
@@ -229,8 +242,7 @@ impl Tracer {
         // Its exit is followed first: settling takes a few ms, in which the
         // pid could be reused.
         self.track_exit(pid, id);
-        kernel.settle();
-        drop(kernel);
+        self.settle(kernel);
         Ok(Watched::New)
     }
 
@@ -246,8 +258,7 @@ impl Tracer {
         inner.watches.remove(pid);
         inner.recorder.close(pid);
         inner.pending_aux.forget_process(pid);
-        watch_ended(&mut **kernel, inner);
-        drop(kernel);
+        self.watch_ended(kernel, inner);
         if let Some(tx) = &self.exits {
             let _ = tx.send(ExitTracking::Cancel { id: watch.id });
         }
@@ -270,8 +281,7 @@ impl Tracer {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
         inner.pending_aux.forget_process(pid);
-        watch_ended(&mut **kernel, inner);
-        drop(kernel);
+        self.watch_ended(kernel, inner);
         tracing::debug!(pid, "watched process exited");
         self.arrivals.notify_waiters();
     }
