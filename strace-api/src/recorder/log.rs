@@ -28,6 +28,12 @@ const HAS_AUX: u16 = 1 << 15;
 /// An aux copy: the sequence number of its event, and the items.
 type Aux = (u64, Box<[u8]>);
 
+/// Heap bytes a copy of `len` bytes takes: the allocator hands out blocks
+/// in steps (16 bytes for small ones).
+fn copy_bytes(len: usize) -> usize {
+    len.next_multiple_of(16)
+}
+
 impl Stored {
     pub(super) fn split(ev: Event) -> (Stored, Option<Box<[u8]>>) {
         let stored = Stored {
@@ -37,7 +43,7 @@ impl Stored {
             args: ev.args,
             tid: ev.tid,
             nr: ev.nr,
-            flags: ev.flags,
+            flags: ev.flags & !HAS_AUX,
         };
         (stored, ev.aux)
     }
@@ -52,7 +58,7 @@ impl Stored {
             args: r.args,
             tid: r.tid,
             nr: Event::stored_nr(r.nr),
-            flags: r.flags,
+            flags: r.flags & !HAS_AUX,
         }
     }
 
@@ -78,11 +84,11 @@ impl Stored {
 #[derive(Debug, Default)]
 pub struct ProcessLog {
     /// Grows and shrinks by CHUNK events, so memory follows use.
-    pub(super) events: Chunks<Stored>,
+    events: Chunks<Stored>,
     /// The retained events' aux copies, oldest first: events leave the
     /// history oldest first, so their copies leave from the front too.
     aux: VecDeque<Aux>,
-    /// Bytes of the copies in `aux`.
+    /// Heap bytes of the copies in `aux` (see `copy_bytes`).
     aux_bytes: usize,
     /// Sequence number of `events[0]`; numbers start at 1 and never repeat.
     first_seq: u64,
@@ -168,7 +174,7 @@ impl ProcessLog {
         }
         if let Some(aux) = aux {
             stored.flags |= HAS_AUX;
-            self.aux_bytes += aux.len();
+            self.aux_bytes += copy_bytes(aux.len());
             self.aux.push_back((self.first_seq + self.events.len() as u64, aux));
         }
         self.events.push_back(stored);
@@ -187,8 +193,16 @@ impl ProcessLog {
     /// The oldest event (`first_seq`) just left: its copies go too.
     fn drop_aux(&mut self, had_aux: bool) {
         if had_aux && let Some((_, aux)) = self.aux.pop_front() {
-            self.aux_bytes -= aux.len();
+            self.aux_bytes -= copy_bytes(aux.len());
         }
+    }
+
+    /// Frees what the log keeps for later (to get under a memory cap): the
+    /// spare chunk, and the copies' queue's unused room. An emptied log then
+    /// holds no bytes at all.
+    pub(super) fn release_spare(&mut self) {
+        self.events.release_spare();
+        self.aux.shrink_to_fit();
     }
 
     /// Heap bytes: the chunks, the copies and the copies' index.
@@ -209,6 +223,9 @@ mod tests {
             | SyscallRecord::NO_ENTER_TIME
             | SyscallRecord::ARGS_LOST;
         assert_eq!(kernel_flags & HAS_AUX, 0);
+        // A flag from elsewhere cannot claim copies the log does not have.
+        let (stored, _) = Stored::split(Event { flags: u16::MAX, ..Default::default() });
+        assert!(!stored.has_aux());
     }
 
     #[test]
@@ -232,8 +249,10 @@ mod tests {
         }
         let kept: Vec<_> = log.after(0, 10).collect();
         assert_eq!(kept, vec![(3, sent[2].clone()), (4, sent[3].clone()), (5, sent[4].clone())]);
-        assert_eq!((log.aux.len(), log.aux_bytes), (1, 1), "only event 4's copies are left");
+        assert_eq!((log.aux.len(), log.aux_bytes), (1, 16), "only event 4's copy (1 byte, one block) is left");
         log.evict(3);
         assert_eq!((log.aux.len(), log.aux_bytes, log.len()), (0, 0, 0));
+        log.release_spare();
+        assert_eq!(log.bytes(), 0, "an emptied log holds nothing");
     }
 }

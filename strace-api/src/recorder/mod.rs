@@ -187,11 +187,20 @@ impl Recorder {
             let Some(log) = self.logs.get_mut(&pid) else { return };
             let before = log.bytes();
             if before > 0 {
-                // A chunk's worth frees at least one chunk (and the spare).
+                // A chunk's worth frees at least one chunk (and the spare);
+                // a log emptied so frees everything.
                 let n = CHUNK.min(log.len()).max(1);
                 log.evict(n);
-                log.events.release_spare();
-                self.bytes = self.bytes + log.bytes() - before;
+                log.release_spare();
+                let after = log.bytes();
+                self.bytes = self.bytes + after - before;
+                if after >= before {
+                    // Cannot happen (see above); if it did, the loop would
+                    // pick this log forever, holding the history lock.
+                    debug_assert!(false, "shedding {pid}'s log freed nothing");
+                    refile(&mut self.by_size, pid, log);
+                    return;
+                }
             } else if filed < CHUNK_COST {
                 return; // the largest key is an empty log's: all are empty
             }
@@ -259,6 +268,28 @@ mod tests {
         assert_eq!(s.retained + s.evicted, s.seen);
         r.close(1);
         assert_eq!(r.bytes(), 0);
+    }
+
+    /// A history whose copies' queue grew large and was shed to nothing
+    /// must hold nothing: if its leftover room kept it the largest, shedding
+    /// would pick it forever.
+    #[test]
+    fn a_history_shed_to_nothing_holds_nothing() {
+        let cap = 64 * CHUNK_COST;
+        let mut r = recorder(100_000, cap);
+        r.open(1);
+        for i in 0..4096 {
+            r.push(1, Event { nr: Event::stored_nr(i), aux: Some(vec![b'x'; 100].into_boxed_slice()), ..ev(0) });
+        }
+        for pid in 2..=100 {
+            r.open(pid);
+            for nr in 0..CHUNK as i32 {
+                r.push(pid, ev(nr));
+                assert!(r.bytes() <= cap, "{} > {cap}", r.bytes());
+            }
+        }
+        let one = r.log(1).unwrap();
+        assert_eq!((one.len(), one.bytes()), (0, 0), "history 1 was shed first and holds nothing");
     }
 
     fn nrs(it: impl Iterator<Item = (u64, Event)>) -> Vec<(u64, i32)> {

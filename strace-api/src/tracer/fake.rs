@@ -15,6 +15,10 @@ pub struct FakeKernel {
     /// How many times the hooks went from detached to attached (shared, so a
     /// test can read it after the tracer owns the kernel).
     pub attaches: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    /// Host pids whose watch changed, not yet handed over by `unsettled`.
+    pub pending: Vec<u32>,
+    /// Host pids the tracer settled, in order (shared, as `attaches`).
+    pub settled: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
 }
 
 impl Kernel for FakeKernel {
@@ -33,11 +37,19 @@ impl Kernel for FakeKernel {
     }
     fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow: bool) -> Result<(), String> {
         self.watched.insert(ns_pid, (host_pid.or(Some(ns_pid)), follow));
+        self.pending.push(host_pid.unwrap_or(ns_pid));
         Ok(())
     }
-    fn unwatch(&mut self, ns_pid: u32, _host_pid: Option<u32>) -> Result<(), String> {
+    fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String> {
         self.watched.remove(&ns_pid);
+        self.pending.push(host_pid.unwrap_or(ns_pid));
         Ok(())
+    }
+    fn unsettled(&mut self) -> Unsettled {
+        Unsettled { tgids: std::mem::take(&mut self.pending), wait: Some(|| {}), ..Default::default() }
+    }
+    fn settle(&mut self, changes: Unsettled) {
+        self.settled.lock().unwrap().extend(changes.tgids);
     }
     fn lost(&self, _host_pid: u32) -> u64 {
         self.lost

@@ -16,7 +16,7 @@ pub trait Kernel: Send {
     /// otherwise the kernel resolves it at the process's next syscall.
     fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String>;
     /// Stops tracing it; the kernel state of its live threads is retired,
-    /// to be freed by `release_retired`.
+    /// to be freed once no program can be using it (see `unsettled`).
     fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String>;
     /// Takes the watch changes made since the last call that must wait for
     /// every program run that began before them to end, then be finished

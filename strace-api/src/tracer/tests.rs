@@ -26,6 +26,23 @@ fn watch_is_idempotent_and_validated() {
     assert!(t.watched()[0].alive);
 }
 
+/// Every watch change is settled (its cache byte reset again after a grace
+/// period) before the request returns: watch, unwatch and an exit alike.
+#[test]
+fn every_watch_change_is_settled_before_the_request_returns() {
+    let kernel = fake::FakeKernel::default();
+    let settled = kernel.settled.clone();
+    let t = fake::with_kernel(kernel);
+    t.watch(other(), false).unwrap();
+    assert_eq!(*settled.lock().unwrap(), [other()]);
+    assert_eq!(t.watch(other(), true), Ok(Watched::Already), "following children now: the entry changes");
+    t.unwatch(other()).unwrap();
+    t.watch(other(), false).unwrap();
+    let id = t.inner().watches.get(other()).unwrap().id;
+    t.exited(other(), id);
+    assert_eq!(*settled.lock().unwrap(), [other(); 5]);
+}
+
 #[test]
 fn hooks_are_attached_only_while_something_is_watched() {
     let t = fake::tracer();
