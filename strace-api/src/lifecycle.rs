@@ -29,7 +29,8 @@ pub async fn run(tracer: Arc<Tracer>, mut requests: mpsc::UnboundedReceiver<Exit
                         }
                         // Its last records may still be in the ring.
                         t.flush().await;
-                        t.exited(pid, id);
+                        // It waits for a kernel grace period: off the workers.
+                        let _ = tokio::task::spawn_blocking(move || t.exited(pid, id)).await;
                     });
                     waiting.insert(id, task.abort_handle());
                 }

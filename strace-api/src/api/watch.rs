@@ -17,13 +17,24 @@ pub struct WatchQuery {
     children: Option<bool>,
 }
 
+/// Runs a watch change on the blocking pool: it waits for a kernel grace
+/// period (a few ms), which would hold up an async worker and the requests
+/// queued on it.
+async fn off_the_workers<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("the watch change failed: {e}"),
+    })
+}
+
 /// Starts watching; 201 when new, 200 when it was watched already.
 pub async fn start(
     State(tracer): State<Arc<Tracer>>,
     PidPath(pid): PidPath,
     ApiQuery(q): ApiQuery<WatchQuery>,
 ) -> Result<(StatusCode, Json<WatchStats>), ApiError> {
-    let status = match tracer.watch(pid, q.children.unwrap_or(true))? {
+    let t = tracer.clone();
+    let status = match off_the_workers(move || t.watch(pid, q.children.unwrap_or(true))).await?? {
         Watched::New => StatusCode::CREATED,
         Watched::Already => StatusCode::OK,
         Watched::Exited => {
@@ -38,7 +49,7 @@ pub async fn start(
 
 /// Stops watching and frees the history; answers with the final counters.
 pub async fn stop(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<WatchStats>, ApiError> {
-    Ok(Json(tracer.unwatch(pid)?))
+    Ok(Json(off_the_workers(move || tracer.unwatch(pid)).await??))
 }
 
 pub async fn list(State(tracer): State<Arc<Tracer>>) -> Json<Vec<WatchStats>> {
