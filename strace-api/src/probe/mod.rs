@@ -337,7 +337,7 @@ impl Kernel for Probe {
             tgids: std::mem::take(&mut self.unsettled),
             // A program runs for microseconds, but the host can stop a vCPU
             // in the middle of one for milliseconds: a fixed wait would not do.
-            wait: Some(wait_for_running_programs),
+            wait: wait_for_running_programs,
         }
     }
 

@@ -62,7 +62,7 @@ impl Stored {
         }
     }
 
-    fn event(&self, aux: Option<&[u8]>) -> Event {
+    pub(super) fn event(&self, aux: Option<&[u8]>) -> Event {
         Event {
             enter_ns: self.enter_ns,
             exit_ns: self.exit_ns,

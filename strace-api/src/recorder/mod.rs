@@ -59,17 +59,7 @@ impl Event {
 
     /// The event of a record, and the process it belongs to.
     pub fn from_record(r: &SyscallRecord) -> (u32, Event) {
-        let ev = Event {
-            enter_ns: r.enter_ns,
-            exit_ns: r.exit_ns,
-            ret: r.ret,
-            args: r.args,
-            aux: None,
-            tid: r.tid,
-            nr: Event::stored_nr(r.nr),
-            flags: r.flags,
-        };
-        (r.pid, ev)
+        (r.pid, Stored::from_record(r).event(None))
     }
 
     /// The aux items region, empty when nothing was copied.

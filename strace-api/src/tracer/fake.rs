@@ -46,7 +46,7 @@ impl Kernel for FakeKernel {
         Ok(())
     }
     fn unsettled(&mut self) -> Unsettled {
-        Unsettled { tgids: std::mem::take(&mut self.pending), wait: Some(|| {}), ..Default::default() }
+        Unsettled { tgids: std::mem::take(&mut self.pending), ..Default::default() }
     }
     fn settle(&mut self, changes: Unsettled) {
         self.settled.lock().unwrap().extend(changes.tgids);

@@ -40,14 +40,20 @@ pub trait Kernel: Send {
 }
 
 /// Watch changes waiting for the programs running when they were made.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Unsettled {
     /// Thread-table slots retired by `unwatch`.
     pub retired: Vec<usize>,
     /// Host tgids whose cache byte is to be reset again.
     pub tgids: Vec<u32>,
     /// Returns once every program run that began before the call has ended.
-    pub wait: Option<fn()>,
+    pub wait: fn(),
+}
+
+impl Default for Unsettled {
+    fn default() -> Unsettled {
+        Unsettled { retired: vec![], tgids: vec![], wait: || {} }
+    }
 }
 
 impl Unsettled {

@@ -182,9 +182,7 @@ impl Tracer {
         if changes.is_empty() {
             return;
         }
-        if let Some(wait) = changes.wait {
-            wait();
-        }
+        (changes.wait)();
         self.kernel().settle(changes);
     }
 
