@@ -181,19 +181,23 @@ fn syscall_hooks_are_attached_only_while_something_is_watched() {
             as u32
     };
     let (enter, exit, fork) = (id_of("sys_enter"), id_of("sys_exit"), id_of("process_fork"));
+    let (switch, tick) = (id_of("task_switch"), id_of("tick"));
     let linked = |prog: u32| aya::programs::loaded_links().filter_map(Result::ok).any(|l| l.program_id() == prog);
     assert!(!linked(enter) && !linked(exit), "idle: no syscall hook attached");
+    assert!(!linked(switch) && !linked(tick), "idle: no batch-flushing hook attached");
     assert!(linked(fork), "the fork hook stays, to keep pid reuse right");
     assert_eq!(health["hooks_attached"], false);
 
     let mut w = Workload::new(&["getppid"]);
     d.watch(w.pid);
-    assert!(linked(enter) && linked(exit));
+    assert!(linked(enter) && linked(exit) && linked(switch) && linked(tick));
     assert_eq!(d.get("/healthz").1["hooks_attached"], true);
     w.go();
     d.wait_counters(w.pid, Duration::from_secs(10), |c| c["seen"] == 2);
     d.delete(&format!("/v1/watch/{}", w.pid));
     assert!(!linked(enter) && !linked(exit), "idle again");
+    // The flush hooks go after a grace period, before the unwatch answers.
+    assert!(!linked(switch) && !linked(tick), "idle again: no batch-flushing hook");
     w.finish();
 }
 

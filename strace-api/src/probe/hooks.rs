@@ -38,11 +38,13 @@ impl Probe {
         Ok(())
     }
 
-    /// Detaches the syscall hooks, writes out every CPU's batch, then
-    /// detaches the flush hooks. Every link gets its detach even if one
+    /// Detaches the syscall hooks. Every link gets its detach even if one
     /// fails (the first error is returned): none stays attached unknown to
-    /// this struct.
+    /// this struct. The flush hooks stay until the programs running now have
+    /// ended (`detach_flush_hooks`, from `Kernel::settle`): the grace period
+    /// is waited for with no lock held.
     pub(super) fn detach(&mut self) -> Result<(), String> {
+        // (Flush hooks alone: an attach that failed halfway.)
         if self.syscall_links.is_empty() && self.flush_links.is_empty() {
             return Ok(());
         }
@@ -53,17 +55,23 @@ impl Probe {
                 first_error.get_or_insert(error::chain(&e));
             }
         }
-        // A sleep would do while every vCPU runs, but a host can stop one
-        // for milliseconds halfway through a program.
-        wait_for_running_programs();
-        // The same grace period covers the watch changes before this call.
-        self.after_grace_period();
+        self.detached = true;
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Once no syscall hook runs any more: writes out every CPU's batch,
+    /// then detaches the flush hooks (each gets its detach, as above).
+    pub(super) fn detach_flush_hooks(&mut self) -> Result<(), String> {
         // Nothing appends now: write out what every CPU still holds.
         if let Err(e) = self.flush_every_cpu() {
             // Left to the flush hooks: a CPU's next switch or tick.
             tracing::warn!("{e}; waiting {FALLBACK_GRACE:?} for the flush hooks instead");
             std::thread::sleep(FALLBACK_GRACE);
         }
+        let mut first_error = None;
         for (name, link) in self.flush_links.drain(..).rev().collect::<Vec<_>>() {
             let detached = raw_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link));
             if let Err(e) = detached {

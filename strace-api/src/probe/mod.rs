@@ -65,6 +65,8 @@ pub struct Probe {
     threads: ThreadTable,
     /// Host pids whose watch began or ended since the last `unsettled`.
     unsettled: Vec<u32>,
+    /// The syscall hooks were detached since the last `unsettled`.
+    detached: bool,
     counters: PerCpuArray<MapData, u64>,
     // Last: programs detach when this drops.
     ebpf: Ebpf,
@@ -191,6 +193,7 @@ impl Probe {
             threads: ThreadTable::new(t, ow, cl, table_size)
                 .map_err(|error| StartupError::Map { name: maps::THREADS, error })?,
             unsettled: vec![],
+            detached: false,
             counters: PerCpuArray::try_from(c).map_err(map_err(maps::COUNTERS))?,
             ebpf,
         };
@@ -205,13 +208,6 @@ impl Probe {
             "eBPF programs attached"
         );
         Ok((probe, Streams { events, log }))
-    }
-
-    /// What waits for the programs running at a watch change to end (see
-    /// `Kernel::settle`), once they have.
-    fn after_grace_period(&mut self) {
-        let changes = self.unsettled();
-        self.settle(changes);
     }
 
     /// Makes the kernel look at `host_pid` afresh on its next syscall: runs
@@ -335,6 +331,7 @@ impl Kernel for Probe {
         Unsettled {
             retired: self.threads.take_retired(),
             tgids: std::mem::take(&mut self.unsettled),
+            detached: std::mem::take(&mut self.detached),
             // A program runs for microseconds, but the host can stop a vCPU
             // in the middle of one for milliseconds: a fixed wait would not do.
             wait: wait_for_running_programs,
@@ -347,6 +344,14 @@ impl Kernel for Probe {
             if let Err(e) = self.forget(host) {
                 tracing::warn!("pid {host}'s cache byte may be stale (traced or not, wrongly): {e}");
             }
+        }
+        // Unless a watch has attached the syscall hooks again meanwhile (the
+        // flush hooks stayed, so the batches are still written out).
+        if changes.detached
+            && self.syscall_links.is_empty()
+            && let Err(e) = self.detach_flush_hooks()
+        {
+            tracing::warn!("could not detach the batch-flushing hooks: {e}");
         }
     }
 

@@ -9,7 +9,9 @@ pub trait Kernel: Send {
     /// True when the daemon's pids are host pids (initial PID namespace).
     fn host_pids(&self) -> bool;
     /// Attaches the syscall hooks when something is to be watched, detaches
-    /// them when nothing is (idle overhead: zero).
+    /// them when nothing is (idle overhead: zero). What a detach leaves
+    /// attached until the programs running have ended (the hooks that write
+    /// out the CPUs' batches) goes with the next `unsettled`.
     fn set_active(&mut self, on: bool) -> Result<(), String>;
     fn active(&self) -> bool;
     /// Starts tracing process `ns_pid`; `host_pid` is its host tgid when known,
@@ -23,7 +25,8 @@ pub trait Kernel: Send {
     /// by `settle`: the thread slots `unwatch` retired are freed (a program
     /// may still be writing one), and the processes' cache bytes are reset
     /// again (a classification that read the maps just before the change may
-    /// have written its stale verdict after the first reset). The tracer
+    /// have written its stale verdict after the first reset); after a
+    /// detach, the batches are written out and their hooks detached. The tracer
     /// waits in between (`Unsettled::wait`, a grace period of a few ms)
     /// holding no lock.
     fn unsettled(&mut self) -> Unsettled {
@@ -46,19 +49,21 @@ pub struct Unsettled {
     pub retired: Vec<usize>,
     /// Host tgids whose cache byte is to be reset again.
     pub tgids: Vec<u32>,
+    /// The syscall hooks were detached: the batch-flushing hooks follow.
+    pub detached: bool,
     /// Returns once every program run that began before the call has ended.
     pub wait: fn(),
 }
 
 impl Default for Unsettled {
     fn default() -> Unsettled {
-        Unsettled { retired: vec![], tgids: vec![], wait: || {} }
+        Unsettled { retired: vec![], tgids: vec![], detached: false, wait: || {} }
     }
 }
 
 impl Unsettled {
     pub fn is_empty(&self) -> bool {
-        self.retired.is_empty() && self.tgids.is_empty()
+        self.retired.is_empty() && self.tgids.is_empty() && !self.detached
     }
 }
 
