@@ -81,6 +81,15 @@ impl Daemon {
         list.as_array().and_then(|l| l.iter().find(|w| w["pid"] == pid).cloned()).context("not watched")
     }
 
+    /// Events delivered to every watch so far, and records the kernel
+    /// counted lost (ring full), host-wide.
+    pub fn delivered_and_lost(&self) -> Result<(u64, u64)> {
+        let list = self.get("/v1/watch")?;
+        let seen = list.as_array().context("/v1/watch is not a list")?.iter().filter_map(|w| w["seen"].as_u64()).sum();
+        let lost = self.get("/healthz")?["kernel"]["ring_full"].as_u64().context("/healthz has no kernel.ring_full")?;
+        Ok((seen, lost))
+    }
+
     /// Waits until delivered + dropped reaches `issued` (or stops moving).
     pub fn settle(&self, pid: u32, issued: u64) -> Result<(u64, u64)> {
         let deadline = Instant::now() + Duration::from_secs(60);

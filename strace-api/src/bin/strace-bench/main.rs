@@ -29,7 +29,7 @@ use daemon::Daemon;
 use http::{http_lines, http_phase};
 use report::spread;
 use storm::{Mode, Storm, Timing};
-use summary::{DaemonUse, RingPeaks, render, update_readme, zero_drop_lines};
+use summary::{DaemonUse, RingPeaks, Runs, render, update_readme, zero_drop_lines};
 
 #[derive(Parser)]
 struct Opts {
@@ -138,6 +138,22 @@ struct WatchedRun {
     dropped: u64,
     daemon_cpu_ns: u64,
     rate: f64,
+    /// The daemon's peak RSS from the watch to the last event stored.
+    peak_rss: u64,
+}
+
+/// What row 3 saw, per run: the storm is not watched, so none of its calls
+/// may reach the daemon.
+struct UnwatchedRun {
+    issued: u64,
+    /// Events every watch received meanwhile (the one watched process sleeps).
+    delivered: u64,
+    /// Records the kernel counted lost meanwhile, host-wide.
+    dropped: u64,
+    daemon_cpu_ns: u64,
+    /// How long the storm ran.
+    storm_ns: u64,
+    peak_rss: u64,
 }
 
 /// Before programs are attached to the syscall hooks for a timed row, when
@@ -166,7 +182,10 @@ fn main() -> Result<()> {
 
     let mut ns: HashMap<(RowId, Mode), Vec<f64>> = HashMap::new();
     let mut watched_runs: HashMap<Mode, Vec<WatchedRun>> = HashMap::new();
+    let mut unwatched_runs: HashMap<Mode, Vec<UnwatchedRun>> = HashMap::new();
     let d = Daemon::start(&o.daemon, DAEMON_CPU, &[])?;
+    // Rows 3 and 4 measure their own peaks: this keeps the whole run's.
+    let mut peak_rss = d.peak_rss()?;
     // Row 4b's daemon: idle (hooks detached) except during its own row.
     let untimed =
         if o.only.is_none() { Some(Daemon::start(&o.daemon, DAEMON_CPU, &["--durations", "false"])?) } else { None };
@@ -211,10 +230,14 @@ fn main() -> Result<()> {
             // Something else is watched, so the hooks are attached.
             settle();
             d.put(&format!("/v1/watch/{}?children=false", helper.id()))?;
-            record(RowId::Unwatched, storm(mode, n)?);
+            let (t, u) = unwatched_storm(&d, &storm_bin, mode, n, &tmp)?;
+            record(RowId::Unwatched, t);
+            peak_rss = peak_rss.max(u.peak_rss);
+            unwatched_runs.entry(mode).or_default().push(u);
 
             let (t, w) = watched_storm(&d, &storm_bin, mode, n, &tmp)?;
             record(RowId::Watched, t);
+            peak_rss = peak_rss.max(w.peak_rss);
             watched_runs.entry(mode).or_default().push(w);
             d.delete(&format!("/v1/watch/{}", helper.id()))?;
 
@@ -257,14 +280,15 @@ fn main() -> Result<()> {
     eprintln!("bench: HTTP load and kernel BPF statistics");
     let http = http_phase(&d, &storm_bin, &o, &tmp)?;
     let bpf = bpf_stats_phase(&d, &storm_bin, &tmp, helper.id())?;
-    let peak_rss = d.peak_rss()?;
+    let peak_rss = peak_rss.max(d.peak_rss()?);
     let _ = helper.kill();
     let _ = helper.wait();
     drop((d, untimed, exit_only));
     eprintln!("bench: memory");
     let memory = memory::phase(&o.daemon, &storm_bin, (DAEMON_CPU, STORM_CPU), &tmp)?;
 
-    let text = render(&o, &ns, &watched_runs, &http, &bpf, &DaemonUse { peak_rss, ring }, &memory);
+    let runs = Runs { watched: &watched_runs, unwatched: &unwatched_runs };
+    let text = render(&o, &ns, &runs, &http, &bpf, &DaemonUse { peak_rss, ring }, &memory);
     println!("{text}");
     if let Some(dir) = &o.results {
         std::fs::create_dir_all(dir)?;
@@ -385,9 +409,30 @@ fn ingest_only(n: u64) -> Result<()> {
     Ok(())
 }
 
+/// One storm not watched while something else is: time it, and count what
+/// reached the daemon meanwhile.
+fn unwatched_storm(d: &Daemon, bin: &Path, mode: Mode, n: u64, tmp: &Path) -> Result<(Timing, UnwatchedRun)> {
+    let (before, cpu0) = (d.delivered_and_lost()?, d.cpu_ns()?);
+    d.reset_peak_rss()?;
+    let t = Storm::run(bin, mode, n, STORM_CPU, tmp)?;
+    // Longer than the drain's timer: anything let through has arrived.
+    std::thread::sleep(Duration::from_millis(100));
+    let (after, daemon_cpu_ns) = (d.delivered_and_lost()?, d.cpu_ns()? - cpu0);
+    let run = UnwatchedRun {
+        issued: t.calls + 1,
+        delivered: after.0 - before.0,
+        dropped: after.1 - before.1,
+        daemon_cpu_ns,
+        storm_ns: t.ns,
+        peak_rss: d.peak_rss()?,
+    };
+    Ok((t, run))
+}
+
 /// One watched storm: watch, go, let the daemon drain, count everything.
 fn watched_storm(d: &Daemon, bin: &Path, mode: Mode, n: u64, tmp: &Path) -> Result<(Timing, WatchedRun)> {
     let mut s = Storm::start(bin, &[], mode, n, STORM_CPU, tmp)?;
+    d.reset_peak_rss()?;
     d.put(&format!("/v1/watch/{}?children=false", s.pid))?;
     let cpu0 = d.cpu_ns()?;
     // A second client polls the events endpoint during the storm.
@@ -413,10 +458,11 @@ fn watched_storm(d: &Daemon, bin: &Path, mode: Mode, n: u64, tmp: &Path) -> Resu
     stop.store(true, Ordering::Relaxed);
     let _ = poller.join();
     let daemon_cpu_ns = d.cpu_ns()? - cpu0;
+    let peak_rss = d.peak_rss()?;
     d.delete(&format!("/v1/watch/{}", s.pid))?;
     s.finish()?;
     let rate = t.calls as f64 / (t.ns as f64 / 1e9);
-    Ok((t, WatchedRun { issued, delivered, dropped, daemon_cpu_ns, rate }))
+    Ok((t, WatchedRun { issued, delivered, dropped, daemon_cpu_ns, rate, peak_rss }))
 }
 
 /// The rings' peaks: `d` ran the full-speed watched storms, `paced` the paced ones.

@@ -6,7 +6,7 @@ use std::{collections::HashMap, fmt::Write as _, path::Path};
 use anyhow::Result;
 
 use crate::{
-    DAEMON_CPU, Opts, RowId, STORM_CPU, WatchedRun,
+    DAEMON_CPU, Opts, RowId, STORM_CPU, UnwatchedRun, WatchedRun,
     http::{Http, http_lines},
     memory, report,
     report::{Row, Spread, spread},
@@ -25,10 +25,16 @@ fn machine() -> String {
     format!("Linux {}, {cpus} vCPUs ({cpu}), {mem} GiB", kernel.trim())
 }
 
+/// What rows 3 and 4 counted, per workload and run.
+pub struct Runs<'a> {
+    pub watched: &'a HashMap<Mode, Vec<WatchedRun>>,
+    pub unwatched: &'a HashMap<Mode, Vec<UnwatchedRun>>,
+}
+
 pub fn render(
     o: &Opts,
     ns: &HashMap<(RowId, Mode), Vec<f64>>,
-    watched: &HashMap<Mode, Vec<WatchedRun>>,
+    runs: &Runs,
     http: &Http,
     bpf: &[(String, f64)],
     daemon: &DaemonUse,
@@ -136,6 +142,8 @@ pub fn render(
             .unwrap();
         }
     }
+    s.push_str(&unwatched_lines(runs.unwatched));
+    let watched = runs.watched;
     for (mode, runs) in sorted(watched) {
         let exact = runs.iter().all(|r| r.delivered + r.dropped == r.issued);
         let dropped: u64 = runs.iter().map(|r| r.dropped).sum();
@@ -143,12 +151,13 @@ pub fn render(
         let rate = spread(&runs.iter().map(|r| r.rate / 1e6).collect::<Vec<_>>());
         writeln!(
             s,
-            "- watched ({}): delivered + dropped == issued in every run: {} ({}); {dropped} dropped at {:.2}M calls/s (median); daemon CPU {:.0} ns per event",
+            "- watched ({}): delivered + dropped == issued in every run: {} ({}); {dropped} dropped at {:.2}M calls/s (median); daemon CPU {:.0} ns per event; daemon peak RSS {}",
             mode.arg(),
             if exact { "yes" } else { "NO" },
             runs.iter().map(|r| format!("{}+{}={}", r.delivered, r.dropped, r.issued)).collect::<Vec<_>>().join(", "),
             rate.map_or(0.0, |r| r.median),
-            cpu.map_or(0.0, |c| c.median)
+            cpu.map_or(0.0, |c| c.median),
+            mib_range(runs.iter().map(|r| r.peak_rss))
         )
         .unwrap();
     }
@@ -168,6 +177,38 @@ pub fn render(
         }
     }
     s
+}
+
+/// Row 3: none of the storm's calls may reach the daemon, so none is
+/// delivered, none dropped and nothing written to the ring.
+fn unwatched_lines(unwatched: &HashMap<Mode, Vec<UnwatchedRun>>) -> String {
+    let mut s = String::new();
+    let mut modes: Vec<_> = unwatched.iter().collect();
+    modes.sort_by_key(|(m, _)| **m as u8);
+    for (mode, runs) in modes {
+        let none = runs.iter().all(|r| r.delivered == 0 && r.dropped == 0);
+        let ms = |v: &dyn Fn(&UnwatchedRun) -> u64| {
+            spread(&runs.iter().map(|r| v(r) as f64 / 1e6).collect::<Vec<_>>()).map_or(0.0, |m| m.median)
+        };
+        writeln!(
+            s,
+            "- not watched ({}, row 3): of each storm's calls issued, none delivered and none dropped (the filter let none through, nothing written to the ring): {} ({}); daemon CPU {:.0} ms while the storm ran {:.0} ms (medians; the kernel counts CPU time in clock ticks); daemon peak RSS {}",
+            mode.arg(),
+            if none { "yes" } else { "NO" },
+            runs.iter().map(|r| format!("{}+{} of {}", r.delivered, r.dropped, r.issued)).collect::<Vec<_>>().join(", "),
+            ms(&|r| r.daemon_cpu_ns),
+            ms(&|r| r.storm_ns),
+            mib_range(runs.iter().map(|r| r.peak_rss))
+        )
+        .unwrap();
+    }
+    s
+}
+
+/// "min–max MiB" of some byte counts.
+fn mib_range(bytes: impl Iterator<Item = u64>) -> String {
+    let mib: Vec<f64> = bytes.map(|b| b as f64 / (1 << 20) as f64).collect();
+    spread(&mib).map_or("–".into(), |m| format!("{:.1}–{:.1} MiB", m.min, m.max))
 }
 
 pub fn verdict(ok: bool) -> &'static str {
@@ -237,4 +278,27 @@ pub fn update_readme(readme: &Path, text: &str, file: &Path) -> Result<()> {
         None => eprintln!("bench: README has no <!-- bench:start --> block; not updated"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(delivered: u64, dropped: u64) -> UnwatchedRun {
+        UnwatchedRun { issued: 101, delivered, dropped, daemon_cpu_ns: 0, storm_ns: 50_000_000, peak_rss: 40 << 20 }
+    }
+
+    #[test]
+    fn row_3_says_no_when_any_call_got_through() {
+        let mut m = HashMap::new();
+        m.insert(Mode::Getppid, vec![run(0, 0), run(0, 0)]);
+        let text = unwatched_lines(&m);
+        assert!(text.contains("ring): yes (0+0 of 101, 0+0 of 101)"), "{text}");
+        assert!(text.contains("storm ran 50 ms"), "{text}");
+        assert!(text.contains("peak RSS 40.0–40.0 MiB"), "{text}");
+        m.insert(Mode::Getppid, vec![run(0, 0), run(3, 0)]);
+        assert!(unwatched_lines(&m).contains("ring): NO (0+0 of 101, 3+0 of 101)"));
+        m.insert(Mode::Getppid, vec![run(0, 2)]);
+        assert!(unwatched_lines(&m).contains("ring): NO (0+2 of 101)"));
+    }
 }
