@@ -7,8 +7,8 @@ use anyhow::{Context as _, Result};
 use crate::{
     STORM_CPU,
     daemon::Daemon,
+    runs::watched_storm,
     storm::{Mode, Storm},
-    watched_storm,
 };
 
 /// Kernel-side cost per program run, from the kernel's own BPF statistics.

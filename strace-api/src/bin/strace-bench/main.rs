@@ -8,6 +8,7 @@ mod http;
 mod load;
 mod memory;
 mod report;
+mod runs;
 mod storm;
 mod summary;
 
@@ -15,10 +16,6 @@ use std::{
     collections::HashMap,
     path::{Path, PathBuf},
     process::Command,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
     time::{Duration, SystemTime},
 };
 
@@ -28,8 +25,9 @@ use clap::Parser;
 use daemon::Daemon;
 use http::{http_lines, http_phase};
 use report::spread;
+use runs::{UnwatchedRun, WatchedRun, ring_peaks, unwatched_storm, watched_storm};
 use storm::{Mode, Storm, Timing};
-use summary::{DaemonUse, RingPeaks, Runs, render, update_readme, zero_drop_lines};
+use summary::{DaemonUse, Runs, render, update_readme, zero_drop_lines};
 
 #[derive(Parser)]
 struct Opts {
@@ -128,32 +126,6 @@ impl RowId {
             RowId::PerfTrace => "6. perf trace -o /dev/null",
         }
     }
-}
-
-/// What the watched row saw, per run.
-#[derive(Default)]
-struct WatchedRun {
-    issued: u64,
-    delivered: u64,
-    dropped: u64,
-    daemon_cpu_ns: u64,
-    rate: f64,
-    /// The daemon's peak RSS from the watch to the last event stored.
-    peak_rss: u64,
-}
-
-/// What row 3 saw, per run: the storm is not watched, so none of its calls
-/// may reach the daemon.
-struct UnwatchedRun {
-    issued: u64,
-    /// Events every watch received meanwhile (the one watched process sleeps).
-    delivered: u64,
-    /// Records the kernel counted lost meanwhile, host-wide.
-    dropped: u64,
-    daemon_cpu_ns: u64,
-    /// How long the storm ran.
-    storm_ns: u64,
-    peak_rss: u64,
 }
 
 /// Before programs are attached to the syscall hooks for a timed row, when
@@ -407,66 +379,4 @@ fn ingest_only(n: u64) -> Result<()> {
     }
     println!("ingested {n} records");
     Ok(())
-}
-
-/// One storm not watched while something else is: time it, and count what
-/// reached the daemon meanwhile.
-fn unwatched_storm(d: &Daemon, bin: &Path, mode: Mode, n: u64, tmp: &Path) -> Result<(Timing, UnwatchedRun)> {
-    let (before, cpu0) = (d.delivered_and_lost()?, d.cpu_ns()?);
-    d.reset_peak_rss()?;
-    let t = Storm::run(bin, mode, n, STORM_CPU, tmp)?;
-    // Longer than the drain's timer: anything let through has arrived.
-    std::thread::sleep(Duration::from_millis(100));
-    let (after, daemon_cpu_ns) = (d.delivered_and_lost()?, d.cpu_ns()? - cpu0);
-    let run = UnwatchedRun {
-        issued: t.calls + 1,
-        delivered: after.0 - before.0,
-        dropped: after.1 - before.1,
-        daemon_cpu_ns,
-        storm_ns: t.ns,
-        peak_rss: d.peak_rss()?,
-    };
-    Ok((t, run))
-}
-
-/// One watched storm: watch, go, let the daemon drain, count everything.
-fn watched_storm(d: &Daemon, bin: &Path, mode: Mode, n: u64, tmp: &Path) -> Result<(Timing, WatchedRun)> {
-    let mut s = Storm::start(bin, &[], mode, n, STORM_CPU, tmp)?;
-    d.reset_peak_rss()?;
-    d.put(&format!("/v1/watch/{}?children=false", s.pid))?;
-    let cpu0 = d.cpu_ns()?;
-    // A second client polls the events endpoint during the storm.
-    let stop = Arc::new(AtomicBool::new(false));
-    let poller = {
-        let (agent, base, pid, stop) = (d.agent(), d.base.clone(), s.pid, stop.clone());
-        std::thread::spawn(move || {
-            let mut after = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let url = format!("{base}/v1/processes/{pid}/events?after={after}&limit=10000");
-                if let Ok(mut r) = agent.get(&url).call()
-                    && let Ok(page) = r.body_mut().read_json::<serde_json::Value>()
-                {
-                    after = page["last_seq"].as_u64().unwrap_or(after);
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
-    let t = s.go()?;
-    let issued = t.calls + 1; // and the write of "done"
-    let (delivered, dropped) = d.settle(s.pid, issued)?;
-    stop.store(true, Ordering::Relaxed);
-    let _ = poller.join();
-    let daemon_cpu_ns = d.cpu_ns()? - cpu0;
-    let peak_rss = d.peak_rss()?;
-    d.delete(&format!("/v1/watch/{}", s.pid))?;
-    s.finish()?;
-    let rate = t.calls as f64 / (t.ns as f64 / 1e9);
-    Ok((t, WatchedRun { issued, delivered, dropped, daemon_cpu_ns, rate, peak_rss }))
-}
-
-/// The rings' peaks: `d` ran the full-speed watched storms, `paced` the paced ones.
-fn ring_peaks(d: &Daemon, paced: &Daemon) -> Result<RingPeaks> {
-    let ((size, full_speed), (_, paced)) = (d.ring()?, paced.ring()?);
-    Ok(RingPeaks { size, paced, full_speed })
 }

@@ -6,10 +6,11 @@ use std::{collections::HashMap, fmt::Write as _, path::Path};
 use anyhow::Result;
 
 use crate::{
-    DAEMON_CPU, Opts, RowId, STORM_CPU, UnwatchedRun, WatchedRun,
+    DAEMON_CPU, Opts, RowId, STORM_CPU,
     http::{Http, http_lines},
     memory, report,
     report::{Row, Spread, spread},
+    runs::{UnwatchedRun, WatchedRun},
     storm::{self, Mode},
 };
 
