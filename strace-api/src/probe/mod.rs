@@ -373,7 +373,7 @@ impl Kernel for Probe {
     }
 
     fn in_flight(&self, host_pid: u32) -> Vec<ThreadSlot> {
-        if self.syscall_hooks.len() != SYSCALL_HOOKS.len() {
+        if self.syscall_hooks == EXIT_ONLY_HOOKS {
             // Exit hook alone: a slot is IN_SYSCALL only while its call is
             // being written out, already finished.
             return vec![];
