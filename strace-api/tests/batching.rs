@@ -93,6 +93,45 @@ fn a_spinning_thread_s_last_calls_arrive_without_a_task_switch() {
     panic!("the workload was switched out in every attempt: the tick's flush was not shown");
 }
 
+/// Watches of two storms started and ended from two clients at once, so
+/// detaches, attaches and their settles overlap: once both are unwatched no
+/// hook is left, no CPU keeps a batch, and no flush had to fall back.
+#[test]
+fn overlapping_watch_changes_leave_no_hook_and_no_batch() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let d = daemon!();
+    let mut storms = [Workload::new(&["storm:50000000"]), Workload::new(&["storm:50000000"])];
+    for w in &mut storms {
+        w.go_without_waiting();
+    }
+    std::thread::scope(|s| {
+        for w in &storms {
+            let (d, pid) = (&d, w.pid);
+            s.spawn(move || {
+                for _ in 0..10 {
+                    d.watch(pid);
+                    std::thread::sleep(Duration::from_millis(5));
+                    assert_eq!(d.delete(&format!("/v1/watch/{pid}")).0, 200);
+                }
+            });
+        }
+    });
+    let (_, health) = d.get("/healthz");
+    assert_eq!(health["hooks_attached"], false, "{health}");
+    let programs = health["programs"].as_array().unwrap();
+    let id_of = |name: &str| programs.iter().find(|p| p["name"] == name).unwrap()["id"].as_u64().unwrap() as u32;
+    let linked: Vec<u32> = aya::programs::loaded_links().filter_map(Result::ok).map(|l| l.program_id()).collect();
+    for name in ["sys_enter", "sys_exit", "task_switch", "tick"] {
+        assert!(!linked.contains(&id_of(name)), "{name} is still attached");
+    }
+    for (cpu, head) in batch_map(d.pid()).get(&0, 0).unwrap().iter().enumerate() {
+        let (len, count) = (head[0] as u32, (head[0] >> 32) as u32);
+        assert_eq!((len, count), (0, 0), "CPU {cpu} still holds a batch");
+    }
+    let log = d.log();
+    assert!(!log.contains("flush hooks instead") && !log.contains("may stay batched"), "{log}");
+}
+
 /// A CPU's buffer as the kernel lays it out (strace-ebpf/src/batch.rs): len
 /// and count (u32 each) first, then aux, busy, owner, last_aux and the data.
 type BatchValue = [u64; (32 + strace_common::batch::BATCH_BYTES) / 8];

@@ -44,7 +44,8 @@ impl Probe {
     /// ended (`detach_flush_hooks`, from `Kernel::settle`): the grace period
     /// is waited for with no lock held.
     pub(super) fn detach(&mut self) -> Result<(), String> {
-        // (Flush hooks alone: an attach that failed halfway.)
+        // (Flush hooks alone: a detach still settling, or an attach that
+        // failed halfway.)
         if self.syscall_links.is_empty() && self.flush_links.is_empty() {
             return Ok(());
         }
@@ -55,7 +56,8 @@ impl Probe {
                 first_error.get_or_insert(error::chain(&e));
             }
         }
-        self.detached = true;
+        self.detaches += 1;
+        self.detached = Some(self.detaches);
         match first_error {
             Some(e) => Err(e),
             None => Ok(()),
@@ -67,9 +69,13 @@ impl Probe {
     pub(super) fn detach_flush_hooks(&mut self) -> Result<(), String> {
         // Nothing appends now: write out what every CPU still holds.
         if let Err(e) = self.flush_every_cpu() {
-            // Left to the flush hooks: a CPU's next switch or tick.
-            tracing::warn!("{e}; waiting {FALLBACK_GRACE:?} for the flush hooks instead");
-            std::thread::sleep(FALLBACK_GRACE);
+            if self.flush_links.is_empty() {
+                tracing::warn!("{e}: records may stay batched until the hooks are attached again");
+            } else {
+                // Left to the flush hooks: a CPU's next switch or tick.
+                tracing::warn!("{e}; waiting {FALLBACK_GRACE:?} for the flush hooks instead");
+                std::thread::sleep(FALLBACK_GRACE);
+            }
         }
         let mut first_error = None;
         for (name, link) in self.flush_links.drain(..).rev().collect::<Vec<_>>() {

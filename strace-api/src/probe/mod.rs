@@ -65,8 +65,10 @@ pub struct Probe {
     threads: ThreadTable,
     /// Host pids whose watch began or ended since the last `unsettled`.
     unsettled: Vec<u32>,
-    /// The syscall hooks were detached since the last `unsettled`.
-    detached: bool,
+    /// Detaches so far; the last one's number if it came since the last
+    /// `unsettled`.
+    detaches: u64,
+    detached: Option<u64>,
     counters: PerCpuArray<MapData, u64>,
     // Last: programs detach when this drops.
     ebpf: Ebpf,
@@ -193,7 +195,8 @@ impl Probe {
             threads: ThreadTable::new(t, ow, cl, table_size)
                 .map_err(|error| StartupError::Map { name: maps::THREADS, error })?,
             unsettled: vec![],
-            detached: false,
+            detaches: 0,
+            detached: None,
             counters: PerCpuArray::try_from(c).map_err(map_err(maps::COUNTERS))?,
             ebpf,
         };
@@ -346,8 +349,10 @@ impl Kernel for Probe {
             }
         }
         // Unless a watch has attached the syscall hooks again meanwhile (the
-        // flush hooks stayed, so the batches are still written out).
-        if changes.detached
+        // flush hooks stayed, so the batches are still written out), or
+        // detached them again: programs from in between may still run, and
+        // that detach's settle comes after its own grace period.
+        if changes.detached == Some(self.detaches)
             && self.syscall_links.is_empty()
             && let Err(e) = self.detach_flush_hooks()
         {

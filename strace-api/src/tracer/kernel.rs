@@ -49,21 +49,23 @@ pub struct Unsettled {
     pub retired: Vec<usize>,
     /// Host tgids whose cache byte is to be reset again.
     pub tgids: Vec<u32>,
-    /// The syscall hooks were detached: the batch-flushing hooks follow.
-    pub detached: bool,
+    /// The syscall hooks were detached (the kernel's count of detaches so
+    /// far): the batch-flushing hooks follow, unless a later detach is
+    /// pending (its own settle does it, after its own grace period).
+    pub detached: Option<u64>,
     /// Returns once every program run that began before the call has ended.
     pub wait: fn(),
 }
 
 impl Default for Unsettled {
     fn default() -> Unsettled {
-        Unsettled { retired: vec![], tgids: vec![], detached: false, wait: || {} }
+        Unsettled { retired: vec![], tgids: vec![], detached: None, wait: || {} }
     }
 }
 
 impl Unsettled {
     pub fn is_empty(&self) -> bool {
-        self.retired.is_empty() && self.tgids.is_empty() && !self.detached
+        self.retired.is_empty() && self.tgids.is_empty() && self.detached.is_none()
     }
 }
 

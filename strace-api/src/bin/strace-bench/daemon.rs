@@ -81,13 +81,17 @@ impl Daemon {
         list.as_array().and_then(|l| l.iter().find(|w| w["pid"] == pid).cloned()).context("not watched")
     }
 
-    /// Events delivered to every watch so far, and records the kernel
-    /// counted lost (ring full), host-wide.
+    /// Records that reached the daemon so far (the events of every watch,
+    /// and those of processes it does not watch, counted `late`), and
+    /// records the kernel counted lost (ring full), host-wide.
     pub fn delivered_and_lost(&self) -> Result<(u64, u64)> {
         let list = self.get("/v1/watch")?;
-        let seen = list.as_array().context("/v1/watch is not a list")?.iter().filter_map(|w| w["seen"].as_u64()).sum();
-        let lost = self.get("/healthz")?["kernel"]["ring_full"].as_u64().context("/healthz has no kernel.ring_full")?;
-        Ok((seen, lost))
+        let seen: u64 =
+            list.as_array().context("/v1/watch is not a list")?.iter().filter_map(|w| w["seen"].as_u64()).sum();
+        let health = self.get("/healthz")?;
+        let late = health["late"].as_u64().context("/healthz has no late")?;
+        let lost = health["kernel"]["ring_full"].as_u64().context("/healthz has no kernel.ring_full")?;
+        Ok((seen + late, lost))
     }
 
     /// Waits until delivered + dropped reaches `issued` (or stops moving).

@@ -251,6 +251,8 @@ fn main() -> Result<()> {
     drop(paced);
     eprintln!("bench: HTTP load and kernel BPF statistics");
     let http = http_phase(&d, &storm_bin, &o, &tmp)?;
+    // Before bpf_stats_phase's watched storm starts the peak over.
+    let peak_rss = peak_rss.max(d.peak_rss()?);
     let bpf = bpf_stats_phase(&d, &storm_bin, &tmp, helper.id())?;
     let peak_rss = peak_rss.max(d.peak_rss()?);
     let _ = helper.kill();

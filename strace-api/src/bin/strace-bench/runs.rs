@@ -34,7 +34,8 @@ pub struct WatchedRun {
 /// may reach the daemon.
 pub struct UnwatchedRun {
     pub issued: u64,
-    /// Events every watch received meanwhile (the one watched process sleeps).
+    /// Records that reached the daemon meanwhile: events of every watch (the
+    /// one watched process sleeps) and records of unwatched processes.
     pub delivered: u64,
     /// Records the kernel counted lost meanwhile, host-wide.
     pub dropped: u64,
@@ -55,8 +56,9 @@ pub fn unwatched_storm(d: &Daemon, bin: &Path, mode: Mode, n: u64, tmp: &Path) -
     let (after, daemon_cpu_ns) = (d.delivered_and_lost()?, d.cpu_ns()? - cpu0);
     let run = UnwatchedRun {
         issued: t.calls + 1,
-        delivered: after.0 - before.0,
-        dropped: after.1 - before.1,
+        // (Saturating: a watch swept meanwhile takes its events with it.)
+        delivered: after.0.saturating_sub(before.0),
+        dropped: after.1.saturating_sub(before.1),
         daemon_cpu_ns,
         storm_ns: t.ns,
         peak_rss: d.peak_rss()?,
