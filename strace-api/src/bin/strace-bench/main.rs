@@ -300,15 +300,16 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                     cpu.push(w.daemon_cpu_ns as f64 / w.delivered.max(1) as f64);
                     runs.entry(mode).or_default().push(w);
                 }
-                if let (Some(b), Some(w), Some(c)) = (spread(&base), spread(&watched), spread(&cpu)) {
+                if let (Some(b), Some(w), Some(c), Some(r)) =
+                    (spread(&base), spread(&watched), spread(&cpu), report::paired_ratio(&watched, &base))
+                {
                     println!(
-                        "- {}: baseline {:.1} ns, watched {:.1} ns ({:.1}–{:.1}): {:.2}×, {dropped} dropped, daemon CPU {:.0} ns per event",
+                        "- {}: baseline {:.1} ns, watched {:.1} ns ({:.1}–{:.1}): {r:.2}×, {dropped} dropped, daemon CPU {:.0} ns per event",
                         mode.arg(),
                         b.median,
                         w.median,
                         w.min,
                         w.max,
-                        w.median / b.median,
                         c.median
                     );
                 }
@@ -337,16 +338,15 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                     unwatched.push(run()?);
                     d.delete(&format!("/v1/watch/{helper}"))?;
                 }
-                if let (Some(b), Some(f), Some(u)) = (spread(&base), spread(&floor), spread(&unwatched)) {
+                let over = |row: &[f64]| report::paired_difference(row, &base).unwrap_or(f64::NAN);
+                if let Some(b) = spread(&base) {
                     println!(
-                        "- {}: baseline {:.1} ns, floor {:+.1}, not watched {:+.1} ({:+.1} to {:+.1}): {:.2}× the floor's overhead",
+                        "- {}: baseline {:.1} ns, floor {:+.1}, not watched {:+.1}: {:.2}× the floor's overhead (each run against its own baseline)",
                         mode.arg(),
                         b.median,
-                        f.median - b.median,
-                        u.median - b.median,
-                        u.min - b.median,
-                        u.max - b.median,
-                        report::overhead_vs_floor(u.median, f.median, b.median).unwrap_or(f64::NAN)
+                        over(&floor),
+                        over(&unwatched),
+                        report::paired_overhead_vs_floor(&unwatched, &floor, &base).unwrap_or(f64::NAN)
                     );
                 }
             }

@@ -33,9 +33,34 @@ pub fn percentile(values: &[f64], p: f64) -> Option<f64> {
 }
 
 /// How much of the floor's overhead a row costs: (row − base) / (floor − base).
-pub fn overhead_vs_floor(row: f64, floor: f64, base: f64) -> Option<f64> {
+fn overhead_vs_floor(row: f64, floor: f64, base: f64) -> Option<f64> {
     let floor_cost = floor - base;
     (floor_cost > 0.0).then(|| (row - base) / floor_cost)
+}
+
+/// Runs paired: run i of `row` against run i of `base` (a row measured in
+/// fewer runs is paired with the first ones). Each run measures every row
+/// back to back, so pairing cancels what the machine does between runs
+/// (one run of a full benchmark came out ~12% faster on every row).
+fn paired(row: &[f64], base: &[f64], f: impl Fn(f64, f64) -> Option<f64>) -> Option<f64> {
+    let v: Vec<f64> = row.iter().zip(base).filter_map(|(&r, &b)| f(r, b)).collect();
+    spread(&v).map(|s| s.median)
+}
+
+/// The median over runs of each run's row / baseline.
+pub fn paired_ratio(row: &[f64], base: &[f64]) -> Option<f64> {
+    paired(row, base, |r, b| (b > 0.0).then(|| r / b))
+}
+
+/// The median over runs of each run's row − baseline.
+pub fn paired_difference(row: &[f64], base: &[f64]) -> Option<f64> {
+    paired(row, base, |r, b| Some(r - b))
+}
+
+/// The median over runs of each run's overhead_vs_floor.
+pub fn paired_overhead_vs_floor(row: &[f64], floor: &[f64], base: &[f64]) -> Option<f64> {
+    let v: Vec<f64> = row.iter().zip(floor).zip(base).filter_map(|((&r, &f), &b)| overhead_vs_floor(r, f, b)).collect();
+    spread(&v).map(|s| s.median)
 }
 
 /// One line of the results table.
@@ -43,10 +68,12 @@ pub struct Row {
     pub name: String,
     /// ns per call, per workload (getppid, mix); `None` if not measured.
     pub cells: Vec<Option<Spread>>,
+    /// Per workload, the row against the baseline (`paired_ratio`).
+    pub ratios: Vec<Option<f64>>,
     pub note: String,
 }
 
-/// A markdown table: each cell `median ns (min–max), ×ratio to the first row`.
+/// A markdown table: each cell `median ns (min–max), ×ratio to the baseline`.
 pub fn table(workloads: &[&str], rows: &[Row]) -> String {
     let mut s = String::from("| row |");
     for w in workloads {
@@ -57,15 +84,11 @@ pub fn table(workloads: &[&str], rows: &[Row]) -> String {
         s.push_str("---|---|");
     }
     s.push_str("---|\n");
-    let base: Vec<Option<f64>> =
-        rows.first().map(|r| r.cells.iter().map(|c| c.map(|c| c.median)).collect()).unwrap_or_default();
     for r in rows {
         write!(s, "| {} |", r.name).unwrap();
         for (i, c) in r.cells.iter().enumerate() {
-            match (c, base.get(i).copied().flatten()) {
-                (Some(c), Some(b)) => {
-                    write!(s, " {:.1} ({:.1}–{:.1}) | {:.2} |", c.median, c.min, c.max, c.median / b).unwrap()
-                }
+            match (c, r.ratios.get(i).copied().flatten()) {
+                (Some(c), Some(x)) => write!(s, " {:.1} ({:.1}–{:.1}) | {x:.2} |", c.median, c.min, c.max).unwrap(),
                 (Some(c), None) => write!(s, " {:.1} ({:.1}–{:.1}) | |", c.median, c.min, c.max).unwrap(),
                 _ => s.push_str(" – | – |"),
             }
@@ -110,11 +133,35 @@ mod tests {
     }
 
     #[test]
-    fn table_shows_ratios_to_the_first_row() {
+    fn runs_are_paired_with_their_own_baseline() {
+        // The machine ran 10% faster in the third run, on every row.
+        let base = [100.0, 100.0, 90.0];
+        let row = [150.0, 152.0, 135.0];
+        let floor = [140.0, 140.0, 126.0];
+        assert_eq!(paired_ratio(&row, &base), Some(1.5));
+        assert_eq!(paired_difference(&row, &base), Some(50.0));
+        assert_eq!(paired_overhead_vs_floor(&row, &floor, &base), Some(1.25));
+        // A row run in the first runs only is paired with those.
+        assert_eq!(paired_ratio(&[200.0], &base), Some(2.0));
+        assert_eq!(paired_ratio(&[], &base), None);
+    }
+
+    #[test]
+    fn table_shows_each_rows_ratio() {
         let s = |m| Some(Spread { median: m, min: m - 1.0, max: m + 1.0 });
         let rows = vec![
-            Row { name: "baseline".into(), cells: vec![s(75.0), None], note: String::new() },
-            Row { name: "watched".into(), cells: vec![s(150.0), None], note: "ok".into() },
+            Row {
+                name: "baseline".into(),
+                cells: vec![s(75.0), None],
+                ratios: vec![Some(1.0), None],
+                note: String::new(),
+            },
+            Row {
+                name: "watched".into(),
+                cells: vec![s(150.0), None],
+                ratios: vec![Some(2.0), None],
+                note: "ok".into(),
+            },
         ];
         let t = table(&["getppid", "mix"], &rows);
         assert!(t.contains("| watched | 150.0 (149.0–151.0) | 2.00 | – | – | ok |"), "{t}");

@@ -9,7 +9,7 @@ use crate::{
     DAEMON_CPU, Opts, RowId, STORM_CPU,
     http::{Http, http_lines},
     memory, report,
-    report::{Row, Spread, spread},
+    report::{Row, spread},
     runs::{UnwatchedRun, WatchedRun},
     storm::{self, Mode},
 };
@@ -41,8 +41,14 @@ pub fn render(
     daemon: &DaemonUse,
     memory: &memory::Memory,
 ) -> String {
-    let cell = |row, mode| ns.get(&(row, mode)).and_then(|v| spread(v));
-    let med = |row, mode| cell(row, mode).map(|s: Spread| s.median);
+    let runs_of = |row, mode| ns.get(&(row, mode)).map_or(&[][..], |v: &Vec<f64>| &v[..]);
+    let cell = |row, mode| spread(runs_of(row, mode));
+    // Each run's row against the same run's baseline (report::paired).
+    let ratio = |row, mode| report::paired_ratio(runs_of(row, mode), runs_of(RowId::Baseline, mode));
+    let over_base = |row, mode| report::paired_difference(runs_of(row, mode), runs_of(RowId::Baseline, mode));
+    let vs_floor = |row, floor, mode| {
+        report::paired_overhead_vs_floor(runs_of(row, mode), runs_of(floor, mode), runs_of(RowId::Baseline, mode))
+    };
     let rows_ids = [
         RowId::Baseline,
         RowId::Floor,
@@ -61,6 +67,7 @@ pub fn render(
         .map(|&r| Row {
             name: r.name().into(),
             cells: vec![cell(r, Mode::Getppid), cell(r, Mode::Mix)],
+            ratios: vec![ratio(r, Mode::Getppid), ratio(r, Mode::Mix)],
             note: match r {
                 RowId::Strace | RowId::PerfTrace => format!("{} calls per run", o.calls / o.slow_divisor),
                 RowId::Unwatched => "another process is watched, so the hooks are attached".into(),
@@ -77,7 +84,7 @@ pub fn render(
     writeln!(s, "Machine: {}. Storm pinned to CPU {STORM_CPU}, daemon to CPU {DAEMON_CPU}.", machine()).unwrap();
     writeln!(
         s,
-        "Per run: {} getppid calls; mix = {} × (8-byte pipe write + read, openat + close, stat). Medians of {} runs, min–max in brackets. Default config (ring buffer {} MiB).\n",
+        "Per run: {} getppid calls; mix = {} × (8-byte pipe write + read, openat + close, stat). Medians of {} runs, min–max in brackets; each ratio is the median of the runs' own (a run measures every row back to back). Default config (ring buffer {} MiB).\n",
         o.calls,
         o.mix,
         o.runs,
@@ -86,61 +93,43 @@ pub fn render(
     .unwrap();
     s.push_str(&report::table(&["getppid", "mix"], &rows));
 
-    writeln!(s, "\nGoals:").unwrap();
+    writeln!(s, "\nGoals (each run against its own baseline, medians over the runs):").unwrap();
     for mode in [Mode::Getppid, Mode::Mix] {
-        if let (Some(b), Some(f), Some(u)) =
-            (med(RowId::Baseline, mode), med(RowId::Floor, mode), med(RowId::Unwatched, mode))
-        {
-            let r = report::overhead_vs_floor(u, f, b);
+        if let (Some(u), Some(f)) = (over_base(RowId::Unwatched, mode), over_base(RowId::Floor, mode)) {
+            let r = vs_floor(RowId::Unwatched, RowId::Floor, mode);
             writeln!(
                 s,
-                "- untraced ({}): overhead {:+.1} ns vs the floor's {:+.1} ns = {:.2}× the floor (goal ≤ 1.2×): {}",
+                "- untraced ({}): overhead {u:+.1} ns vs the floor's {f:+.1} ns = {:.2}× the floor (goal ≤ 1.2×): {}",
                 mode.arg(),
-                u - b,
-                f - b,
                 r.unwrap_or(f64::NAN),
                 verdict(r.is_some_and(|r| r <= 1.2))
             )
             .unwrap();
         }
-        if let (Some(b), Some(f), Some(u)) =
-            (med(RowId::Baseline, mode), med(RowId::FloorExitOnly, mode), med(RowId::UnwatchedExitOnly, mode))
-        {
+        if let (Some(u), Some(f)) = (over_base(RowId::UnwatchedExitOnly, mode), over_base(RowId::FloorExitOnly, mode)) {
             writeln!(
                 s,
-                "  - with `--entry-hook false` (row 3c, not the default; durations, calls in progress and exit_group given up): {:+.1} ns a call against its own floor's {:+.1} ns (row 2b, the sys_exit program alone) = {:.2}×",
-                u - b,
-                f - b,
-                report::overhead_vs_floor(u, f, b).unwrap_or(f64::NAN)
+                "  - with `--entry-hook false` (row 3c, not the default; durations, calls in progress and exit_group given up): {u:+.1} ns a call against its own floor's {f:+.1} ns (row 2b, the sys_exit program alone) = {:.2}×",
+                vs_floor(RowId::UnwatchedExitOnly, RowId::FloorExitOnly, mode).unwrap_or(f64::NAN)
             )
             .unwrap();
         }
     }
-    if let (Some(b), Some(i)) = (med(RowId::Baseline, Mode::Getppid), med(RowId::Idle, Mode::Getppid)) {
-        writeln!(s, "- idle: {:.2}× baseline with the syscall hooks detached (goal: no overhead, within noise)", i / b)
+    if let Some(i) = ratio(RowId::Idle, Mode::Getppid) {
+        writeln!(s, "- idle: {i:.2}× baseline with the syscall hooks detached (goal: no overhead, within noise)")
             .unwrap();
     }
     for (mode, goal) in [(Mode::Getppid, 3.0), (Mode::Mix, 1.5)] {
-        if let (Some(b), Some(w)) = (med(RowId::Baseline, mode), med(RowId::Watched, mode)) {
-            writeln!(
-                s,
-                "- watched ({}): {:.2}× baseline (goal ≤ {goal}×): {}",
-                mode.arg(),
-                w / b,
-                verdict(w / b <= goal)
-            )
-            .unwrap();
+        if let Some(w) = ratio(RowId::Watched, mode) {
+            writeln!(s, "- watched ({}): {w:.2}× baseline (goal ≤ {goal}×): {}", mode.arg(), verdict(w <= goal))
+                .unwrap();
         }
-        if let (Some(b), Some(w)) = (med(RowId::Baseline, mode), med(RowId::WatchedUntimed, mode)) {
-            writeln!(s, "  - with `--durations false` (row 4b, not the default): {:.2}× baseline", w / b).unwrap();
+        if let Some(w) = ratio(RowId::WatchedUntimed, mode) {
+            writeln!(s, "  - with `--durations false` (row 4b, not the default): {w:.2}× baseline").unwrap();
         }
-        if let (Some(b), Some(w)) = (med(RowId::Baseline, mode), med(RowId::WatchedExitOnly, mode)) {
-            writeln!(
-                s,
-                "  - with `--entry-hook false --durations false` (row 4c, not the default): {:.2}× baseline",
-                w / b
-            )
-            .unwrap();
+        if let Some(w) = ratio(RowId::WatchedExitOnly, mode) {
+            writeln!(s, "  - with `--entry-hook false --durations false` (row 4c, not the default): {w:.2}× baseline")
+                .unwrap();
         }
     }
     s.push_str(&unwatched_lines(runs.unwatched));
