@@ -81,13 +81,9 @@ pub(super) fn first_slot(
     };
     // SAFETY: just claimed; only this thread writes its slot. Field by
     // field: the owner stays as the claim wrote it (see threads::fill).
-    let slot = unsafe { &mut *slot };
-    slot.pid = ns_pid;
-    slot.tid = ns_tid;
-    slot.nr = nr;
-    slot.state = ThreadSlot::IN_SYSCALL;
-    slot.enter_ns = enter_ns;
-    slot.args = args;
-    slot.flags = flags;
-    Some(slot)
+    unsafe {
+        (*slot).pid = ns_pid;
+        (*slot).tid = ns_tid;
+    }
+    Some(threads::begin(slot, nr, Some(enter_ns), args, flags))
 }
