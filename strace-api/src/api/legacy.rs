@@ -13,6 +13,7 @@ use tokio::time::Instant;
 
 use super::{
     ApiError,
+    blocking::off_the_workers,
     extract::{ApiQuery, TwoSegments, in_range, pid, query_in_range},
     render,
 };
@@ -43,8 +44,12 @@ pub async fn last_lines(
     let n = in_range("n", &n_s, 1..=MAX_LINES)?;
     let wait = query_in_range("wait_ms", q.wait_ms, 1000, 0..=MAX_WAIT_MS)?;
     // Starts watching (following children), or finds the history of a process
-    // that has exited.
-    tracer.watch(pid, true)?;
+    // that has exited. Starting, or turning following on, waits for a
+    // kernel grace period: off the workers.
+    if !tracer.watching(pid, true) {
+        let t = tracer.clone();
+        off_the_workers("the watch change", move || t.watch(pid, true)).await??;
+    }
     tracer.wait_for(pid, n, Instant::now() + Duration::from_millis(wait)).await;
     // The last lines are the calls in progress, as strace shows a call that
     // has not returned; completed calls fill the rest of the n.

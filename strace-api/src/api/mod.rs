@@ -1,5 +1,6 @@
 //! The HTTP API. Every error is `{"error": "…"}` with a 4xx/5xx status.
 mod auth;
+mod blocking;
 mod error;
 mod events;
 mod extract;

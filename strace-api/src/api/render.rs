@@ -1,13 +1,12 @@
 //! JSON bodies of event pages. A big page (up to 10,000 events, a few ms of
-//! decoding and serialising) is built on tokio's blocking pool: on an async
-//! worker it would hold up every request queued behind it on that worker.
+//! decoding and serialising) is built on tokio's blocking pool.
 use axum::{
-    http::{StatusCode, header},
+    http::header,
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
 
-use super::ApiError;
+use super::{ApiError, blocking::off_the_workers};
 
 /// Pages of at most this many events are built where the request runs.
 pub const INLINE_MAX: usize = 256;
@@ -27,15 +26,7 @@ where
         let mut body = Vec::with_capacity(256 + events * BYTES_PER_EVENT);
         serde_json::to_writer(&mut body, &build()).map(|()| body)
     };
-    let body = if events <= INLINE_MAX {
-        render()
-    } else {
-        tokio::task::spawn_blocking(render).await.map_err(|e| internal(format!("rendering the page failed: {e}")))?
-    };
-    let body = body.map_err(|e| internal(format!("serialising the page failed: {e}")))?;
+    let body = if events <= INLINE_MAX { render() } else { off_the_workers("rendering the page", render).await? };
+    let body = body.map_err(|e| ApiError::internal(format!("serialising the page failed: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
-}
-
-fn internal(message: String) -> ApiError {
-    ApiError { status: StatusCode::INTERNAL_SERVER_ERROR, message }
 }

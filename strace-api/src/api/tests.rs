@@ -80,6 +80,47 @@ async fn legacy_watches_and_returns_the_last_lines_oldest_first() {
     assert_eq!(body, serde_json::json!([{"data": "getppid() = 2"}, {"data": "getppid() = 3"}]));
 }
 
+/// The grace period of `watch_changes_leave_the_workers_free`: waits until
+/// the test opens the gate (or 3 s, so a failing test ends), then counts
+/// itself as passed.
+static GATE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+static GATE_OPENED: std::sync::Condvar = std::sync::Condvar::new();
+static GRACE_PERIODS_PASSED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn gated_grace_period() {
+    let open = GATE.lock().unwrap();
+    let _ = GATE_OPENED.wait_timeout_while(open, std::time::Duration::from_secs(3), |open| !*open).unwrap();
+    GRACE_PERIODS_PASSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// On a single async worker, requests that start a watch (which waits for a
+/// grace period) leave the worker free: /healthz answers while both wait.
+#[tokio::test(flavor = "current_thread")]
+async fn watch_changes_leave_the_workers_free() {
+    let kernel = fake::FakeKernel { grace_period: Some(gated_grace_period), ..Default::default() };
+    let t = Arc::new(fake::with_kernel(kernel));
+    let p = me();
+    let legacy = tokio::spawn({
+        let t = t.clone();
+        async move { get(&t, &format!("/strace/{p}/1?wait_ms=0")).await }
+    });
+    let watch = tokio::spawn({
+        let t = t.clone();
+        async move { call(&t, Method::PUT, &format!("/v1/watch/{p}?children=false")).await }
+    });
+    // Both requests are now waiting in their grace periods, or running inline
+    // on this worker, in which case this request waits behind them.
+    tokio::task::yield_now().await;
+    let (s, _) = get(&t, "/healthz").await;
+    let passed = GRACE_PERIODS_PASSED.load(std::sync::atomic::Ordering::SeqCst);
+    *GATE.lock().unwrap() = true;
+    GATE_OPENED.notify_all();
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(passed, 0, "/healthz waited for a watch change's grace period");
+    assert_eq!(legacy.await.unwrap().0, StatusCode::OK);
+    assert!(watch.await.unwrap().0.is_success());
+}
+
 #[tokio::test]
 async fn watch_lifecycle() {
     let t = Arc::new(fake::tracer());

@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::{
     ApiError,
+    blocking::off_the_workers,
     extract::{ApiQuery, PidPath},
 };
 use crate::tracer::{Tracer, WatchError, WatchStats, Watched};
@@ -17,16 +18,6 @@ pub struct WatchQuery {
     children: Option<bool>,
 }
 
-/// Runs a watch change on the blocking pool: it waits for a kernel grace
-/// period (a few ms), which would hold up an async worker and the requests
-/// queued on it.
-async fn off_the_workers<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("the watch change failed: {e}"),
-    })
-}
-
 /// Starts watching; 201 when new, 200 when it was watched already.
 pub async fn start(
     State(tracer): State<Arc<Tracer>>,
@@ -34,7 +25,7 @@ pub async fn start(
     ApiQuery(q): ApiQuery<WatchQuery>,
 ) -> Result<(StatusCode, Json<WatchStats>), ApiError> {
     let t = tracer.clone();
-    let status = match off_the_workers(move || t.watch(pid, q.children.unwrap_or(true))).await?? {
+    let status = match off_the_workers("the watch change", move || t.watch(pid, q.children.unwrap_or(true))).await?? {
         Watched::New => StatusCode::CREATED,
         Watched::Already => StatusCode::OK,
         Watched::Exited => {
@@ -49,7 +40,7 @@ pub async fn start(
 
 /// Stops watching and frees the history; answers with the final counters.
 pub async fn stop(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<WatchStats>, ApiError> {
-    Ok(Json(off_the_workers(move || tracer.unwatch(pid)).await??))
+    Ok(Json(off_the_workers("the watch change", move || tracer.unwatch(pid)).await??))
 }
 
 pub async fn list(State(tracer): State<Arc<Tracer>>) -> Json<Vec<WatchStats>> {

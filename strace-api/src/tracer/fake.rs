@@ -19,6 +19,8 @@ pub struct FakeKernel {
     pub pending: Vec<u32>,
     /// Host pids the tracer settled, in order (shared, as `attaches`).
     pub settled: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
+    /// Stands for the kernel's grace period (by default none).
+    pub grace_period: Option<fn()>,
 }
 
 impl Kernel for FakeKernel {
@@ -46,7 +48,11 @@ impl Kernel for FakeKernel {
         Ok(())
     }
     fn unsettled(&mut self) -> Unsettled {
-        Unsettled { tgids: std::mem::take(&mut self.pending), ..Default::default() }
+        let tgids = std::mem::take(&mut self.pending);
+        match self.grace_period {
+            Some(wait) => Unsettled { tgids, wait, ..Default::default() },
+            None => Unsettled { tgids, ..Default::default() },
+        }
     }
     fn settle(&mut self, changes: Unsettled) {
         self.settled.lock().unwrap().extend(changes.tgids);

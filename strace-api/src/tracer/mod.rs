@@ -244,6 +244,14 @@ impl Tracer {
         Ok(Watched::New)
     }
 
+    /// Whether `watch(pid, children)` would change nothing: `pid` is watched,
+    /// has not exited, and its children are followed if asked. Unlike
+    /// `watch`, it never blocks: the API skips the blocking pool with it.
+    pub fn watching(&self, pid: u32, children: bool) -> bool {
+        let inner = self.inner();
+        inner.watches.get(pid).is_some_and(|w| w.exited.is_none() && (w.follow_children || !children))
+    }
+
     /// Stops watching `pid` and frees its history, returning its final counters.
     pub fn unwatch(&self, pid: u32) -> Result<WatchStats, WatchError> {
         let mut kernel = self.kernel();

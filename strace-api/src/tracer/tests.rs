@@ -26,6 +26,21 @@ fn watch_is_idempotent_and_validated() {
     assert!(t.watched()[0].alive);
 }
 
+/// `watching` says when `watch` would change nothing, and so need not wait.
+#[test]
+fn watching_is_true_only_when_a_watch_would_change_nothing() {
+    let t = fake::tracer();
+    assert!(!t.watching(other(), false), "not watched");
+    t.watch(other(), false).unwrap();
+    assert!(t.watching(other(), false));
+    assert!(!t.watching(other(), true), "children not followed yet");
+    t.watch(other(), true).unwrap();
+    assert!(t.watching(other(), true) && t.watching(other(), false));
+    let id = t.inner().watches.get(other()).unwrap().id;
+    t.exited(other(), id);
+    assert!(!t.watching(other(), true), "exited: watch() decides between its history and a reused pid");
+}
+
 /// Every watch change is settled (its cache byte reset again after a grace
 /// period) before the request returns: watch, unwatch and an exit alike.
 #[test]
