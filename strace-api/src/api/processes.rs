@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApiError,
+    blocking::off_the_workers,
     extract::{ApiQuery, PidPath},
 };
 use crate::{
@@ -45,7 +46,20 @@ fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessV
     ProcessView { pid, alive, info, watched, watch }
 }
 
-pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(_): ApiQuery<NoQuery>) -> Json<Vec<ProcessView>> {
+/// Both endpoints read /proc: a file or more per process, ms for a host's
+/// thousands, so they run off the async workers.
+pub async fn list(
+    State(tracer): State<Arc<Tracer>>,
+    ApiQuery(_): ApiQuery<NoQuery>,
+) -> Result<Json<Vec<ProcessView>>, ApiError> {
+    off_the_workers("listing the processes", move || Json(all(&tracer))).await
+}
+
+pub async fn detail(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<ProcessDetail>, ApiError> {
+    off_the_workers("reading the process", move || one(&tracer, pid)).await?.map(Json)
+}
+
+fn all(tracer: &Tracer) -> Vec<ProcessView> {
     let mut watches: std::collections::HashMap<u32, WatchStats> =
         tracer.watched().into_iter().map(|w| (w.pid, w)).collect();
     let me = std::process::id();
@@ -62,10 +76,10 @@ pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(_): ApiQuery<NoQue
     // Exited processes whose history is kept.
     all.extend(watches.into_values().filter(|w| !w.alive).map(|w| view(None, Some(w.clone()), w.pid)));
     all.sort_by_key(|p| p.pid);
-    Json(all)
+    all
 }
 
-pub async fn detail(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<ProcessDetail>, ApiError> {
+fn one(tracer: &Tracer, pid: u32) -> Result<ProcessDetail, ApiError> {
     let info = procs::info(pid).filter(|_| pid != std::process::id());
     let watch = tracer.stats(pid).filter(|w| info.is_some() == w.alive);
     if info.is_none() && watch.is_none() {
@@ -77,5 +91,5 @@ pub async fn detail(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) ->
         vec![]
     };
     let threads = procs::threads(pid);
-    Ok(Json(ProcessDetail { process: view(info, watch, pid), threads, children }))
+    Ok(ProcessDetail { process: view(info, watch, pid), threads, children })
 }
