@@ -44,7 +44,10 @@ pub fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> 
     let (wakeups, realtime) = load::wakeups(o.http_rate, Duration::from_secs(o.http_secs));
     let machine = (percentile(&wakeups, 99.0), percentile(&wakeups, 99.9), percentile(&wakeups, 100.0), realtime);
     let mut s = Storm::start(bin, &[], Mode::Getppid, 1_000_000_000, STORM_CPU, tmp)?;
-    d.put(&format!("/v1/watch/{}?children=false", s.pid))?;
+    // Following children, as /strace/{pid}/{n} watches: the load measures
+    // polling a watched process, not the one request that would turn
+    // following on (a watch change, which waits for a kernel grace period).
+    d.put(&format!("/v1/watch/{}", s.pid))?;
     let flag_go = std::thread::scope(|scope| -> Result<Http> {
         let pid = s.pid;
         let handle = scope.spawn(|| s.go());
