@@ -239,10 +239,18 @@ fn main() -> Result<()> {
             }
             if has_perf {
                 let prefix = ["perf", "trace", "-o", "/dev/null", "--"];
-                if let Ok(mut s) = Storm::start(&storm_bin, &prefix, Mode::Getppid, n, STORM_CPU, &tmp) {
-                    ns.entry((RowId::PerfTrace, Mode::Getppid)).or_default().push(s.go()?.ns_per_call());
-                    s.finish()?;
-                }
+                let t = match Storm::start(&storm_bin, &prefix, Mode::Getppid, n, STORM_CPU, &tmp) {
+                    Ok(mut s) => {
+                        let t = s.go()?.ns_per_call();
+                        s.finish()?;
+                        t
+                    }
+                    Err(e) => {
+                        eprintln!("bench: perf trace did not start in run {}: {e:#}", run + 1);
+                        report::NOT_MEASURED
+                    }
+                };
+                ns.entry((RowId::PerfTrace, Mode::Getppid)).or_default().push(t);
             }
         }
     }

@@ -10,11 +10,16 @@ pub struct Spread {
     pub max: f64,
 }
 
+/// A run that could not measure a row (perf failed to start) records this,
+/// so the row's later runs still pair with their own baselines.
+pub const NOT_MEASURED: f64 = f64::NAN;
+
+/// Of the runs that measured (see NOT_MEASURED).
 pub fn spread(values: &[f64]) -> Option<Spread> {
-    if values.is_empty() {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
         return None;
     }
-    let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
     let median = if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] };
@@ -144,6 +149,12 @@ mod tests {
         // A row run in the first runs only is paired with those.
         assert_eq!(paired_ratio(&[200.0], &base), Some(2.0));
         assert_eq!(paired_ratio(&[], &base), None);
+        // A run that could not measure the row leaves its place: the next
+        // run pairs with its own baseline, not the one before.
+        let base = [100.0, 200.0, 300.0];
+        assert_eq!(paired_ratio(&[NOT_MEASURED, 400.0, 600.0], &base), Some(2.0));
+        assert_eq!(spread(&[NOT_MEASURED, 400.0, 600.0]), Some(Spread { median: 500.0, min: 400.0, max: 600.0 }));
+        assert_eq!(spread(&[NOT_MEASURED]), None);
     }
 
     #[test]
