@@ -52,8 +52,12 @@ struct Opts {
     /// Requests per second of the paced HTTP client during a watched storm.
     #[arg(long, default_value_t = 2000)]
     http_rate: u32,
+    /// Seconds of each paced run.
     #[arg(long, default_value_t = 5)]
     http_secs: u64,
+    /// Paced runs against the event endpoints (medians and min–max over them).
+    #[arg(long, default_value_t = 3)]
+    http_runs: usize,
     /// Where to write the results (a file per run) and which README to update.
     #[arg(long)]
     results: Option<PathBuf>,
