@@ -160,3 +160,33 @@ pub fn http_lines(h: &Http) -> String {
     writeln!(s, "  - the storm meanwhile: {} records delivered, {} dropped", h.seen, h.dropped).unwrap();
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http(p99s: &[f64], failed: u64) -> Http {
+        let run = |&p99| PacedRun { sent: 10_000, failed, p50: 0.2, p99, before_send_p99: 0.1, after_send_p99: 0.1 };
+        Http {
+            rate: 2000,
+            secs: 5,
+            runs: p99s.iter().map(run).collect(),
+            machine: (None, None, None, false),
+            trivial_p50: None,
+            trivial_p99: None,
+            wrk: vec![],
+            seen: 0,
+            dropped: 0,
+        }
+    }
+
+    #[test]
+    fn the_verdict_is_on_the_median_p99_and_no_failures() {
+        let first = |h: &Http| http_lines(h).lines().next().unwrap().to_string();
+        let line = first(&http(&[1.0, 3.0, 1.5], 0));
+        assert!(line.contains("p99 1.50 ms (1.00–3.00)") && line.ends_with(": met"), "{line}");
+        assert!(first(&http(&[3.0, 2.5, 1.0], 0)).ends_with("NOT MET"));
+        assert!(first(&http(&[1.0, 1.0, 1.0], 1)).ends_with("NOT MET"), "a failed request fails it");
+        assert!(first(&http(&[], 0)).ends_with("NOT MET"), "no runs, no verdict");
+    }
+}
