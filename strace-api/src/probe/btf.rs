@@ -32,7 +32,7 @@ pub fn member_offset(btf: &Btf, name: &str, field: &str) -> Result<u32, String> 
         .types()
         .find(|t| t.kind == STRUCT && t.vlen > 0 && btf.name(t.name_off) == Some(name))
         .ok_or_else(|| format!("BTF has no struct {name}"))?;
-    btf.find(&s, field, 0).map(|bits| bits / 8).ok_or_else(|| format!("struct {name} has no field {field}"))
+    btf.find(&s, field, 0, 0).map(|bits| bits / 8).ok_or_else(|| format!("struct {name} has no field {field}"))
 }
 
 const MAGIC: u16 = 0xeb9f;
@@ -41,6 +41,9 @@ const HEADER_BYTES: usize = 24;
 const TYPE_BYTES: usize = 12;
 /// `struct btf_member`: name_off, type, offset.
 const MEMBER_BYTES: usize = 12;
+
+/// Anonymous members inside anonymous members, at most (task_struct: 2).
+const MAX_NESTING: u32 = 16;
 
 const STRUCT: u8 = 4;
 const UNION: u8 = 5;
@@ -158,8 +161,12 @@ impl<'a> Btf<'a> {
     }
 
     /// Bit offset of `field` in the struct or union `s`, which starts at bit
-    /// `base`; anonymous members are searched in turn.
-    fn find(&self, s: &Type, field: &str, base: u32) -> Option<u32> {
+    /// `base`; anonymous members are searched in turn, `depth` levels down
+    /// so far (a malformed BTF could nest a struct in itself).
+    fn find(&self, s: &Type, field: &str, base: u32, depth: u32) -> Option<u32> {
+        if depth > MAX_NESTING {
+            return None;
+        }
         for i in 0..s.vlen {
             let at = s.members_at + i * MEMBER_BYTES;
             let (name_off, ty, offset) = (self.u32_at(at)?, self.u32_at(at + 4)?, self.u32_at(at + 8)?);
@@ -170,7 +177,7 @@ impl<'a> Btf<'a> {
             }
             if name.is_empty()
                 && let Some(inner) = self.composite(ty)
-                && let Some(found) = self.find(&inner, field, bits)
+                && let Some(found) = self.find(&inner, field, bits, depth + 1)
             {
                 return Some(found);
             }
@@ -236,6 +243,7 @@ mod tests {
         b.ty("task_struct", STRUCT, 2, true, 16, &[state, 1, 32 << 24, 0, 5, 64]);
         b.ty("", STRUCT, 2, false, 8, &[pid, 1, 0, tgid, 1, 32]); // 4: struct { int pid; int tgid; }
         b.ty("", CONST, 0, false, 4, &[]); // 5: const <4>
+        b.ty("loop", STRUCT, 1, false, 4, &[0, 6, 0]); // 6: struct loop { struct loop; }
         let data = b.bytes();
         let btf = Btf::parse(&data).unwrap();
         assert_eq!(member_offset(&btf, "task_struct", "state"), Ok(0));
@@ -243,6 +251,7 @@ mod tests {
         assert_eq!(member_offset(&btf, "task_struct", "tgid"), Ok(12));
         assert!(member_offset(&btf, "task_struct", "comm").unwrap_err().contains("no field comm"));
         assert!(member_offset(&btf, "mm_struct", "pid").unwrap_err().contains("no struct mm_struct"));
+        assert!(member_offset(&btf, "loop", "pid").unwrap_err().contains("no field pid"), "a struct nested in itself");
     }
 
     #[test]
