@@ -246,10 +246,14 @@ impl Tracer {
 
     /// Whether `watch(pid, children)` would change nothing: `pid` is watched,
     /// has not exited, and its children are followed if asked. Unlike
-    /// `watch`, it never blocks: the API skips the blocking pool with it.
+    /// `watch`, it never blocks (and reads no /proc): the API skips the
+    /// blocking pool with it. `watch` also compares the process's start time,
+    /// in case the pid was reused; here a watch whose exit is followed
+    /// stands for that, as it ends when the process exits. One whose exit
+    /// is not followed answers false, so `watch` checks.
     pub fn watching(&self, pid: u32, children: bool) -> bool {
         let inner = self.inner();
-        inner.watches.get(pid).is_some_and(|w| w.exited.is_none() && (w.follow_children || !children))
+        inner.watches.get(pid).is_some_and(|w| w.exited.is_none() && w.exit_tracked && (w.follow_children || !children))
     }
 
     /// Stops watching `pid` and frees its history, returning its final counters.
@@ -317,7 +321,9 @@ impl Tracer {
                 return;
             }
         };
-        let _ = tx.send(ExitTracking::Track { pid, id, pidfd });
+        if tx.send(ExitTracking::Track { pid, id, pidfd }).is_ok() {
+            self.inner().watches.set_exit_tracked(pid, id);
+        }
     }
 
     fn stats_of(&self, kernel: &dyn Kernel, inner: &Inner, w: &Watch) -> WatchStats {

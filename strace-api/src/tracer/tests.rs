@@ -29,7 +29,16 @@ fn watch_is_idempotent_and_validated() {
 /// `watching` says when `watch` would change nothing, and so need not wait.
 #[test]
 fn watching_is_true_only_when_a_watch_would_change_nothing() {
-    let t = fake::tracer();
+    // Exits followed, as the daemon's lifecycle task does.
+    let (exits, _lifecycle) = tokio::sync::mpsc::unbounded_channel();
+    let limits = Limits { per_process: 100, memory_bytes: 1 << 20 };
+    let t = Tracer::new(
+        Box::new(fake::FakeKernel::default()),
+        limits,
+        Clock::from_offset(0),
+        Duration::from_secs(600),
+        Some(exits),
+    );
     assert!(!t.watching(other(), false), "not watched");
     t.watch(other(), false).unwrap();
     assert!(t.watching(other(), false));
@@ -39,6 +48,11 @@ fn watching_is_true_only_when_a_watch_would_change_nothing() {
     let id = t.inner().watches.get(other()).unwrap().id;
     t.exited(other(), id);
     assert!(!t.watching(other(), true), "exited: watch() decides between its history and a reused pid");
+    // A watch whose exit nobody follows may outlive its process, and the
+    // pid be reused: watch() compares the start time.
+    let t = fake::tracer();
+    t.watch(other(), true).unwrap();
+    assert!(!t.watching(other(), true), "exit not followed");
 }
 
 /// Every watch change is settled (its cache byte reset again after a grace

@@ -34,6 +34,9 @@ pub struct Watch {
     pub follow_children: bool,
     /// When the process exited; the history stays readable for a while.
     pub exited: Option<Exit>,
+    /// `lifecycle` follows its exit (it could not if the process's pidfd
+    /// could not be opened): `exited` is set when it goes.
+    pub exit_tracked: bool,
     /// Records lost in the kernel, as counted when the kernel's entry went away.
     pub final_dropped: Option<u64>,
 }
@@ -102,6 +105,7 @@ impl Watches {
             parent,
             follow_children: follow,
             exited: None,
+            exit_tracked: false,
             final_dropped: None,
         };
         self.by_pid.insert(pid, w);
@@ -122,6 +126,12 @@ impl Watches {
     pub fn set_start_ticks(&mut self, pid: u32, id: u64, start_ticks: u64) {
         if let Some(w) = self.by_pid.get_mut(&pid).filter(|w| w.id == id) {
             w.start_ticks = w.start_ticks.or(Some(start_ticks));
+        }
+    }
+
+    pub fn set_exit_tracked(&mut self, pid: u32, id: u64) {
+        if let Some(w) = self.by_pid.get_mut(&pid).filter(|w| w.id == id) {
+            w.exit_tracked = true;
         }
     }
 
