@@ -80,14 +80,16 @@ async fn legacy_watches_and_returns_the_last_lines_oldest_first() {
     assert_eq!(body, serde_json::json!([{"data": "getppid() = 2"}, {"data": "getppid() = 3"}]));
 }
 
-/// The grace period of `watch_changes_leave_the_workers_free`: waits until
-/// the test opens the gate (or 3 s, so a failing test ends), then counts
-/// itself as passed.
+/// The grace period of `watch_changes_leave_the_workers_free`: counts
+/// itself as begun, waits until the test opens the gate (or 3 s, so a
+/// failing test ends), then counts itself as passed.
 static GATE: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
 static GATE_OPENED: std::sync::Condvar = std::sync::Condvar::new();
+static GRACE_PERIODS_BEGUN: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 static GRACE_PERIODS_PASSED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn gated_grace_period() {
+    GRACE_PERIODS_BEGUN.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let open = GATE.lock().unwrap();
     let _ = GATE_OPENED.wait_timeout_while(open, std::time::Duration::from_secs(3), |open| !*open).unwrap();
     GRACE_PERIODS_PASSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
@@ -108,9 +110,14 @@ async fn watch_changes_leave_the_workers_free() {
         let t = t.clone();
         async move { call(&t, Method::PUT, &format!("/v1/watch/{p}?children=false")).await }
     });
-    // Both requests are now waiting in their grace periods, or running inline
-    // on this worker, in which case this request waits behind them.
-    tokio::task::yield_now().await;
+    // Until a grace period has begun: on the blocking pool, or inline on
+    // this worker (the old handler), in which case it has passed by the time
+    // this task runs again.
+    let begun = std::time::Instant::now();
+    while GRACE_PERIODS_BEGUN.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        assert!(begun.elapsed() < std::time::Duration::from_secs(5), "no watch change began");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     let (s, _) = get(&t, "/healthz").await;
     let passed = GRACE_PERIODS_PASSED.load(std::sync::atomic::Ordering::SeqCst);
     *GATE.lock().unwrap() = true;
@@ -119,6 +126,7 @@ async fn watch_changes_leave_the_workers_free() {
     assert_eq!(passed, 0, "/healthz waited for a watch change's grace period");
     assert_eq!(legacy.await.unwrap().0, StatusCode::OK);
     assert!(watch.await.unwrap().0.is_success());
+    assert!(GRACE_PERIODS_PASSED.load(std::sync::atomic::Ordering::SeqCst) >= 1, "a watch change waited for one");
 }
 
 #[tokio::test]
