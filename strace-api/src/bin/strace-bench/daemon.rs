@@ -38,7 +38,13 @@ impl Daemon {
             }
         });
         let addr = rx.recv_timeout(Duration::from_secs(30)).context("the daemon did not start")?;
-        let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+        // The paced client's threads each keep a connection (ureq keeps 3
+        // idle ones per host by default, which closed one of four).
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_idle_connections_per_host(8)
+            .build()
+            .new_agent();
         Ok(Daemon { child, base: format!("http://{addr}"), agent })
     }
 

@@ -35,12 +35,11 @@ pub fn paced(agent: ureq::Agent, base: &str, paths: &[String], rate: u32, durati
             let (connected, start) = (connected.clone(), start.clone());
             std::thread::spawn(move || {
                 let mut out = Paced::default();
-                if agent
-                    .get(&urls[t as usize % urls.len()])
-                    .call()
-                    .and_then(|mut r| r.body_mut().read_to_vec())
-                    .is_err()
-                {
+                let warmed = match agent.get(&urls[t as usize % urls.len()]).call() {
+                    Ok(mut r) => r.status().is_success() && r.body_mut().read_to_vec().is_ok(),
+                    Err(_) => false,
+                };
+                if !warmed {
                     out.failed += 1;
                 }
                 connected.wait();
