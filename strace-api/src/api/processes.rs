@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 
 use super::{
     ApiError,
@@ -47,15 +48,21 @@ fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessV
 }
 
 /// Both endpoints read /proc: a file or more per process, ms for a host's
-/// thousands, so they run off the async workers.
+/// thousands, so they run off the async workers, this many at a time: a
+/// client polling them hard must not take the blocking pool that watch
+/// changes and exits use. The others wait here, holding no thread.
+static PROC_READERS: Semaphore = Semaphore::const_new(4);
+
 pub async fn list(
     State(tracer): State<Arc<Tracer>>,
     ApiQuery(_): ApiQuery<NoQuery>,
 ) -> Result<Json<Vec<ProcessView>>, ApiError> {
+    let _turn = PROC_READERS.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
     off_the_workers("listing the processes", move || Json(all(&tracer))).await
 }
 
 pub async fn detail(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<ProcessDetail>, ApiError> {
+    let _turn = PROC_READERS.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
     off_the_workers("reading the process", move || one(&tracer, pid)).await?.map(Json)
 }
 
