@@ -52,8 +52,8 @@ pub struct Http {
     machine: (Option<f64>, Option<f64>, Option<f64>, bool),
     /// The same paced load against `/v1/watch`, which renders no event: the
     /// latency this machine gives any request under the same conditions.
-    trivial_p50: Option<f64>,
-    trivial_p99: Option<f64>,
+    /// Each run follows one of `runs`, so the two see the machine alike.
+    trivial: Vec<PacedRun>,
     wrk: Vec<(String, (f64, f64, f64))>,
     /// The storm's records delivered and dropped over the whole phase: the
     /// drain must keep up while the server is busy.
@@ -75,13 +75,11 @@ pub fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> 
         let handle = scope.spawn(|| s.go());
         std::thread::sleep(Duration::from_millis(300));
         let paths = [format!("/strace/{pid}/100"), format!("/v1/processes/{pid}/events?limit=100")];
-        let runs = (0..o.http_runs)
-            .map(|_| {
-                PacedRun::of(&load::paced(d.agent(), &d.base, &paths, o.http_rate, Duration::from_secs(o.http_secs)))
-            })
-            .collect();
-        let trivial = ["/v1/watch".to_string()];
-        let trivial = load::paced(d.agent(), &d.base, &trivial, o.http_rate, Duration::from_secs(o.http_secs)).total;
+        let watch_list = ["/v1/watch".to_string()];
+        let run = |paths: &[String]| {
+            PacedRun::of(&load::paced(d.agent(), &d.base, paths, o.http_rate, Duration::from_secs(o.http_secs)))
+        };
+        let (runs, trivial) = (0..o.http_runs).map(|_| (run(&paths), run(&watch_list))).unzip();
         let mut wrk = vec![];
         for p in &paths {
             if let Some(r) = load::wrk(&format!("{}{p}", d.base), 3) {
@@ -99,8 +97,7 @@ pub fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> 
             secs: o.http_secs,
             runs,
             machine,
-            trivial_p50: percentile(&trivial, 50.0),
-            trivial_p99: percentile(&trivial, 99.0),
+            trivial,
             wrk,
             seen: counters["seen"].as_u64().unwrap_or(0),
             dropped: counters["dropped"].as_u64().unwrap_or(0),
@@ -146,11 +143,12 @@ pub fn http_lines(h: &Http) -> String {
         max.unwrap_or(f64::NAN)
     )
     .unwrap();
+    let trivial = |f: fn(&PacedRun) -> f64| spread(&h.trivial.iter().map(f).collect::<Vec<_>>());
     writeln!(
         s,
-        "  - the same paced load against /v1/watch, which renders no event (this machine's latency for any request under the same load): p50 {:.2} ms, p99 {:.2} ms",
-        h.trivial_p50.unwrap_or(f64::NAN),
-        h.trivial_p99.unwrap_or(f64::NAN)
+        "  - the same paced load against /v1/watch, which renders no event (this machine's latency for any request under the same load), each run right after one of the above: p50 {}, p99 {}",
+        show(trivial(|r| r.p50)),
+        show(trivial(|r| r.p99))
     )
     .unwrap();
     for (path, (p50, p99, rps)) in &h.wrk {
@@ -172,8 +170,7 @@ mod tests {
             secs: 5,
             runs: p99s.iter().map(run).collect(),
             machine: (None, None, None, false),
-            trivial_p50: None,
-            trivial_p99: None,
+            trivial: vec![],
             wrk: vec![],
             seen: 0,
             dropped: 0,
