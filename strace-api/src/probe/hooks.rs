@@ -1,7 +1,7 @@
 //! Attaching the syscall hooks while something is watched, and detaching
 //! them (with the batch-flushing hooks) once nothing is: an idle daemon
 //! costs the host's syscalls nothing.
-use aya::programs::{RawTracePointRunOptions, TestRun as _};
+use aya::programs::{ProgramError, RawTracePointRunOptions, TestRun as _};
 use strace_common::maps::programs;
 
 use super::{FLUSH_HOOKS, Probe, btf_tracepoint, error, raw_tracepoint};
@@ -38,9 +38,7 @@ impl Probe {
         Ok(())
     }
 
-    /// Detaches the syscall hooks. Every link gets its detach even if one
-    /// fails (the first error is returned): none stays attached unknown to
-    /// this struct. The flush hooks stay until the programs running now have
+    /// Detaches the syscall hooks (see `detach_all`). The flush hooks stay until the programs running now have
     /// ended (`detach_flush_hooks`, from `Kernel::settle`): the grace period
     /// is waited for with no lock held.
     pub(super) fn detach(&mut self) -> Result<(), String> {
@@ -49,23 +47,16 @@ impl Probe {
         if self.syscall_links.is_empty() && self.flush_links.is_empty() {
             return Ok(());
         }
-        let mut first_error = None;
-        for (name, link) in self.syscall_links.drain(..).rev().collect::<Vec<_>>() {
-            let detached = btf_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link));
-            if let Err(e) = detached {
-                first_error.get_or_insert(error::chain(&e));
-            }
-        }
+        let first_error = detach_all(&mut self.syscall_links, |name, link| {
+            btf_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link))
+        });
         self.detaches += 1;
         self.detached = Some(self.detaches);
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Once no syscall hook runs any more: writes out every CPU's batch,
-    /// then detaches the flush hooks (each gets its detach, as above).
+    /// then detaches the flush hooks.
     pub(super) fn detach_flush_hooks(&mut self) -> Result<(), String> {
         // Nothing appends now: write out what every CPU still holds.
         if let Err(e) = self.flush_every_cpu() {
@@ -77,14 +68,9 @@ impl Probe {
                 std::thread::sleep(FALLBACK_GRACE);
             }
         }
-        let mut first_error = None;
-        for (name, link) in self.flush_links.drain(..).rev().collect::<Vec<_>>() {
-            let detached = raw_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link));
-            if let Err(e) = detached {
-                first_error.get_or_insert(error::chain(&e));
-            }
-        }
-        if let Some(e) = first_error {
+        if let Some(e) = detach_all(&mut self.flush_links, |name, link| {
+            raw_tracepoint(&mut self.ebpf, name).and_then(|p| p.detach(link))
+        }) {
             return Err(e);
         }
         tracing::debug!("nothing watched: syscall hooks detached");
@@ -116,6 +102,22 @@ impl Probe {
         }
         Err(format!("CPUs {cpus:?} kept their batches busy"))
     }
+}
+
+/// Detaches every link of `links`, newest first, with `detach`: each gets
+/// its detach even if one fails, so none stays attached unknown to the
+/// probe. Returns the first error.
+fn detach_all<L>(
+    links: &mut Vec<(&'static str, L)>,
+    mut detach: impl FnMut(&'static str, L) -> Result<(), ProgramError>,
+) -> Option<String> {
+    let mut first_error = None;
+    for (name, link) in links.drain(..).rev() {
+        if let Err(e) = detach(name, link) {
+            first_error.get_or_insert(error::chain(&e));
+        }
+    }
+    first_error
 }
 
 /// Returns once every eBPF program run that began before the call has ended.
