@@ -5,11 +5,14 @@ mod error;
 mod hooks;
 pub mod namespace;
 pub mod preflight;
+mod reads;
 mod threads;
+
+use std::sync::{Arc, atomic::Ordering};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
+    maps::{HashMap, MapData, MapError, RingBuf},
     programs::{
         BtfTracePoint, RawTracePoint, RawTracePointRunOptions, TestRun as _, raw_trace_point::RawTracePointLinkId,
         tp_btf::BtfTracePointLinkId,
@@ -19,8 +22,9 @@ use aya_log::EbpfLogger;
 pub use error::StartupError;
 use hooks::wait_for_running_programs;
 use namespace::PidNamespace;
+use reads::ProbeReads;
 use strace_common::{
-    Counter, ThreadSlot, WatchEntry,
+    WatchEntry,
     capture::{self, CaptureSpec, CaptureTable},
     maps::{self, globals, programs, state},
 };
@@ -28,7 +32,7 @@ use threads::ThreadTable;
 
 use crate::{
     syscall,
-    tracer::{Kernel, KernelCounters, ProgramStats, Unsettled},
+    tracer::{Kernel, KernelReads, Unsettled},
 };
 
 /// The BPF object built by build.rs from the `strace-ebpf` crate.
@@ -58,8 +62,6 @@ pub struct Probe {
     syscall_links: Vec<(&'static str, BtfTracePointLinkId)>,
     /// The batch-flushing hooks' links, attached with the syscall hooks.
     flush_links: Vec<(&'static str, RawTracePointLinkId)>,
-    /// (name, kernel program id) of each attached program.
-    programs: Vec<(&'static str, u32)>,
     watched: HashMap<MapData, u32, WatchEntry>,
     pending: HashMap<MapData, u32, u32>,
     threads: ThreadTable,
@@ -69,7 +71,7 @@ pub struct Probe {
     /// `unsettled`.
     detaches: u64,
     detached: Option<u64>,
-    counters: PerCpuArray<MapData, u64>,
+    reads: Arc<ProbeReads>,
     // Last: programs detach when this drops.
     ebpf: Ebpf,
 }
@@ -183,21 +185,25 @@ impl Probe {
             take(maps::EVENTS)?,
         );
         let map_err = |name| move |e: MapError| StartupError::Map { name, error: error::chain(&e) };
+        let threads = ThreadTable::new(t, ow, cl, table_size)
+            .map_err(|error| StartupError::Map { name: maps::THREADS, error })?;
+        let watched_read = reads::reopen(&w).map_err(|error| StartupError::Map { name: maps::WATCHED, error })?;
+        let exit_only = syscall_hooks == EXIT_ONLY_HOOKS;
+        let reads = ProbeReads::new(watched_read, threads.view(), c, ids, exit_only)
+            .map_err(|e| StartupError::Map { name: maps::COUNTERS, error: error::chain(&e) })?;
         let mut probe = Probe {
             host_pids: ns_mode == 0,
             watch_all: settings.watch_all,
             syscall_hooks,
             syscall_links: vec![],
             flush_links: vec![],
-            programs: ids,
             watched: HashMap::try_from(w).map_err(map_err(maps::WATCHED))?,
             pending: HashMap::try_from(p).map_err(map_err(maps::PENDING))?,
-            threads: ThreadTable::new(t, ow, cl, table_size)
-                .map_err(|error| StartupError::Map { name: maps::THREADS, error })?,
+            threads,
             unsettled: vec![],
             detaches: 0,
             detached: None,
-            counters: PerCpuArray::try_from(c).map_err(map_err(maps::COUNTERS))?,
+            reads: Arc::new(reads),
             ebpf,
         };
         if settings.watch_all {
@@ -246,22 +252,6 @@ impl Probe {
         }
         live
     }
-
-    fn program_stats(&self) -> Vec<ProgramStats> {
-        let infos: Vec<_> = aya::programs::loaded_programs().filter_map(Result::ok).collect();
-        self.programs
-            .iter()
-            .map(|&(name, id)| {
-                let info = infos.iter().find(|i| i.id() == id);
-                ProgramStats {
-                    name,
-                    id,
-                    run_count: info.map_or(0, |i| i.run_count()),
-                    run_time_ns: info.map_or(0, |i| i.run_time().as_nanos() as u64),
-                }
-            })
-            .collect()
-    }
 }
 
 /// Bytes a CPU writes between wake-ups: an eighth of the ring per CPU, so
@@ -300,11 +290,11 @@ impl Kernel for Probe {
     fn set_active(&mut self, on: bool) -> Result<(), String> {
         // The kernel may be watching processes userspace has not heard of yet
         // (a child not announced, a pending request): keep the hooks for them.
-        if on || self.watch_all || self.kernel_watches_live_processes() { self.attach() } else { self.detach() }
-    }
-
-    fn active(&self) -> bool {
-        !self.syscall_links.is_empty()
+        let changed =
+            if on || self.watch_all || self.kernel_watches_live_processes() { self.attach() } else { self.detach() };
+        // Halfway too: what a failed attempt left attached stays.
+        self.reads.active.store(!self.syscall_links.is_empty(), Ordering::Relaxed);
+        changed
     }
 
     fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String> {
@@ -373,31 +363,8 @@ impl Kernel for Probe {
         Ok(())
     }
 
-    fn lost(&self, host_pid: u32) -> u64 {
-        self.watched.get(&host_pid, 0).map_or(0, |w| w.dropped + w.untracked)
-    }
-
-    fn in_flight(&self, host_pid: u32) -> Vec<ThreadSlot> {
-        if self.syscall_hooks == EXIT_ONLY_HOOKS {
-            // Exit hook alone: a slot is IN_SYSCALL only while its call is
-            // being written out, already finished.
-            return vec![];
-        }
-        self.threads.of(host_pid).map(|(_, s)| s).filter(|s| s.state == ThreadSlot::IN_SYSCALL).collect()
-    }
-
-    fn counters(&self) -> KernelCounters {
-        let sum = |c: Counter| self.counters.get(&(c as u32), 0).map_or(0, |v| v.iter().sum());
-        KernelCounters {
-            ring_full: sum(Counter::RingFull),
-            threads_full: sum(Counter::ThreadsFull),
-            watched_full: sum(Counter::WatchedFull),
-            aux_lost: sum(Counter::AuxLost),
-        }
-    }
-
-    fn programs(&self) -> Vec<ProgramStats> {
-        self.program_stats()
+    fn reads(&self) -> Arc<dyn KernelReads> {
+        self.reads.clone()
     }
 }
 

@@ -5,9 +5,12 @@
 use std::{
     os::fd::{AsFd, AsRawFd},
     ptr::NonNull,
-    sync::atomic::{
-        AtomicU64,
-        Ordering::{self, SeqCst},
+    sync::{
+        Arc,
+        atomic::{
+            AtomicU64,
+            Ordering::{self, SeqCst},
+        },
     },
 };
 
@@ -15,34 +18,32 @@ use aya::maps::{HashMap, Map, MapData, MapError};
 use strace_common::ThreadSlot;
 
 pub struct ThreadTable {
-    slots: Mapped<ThreadSlot>,
-    /// Host tgid owning each slot, 0 if free.
-    owners: Mapped<u64>,
+    view: Arc<ThreadView>,
     claims: HashMap<MapData, u32, u32>,
     /// Slots retired by `retire_process`, not yet freed.
     retired: Vec<usize>,
+}
+
+/// The slots and their owners, mapped; shared with the probe's read side,
+/// which copies slots while the table changes (as the kernel does).
+pub struct ThreadView {
+    slots: Mapped<ThreadSlot>,
+    /// Host tgid owning each slot, 0 if free.
+    owners: Mapped<u64>,
 }
 
 impl ThreadTable {
     /// Maps THREADS and OWNERS (mmapable arrays of `len` elements).
     pub fn new(slots: Map, owners: Map, claims: Map, len: u32) -> Result<ThreadTable, String> {
         Ok(ThreadTable {
-            slots: Mapped::new(slots, len)?,
-            owners: Mapped::new(owners, len)?,
+            view: Arc::new(ThreadView { slots: Mapped::new(slots, len)?, owners: Mapped::new(owners, len)? }),
             claims: HashMap::try_from(claims).map_err(|e: MapError| e.to_string())?,
             retired: vec![],
         })
     }
 
-    /// The slots of `host_pid`'s threads: (index, a copy of the slot). The
-    /// kernel may be writing a slot while it is copied, so a copy may mix two
-    /// moments of one call (it is a snapshot for display).
-    pub fn of(&self, host_pid: u32) -> impl Iterator<Item = (usize, ThreadSlot)> + '_ {
-        (0..self.owners.len)
-            .filter(move |&i| self.owner_tgid(i).load(Ordering::Relaxed) == u64::from(host_pid))
-            // SAFETY: i < len.
-            .map(|i| (i, unsafe { self.slots.ptr.add(i).read_volatile() }))
-            .filter(move |(_, s)| s.host_pid() == host_pid)
+    pub fn view(&self) -> Arc<ThreadView> {
+        self.view.clone()
     }
 
     /// Retires the slots of a process no longer watched (its threads may
@@ -53,10 +54,11 @@ impl ThreadTable {
     /// owner's. Each owner is swapped only if unchanged since the scan (the
     /// kernel frees a slot at thread exit and claims free ones).
     pub fn retire_process(&mut self, host_pid: u32) {
-        let found: Vec<(usize, u64)> = self.of(host_pid).map(|(i, s)| (i, s.owner)).collect();
+        let view = &self.view;
+        let found: Vec<(usize, u64)> = view.of(host_pid).map(|(i, s)| (i, s.owner)).collect();
         for (i, owner) in found {
-            if self.slot_owner(i).compare_exchange(owner, ThreadSlot::RETIRED, SeqCst, SeqCst).is_ok() {
-                let _ = self.owner_tgid(i).compare_exchange(u64::from(host_pid), 0, SeqCst, SeqCst);
+            if view.slot_owner(i).compare_exchange(owner, ThreadSlot::RETIRED, SeqCst, SeqCst).is_ok() {
+                let _ = view.owner_tgid(i).compare_exchange(u64::from(host_pid), 0, SeqCst, SeqCst);
                 self.retired.push(i);
             }
         }
@@ -71,10 +73,23 @@ impl ThreadTable {
     /// Frees retired slots: a grace period has passed since they were retired.
     pub fn free(&mut self, retired: Vec<usize>) {
         for i in retired {
-            if self.slot_owner(i).compare_exchange(ThreadSlot::RETIRED, 0, SeqCst, SeqCst).is_ok() {
+            if self.view.slot_owner(i).compare_exchange(ThreadSlot::RETIRED, 0, SeqCst, SeqCst).is_ok() {
                 let _ = self.claims.remove(&(i as u32));
             }
         }
+    }
+}
+
+impl ThreadView {
+    /// The slots of `host_pid`'s threads: (index, a copy of the slot). The
+    /// kernel may be writing a slot while it is copied, so a copy may mix two
+    /// moments of one call (it is a snapshot for display).
+    pub fn of(&self, host_pid: u32) -> impl Iterator<Item = (usize, ThreadSlot)> + '_ {
+        (0..self.owners.len)
+            .filter(move |&i| self.owner_tgid(i).load(Ordering::Relaxed) == u64::from(host_pid))
+            // SAFETY: i < len.
+            .map(|i| (i, unsafe { self.slots.ptr.add(i).read_volatile() }))
+            .filter(move |(_, s)| s.host_pid() == host_pid)
     }
 
     /// The `owner` field of slot `i`, the slot's first, aligned u64.
@@ -98,8 +113,8 @@ struct Mapped<T> {
     _map: MapData,
 }
 
-// SAFETY: shared memory with the kernel; every access is a volatile copy or
-// an atomic, and the table is only reached through the daemon's probe lock.
+// SAFETY: shared memory with the kernel, which writes it from every CPU at
+// once; every access is a volatile copy or an atomic.
 unsafe impl<T> Send for Mapped<T> {}
 unsafe impl<T> Sync for Mapped<T> {}
 

@@ -1,5 +1,12 @@
 //! An in-memory kernel for tests that need no root.
-use std::{collections::HashMap, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use strace_common::ThreadSlot;
 
@@ -9,9 +16,9 @@ use super::*;
 pub struct FakeKernel {
     /// ns pid → (host pid, follow children)
     pub watched: HashMap<u32, (Option<u32>, bool)>,
-    pub active: bool,
-    /// What `lost` answers for every process.
-    pub lost: u64,
+    /// The read side: whether the hooks are attached, and what `lost`
+    /// answers for every process.
+    pub reads: Arc<FakeReads>,
     /// How many times the hooks went from detached to attached (shared, so a
     /// test can read it after the tracer owns the kernel).
     pub attaches: std::sync::Arc<std::sync::atomic::AtomicU32>,
@@ -21,6 +28,9 @@ pub struct FakeKernel {
     pub settled: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
     /// Stands for the kernel's grace period (by default none).
     pub grace_period: Option<fn()>,
+    /// Runs as the hooks go from detached to attached: stands for the wait
+    /// an attach can have in the kernel (by default none).
+    pub attach: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
 impl Kernel for FakeKernel {
@@ -28,14 +38,14 @@ impl Kernel for FakeKernel {
         true
     }
     fn set_active(&mut self, on: bool) -> Result<(), String> {
-        if on && !self.active {
-            self.attaches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if on && !self.reads.active.load(Ordering::Relaxed) {
+            self.attaches.fetch_add(1, Ordering::Relaxed);
+            if let Some(attach) = &self.attach {
+                attach();
+            }
         }
-        self.active = on;
+        self.reads.active.store(on, Ordering::Relaxed);
         Ok(())
-    }
-    fn active(&self) -> bool {
-        self.active
     }
     fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow: bool) -> Result<(), String> {
         self.watched.insert(ns_pid, (host_pid.or(Some(ns_pid)), follow));
@@ -56,6 +66,21 @@ impl Kernel for FakeKernel {
     }
     fn settle(&mut self, changes: Unsettled) {
         self.settled.lock().unwrap().extend(changes.tgids);
+    }
+    fn reads(&self) -> Arc<dyn KernelReads> {
+        self.reads.clone()
+    }
+}
+
+#[derive(Default)]
+pub struct FakeReads {
+    pub active: AtomicBool,
+    pub lost: u64,
+}
+
+impl KernelReads for FakeReads {
+    fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
     }
     fn lost(&self, _host_pid: u32) -> u64 {
         self.lost

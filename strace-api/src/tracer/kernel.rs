@@ -1,6 +1,8 @@
-//! The kernel side as the tracer sees it: a trait (the real one is
-//! `probe::Probe`; `NullKernel` and the tests' fake stand in), and what it
-//! reports.
+//! The kernel side as the tracer sees it: two traits, one for changes and
+//! one for reads (the real ones are `probe::Probe` and `probe::ProbeReads`;
+//! `NullKernel` and the tests' fake stand in), and what they report.
+use std::sync::Arc;
+
 use serde::Serialize;
 use strace_common::ThreadSlot;
 
@@ -13,7 +15,6 @@ pub trait Kernel: Send {
     /// attached until the programs running have ended (the hooks that write
     /// out the CPUs' batches) goes with the next `unsettled`.
     fn set_active(&mut self, on: bool) -> Result<(), String>;
-    fn active(&self) -> bool;
     /// Starts tracing process `ns_pid`; `host_pid` is its host tgid when known,
     /// otherwise the kernel resolves it at the process's next syscall.
     fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String>;
@@ -34,6 +35,16 @@ pub trait Kernel: Send {
     }
     /// Finishes `changes` (see `unsettled`).
     fn settle(&mut self, _changes: Unsettled) {}
+    /// Its read side, shared.
+    fn reads(&self) -> Arc<dyn KernelReads>;
+}
+
+/// What the tracer reads from the kernel side, without the lock its changes
+/// take: an attach can wait for a kernel grace period (10-40 ms here), and
+/// a request for counters or for calls in progress does not wait with it.
+pub trait KernelReads: Send + Sync {
+    /// Whether the syscall hooks are attached.
+    fn active(&self) -> bool;
     /// Records of host process `host_pid` lost in the kernel so far.
     fn lost(&self, host_pid: u32) -> u64;
     /// The syscalls its threads are in right now.
@@ -80,14 +91,20 @@ impl Kernel for NullKernel {
     fn set_active(&mut self, _on: bool) -> Result<(), String> {
         Ok(())
     }
-    fn active(&self) -> bool {
-        false
-    }
     fn watch(&mut self, _: u32, _: Option<u32>, _: bool) -> Result<(), String> {
         Ok(())
     }
     fn unwatch(&mut self, _: u32, _: Option<u32>) -> Result<(), String> {
         Ok(())
+    }
+    fn reads(&self) -> Arc<dyn KernelReads> {
+        Arc::new(NullKernel)
+    }
+}
+
+impl KernelReads for NullKernel {
+    fn active(&self) -> bool {
+        false
     }
     fn lost(&self, _: u32) -> u64 {
         0

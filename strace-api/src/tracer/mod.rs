@@ -9,14 +9,14 @@ pub mod watches;
 use std::{
     os::fd::OwnedFd,
     sync::{
-        Mutex, MutexGuard,
+        Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
     },
     time::{Duration, SystemTime},
 };
 
 pub use ingest::Ingest;
-pub use kernel::{Kernel, KernelCounters, NullKernel, ProgramStats, Unsettled};
+pub use kernel::{Kernel, KernelCounters, KernelReads, NullKernel, ProgramStats, Unsettled};
 use pending_aux::PendingAux;
 use serde::Serialize;
 use strace_common::ThreadSlot;
@@ -114,6 +114,10 @@ struct Inner {
 pub struct Tracer {
     // Lock order: kernel, then inner.
     kernel: Mutex<Box<dyn Kernel>>,
+    /// The kernel's read side: taken without the kernel lock, under the
+    /// history lock where a count must agree with the watches (a watch's
+    /// final loss count is kept in `inner` as its kernel entry goes).
+    reads: Arc<dyn KernelReads>,
     inner: Mutex<Inner>,
     malformed: AtomicU64,
     arrivals: Notify,
@@ -137,6 +141,7 @@ impl Tracer {
         exits: Option<mpsc::UnboundedSender<ExitTracking>>,
     ) -> Tracer {
         Tracer {
+            reads: kernel.reads(),
             kernel: Mutex::new(kernel),
             inner: Mutex::new(Inner {
                 watches: Watches::default(),
@@ -222,21 +227,25 @@ impl Tracer {
                     inner.recorder.close(pid);
                 }
                 inner.recorder.open(pid);
+                if kernel.host_pids() {
+                    inner.watches.set_host_pid(pid, pid);
+                }
                 id
             }
         };
-        // The hooks are attached while anything is watched: a live watch
-        // that existed already (above) had them attached.
+        // The hooks are attached while anything is watched (a live watch
+        // that existed already, above, had them attached). Attaching can
+        // wait for a kernel grace period: the history lock goes first, so
+        // the drain and the readers go on (they see the watch, no events
+        // yet). Other watch changes wait for the kernel lock.
+        drop(inner);
         if let Err(e) = kernel.set_active(true).and_then(|()| kernel.watch(pid, None, children)) {
+            let mut inner = self.inner();
             inner.watches.remove(pid);
             inner.recorder.close(pid);
             self.watch_ended(kernel, inner);
             return Err(WatchError::Kernel(e));
         }
-        if kernel.host_pids() {
-            inner.watches.set_host_pid(pid, pid);
-        }
-        drop(inner);
         // Its exit is followed first: settling takes a few ms, in which the
         // pid could be reused.
         self.track_exit(pid, id);
@@ -261,7 +270,7 @@ impl Tracer {
         let mut kernel = self.kernel();
         let mut inner = self.inner();
         let watch = inner.watches.get(pid).cloned().ok_or(WatchError::NotWatched(pid))?;
-        let stats = self.stats_of(&**kernel, &inner, &watch);
+        let stats = self.stats_of(&inner, &watch);
         if watch.exited.is_none() {
             kernel.unwatch(pid, watch.host_pid).map_err(WatchError::Kernel)?;
         }
@@ -285,7 +294,7 @@ impl Tracer {
         }
         let host = inner.watches.get(pid).and_then(|w| w.host_pid);
         // The kernel's counters go with its entry: keep the final count.
-        let dropped = host.map_or(0, |h| kernel.lost(h));
+        let dropped = host.map_or(0, |h| self.reads.lost(h));
         inner.watches.exited(pid, id, Instant::now().into_std(), SystemTime::now(), dropped);
         if let Err(e) = kernel.unwatch(pid, host) {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
@@ -326,7 +335,7 @@ impl Tracer {
         }
     }
 
-    fn stats_of(&self, kernel: &dyn Kernel, inner: &Inner, w: &Watch) -> WatchStats {
+    fn stats_of(&self, inner: &Inner, w: &Watch) -> WatchStats {
         let log = inner.recorder.log(w.pid).map(ProcessLog::stats).unwrap_or_default();
         let LogStats { seen, retained, evicted, last_seq } = log;
         WatchStats {
@@ -339,22 +348,20 @@ impl Tracer {
             seen,
             retained,
             evicted,
-            dropped: w.final_dropped.unwrap_or_else(|| w.host_pid.map_or(0, |h| kernel.lost(h))),
+            dropped: w.final_dropped.unwrap_or_else(|| w.host_pid.map_or(0, |h| self.reads.lost(h))),
             last_seq,
         }
     }
 
     pub fn stats(&self, pid: u32) -> Option<WatchStats> {
-        let kernel = self.kernel();
         let inner = self.inner();
         let w = inner.watches.get(pid)?;
-        Some(self.stats_of(&**kernel, &inner, w))
+        Some(self.stats_of(&inner, w))
     }
 
     pub fn watched(&self) -> Vec<WatchStats> {
-        let kernel = self.kernel();
         let inner = self.inner();
-        let mut all: Vec<_> = inner.watches.all().map(|w| self.stats_of(&**kernel, &inner, w)).collect();
+        let mut all: Vec<_> = inner.watches.all().map(|w| self.stats_of(&inner, w)).collect();
         all.sort_by_key(|s| s.pid);
         all
     }
@@ -367,7 +374,7 @@ impl Tracer {
         };
         // The kernel's thread table is read without the history's lock, so
         // the drain is not held up.
-        let mut slots = self.kernel().in_flight(host);
+        let mut slots = self.reads.in_flight(host);
         slots.sort_by_key(|s| s.tid);
         let inner = self.inner();
         slots
@@ -387,10 +394,7 @@ impl Tracer {
     }
 
     pub fn totals(&self) -> Totals {
-        let (kernel, programs, hooks_attached) = {
-            let k = self.kernel();
-            (k.counters(), k.programs(), k.active())
-        };
+        let (kernel, programs, hooks_attached) = (self.reads.counters(), self.reads.programs(), self.reads.active());
         let inner = self.inner();
         let exited = inner.watches.all().filter(|w| w.exited.is_some()).count();
         Totals {

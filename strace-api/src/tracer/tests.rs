@@ -111,6 +111,60 @@ fn a_zombie_is_the_exited_process_not_a_new_one() {
     child.wait().unwrap();
 }
 
+/// An attach (which can wait for a kernel grace period, 10-40 ms) holds the
+/// kernel lock only: the counters, the watch list and an exited process's
+/// history answer meanwhile, and the drain's lock is free.
+#[test]
+fn reads_do_not_wait_for_an_attach() {
+    let armed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (entered, in_attach) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let released = Mutex::new(released);
+    let attach = {
+        let armed = armed.clone();
+        move || {
+            if armed.load(Ordering::SeqCst) {
+                entered.send(()).unwrap();
+                let _ = released.lock().unwrap().recv_timeout(Duration::from_secs(10));
+            }
+        }
+    };
+    let t = Arc::new(fake::with_kernel(fake::FakeKernel { attach: Some(Arc::new(attach)), ..Default::default() }));
+    t.watch(other(), false).unwrap();
+    let id = t.inner().watches.get(other()).unwrap().id;
+    t.exited(other(), id);
+    assert!(!t.totals().hooks_attached);
+
+    let mut sleeper = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id();
+    armed.store(true, Ordering::SeqCst);
+    let watching = std::thread::spawn({
+        let t = t.clone();
+        move || t.watch(pid, false)
+    });
+    in_attach.recv_timeout(Duration::from_secs(5)).expect("the watch did not attach");
+    let (answered, answers) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn({
+        let t = t.clone();
+        move || {
+            let totals = t.totals();
+            let list = t.watched();
+            let exited = t.stats(other());
+            let in_flight = t.in_flight(other());
+            drop(t.inner());
+            answered.send((totals.hooks_attached, list.len(), exited.is_some(), in_flight.len())).unwrap();
+        }
+    });
+    let read = answers.recv_timeout(Duration::from_secs(5));
+    release.send(()).unwrap();
+    assert_eq!(read, Ok((false, 2, true, 0)), "the reads waited for the attach");
+    assert_eq!(watching.join().unwrap(), Ok(Watched::New));
+    reader.join().unwrap();
+    assert!(t.totals().hooks_attached);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+}
+
 #[test]
 fn ingest_counts_everything() {
     let t = fake::tracer();
@@ -218,7 +272,10 @@ fn kernel_announced_children_get_a_log_first() {
 
 #[test]
 fn kernel_drops_are_reported_and_survive_the_exit() {
-    let t = fake::with_kernel(fake::FakeKernel { lost: 7, ..Default::default() });
+    let t = fake::with_kernel(fake::FakeKernel {
+        reads: Arc::new(fake::FakeReads { lost: 7, ..Default::default() }),
+        ..Default::default()
+    });
     let p = other();
     t.watch(p, false).unwrap();
     assert_eq!(t.stats(p).unwrap().dropped, 7);

@@ -204,6 +204,21 @@ impl Daemon {
         }
     }
 
+    /// Polls until `check` holds for `/healthz`, or panics after `within`.
+    pub fn wait_health(&self, within: Duration, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let (_, h) = self.get("/healthz");
+            if check(&h) {
+                return h;
+            }
+            if Instant::now() > deadline {
+                panic!("/healthz never got there: {h}\ndaemon log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERM, and the exit status.
     pub fn stop(mut self) -> ExitStatus {
         // SAFETY: kill with a valid pid and signal.

@@ -1,0 +1,102 @@
+//! The probe's read side: loss counters, calls in progress and program
+//! statistics, read through handles of their own, so that a reader never
+//! waits for the probe's lock (held across an attach, which can wait for a
+//! kernel grace period).
+use std::{
+    os::fd::AsFd as _,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use aya::maps::{HashMap, Map, MapData, MapError, PerCpuArray};
+use strace_common::{Counter, ThreadSlot, WatchEntry};
+
+use super::threads::ThreadView;
+use crate::tracer::{KernelCounters, KernelReads, ProgramStats};
+
+pub struct ProbeReads {
+    /// A second handle on WATCHED (the probe writes through its own).
+    watched: HashMap<MapData, u32, WatchEntry>,
+    threads: Arc<ThreadView>,
+    counters: PerCpuArray<MapData, u64>,
+    /// (name, kernel program id) of each program loaded.
+    programs: Vec<(&'static str, u32)>,
+    /// Only the exit hook: no call is ever seen in progress.
+    exit_only: bool,
+    /// Set by the probe as it attaches and detaches the syscall hooks.
+    pub(super) active: AtomicBool,
+}
+
+impl ProbeReads {
+    /// `watched` is a handle of its own on WATCHED (see `reopen`).
+    pub(super) fn new(
+        watched: Map,
+        threads: Arc<ThreadView>,
+        counters: Map,
+        programs: Vec<(&'static str, u32)>,
+        exit_only: bool,
+    ) -> Result<ProbeReads, MapError> {
+        Ok(ProbeReads {
+            watched: HashMap::try_from(watched)?,
+            threads,
+            counters: PerCpuArray::try_from(counters)?,
+            programs,
+            exit_only,
+            active: AtomicBool::new(false),
+        })
+    }
+}
+
+/// A second handle on hash map `map`, with a file descriptor of its own.
+pub(super) fn reopen(map: &Map) -> Result<Map, String> {
+    let Map::HashMap(data) = map else { return Err("not a hash map".into()) };
+    let fd = data.fd().as_fd().try_clone_to_owned().map_err(|e| format!("dup: {e}"))?;
+    MapData::from_fd(fd).map(Map::HashMap).map_err(|e| super::error::chain(&e))
+}
+
+impl KernelReads for ProbeReads {
+    fn active(&self) -> bool {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    fn lost(&self, host_pid: u32) -> u64 {
+        self.watched.get(&host_pid, 0).map_or(0, |w| w.dropped + w.untracked)
+    }
+
+    fn in_flight(&self, host_pid: u32) -> Vec<ThreadSlot> {
+        if self.exit_only {
+            // Exit hook alone: a slot is IN_SYSCALL only while its call is
+            // being written out, already finished.
+            return vec![];
+        }
+        self.threads.of(host_pid).map(|(_, s)| s).filter(|s| s.state == ThreadSlot::IN_SYSCALL).collect()
+    }
+
+    fn counters(&self) -> KernelCounters {
+        let sum = |c: Counter| self.counters.get(&(c as u32), 0).map_or(0, |v| v.iter().sum());
+        KernelCounters {
+            ring_full: sum(Counter::RingFull),
+            threads_full: sum(Counter::ThreadsFull),
+            watched_full: sum(Counter::WatchedFull),
+            aux_lost: sum(Counter::AuxLost),
+        }
+    }
+
+    fn programs(&self) -> Vec<ProgramStats> {
+        let infos: Vec<_> = aya::programs::loaded_programs().filter_map(Result::ok).collect();
+        self.programs
+            .iter()
+            .map(|&(name, id)| {
+                let info = infos.iter().find(|i| i.id() == id);
+                ProgramStats {
+                    name,
+                    id,
+                    run_count: info.map_or(0, |i| i.run_count()),
+                    run_time_ns: info.map_or(0, |i| i.run_time().as_nanos() as u64),
+                }
+            })
+            .collect()
+    }
+}
