@@ -1,7 +1,7 @@
 //! The probe's read side: loss counters, calls in progress and program
 //! statistics, read through handles of their own, so that a reader never
-//! waits for the probe's lock (held across an attach, which can wait for a
-//! kernel grace period).
+//! waits for the tracer's kernel lock (held across an attach, which can wait
+//! for a kernel grace period).
 use std::{
     os::fd::AsFd as _,
     sync::{

@@ -114,7 +114,10 @@ struct Mapped<T> {
 }
 
 // SAFETY: shared memory with the kernel, which writes it from every CPU at
-// once; every access is a volatile copy or an atomic.
+// once; every access is a volatile copy or an atomic. The probe's read side
+// copies slots while the probe swaps their owners: a copy may be torn, like
+// one the kernel writes into meanwhile, and is a snapshot for display only
+// (filtered by its owner again, see `ThreadView::of`).
 unsafe impl<T> Send for Mapped<T> {}
 unsafe impl<T> Sync for Mapped<T> {}
 

@@ -207,13 +207,24 @@ impl Tracer {
             Lookup::Missing => return Err(WatchError::NoSuchProcess(pid)),
         };
         let mut kernel = self.kernel();
+        // The hooks are attached while anything is watched. Attaching can
+        // wait for a kernel grace period (10-40 ms here), so it comes before
+        // the history lock is taken: the drain and the readers go on
+        // meanwhile. A zombie's history needs no hooks (attaching and
+        // detaching them on every request for it cost a grace period each).
+        let zombie = self.inner().watches.has_exited(pid, start_ticks);
+        if !zombie
+            && !self.reads.active()
+            && let Err(e) = kernel.set_active(true)
+        {
+            self.watch_ended(kernel, self.inner());
+            return Err(WatchError::Kernel(e));
+        }
         let mut inner = self.inner();
         let id = match inner.watches.start(pid, Some(start_ticks), Origin::Requested, children, None) {
             // Touch the kernel's entry only to turn following on: rewriting it
             // on every request would race with its counters.
             Start::Already { children_added: false, .. } => return Ok(Watched::Already),
-            // A zombie: nothing to attach for (attaching and detaching the
-            // hooks on every request for it cost a kernel grace period each).
             Start::Exited { .. } => return Ok(Watched::Exited),
             Start::Already { children_added: true, .. } => {
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
@@ -227,25 +238,21 @@ impl Tracer {
                     inner.recorder.close(pid);
                 }
                 inner.recorder.open(pid);
-                if kernel.host_pids() {
-                    inner.watches.set_host_pid(pid, pid);
-                }
                 id
             }
         };
-        // The hooks are attached while anything is watched (a live watch
-        // that existed already, above, had them attached). Attaching can
-        // wait for a kernel grace period: the history lock goes first, so
-        // the drain and the readers go on (they see the watch, no events
-        // yet). Other watch changes wait for the kernel lock.
-        drop(inner);
+        // Attached above, unless the history lock was taken before (then at
+        // once: attached already, or a zombie's history swept meanwhile).
         if let Err(e) = kernel.set_active(true).and_then(|()| kernel.watch(pid, None, children)) {
-            let mut inner = self.inner();
             inner.watches.remove(pid);
             inner.recorder.close(pid);
             self.watch_ended(kernel, inner);
             return Err(WatchError::Kernel(e));
         }
+        if kernel.host_pids() {
+            inner.watches.set_host_pid(pid, pid);
+        }
+        drop(inner);
         // Its exit is followed first: settling takes a few ms, in which the
         // pid could be reused.
         self.track_exit(pid, id);

@@ -112,6 +112,12 @@ impl Watches {
         Start::New { id, replaced }
     }
 
+    /// Whether `pid` is the exited process started at `start_ticks`, for
+    /// which `start` keeps the history as it is (`Start::Exited`).
+    pub fn has_exited(&self, pid: u32, start_ticks: u64) -> bool {
+        self.by_pid.get(&pid).is_some_and(|w| w.exited.is_some() && w.start_ticks == Some(start_ticks))
+    }
+
     pub fn get(&self, pid: u32) -> Option<&Watch> {
         self.by_pid.get(&pid)
     }
