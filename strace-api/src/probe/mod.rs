@@ -12,7 +12,7 @@ use std::sync::{Arc, atomic::Ordering};
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap, MapData, MapError, RingBuf},
+    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{
         BtfTracePoint, RawTracePoint, RawTracePointRunOptions, TestRun as _, raw_trace_point::RawTracePointLinkId,
         tp_btf::BtfTracePointLinkId,
@@ -188,9 +188,13 @@ impl Probe {
         let threads = ThreadTable::new(t, ow, cl, table_size)
             .map_err(|error| StartupError::Map { name: maps::THREADS, error })?;
         let watched_read = reads::reopen(&w).map_err(|error| StartupError::Map { name: maps::WATCHED, error })?;
-        let exit_only = syscall_hooks == EXIT_ONLY_HOOKS;
-        let reads = ProbeReads::new(watched_read, threads.view(), c, ids, exit_only)
-            .map_err(|e| StartupError::Map { name: maps::COUNTERS, error: error::chain(&e) })?;
+        let reads = ProbeReads::new(
+            HashMap::try_from(watched_read).map_err(map_err(maps::WATCHED))?,
+            threads.view(),
+            PerCpuArray::try_from(c).map_err(map_err(maps::COUNTERS))?,
+            ids,
+            syscall_hooks == EXIT_ONLY_HOOKS,
+        );
         let mut probe = Probe {
             host_pids: ns_mode == 0,
             watch_all: settings.watch_all,

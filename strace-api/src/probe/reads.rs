@@ -10,7 +10,7 @@ use std::{
     },
 };
 
-use aya::maps::{HashMap, Map, MapData, MapError, PerCpuArray};
+use aya::maps::{HashMap, Map, MapData, PerCpuArray};
 use strace_common::{Counter, ThreadSlot, WatchEntry};
 
 use super::threads::ThreadView;
@@ -32,20 +32,13 @@ pub struct ProbeReads {
 impl ProbeReads {
     /// `watched` is a handle of its own on WATCHED (see `reopen`).
     pub(super) fn new(
-        watched: Map,
+        watched: HashMap<MapData, u32, WatchEntry>,
         threads: Arc<ThreadView>,
-        counters: Map,
+        counters: PerCpuArray<MapData, u64>,
         programs: Vec<(&'static str, u32)>,
         exit_only: bool,
-    ) -> Result<ProbeReads, MapError> {
-        Ok(ProbeReads {
-            watched: HashMap::try_from(watched)?,
-            threads,
-            counters: PerCpuArray::try_from(counters)?,
-            programs,
-            exit_only,
-            active: AtomicBool::new(false),
-        })
+    ) -> ProbeReads {
+        ProbeReads { watched, threads, counters, programs, exit_only, active: AtomicBool::new(false) }
     }
 }
 
