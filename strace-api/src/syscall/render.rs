@@ -98,6 +98,8 @@ mod tests {
         assert_eq!(line(&ev(Sysno::getppid, [9; 6], 42), false), "getppid() = 42");
         assert_eq!(line(&ev(Sysno::write, [2, 0x5000, 5, 9, 9, 9], 5), false), "write(2, 0x5000, 5) = 5");
         assert_eq!(line(&ev(Sysno::close, [3, 0, 0, 0, 0, 0], 0), false), "close(3) = 0");
+        // Named otherwise in the kernel's table (newfstat).
+        assert_eq!(line(&ev(Sysno::fstat, [3, 0x7000, 9, 9, 9, 9], 0), false), "fstat(3, 0x7000) = 0");
     }
 
     #[test]

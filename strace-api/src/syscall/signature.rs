@@ -42,11 +42,23 @@ pub struct Signature {
     pub args: Vec<Arg>,
 }
 
+/// Syscalls whose kernel function, after which the table's entries are
+/// named, has another name than the syscall: (syscall, kernel name).
+const KERNEL_NAMES: &[(&str, &str)] = &[
+    ("stat", "newstat"),
+    ("fstat", "newfstat"),
+    ("lstat", "newlstat"),
+    ("uname", "newuname"),
+    ("sendfile", "sendfile64"),
+    ("umount2", "umount"),
+];
+
 /// The signature of syscall `nr`, if the table has it.
 pub fn signature(nr: i32) -> Option<&'static Signature> {
     static BY_NR: LazyLock<HashMap<i32, Signature>> = LazyLock::new(|| {
         let by_name = parse(TABLE);
-        Sysno::iter().filter_map(|s| Some((s.id(), by_name.get(s.name())?.clone()))).collect()
+        let kernel_name = |s: Sysno| KERNEL_NAMES.iter().find(|(n, _)| *n == s.name()).map_or(s.name(), |(_, k)| k);
+        Sysno::iter().filter_map(|s| Some((s.id(), by_name.get(kernel_name(s))?.clone()))).collect()
     });
     BY_NR.get(&nr)
 }
@@ -103,6 +115,20 @@ mod tests {
         );
         assert_eq!(signature(Sysno::getppid.id()).unwrap().args, []);
         assert_eq!(signature(Sysno::write.id()).unwrap().args[2].kind, ArgKind::ULong);
+    }
+
+    /// The table names entries after the kernel's functions (`newfstat`).
+    #[test]
+    fn calls_named_otherwise_in_the_kernel_have_theirs() {
+        let names = |s: Sysno| signature(s.id()).map(|sig| sig.args.iter().map(|a| a.name).collect::<Vec<_>>());
+        assert_eq!(names(Sysno::fstat), Some(vec!["fd", "statbuf"]));
+        assert_eq!(names(Sysno::umount2), Some(vec!["name", "flags"]));
+        #[cfg(target_arch = "x86_64")]
+        {
+            assert_eq!(names(Sysno::stat), Some(vec!["filename", "statbuf"]));
+            assert_eq!(names(Sysno::sendfile), Some(vec!["out_fd", "in_fd", "offset", "count"]));
+            assert_eq!(names(Sysno::uname), Some(vec!["name"]));
+        }
     }
 
     #[test]
