@@ -55,8 +55,22 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         "listening on http://{}",
         listener.local_addr()?
     );
+    let stopping = {
+        let tracer = tracer.clone();
+        async move {
+            tracing::info!("{}: shutting down", shutdown_signal().await);
+            // Requests waiting for events answer now: the server waits for
+            // every request to end.
+            tracer.close();
+            tokio::spawn(async {
+                let signal = shutdown_signal().await;
+                tracing::warn!("{signal} again: exiting now, without waiting for requests to end");
+                std::process::exit(1);
+            });
+        }
+    };
     axum::serve(listener, api::router(tracer.clone(), token))
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stopping)
         .await
         .context("HTTP server failed")?;
 
@@ -73,13 +87,14 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGINT or SIGTERM, and names it.
+async fn shutdown_signal() -> &'static str {
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         tracing::error!("cannot install signal handlers; stop the daemon with SIGKILL");
         return std::future::pending().await;
     };
     tokio::select! {
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
     }
 }

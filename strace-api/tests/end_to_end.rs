@@ -151,6 +151,9 @@ fn bad_requests_get_json_errors() {
     }
 }
 
+/// A request waiting for events (the legacy endpoint's `wait_ms`, up to
+/// 30 s) is answered at SIGTERM, not waited out: a container runtime kills
+/// a daemon that takes longer than ~10 s to stop.
 #[test]
 fn sigterm_stops_serving_detaches_and_exits_zero() {
     let d = daemon!();
@@ -159,9 +162,19 @@ fn sigterm_stops_serving_detaches_and_exits_zero() {
     assert_eq!(ids.len(), 7, "{health}");
     let loaded = |id: u64| aya::programs::loaded_programs().filter_map(Result::ok).any(|p| p.id() as u64 == id);
     assert!(ids.iter().all(|&id| loaded(id)));
+    // A workload that makes no call until told: the request waits its 30 s.
+    let w = Workload::new(&["getppid"]);
+    let url = format!("{}/strace/{}/5?wait_ms=30000", d.base, w.pid);
+    let waiting = std::thread::spawn(move || {
+        let mut r = ureq::get(&url).call().map_err(|e| e.to_string())?;
+        Ok::<_, String>((r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()))
+    });
+    d.wait_counters(w.pid, Duration::from_secs(10), |c| c["alive"] == true);
     let base = d.base.clone();
+    // stop() gives the daemon 20 s.
     let status = d.stop();
     assert!(status.success(), "exit status {status}");
+    assert_eq!(waiting.join().unwrap(), Ok((200, "[]".to_string())), "answered with what there was");
     // The kernel frees programs after an RCU grace period: give it a moment.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while ids.iter().any(|&id| loaded(id)) {

@@ -10,7 +10,7 @@ use std::{
     os::fd::OwnedFd,
     sync::{
         Arc, Mutex, MutexGuard,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, SystemTime},
 };
@@ -121,6 +121,8 @@ pub struct Tracer {
     inner: Mutex<Inner>,
     malformed: AtomicU64,
     arrivals: Notify,
+    /// The daemon is shutting down: requests waiting for events answer now.
+    closing: AtomicBool,
     /// Asks the drain for a pass now; it counts finished passes in `drained`.
     pub drain_now: Notify,
     pub drained: tokio::sync::watch::Sender<u64>,
@@ -150,6 +152,7 @@ impl Tracer {
             }),
             malformed: AtomicU64::new(0),
             arrivals: Notify::new(),
+            closing: AtomicBool::new(false),
             drain_now: Notify::new(),
             drained: tokio::sync::watch::Sender::new(0),
             exits,
@@ -433,18 +436,29 @@ impl Tracer {
         let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx.wait_for(|&g| g > before)).await;
     }
 
+    /// The daemon is shutting down: requests waiting for events (`wait_for`)
+    /// answer with what there is, so the server's graceful shutdown does not
+    /// wait out their `wait_ms`.
+    pub fn close(&self) {
+        self.closing.store(true, Ordering::SeqCst);
+        self.arrivals.notify_waiters();
+    }
+
     /// Starts a batch of ring-buffer records; readers wait until it is dropped.
     pub fn ingest(&self) -> Ingest<'_> {
         Ingest::new(self)
     }
 
     /// Waits until `pid` has at least `n` events retained, has exited or is
-    /// no longer watched, or until `deadline`.
+    /// no longer watched, or until `deadline`, or the daemon shuts down.
     pub async fn wait_for(&self, pid: u32, n: u64, deadline: Instant) {
         loop {
             let arrival = self.arrivals.notified();
             tokio::pin!(arrival);
             arrival.as_mut().enable();
+            if self.closing.load(Ordering::SeqCst) {
+                return;
+            }
             let done = {
                 let inner = self.inner();
                 let alive = inner.watches.get(pid).is_some_and(|w| w.exited.is_none());

@@ -172,6 +172,23 @@ fn reads_do_not_wait_for_an_attach() {
     assert_eq!(t.watched().len(), 2);
 }
 
+/// At shutdown a request waiting for events answers at once.
+#[tokio::test]
+async fn close_ends_the_waits_for_events() {
+    let t = Arc::new(fake::tracer());
+    t.watch(other(), false).unwrap();
+    let long = tokio::time::Instant::now() + Duration::from_secs(600);
+    let waiting = tokio::spawn({
+        let t = t.clone();
+        async move { t.wait_for(other(), 1, long).await }
+    });
+    tokio::task::yield_now().await;
+    t.close();
+    tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("still waiting after close").unwrap();
+    // And one that starts after it does not wait either.
+    tokio::time::timeout(Duration::from_secs(5), t.wait_for(other(), 1, long)).await.expect("waited after close");
+}
+
 #[test]
 fn ingest_counts_everything() {
     let t = fake::tracer();
