@@ -36,7 +36,8 @@ pub struct ProcessView {
 pub struct ProcessDetail {
     #[serde(flatten)]
     pub process: ProcessView,
-    pub threads: Vec<ThreadInfo>,
+    /// Its threads (`threads` is their number, as in the list).
+    pub tasks: Vec<ThreadInfo>,
     /// Pids of its live children.
     pub children: Vec<u32>,
 }
@@ -90,6 +91,9 @@ fn one(tracer: &Tracer, pid: u32) -> Result<ProcessDetail, ApiError> {
     let info = procs::info(pid).filter(|_| pid != std::process::id());
     let watch = tracer.stats(pid).filter(|w| info.is_some() == w.alive);
     if info.is_none() && watch.is_none() {
+        if let procs::Lookup::Thread { tgid } = procs::lookup(pid) {
+            return Err(ApiError::not_found(format!("{pid} is a thread of process {tgid}")));
+        }
         return Err(ApiError::not_found(format!("no process with pid {pid}")));
     }
     let children = if info.is_some() {
@@ -97,6 +101,6 @@ fn one(tracer: &Tracer, pid: u32) -> Result<ProcessDetail, ApiError> {
     } else {
         vec![]
     };
-    let threads = procs::threads(pid);
-    Ok(ProcessDetail { process: view(info, watch, pid), threads, children })
+    let tasks = procs::threads(pid);
+    Ok(ProcessDetail { process: view(info, watch, pid), tasks, children })
 }

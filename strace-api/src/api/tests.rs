@@ -258,7 +258,9 @@ async fn processes_are_listed_with_their_watch_state() {
     assert!(list.iter().all(|x| x["pid"] != std::process::id()), "the daemon hides itself");
     let (s, one) = get(&t, &format!("/v1/processes/{p}")).await;
     assert_eq!(s, StatusCode::OK);
-    assert!(!one["threads"].as_array().unwrap().is_empty());
+    let tasks = one["tasks"].as_array().unwrap();
+    assert!(!tasks.is_empty());
+    assert_eq!(one["threads"].as_u64(), Some(tasks.len() as u64), "the count beside the list: {one}");
     assert!(one["children"].as_array().unwrap().iter().any(|c| c == std::process::id()));
     assert_error(get(&t, &format!("/v1/processes/{}", i32::MAX)).await, StatusCode::NOT_FOUND, "no process");
     assert_error(get(&t, "/v1/processes/x").await, StatusCode::BAD_REQUEST, "positive integer");
