@@ -16,13 +16,19 @@ pub async fn require_token(State(token): State<Arc<str>>, req: Request, next: Ne
     if req.uri().path() == "/healthz" {
         return next.run(req).await;
     }
-    let presented =
-        req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let presented = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer);
     match presented {
         Some(p) if bool::from(p.as_bytes().ct_eq(token.as_bytes())) => next.run(req).await,
         Some(_) => unauthorized("invalid bearer token"),
         None => unauthorized("this endpoint needs an Authorization: Bearer <token> header"),
     }
+}
+
+/// The token of an `Authorization` value: the scheme's name is not case
+/// sensitive (RFC 9110), and blanks may stand around the token.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn unauthorized(message: &str) -> Response {

@@ -299,5 +299,8 @@ async fn a_token_guards_everything_but_health() {
     assert_eq!(send(Some("Bearer wrong"), "/v1/watch").await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(send(Some("Basic s3cret"), "/v1/watch").await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(send(Some("Bearer s3cret"), "/v1/watch").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(send(Some("bearer  s3cret"), "/v1/watch").await.unwrap().status(), StatusCode::OK, "any case");
+    assert_eq!(send(Some("Basic s3cret"), "/v1/watch").await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(send(Some("Bearer"), "/v1/watch").await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(send(Some("Bearer s3cret"), "/nope").await.unwrap().status(), StatusCode::NOT_FOUND);
 }
