@@ -12,8 +12,11 @@ mod table;
 pub use decode::{Decoded, decode};
 pub use render::{format_arg, format_ret, line, line_of, unfinished};
 pub use signature::{Arg, ArgKind, Signature, signature};
-use syscalls::{Errno, Sysno};
 pub use table::capture_specs;
+
+use std::{collections::HashMap, sync::LazyLock};
+
+use syscalls::{Errno, Sysno};
 
 /// The syscall's name, or strace's `syscall_0x…` for numbers the table lacks.
 pub fn name(nr: i32) -> std::borrow::Cow<'static, str> {
@@ -83,8 +86,38 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
     Errno::new(errno).name()
 }
 
+/// What strace says after the name: the C library's message (the kernel's
+/// headers word some otherwise, "Try again" for EAGAIN), and strace's own
+/// for the codes of interrupted calls (`restarts`).
 pub fn errno_description(errno: i32) -> Option<&'static str> {
-    Errno::new(errno).description()
+    static MESSAGES: LazyLock<HashMap<i32, String>> = LazyLock::new(|| {
+        (1..=4095)
+            .filter(|&e| Errno::new(e).name().is_some())
+            .filter_map(|e| {
+                let message = std::io::Error::from_raw_os_error(e).to_string();
+                let message = message.strip_suffix(&format!(" (os error {e})"))?.to_string();
+                (!message.starts_with("Unknown error")).then_some((e, message))
+            })
+            .collect()
+    });
+    match errno {
+        ERESTARTSYS => Some("To be restarted if SA_RESTART is set"),
+        ERESTARTNOINTR => Some("To be restarted"),
+        ERESTARTNOHAND => Some("To be restarted if no handler"),
+        ERESTART_RESTARTBLOCK => Some("Interrupted by signal"),
+        e => MESSAGES.get(&e).map(String::as_str).or_else(|| Errno::new(e).description()),
+    }
+}
+
+const ERESTARTSYS: i32 = 512;
+const ERESTARTNOINTR: i32 = 513;
+const ERESTARTNOHAND: i32 = 514;
+const ERESTART_RESTARTBLOCK: i32 = 516;
+
+/// A call a signal interrupted, which the kernel restarts or fails with
+/// EINTR: the program never sees this code (strace shows `= ?`).
+pub fn restarts(errno: i32) -> bool {
+    matches!(errno, ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND | ERESTART_RESTARTBLOCK)
 }
 
 #[cfg(test)]
@@ -113,5 +146,11 @@ mod tests {
         assert_eq!(errno_of(0), None);
         assert_eq!(errno_name(2), Some("ENOENT"));
         assert_eq!(errno_description(2), Some("No such file or directory"));
+        // The C library's words, as strace prints them, not the kernel headers'.
+        assert_eq!(errno_description(11), Some("Resource temporarily unavailable"));
+        assert_eq!(errno_description(9), Some("Bad file descriptor"));
+        assert_eq!(errno_name(512), Some("ERESTARTSYS"));
+        assert_eq!(errno_description(512), Some("To be restarted if SA_RESTART is set"));
+        assert!(restarts(512) && restarts(516) && !restarts(4) && !restarts(515));
     }
 }

@@ -3,7 +3,7 @@ use std::fmt::Write as _;
 
 use syscalls::Sysno;
 
-use super::{ArgKind, Decoded, decode, errno_description, errno_name, errno_of, name};
+use super::{ArgKind, Decoded, decode, errno_description, errno_name, errno_of, name, restarts};
 use crate::recorder::Event;
 
 /// The whole line for one event; with `durations`, strace -T's `<0.000012>`.
@@ -60,10 +60,11 @@ pub fn format_arg(kind: ArgKind, raw: u64) -> String {
     }
 }
 
-/// `3`, `0x7f…` for calls that return addresses, `-1 ENOENT (No such file or directory)`.
+/// `3`, `0x7f…` for calls that return addresses, `-1 ENOENT (No such file
+/// or directory)`, `? ERESTARTSYS (…)` for a call a signal interrupted.
 pub fn format_ret(nr: i32, ret: i64) -> String {
     if let Some(e) = errno_of(ret) {
-        let mut s = String::from("-1 ");
+        let mut s = String::from(if restarts(e) { "? " } else { "-1 " });
         match errno_name(e) {
             Some(n) => s.push_str(n),
             None => write!(s, "errno {e}").expect("writing to a String"),
@@ -131,5 +132,8 @@ mod tests {
     fn unknown_syscalls_and_errnos() {
         let e = Event { nr: 4000, args: [1, 2, 3, 4, 5, 6], ret: -4000, ..Default::default() };
         assert_eq!(line(&e, false), "syscall_0xfa0(0x1, 0x2, 0x3, 0x4, 0x5, 0x6) = -1 errno 4000");
+        // Interrupted by a signal: restarted or EINTR, never seen by the program.
+        let r = ev(Sysno::read, [4, 0x1000, 1, 0, 0, 0], -512);
+        assert_eq!(line(&r, false), "read(4, 0x1000, 1) = ? ERESTARTSYS (To be restarted if SA_RESTART is set)");
     }
 }
