@@ -225,13 +225,17 @@ impl Tracer {
         }
         let mut inner = self.inner();
         let id = match inner.watches.start(pid, Some(start_ticks), Origin::Requested, children, None) {
-            // Touch the kernel's entry only to turn following on: rewriting it
-            // on every request would race with its counters.
-            Start::Already { children_added: false, .. } => return Ok(Watched::Already),
             Start::Exited { .. } => return Ok(Watched::Exited),
-            Start::Already { children_added: true, .. } => {
+            // Touch the kernel's entry only to turn following on or off:
+            // rewriting it on every request would race with its counters.
+            // Off, the children watched already stay watched.
+            Start::Already { children_added, .. } => {
+                let turned_off = !children && inner.watches.set_follow_children(pid, false);
+                if !children_added && !turned_off {
+                    return Ok(Watched::Already);
+                }
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
-                kernel.watch(pid, host, true).map_err(WatchError::Kernel)?;
+                kernel.watch(pid, host, children).map_err(WatchError::Kernel)?;
                 drop(inner);
                 self.settle(kernel);
                 return Ok(Watched::Already);
@@ -264,7 +268,7 @@ impl Tracer {
     }
 
     /// Whether `watch(pid, children)` would change nothing: `pid` is watched,
-    /// has not exited, and its children are followed if asked. Unlike
+    /// has not exited, and follows its children exactly as asked. Unlike
     /// `watch`, it never blocks (and reads no /proc): the API skips the
     /// blocking pool with it. `watch` also compares the process's start time,
     /// in case the pid was reused; here a watch whose exit is followed
@@ -272,7 +276,7 @@ impl Tracer {
     /// is not followed answers false, so `watch` checks.
     pub fn watching(&self, pid: u32, children: bool) -> bool {
         let inner = self.inner();
-        inner.watches.get(pid).is_some_and(|w| w.exited.is_none() && w.exit_tracked && (w.follow_children || !children))
+        inner.watches.get(pid).is_some_and(|w| w.exited.is_none() && w.exit_tracked && w.follow_children == children)
     }
 
     /// Stops watching `pid` and frees its history, returning its final counters.

@@ -44,7 +44,8 @@ fn watching_is_true_only_when_a_watch_would_change_nothing() {
     assert!(t.watching(other(), false));
     assert!(!t.watching(other(), true), "children not followed yet");
     t.watch(other(), true).unwrap();
-    assert!(t.watching(other(), true) && t.watching(other(), false));
+    assert!(t.watching(other(), true));
+    assert!(!t.watching(other(), false), "following children: asking not to is a change");
     let id = t.inner().watches.get(other()).unwrap().id;
     t.exited(other(), id);
     assert!(!t.watching(other(), true), "exited: watch() decides between its history and a reused pid");
@@ -53,6 +54,25 @@ fn watching_is_true_only_when_a_watch_would_change_nothing() {
     let t = fake::tracer();
     t.watch(other(), true).unwrap();
     assert!(!t.watching(other(), true), "exit not followed");
+}
+
+/// `children=false` on a watch that follows children turns following off,
+/// in the kernel too (children watched already keep their own watches).
+#[test]
+fn following_children_turns_on_and_off() {
+    let kernel = fake::FakeKernel::default();
+    let settled = kernel.settled.clone();
+    let t = fake::with_kernel(kernel);
+    let follows = |t: &Tracer| t.stats(other()).unwrap().children;
+    assert_eq!(t.watch(other(), true), Ok(Watched::New));
+    assert!(follows(&t));
+    assert_eq!(t.watch(other(), false), Ok(Watched::Already));
+    assert!(!follows(&t));
+    assert_eq!(t.watch(other(), false), Ok(Watched::Already));
+    assert_eq!(settled.lock().unwrap().len(), 2, "the second false changed nothing");
+    assert_eq!(t.watch(other(), true), Ok(Watched::Already));
+    assert!(follows(&t));
+    assert_eq!(settled.lock().unwrap().len(), 3);
 }
 
 /// Every watch change is settled (its cache byte reset again after a grace

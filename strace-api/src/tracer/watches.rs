@@ -135,6 +135,11 @@ impl Watches {
         }
     }
 
+    /// Sets whether `pid`'s watch follows its children; true if it changed.
+    pub fn set_follow_children(&mut self, pid: u32, follow: bool) -> bool {
+        self.by_pid.get_mut(&pid).is_some_and(|w| std::mem::replace(&mut w.follow_children, follow) != follow)
+    }
+
     pub fn set_exit_tracked(&mut self, pid: u32, id: u64) {
         if let Some(w) = self.by_pid.get_mut(&pid).filter(|w| w.id == id) {
             w.exit_tracked = true;
