@@ -98,11 +98,22 @@ pub fn threads(pid: u32) -> Vec<ThreadInfo> {
         .collect()
 }
 
-/// Clock ticks since boot (as in /proc/<pid>/stat) to wall-clock time.
+/// Clock ticks since boot (as in /proc/<pid>/stat) to wall-clock time. The
+/// boot time is CLOCK_REALTIME less CLOCK_BOOTTIME: /proc/stat's `btime`
+/// is in whole seconds, which put starts up to a second early.
 pub fn wall_clock(ticks: u64) -> SystemTime {
-    let boot = procfs::boot_time_secs().unwrap_or(0);
     let tps = procfs::ticks_per_second().max(1);
-    UNIX_EPOCH + Duration::from_secs(boot) + Duration::from_nanos(ticks.saturating_mul(1_000_000_000 / tps))
+    boot_time() + Duration::from_nanos(ticks.saturating_mul(1_000_000_000 / tps))
+}
+
+fn boot_time() -> SystemTime {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: valid pointer to a timespec.
+    let since_boot = match unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } {
+        0 => Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
+        _ => return UNIX_EPOCH + Duration::from_secs(procfs::boot_time_secs().unwrap_or(0)),
+    };
+    SystemTime::now().checked_sub(since_boot).unwrap_or(UNIX_EPOCH)
 }
 
 /// The user name of `uid` from the namespace's /etc/passwd, if it has one.
@@ -149,6 +160,20 @@ mod tests {
         let started = humantime::parse_rfc3339_weak(&i.started).unwrap();
         let age = SystemTime::now().duration_since(started).unwrap_or_default();
         assert!(age < Duration::from_secs(3600), "started {} is not recent", i.started);
+    }
+
+    /// To the clock tick (10 ms), not to the second.
+    #[test]
+    fn start_times_are_precise() {
+        let before = SystemTime::now();
+        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let after = SystemTime::now();
+        let Lookup::Process { start_ticks } = lookup(child.id()) else { panic!("no child") };
+        let started = wall_clock(start_ticks);
+        let _ = child.kill();
+        let _ = child.wait();
+        let tick = Duration::from_millis(20);
+        assert!(started + tick >= before && started <= after + tick, "{started:?} not in {before:?}..{after:?}");
     }
 
     #[test]
