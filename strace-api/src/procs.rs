@@ -15,12 +15,18 @@ pub enum Lookup {
     Thread {
         tgid: u32,
     },
+    /// A kernel thread: it makes no syscalls.
+    KernelThread,
     Missing,
 }
+
+/// `PF_KTHREAD` in /proc/<pid>/stat's flags.
+const PF_KTHREAD: u32 = 0x0020_0000;
 
 pub fn lookup(pid: u32) -> Lookup {
     let Ok(p) = Process::new(pid as i32) else { return Lookup::Missing };
     match (p.status(), p.stat()) {
+        (Ok(_), Ok(st)) if st.flags & PF_KTHREAD != 0 => Lookup::KernelThread,
         (Ok(s), Ok(st)) if s.tgid as u32 == pid => Lookup::Process { start_ticks: st.starttime },
         (Ok(s), _) => Lookup::Thread { tgid: s.tgid as u32 },
         _ => Lookup::Missing,
@@ -152,6 +158,10 @@ mod tests {
         let me = std::process::id();
         assert!(matches!(lookup(me), Lookup::Process { start_ticks } if start_ticks > 0));
         assert_eq!(lookup(i32::MAX as u32), Lookup::Missing);
+        // kthreadd, where the kernel runs one (not in a container's namespace).
+        if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd") {
+            assert_eq!(lookup(2), Lookup::KernelThread);
+        }
         let i = info(me).unwrap();
         assert_eq!(i.pid, me);
         assert!(i.threads >= 1);

@@ -37,7 +37,7 @@ impl From<WatchError> for ApiError {
     fn from(e: WatchError) -> ApiError {
         let status = match e {
             WatchError::NoSuchProcess(_) | WatchError::NotWatched(_) => StatusCode::NOT_FOUND,
-            WatchError::Thread { .. } | WatchError::Myself(_) => StatusCode::BAD_REQUEST,
+            WatchError::Thread { .. } | WatchError::Myself(_) | WatchError::KernelThread(_) => StatusCode::BAD_REQUEST,
             WatchError::Kernel(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError { status, message: e.to_string() }

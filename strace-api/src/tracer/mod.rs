@@ -41,6 +41,8 @@ pub enum WatchError {
     Thread { tid: u32, tgid: u32 },
     #[error("pid {0} is strace-api itself")]
     Myself(u32),
+    #[error("pid {0} is a kernel thread: it makes no syscalls")]
+    KernelThread(u32),
     #[error("pid {0} is not watched")]
     NotWatched(u32),
     #[error("the kernel refused: {0}")]
@@ -206,6 +208,7 @@ impl Tracer {
         let start_ticks = match procs::lookup(pid) {
             Lookup::Process { start_ticks } => start_ticks,
             Lookup::Thread { tgid } => return Err(WatchError::Thread { tid: pid, tgid }),
+            Lookup::KernelThread => return Err(WatchError::KernelThread(pid)),
             Lookup::Missing if self.inner().watches.get(pid).is_some() => return Ok(Watched::Exited),
             Lookup::Missing => return Err(WatchError::NoSuchProcess(pid)),
         };

@@ -22,6 +22,9 @@ fn watch_is_idempotent_and_validated() {
     assert_eq!(t.watch(other(), true), Ok(Watched::Already));
     assert_eq!(t.watch(i32::MAX as u32, true), Err(WatchError::NoSuchProcess(i32::MAX as u32)));
     assert_eq!(t.watch(me(), true), Err(WatchError::Myself(me())));
+    if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd") {
+        assert_eq!(t.watch(2, true), Err(WatchError::KernelThread(2)));
+    }
     assert_eq!(t.watched().len(), 1);
     assert!(t.watched()[0].alive);
 }
