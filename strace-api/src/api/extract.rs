@@ -6,7 +6,7 @@ use axum::{
     extract::{FromRequestParts, Path, Query},
     http::request::Parts,
 };
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, de::DeserializeOwned};
 
 use super::ApiError;
 
@@ -14,7 +14,7 @@ use super::ApiError;
 pub fn pid(s: &str) -> Result<u32, ApiError> {
     match s.parse::<i32>() {
         Ok(p) if p > 0 => Ok(p as u32),
-        _ => Err(ApiError::bad_request(format!("pid must be a positive integer, not {s:?}"))),
+        _ => Err(ApiError::bad_request(format!("pid must be a positive integer, not {:?}", shown(s)))),
     }
 }
 
@@ -23,9 +23,10 @@ pub fn in_range(what: &str, s: &str, range: RangeInclusive<u64>) -> Result<u64, 
     match s.parse::<u64>() {
         Ok(v) if range.contains(&v) => Ok(v),
         _ => Err(ApiError::bad_request(format!(
-            "{what} must be an integer from {} to {}, not {s:?}",
+            "{what} must be an integer from {} to {}, not {:?}",
             range.start(),
-            range.end()
+            range.end(),
+            shown(s)
         ))),
     }
 }
@@ -41,6 +42,14 @@ pub fn query_in_range(what: &str, v: Option<u64>, default: u64, range: RangeIncl
         )));
     }
     Ok(v)
+}
+
+/// At most the first 32 characters of what a client sent, for an error.
+fn shown(s: &str) -> String {
+    match s.char_indices().nth(32) {
+        Some((at, _)) => format!("{}...", &s[..at]),
+        None => s.to_string(),
+    }
 }
 
 /// The `{pid}` of a path.
@@ -77,10 +86,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Query(q) =
-            Query::<T>::from_request_parts(parts, state).await.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let Query(q) = Query::<T>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(explain(&e.body_text())))?;
         Ok(ApiQuery(q))
     }
+}
+
+/// The query string of an endpoint that takes no parameters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
+/// A query-string error in the API's words: serde's, for a parameter that
+/// does not parse, name the parser's complaint ("invalid digit found in
+/// string" for `limit=-1`).
+fn explain(text: &str) -> String {
+    let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(text);
+    let Some((field, why)) = text.split_once(": ") else { return format!("bad query string: {text}") };
+    let why = match why {
+        "invalid digit found in string"
+        | "cannot parse integer from empty string"
+        | "number too large to fit in target type" => "must be a non-negative integer",
+        "provided string was not `true` or `false`" => "must be true or false",
+        other => other,
+    };
+    format!("query parameter {field} {why}")
 }
 
 #[cfg(test)]
@@ -98,6 +129,17 @@ mod tests {
     }
 
     #[test]
+    fn query_errors_say_what_is_expected() {
+        let e = |t: &str| explain(&format!("Failed to deserialize query string: {t}"));
+        assert_eq!(e("limit: invalid digit found in string"), "query parameter limit must be a non-negative integer");
+        assert_eq!(
+            e("durations: provided string was not `true` or `false`"),
+            "query parameter durations must be true or false"
+        );
+        assert_eq!(e("duplicate field `limit`"), "bad query string: duplicate field `limit`");
+    }
+
+    #[test]
     fn ranges() {
         assert_eq!(in_range("n", "1", 1..=10_000), Ok(1));
         assert_eq!(in_range("n", "10000", 1..=10_000), Ok(10_000));
@@ -105,6 +147,8 @@ mod tests {
             assert_eq!(in_range("n", bad, 1..=10_000).unwrap_err().status, 400, "{bad}");
         }
         assert_eq!(query_in_range("wait_ms", None, 1000, 0..=30_000), Ok(1000));
+        let long = "9".repeat(5000);
+        assert!(in_range("n", &long, 1..=10).unwrap_err().message.len() < 100, "the input is not echoed whole");
         assert!(query_in_range("wait_ms", Some(30_001), 1000, 0..=30_000).is_err());
     }
 }

@@ -3,22 +3,18 @@
 use std::sync::Arc;
 
 use axum::{Json, extract::State};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use super::{
     ApiError,
     blocking::off_the_workers,
-    extract::{ApiQuery, PidPath},
+    extract::{ApiQuery, NoQuery, PidPath},
 };
 use crate::{
     procs::{self, ProcInfo, ThreadInfo},
     tracer::{Tracer, WatchStats},
 };
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoQuery {}
 
 #[derive(Serialize)]
 pub struct ProcessView {

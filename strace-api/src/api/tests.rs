@@ -62,8 +62,13 @@ async fn legacy_validates_pid_and_n() {
         assert_error(get(&t, &format!("/strace/{p}/{n}")).await, StatusCode::BAD_REQUEST, "n must be");
     }
     assert_error(get(&t, &format!("/strace/{p}/5?wait_ms=30001")).await, StatusCode::BAD_REQUEST, "wait_ms");
-    assert_error(get(&t, &format!("/strace/{p}/5?wait_ms=soon")).await, StatusCode::BAD_REQUEST, "wait_ms");
+    assert_error(
+        get(&t, &format!("/strace/{p}/5?wait_ms=-1")).await,
+        StatusCode::BAD_REQUEST,
+        "wait_ms must be a non-negative integer",
+    );
     assert_error(get(&t, &format!("/strace/{p}/5?bogus=1")).await, StatusCode::BAD_REQUEST, "bogus");
+    assert_error(get(&t, "/v1/watch?bogus=1").await, StatusCode::BAD_REQUEST, "bogus");
     assert_error(get(&t, &format!("/strace/{}/5", i32::MAX)).await, StatusCode::NOT_FOUND, "no process");
 }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::{
     ApiError,
     blocking::off_the_workers,
-    extract::{ApiQuery, PidPath},
+    extract::{ApiQuery, NoQuery, PidPath},
 };
 use crate::tracer::{Tracer, WatchError, WatchStats, Watched};
 
@@ -43,6 +43,6 @@ pub async fn stop(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> R
     Ok(Json(off_the_workers("the watch change", move || tracer.unwatch(pid)).await??))
 }
 
-pub async fn list(State(tracer): State<Arc<Tracer>>) -> Json<Vec<WatchStats>> {
+pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(_): ApiQuery<NoQuery>) -> Json<Vec<WatchStats>> {
     Json(tracer.watched())
 }
