@@ -105,7 +105,7 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         Ty::Envp | Ty::Out => pointer(raw),
         Ty::OpenFlags => names("flags", flags::open_flags(raw)),
         Ty::OpenMode | Ty::Mode => {
-            let m = format!("0{:03o}", raw as u32);
+            let m = format_arg(ArgKind::Mode, raw);
             d("mode", json!(m), m.clone())
         }
         Ty::AtFlags => names("flags", flags::bits(raw as u32 as u64, flags::AT)),
@@ -117,7 +117,10 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         Ty::CloneFlags => names("flags", flags::clone_flags(raw)),
         Ty::Domain => named(raw, flags::name(raw, flags::DOMAINS)),
         Ty::SockType => names("flags", flags::socket_type(raw)),
+        Ty::SockFlags => names("flags", flags::bits(raw, flags::SOCK_FLAGS)),
+        Ty::OFlags => names("flags", flags::bits(raw, flags::OPEN)),
         Ty::FcntlCmd => named(raw, flags::name(raw, flags::FCNTL)),
+        Ty::FcntlArg => fcntl_arg(ev.args[1], raw),
         Ty::Signal => {
             let s = flags::signal(raw);
             d("signal", json!(s), s.clone())
@@ -127,6 +130,7 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         Ty::Whence => named(raw, flags::name(raw, flags::SEEK)),
         Ty::SigHow => named(raw, flags::name(raw, flags::SIGPROCMASK)),
         Ty::ClockId => named(raw, flags::name(raw, flags::CLOCKS)),
+        Ty::AddrIn { .. } | Ty::AddrOut { .. } if raw == 0 => pointer(raw),
         Ty::AddrIn { .. } | Ty::AddrOut { .. } => match copied(AuxItem::SOCKADDR) {
             Some(a) => {
                 let (text, value) = sockaddr::decode(a.data);
@@ -145,6 +149,24 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         Ty::Offset if raw == 0 => d("int", json!(0), "0".into()),
         Ty::Offset => d("int", json!(raw), format!("{raw:#x}")),
         Ty::Raw(kind) => raw_arg(kind, raw),
+    }
+}
+
+/// `fcntl`'s argument after command `cmd`, as strace shows it.
+fn fcntl_arg(cmd: u64, raw: u64) -> Decoded {
+    match cmd as i32 {
+        libc::F_SETFL => names("flags", flags::open_flags(raw)),
+        libc::F_SETFD => names("flags", flags::bits(raw, flags::FD_FLAGS)),
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC | libc::F_SETOWN | libc::F_SETPIPE_SZ | libc::F_SETLEASE => {
+            raw_arg(ArgKind::Int, raw)
+        }
+        libc::F_GETFD | libc::F_GETFL | libc::F_GETOWN | libc::F_GETLEASE | libc::F_GETPIPE_SZ | libc::F_GET_SEALS => {
+            Decoded { hidden: true, ..raw_arg(ArgKind::Hex, raw) }
+        }
+        libc::F_GETLK | libc::F_SETLK | libc::F_SETLKW | libc::F_OFD_GETLK | libc::F_OFD_SETLK | libc::F_OFD_SETLKW => {
+            pointer(raw)
+        }
+        _ => raw_arg(ArgKind::Hex, raw),
     }
 }
 

@@ -50,13 +50,14 @@ fn call(ev: &Event, args: &[Decoded], inputs_only: bool) -> String {
 pub fn format_arg(kind: ArgKind, raw: u64) -> String {
     match kind {
         ArgKind::Pointer if raw == 0 => "NULL".into(),
-        ArgKind::Hex | ArgKind::Mode if raw == 0 => "0".into(),
+        ArgKind::Hex if raw == 0 => "0".into(),
         ArgKind::Pointer | ArgKind::Hex => format!("{raw:#x}"),
         ArgKind::Int => (raw as u32 as i32).to_string(),
         ArgKind::UInt => (raw as u32).to_string(),
         ArgKind::Long => (raw as i64).to_string(),
         ArgKind::ULong => raw.to_string(),
-        ArgKind::Mode => format!("0{:o}", raw as u32),
+        // C's `%#03o`, as strace: 000, 022, 0644.
+        ArgKind::Mode => format!("{:0>3}", format!("0{:o}", raw as u32)),
     }
 }
 
@@ -73,6 +74,9 @@ pub fn format_ret(nr: i32, ret: i64) -> String {
             write!(s, " ({d})").expect("writing to a String");
         }
         return s;
+    }
+    if nr == Sysno::umask.id() {
+        return format_arg(ArgKind::Mode, ret as u64);
     }
     let returns_address = [Sysno::mmap, Sysno::brk, Sysno::mremap, Sysno::shmat].iter().any(|s| s.id() == nr);
     if returns_address { format!("{ret:#x}") } else { ret.to_string() }
@@ -126,6 +130,33 @@ mod tests {
         assert_eq!(unfinished(&ev(Sysno::getppid, [0; 6], 0)), "getppid(<unfinished ...>");
         let w = ev(Sysno::wait4, [u64::MAX, 0x10, 0, 0, 0, 0], 0);
         assert_eq!(unfinished(&w), "wait4(-1, <unfinished ...>");
+    }
+
+    /// As strace shows them (compared on the same calls).
+    #[test]
+    fn flags_modes_and_null_addresses() {
+        let cloexec = libc::O_CLOEXEC as u64;
+        let l = |nr, args, ret| line(&ev(nr, args, ret), false);
+        assert_eq!(
+            l(Sysno::accept4, [3, 0, 0, libc::SOCK_CLOEXEC as u64, 0, 0], 4),
+            "accept4(3, NULL, NULL, SOCK_CLOEXEC) = 4"
+        );
+        assert_eq!(l(Sysno::pipe2, [0x7000, 0, 0, 0, 0, 0], 0), "pipe2(0x7000, 0) = 0");
+        assert_eq!(l(Sysno::pipe2, [0x7000, cloexec, 0, 0, 0, 0], 0), "pipe2(0x7000, O_CLOEXEC) = 0");
+        assert_eq!(l(Sysno::dup3, [3, 4, cloexec, 0, 0, 0], 4), "dup3(3, 4, O_CLOEXEC) = 4");
+        assert_eq!(l(Sysno::umask, [0o77, 0, 0, 0, 0, 0], 0o22), "umask(077) = 022");
+        assert_eq!(l(Sysno::umask, [0, 0, 0, 0, 0, 0], 0o77), "umask(000) = 077");
+        let (setfl, getfl) = (libc::F_SETFL as u64, libc::F_GETFL as u64);
+        let nonblock = libc::O_NONBLOCK as u64;
+        assert_eq!(l(Sysno::fcntl, [4, setfl, nonblock, 0, 0, 0], 0), "fcntl(4, F_SETFL, O_RDONLY|O_NONBLOCK) = 0");
+        assert_eq!(l(Sysno::fcntl, [4, getfl, 0x7fff, 0, 0, 0], 2), "fcntl(4, F_GETFL) = 2");
+        let setfd = libc::F_SETFD as u64;
+        assert_eq!(l(Sysno::fcntl, [4, setfd, 1, 0, 0, 0], 0), "fcntl(4, F_SETFD, FD_CLOEXEC) = 0");
+        let dupfd = libc::F_DUPFD_CLOEXEC as u64;
+        assert_eq!(l(Sysno::fcntl, [4, dupfd, 10, 0, 0, 0], 10), "fcntl(4, F_DUPFD_CLOEXEC, 10) = 10");
+        assert_eq!(l(Sysno::sendto, [4, 0x5000, 4, 0, 0, 0], 4), "sendto(4, 0x5000, 4, 0, NULL, 0) = 4");
+        let cwd = libc::AT_FDCWD as u64;
+        assert_eq!(l(Sysno::mknodat, [cwd, 0x5000, 0o10600, 0, 0, 0], 0), "mknodat(AT_FDCWD, 0x5000, 010600, 0) = 0");
     }
 
     #[test]

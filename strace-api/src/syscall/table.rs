@@ -32,7 +32,14 @@ pub enum Ty {
     CloneFlags,
     Domain,
     SockType,
+    /// SOCK_NONBLOCK / SOCK_CLOEXEC alone (`accept4`).
+    SockFlags,
+    /// O_* bits without an access mode (`pipe2`, `dup3`): `0` when none.
+    OFlags,
     FcntlCmd,
+    /// `fcntl`'s third argument, read after its command: flags for
+    /// F_SETFL and F_SETFD, a number for the others, none for the F_GET*.
+    FcntlArg,
     Signal,
     WaitOptions,
     Whence,
@@ -78,7 +85,7 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::pwrite64, &[Fd, BufIn { len: 2 }, Raw(ArgKind::ULong), Raw(ArgKind::Long)]),
     (Sysno::close, &[Fd]),
     (Sysno::dup, &[Fd]),
-    (Sysno::dup3, &[Fd, Fd, OpenFlags]),
+    (Sysno::dup3, &[Fd, Fd, OFlags]),
     (Sysno::lseek, &[Fd, Raw(ArgKind::Long), Whence]),
     (Sysno::openat, &[DirFd, Path, OpenFlags, OpenMode]),
     (Sysno::openat2, &[DirFd, Path, Raw(ArgKind::Pointer), Raw(ArgKind::ULong)]),
@@ -109,7 +116,7 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::connect, &[Fd, AddrIn { len: 2 }, Raw(ArgKind::Int)]),
     (Sysno::bind, &[Fd, AddrIn { len: 2 }, Raw(ArgKind::Int)]),
     (Sysno::accept, &[Fd, AddrOut { len: 2 }, Raw(ArgKind::Pointer)]),
-    (Sysno::accept4, &[Fd, AddrOut { len: 2 }, Raw(ArgKind::Pointer), SockType]),
+    (Sysno::accept4, &[Fd, AddrOut { len: 2 }, Raw(ArgKind::Pointer), SockFlags]),
     (Sysno::getsockname, &[Fd, AddrOut { len: 2 }, Raw(ArgKind::Pointer)]),
     (Sysno::getpeername, &[Fd, AddrOut { len: 2 }, Raw(ArgKind::Pointer)]),
     (Sysno::sendto, &[Fd, BufIn { len: 2 }, Raw(ArgKind::ULong), MsgFlags, AddrIn { len: 5 }, Raw(ArgKind::Int)]),
@@ -119,7 +126,7 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::munmap, &[Raw(ArgKind::Pointer), Raw(ArgKind::ULong)]),
     (Sysno::brk, &[Raw(ArgKind::Pointer)]),
     (Sysno::clone, &[CloneFlags, Raw(ArgKind::Pointer), Raw(ArgKind::Pointer), Raw(ArgKind::Pointer), Raw(ArgKind::Pointer)]),
-    (Sysno::fcntl, &[Fd, FcntlCmd, Raw(ArgKind::Hex)]),
+    (Sysno::fcntl, &[Fd, FcntlCmd, FcntlArg]),
     (Sysno::ioctl, &[Fd, Raw(ArgKind::Hex), Raw(ArgKind::Hex)]),
     (Sysno::kill, &[Raw(ArgKind::Int), Signal]),
     (Sysno::tkill, &[Raw(ArgKind::Int), Signal]),
@@ -131,7 +138,9 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::nanosleep, &[Raw(ArgKind::Pointer), Out]),
     (Sysno::clock_nanosleep, &[ClockId, Raw(ArgKind::Hex), Raw(ArgKind::Pointer), Out]),
     (Sysno::clock_gettime, &[ClockId, Out]),
-    (Sysno::pipe2, &[Out, OpenFlags]),
+    (Sysno::pipe2, &[Out, OFlags]),
+    (Sysno::umask, &[Mode]),
+    (Sysno::mknodat, &[DirFd, Path, Mode, Raw(ArgKind::Hex)]),
     (Sysno::getdents64, &[Fd, Out, Raw(ArgKind::UInt)]),
     (Sysno::exit, &[Raw(ArgKind::Int)]),
     (Sysno::exit_group, &[Raw(ArgKind::Int)]),
@@ -157,6 +166,7 @@ static SPECIAL_LEGACY: &[(Sysno, &[Ty])] = &[
     (Sysno::lchown, &[Path, Raw(ArgKind::UInt), Raw(ArgKind::UInt)]),
     (Sysno::dup2, &[Fd, Fd]),
     (Sysno::pipe, &[Out]),
+    (Sysno::mknod, &[Path, Mode, Raw(ArgKind::Hex)]),
 ];
 #[cfg(not(target_arch = "x86_64"))]
 static SPECIAL_LEGACY: &[(Sysno, &[Ty])] = &[];
