@@ -414,30 +414,40 @@ fn unreadable_pointers_show_as_null_or_their_address() {
 #[test]
 fn a_blocked_call_is_shown_in_flight() {
     let d = daemon!();
-    // A child blocked in read(2) on a pipe nobody writes.
+    // A child blocked in read(2) on a pipe nobody writes, from before the
+    // watch: the programs did not see the call begin, /proc says which it is.
     let mut cat = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
     let pid = cat.id();
-    d.watch(pid);
-    // The read started before the watch: the daemon knows of it once cat
-    // makes one more call. Give it one line, so it writes and reads again.
-    use std::io::Write as _;
-    cat.stdin.as_mut().unwrap().write_all(b"x\n").unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let page = loop {
-        let (_, page) = d.get(&format!("/v1/processes/{pid}/events"));
-        if page["in_flight"].as_array().is_some_and(|a| !a.is_empty()) {
-            break page;
+    while !std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| s.starts_with("0 ")) {
+        assert!(std::time::Instant::now() < deadline, "cat never blocked in read");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    d.watch(pid);
+    let in_flight = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let (_, page) = d.get(&format!("/v1/processes/{pid}/events"));
+            if let Some(f) = page["in_flight"].as_array().and_then(|a| a.first()).filter(|f| pred(f)) {
+                return f.clone();
+            }
+            assert!(std::time::Instant::now() < deadline, "never in flight: {page}");
+            std::thread::sleep(Duration::from_millis(20));
         }
-        assert!(std::time::Instant::now() < deadline, "never in flight: {page}");
-        std::thread::sleep(Duration::from_millis(20));
     };
-    let flight = &page["in_flight"][0];
-    assert_eq!((flight["syscall"].as_str(), flight["tid"].as_u64()), (Some("read"), Some(pid as u64)));
-    assert_eq!(flight["text"], "read(0, <unfinished ...>");
-    assert_eq!(flight["decoded"][0]["value"], 0);
-    assert!(flight["elapsed_ns"].as_u64().is_some());
+    let before = in_flight(&|_| true);
+    assert_eq!((before["syscall"].as_str(), before["tid"].as_u64()), (Some("read"), Some(pid as u64)));
+    assert_eq!(before["text"], "read(0, <unfinished ...>");
+    assert!(before["since"].is_null() && before["elapsed_ns"].is_null(), "not seen to begin: {before}");
     let (_, lines) = d.get(&format!("/strace/{pid}/3"));
     assert_eq!(lines.as_array().unwrap().last().unwrap()["data"], "read(0, <unfinished ...>");
+    // One line: cat writes it and reads again, a call the programs see begin.
+    use std::io::Write as _;
+    cat.stdin.as_mut().unwrap().write_all(b"x\n").unwrap();
+    let seen = in_flight(&|f| f["elapsed_ns"].as_u64().is_some());
+    assert_eq!((seen["syscall"].as_str(), seen["tid"].as_u64()), (Some("read"), Some(pid as u64)));
+    assert_eq!(seen["text"], "read(0, <unfinished ...>");
+    assert_eq!(seen["decoded"][0]["value"], 0);
     drop(cat.stdin.take());
     cat.wait().unwrap();
 }

@@ -47,8 +47,9 @@ pub trait KernelReads: Send + Sync {
     fn active(&self) -> bool;
     /// Records of host process `host_pid` lost in the kernel so far.
     fn lost(&self, host_pid: u32) -> u64;
-    /// The syscalls its threads are in right now.
-    fn in_flight(&self, host_pid: u32) -> Vec<ThreadSlot>;
+    /// The syscalls the threads of process `ns_pid` (host tgid `host_pid`)
+    /// are in right now.
+    fn in_flight(&self, host_pid: u32, ns_pid: u32) -> Vec<ThreadSlot>;
     fn counters(&self) -> KernelCounters;
     fn programs(&self) -> Vec<ProgramStats>;
 }
@@ -109,7 +110,7 @@ impl KernelReads for NullKernel {
     fn lost(&self, _: u32) -> u64 {
         0
     }
-    fn in_flight(&self, _: u32) -> Vec<ThreadSlot> {
+    fn in_flight(&self, _: u32, _: u32) -> Vec<ThreadSlot> {
         vec![]
     }
     fn counters(&self) -> KernelCounters {

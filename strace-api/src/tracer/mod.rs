@@ -391,7 +391,7 @@ impl Tracer {
         };
         // The kernel's thread table is read without the history's lock, so
         // the drain is not held up.
-        let mut slots = self.reads.in_flight(host);
+        let mut slots = self.reads.in_flight(host, pid);
         slots.sort_by_key(|s| s.tid);
         let inner = self.inner();
         slots
