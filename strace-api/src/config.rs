@@ -48,8 +48,8 @@ pub struct Config {
     /// Attach the syscall entry hook. `false` (with `--durations false`; x86_64
     /// only) leaves one hook, at exit: every process on the host pays about
     /// half as much while anything is watched, and each call is recorded at
-    /// its exit. Given up: durations, calls in progress, exit/exit_group
-    /// records, and a successful execve's arguments.
+    /// its exit. Given up: durations, calls in progress (but those /proc
+    /// shows), exit/exit_group records, and a successful execve's arguments.
     #[arg(long, env = "STRACE_API_ENTRY_HOOK", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub entry_hook: bool,
 

@@ -419,7 +419,8 @@ fn a_blocked_call_is_shown_in_flight() {
     let mut cat = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().unwrap();
     let pid = cat.id();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| s.starts_with("0 ")) {
+    let read = format!("{} ", syscalls::Sysno::read.id());
+    while !std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| s.starts_with(&read)) {
         assert!(std::time::Instant::now() < deadline, "cat never blocked in read");
         std::thread::sleep(Duration::from_millis(10));
     }

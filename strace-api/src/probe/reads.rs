@@ -70,15 +70,13 @@ impl KernelReads for ProbeReads {
     /// threads they have not seen begin any: blocked since before the watch.
     /// Those come without an entry time or copies of their arguments.
     fn in_flight(&self, host_pid: u32, ns_pid: u32) -> Vec<ThreadSlot> {
-        let slots: Vec<ThreadSlot> = self.threads.of(host_pid).map(|(_, s)| s).collect();
         // Exit hook alone: a slot is IN_SYSCALL only while its call is being
         // written out, already finished, and /proc is asked about every thread.
-        let seen: Vec<u32> = if self.exit_only { vec![] } else { slots.iter().map(|s| s.tid).collect() };
-        let mut calls: Vec<ThreadSlot> = if self.exit_only {
-            vec![]
-        } else {
-            slots.into_iter().filter(|s| s.state == ThreadSlot::IN_SYSCALL).collect()
-        };
+        let slots: Vec<ThreadSlot> =
+            if self.exit_only { vec![] } else { self.threads.of(host_pid).map(|(_, s)| s).collect() };
+        let mut seen: Vec<u32> = slots.iter().map(|s| s.tid).collect();
+        seen.sort_unstable();
+        let mut calls: Vec<ThreadSlot> = slots.into_iter().filter(|s| s.state == ThreadSlot::IN_SYSCALL).collect();
         calls.extend(procs::blocked_calls(ns_pid, &seen, MAX_PROC_THREADS).into_iter().map(|(tid, nr, args)| {
             ThreadSlot {
                 pid: ns_pid,
