@@ -27,7 +27,7 @@ pub async fn require_token(State(token): State<Arc<str>>, req: Request, next: Ne
 /// The token of an `Authorization` value: the scheme's name is not case
 /// sensitive (RFC 9110), and blanks may stand around the token.
 fn bearer(value: &str) -> Option<&str> {
-    let (scheme, token) = value.trim().split_once(' ')?;
+    let (scheme, token) = value.trim().split_once([' ', '\t'])?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 

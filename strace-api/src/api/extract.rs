@@ -103,6 +103,12 @@ pub struct NoQuery {}
 /// string" for `limit=-1`).
 fn explain(text: &str) -> String {
     let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(text);
+    if let Some(rest) = text.strip_prefix("unknown field `")
+        && let Some((name, expected)) = rest.split_once('`')
+    {
+        let expected = expected.trim_start_matches(", ");
+        return format!("unknown query parameter {:?}; {expected}", shown(name));
+    }
     let Some((field, why)) = text.split_once(": ") else { return format!("bad query string: {text}") };
     let why = match why {
         "invalid digit found in string"
@@ -137,6 +143,13 @@ mod tests {
             "query parameter durations must be true or false"
         );
         assert_eq!(e("duplicate field `limit`"), "bad query string: duplicate field `limit`");
+        assert_eq!(
+            e("unknown field `bogus`, expected `after` or `limit`"),
+            "unknown query parameter \"bogus\"; expected `after` or `limit`"
+        );
+        assert_eq!(e("unknown field `x`, there are no fields"), "unknown query parameter \"x\"; there are no fields");
+        let long = e(&format!("unknown field `{}`, there are no fields", "y".repeat(200)));
+        assert!(long.len() < 100, "{long}");
     }
 
     #[test]
