@@ -121,6 +121,21 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         Ty::OFlags => names("flags", flags::bits(raw, flags::OPEN)),
         Ty::FcntlCmd => named(raw, flags::name(raw, flags::FCNTL)),
         Ty::FcntlArg => fcntl_arg(ev.args[1], raw),
+        Ty::NodeMode => {
+            let perms = format_arg(ArgKind::Mode, raw & 0o7777);
+            let text = match flags::name(raw & libc::S_IFMT as u64, flags::FILE_TYPES) {
+                Some(t) => format!("{t}|{perms}"),
+                None => perms,
+            };
+            d("mode", json!(text), text.clone())
+        }
+        Ty::NodeDev => {
+            let device = matches!(ev.args[i - 1] as u32 & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK);
+            let (major, minor) =
+                ((raw >> 32 & 0xffff_f000) | (raw >> 8 & 0xfff), (raw >> 12 & 0xffff_ff00) | (raw & 0xff));
+            let text = format!("makedev({major:#x}, {minor:#x})");
+            Decoded { hidden: !device, ..d("device", json!({"major": major, "minor": minor}), text) }
+        }
         Ty::Signal => {
             let s = flags::signal(raw);
             d("signal", json!(s), s.clone())
@@ -157,9 +172,8 @@ fn fcntl_arg(cmd: u64, raw: u64) -> Decoded {
     match cmd as i32 {
         libc::F_SETFL => names("flags", flags::open_flags(raw)),
         libc::F_SETFD => names("flags", flags::bits(raw, flags::FD_FLAGS)),
-        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC | libc::F_SETOWN | libc::F_SETPIPE_SZ | libc::F_SETLEASE => {
-            raw_arg(ArgKind::Int, raw)
-        }
+        libc::F_DUPFD | libc::F_DUPFD_CLOEXEC | libc::F_SETOWN | libc::F_SETPIPE_SZ => raw_arg(ArgKind::Int, raw),
+        libc::F_SETLEASE => named(raw, flags::name(raw, flags::LEASES)),
         libc::F_GETFD | libc::F_GETFL | libc::F_GETOWN | libc::F_GETLEASE | libc::F_GETPIPE_SZ | libc::F_GET_SEALS => {
             Decoded { hidden: true, ..raw_arg(ArgKind::Hex, raw) }
         }

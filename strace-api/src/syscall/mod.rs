@@ -87,16 +87,16 @@ pub fn errno_name(errno: i32) -> Option<&'static str> {
 }
 
 /// What strace says after the name: the C library's message (the kernel's
-/// headers word some otherwise, "Try again" for EAGAIN), and strace's own
-/// for the codes of interrupted calls (`restarts`).
+/// headers word some otherwise, "Try again" for EAGAIN; for the kernel's
+/// own codes it has none: "Unknown error 524"), and strace's own for the
+/// codes of interrupted calls (`restarts`).
 pub fn errno_description(errno: i32) -> Option<&'static str> {
     static MESSAGES: LazyLock<HashMap<i32, String>> = LazyLock::new(|| {
         (1..=4095)
             .filter(|&e| Errno::new(e).name().is_some())
             .filter_map(|e| {
                 let message = std::io::Error::from_raw_os_error(e).to_string();
-                let message = message.strip_suffix(&format!(" (os error {e})"))?.to_string();
-                (!message.starts_with("Unknown error")).then_some((e, message))
+                Some((e, message.strip_suffix(&format!(" (os error {e})"))?.to_string()))
             })
             .collect()
     });
@@ -151,6 +151,7 @@ mod tests {
         assert_eq!(errno_description(9), Some("Bad file descriptor"));
         assert_eq!(errno_name(512), Some("ERESTARTSYS"));
         assert_eq!(errno_description(512), Some("To be restarted if SA_RESTART is set"));
+        assert_eq!(errno_description(524), Some("Unknown error 524"), "ENOTSUPP, as strace shows it");
         assert!(restarts(512) && restarts(516) && !restarts(4) && !restarts(515));
     }
 }

@@ -156,7 +156,22 @@ mod tests {
         assert_eq!(l(Sysno::fcntl, [4, dupfd, 10, 0, 0, 0], 10), "fcntl(4, F_DUPFD_CLOEXEC, 10) = 10");
         assert_eq!(l(Sysno::sendto, [4, 0x5000, 4, 0, 0, 0], 4), "sendto(4, 0x5000, 4, 0, NULL, 0) = 4");
         let cwd = libc::AT_FDCWD as u64;
-        assert_eq!(l(Sysno::mknodat, [cwd, 0x5000, 0o10600, 0, 0, 0], 0), "mknodat(AT_FDCWD, 0x5000, 010600, 0) = 0");
+        assert_eq!(
+            l(Sysno::mknodat, [cwd, 0x5000, 0o10600, 0, 0, 0], 0),
+            "mknodat(AT_FDCWD, 0x5000, S_IFIFO|0600) = 0"
+        );
+        let chr = libc::S_IFCHR as u64 | 0o600;
+        assert_eq!(
+            l(Sysno::mknodat, [cwd, 0x5000, chr, libc::makedev(1, 3), 0, 0], 0),
+            "mknodat(AT_FDCWD, 0x5000, S_IFCHR|0600, makedev(0x1, 0x3)) = 0"
+        );
+        let both = (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u64;
+        assert_eq!(
+            l(Sysno::accept4, [3, 0, 0, both, 0, 0], 4),
+            "accept4(3, NULL, NULL, SOCK_CLOEXEC|SOCK_NONBLOCK) = 4"
+        );
+        let lease = libc::F_SETLEASE as u64;
+        assert_eq!(l(Sysno::fcntl, [4, lease, libc::F_UNLCK as u64, 0, 0, 0], 0), "fcntl(4, F_SETLEASE, F_UNLCK) = 0");
     }
 
     #[test]

@@ -37,6 +37,11 @@ pub enum Ty {
     /// O_* bits without an access mode (`pipe2`, `dup3`): `0` when none.
     OFlags,
     FcntlCmd,
+    /// `mknod`'s mode: the file type by name, then the permissions.
+    NodeMode,
+    /// `mknod`'s device, after the mode before it: `makedev(major, minor)`,
+    /// not shown for a node that is not a device.
+    NodeDev,
     /// `fcntl`'s third argument, read after its command: flags for
     /// F_SETFL and F_SETFD, a number for the others, none for the F_GET*.
     FcntlArg,
@@ -140,7 +145,7 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::clock_gettime, &[ClockId, Out]),
     (Sysno::pipe2, &[Out, OFlags]),
     (Sysno::umask, &[Mode]),
-    (Sysno::mknodat, &[DirFd, Path, Mode, Raw(ArgKind::Hex)]),
+    (Sysno::mknodat, &[DirFd, Path, NodeMode, NodeDev]),
     (Sysno::getdents64, &[Fd, Out, Raw(ArgKind::UInt)]),
     (Sysno::exit, &[Raw(ArgKind::Int)]),
     (Sysno::exit_group, &[Raw(ArgKind::Int)]),
@@ -166,7 +171,7 @@ static SPECIAL_LEGACY: &[(Sysno, &[Ty])] = &[
     (Sysno::lchown, &[Path, Raw(ArgKind::UInt), Raw(ArgKind::UInt)]),
     (Sysno::dup2, &[Fd, Fd]),
     (Sysno::pipe, &[Out]),
-    (Sysno::mknod, &[Path, Mode, Raw(ArgKind::Hex)]),
+    (Sysno::mknod, &[Path, NodeMode, NodeDev]),
 ];
 #[cfg(not(target_arch = "x86_64"))]
 static SPECIAL_LEGACY: &[(Sysno, &[Ty])] = &[];
