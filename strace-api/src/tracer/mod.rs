@@ -238,7 +238,11 @@ impl Tracer {
                     return Ok(Watched::Already);
                 }
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
-                kernel.watch(pid, host, children).map_err(WatchError::Kernel)?;
+                if let Err(e) = kernel.watch(pid, host, children) {
+                    // As it was: the kernel kept its entry.
+                    inner.watches.set_follow_children(pid, !children);
+                    return Err(WatchError::Kernel(e));
+                }
                 drop(inner);
                 self.settle(kernel);
                 return Ok(Watched::Already);
