@@ -73,7 +73,7 @@ pub fn render(
                 RowId::Unwatched => "another process is watched, so the hooks are attached".into(),
                 RowId::WatchedUntimed => "events keep their exit time; no durations".into(),
                 RowId::UnwatchedExitOnly | RowId::WatchedExitOnly => {
-                    "sys_exit alone: no durations, calls in progress or exit_group".into()
+                    "sys_exit alone: no durations or exit_group; calls in progress only from /proc".into()
                 }
                 _ => String::new(),
             },
@@ -109,7 +109,7 @@ pub fn render(
         if let (Some(u), Some(f)) = (over_base(RowId::UnwatchedExitOnly, mode), over_base(RowId::FloorExitOnly, mode)) {
             writeln!(
                 s,
-                "  - with `--entry-hook false` (row 3c, not the default; durations, calls in progress and exit_group given up): {u:+.1} ns a call against its own floor's {f:+.1} ns (row 2b, the sys_exit program alone) = {:.2}×",
+                "  - with `--entry-hook false` (row 3c, not the default; durations and exit_group given up, calls in progress only from /proc): {u:+.1} ns a call against its own floor's {f:+.1} ns (row 2b, the sys_exit program alone) = {:.2}×",
                 vs_floor(RowId::UnwatchedExitOnly, RowId::FloorExitOnly, mode).unwrap_or(f64::NAN)
             )
             .unwrap();
