@@ -112,8 +112,9 @@ pub struct LogStats {
 }
 
 impl ProcessLog {
-    pub(super) fn new() -> ProcessLog {
-        ProcessLog { first_seq: 1, ..Default::default() }
+    /// A log whose first event will be number `first_seq`.
+    pub(super) fn starting_at(first_seq: u64) -> ProcessLog {
+        ProcessLog { first_seq: first_seq.max(1), ..Default::default() }
     }
 
     pub fn stats(&self) -> LogStats {
@@ -230,7 +231,7 @@ mod tests {
 
     #[test]
     fn events_come_back_as_they_went_in_with_their_copies() {
-        let mut log = ProcessLog::new();
+        let mut log = ProcessLog::starting_at(1);
         let ev = |nr: i16, aux: Option<&[u8]>| Event {
             enter_ns: 10 + nr as u64,
             exit_ns: 20,

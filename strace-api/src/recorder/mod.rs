@@ -120,10 +120,23 @@ impl Recorder {
 
     /// Starts a log for `pid`; false if it has one already.
     pub fn open(&mut self, pid: u32) -> bool {
+        self.open_from(pid, 1)
+    }
+
+    /// Starts a log for `pid` that replaces the one it has, if any (an
+    /// exited process whose pid a new one reuses): its numbers go on from the
+    /// old log's, so a client polling with the old cursor gets the new
+    /// process's events from its first, not from where the old one stopped.
+    pub fn replace(&mut self, pid: u32) {
+        let next = self.close(pid).map_or(1, |old| old.last_seq + 1);
+        self.open_from(pid, next);
+    }
+
+    fn open_from(&mut self, pid: u32, first_seq: u64) -> bool {
         if self.logs.contains_key(&pid) {
             return false;
         }
-        self.logs.insert(pid, ProcessLog::new());
+        self.logs.insert(pid, ProcessLog::starting_at(first_seq));
         self.by_size.insert((0, pid));
         true
     }
@@ -337,6 +350,25 @@ mod tests {
         // 1000 events span at most one chunk more than they fill.
         let chunk = CHUNK * EVENT_BYTES + size_of::<Vec<Stored>>();
         assert!(r.bytes() <= (1000usize.div_ceil(CHUNK) + 1) * chunk, "{}", r.bytes());
+    }
+
+    /// A new process with a reused pid: numbers go on, so a client's cursor
+    /// from the old one gets every event of the new one.
+    #[test]
+    fn a_replaced_log_numbers_on() {
+        let mut r = recorder(3, 1 << 20);
+        r.open(1);
+        for nr in 1..=5 {
+            r.push(1, ev(nr));
+        }
+        r.replace(1);
+        let log = r.log(1).unwrap();
+        assert_eq!(log.stats(), LogStats { seen: 0, retained: 0, evicted: 0, last_seq: 5 });
+        r.push(1, ev(7));
+        r.push(1, ev(8));
+        assert_eq!(nrs(r.log(1).unwrap().after(5, 10)), vec![(6, 7), (7, 8)]);
+        r.replace(2);
+        assert_eq!(r.log(2).unwrap().stats().last_seq, 0, "nothing replaced: from 1");
     }
 
     #[test]

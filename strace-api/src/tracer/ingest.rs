@@ -107,9 +107,10 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
     let new = match inner.watches.start(p.ns_pid, start_ticks, origin, follow, parent) {
         Start::New { id, replaced } => {
             if replaced {
-                inner.recorder.close(p.ns_pid);
+                inner.recorder.replace(p.ns_pid);
+            } else {
+                inner.recorder.open(p.ns_pid);
             }
-            inner.recorder.open(p.ns_pid);
             Some(id)
         }
         Start::Already { .. } | Start::Exited { .. } => None,

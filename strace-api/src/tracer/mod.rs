@@ -249,9 +249,10 @@ impl Tracer {
             }
             Start::New { id, replaced } => {
                 if replaced {
-                    inner.recorder.close(pid);
+                    inner.recorder.replace(pid);
+                } else {
+                    inner.recorder.open(pid);
                 }
-                inner.recorder.open(pid);
                 id
             }
         };
