@@ -121,6 +121,12 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         Ty::OFlags => names("flags", flags::bits(raw, flags::OPEN)),
         Ty::FcntlCmd => named(raw, flags::name(raw, flags::FCNTL)),
         Ty::FcntlArg => fcntl_arg(ev.args[1], raw),
+        Ty::IoctlCmd => match flags::name(raw as u32 as u64, flags::IOCTLS) {
+            Some(n) => d("enum", json!(n), n.into()),
+            None => raw_arg(ArgKind::Hex, raw as u32 as u64),
+        },
+        Ty::Resource => named(raw as u32 as u64, flags::name(raw as u32 as u64, flags::RLIMITS)),
+        Ty::ArchCode => named(raw as u32 as u64, flags::name(raw as u32 as u64, flags::ARCH_PRCTL)),
         Ty::NodeMode => {
             let perms = format_arg(ArgKind::Mode, raw & 0o7777);
             let text = match flags::name(raw & libc::S_IFMT as u64, flags::FILE_TYPES) {

@@ -170,6 +170,18 @@ mod tests {
             l(Sysno::accept4, [3, 0, 0, both, 0, 0], 4),
             "accept4(3, NULL, NULL, SOCK_CLOEXEC|SOCK_NONBLOCK) = 4"
         );
+        assert_eq!(l(Sysno::ioctl, [1, libc::TCGETS as u64, 0x7000, 0, 0, 0], 0), "ioctl(1, TCGETS, 0x7000) = 0");
+        assert_eq!(
+            l(Sysno::ioctl, [1, 0xc0de, 0x7000, 0, 0, 0], -25).split(" = ").next(),
+            Some("ioctl(1, 0xc0de, 0x7000)")
+        );
+        let nofile = libc::RLIMIT_NOFILE as u64;
+        assert_eq!(
+            l(Sysno::prlimit64, [0, nofile, 0, 0x7000, 0, 0], 0),
+            "prlimit64(0, RLIMIT_NOFILE, NULL, 0x7000) = 0"
+        );
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(l(Sysno::arch_prctl, [0x1002, 0x7f00, 0, 0, 0, 0], 0), "arch_prctl(ARCH_SET_FS, 0x7f00) = 0");
         let lease = libc::F_SETLEASE as u64;
         assert_eq!(l(Sysno::fcntl, [4, lease, libc::F_UNLCK as u64, 0, 0, 0], 0), "fcntl(4, F_SETLEASE, F_UNLCK) = 0");
     }

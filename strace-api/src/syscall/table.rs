@@ -37,6 +37,12 @@ pub enum Ty {
     /// O_* bits without an access mode (`pipe2`, `dup3`): `0` when none.
     OFlags,
     FcntlCmd,
+    /// An `ioctl` request: its name for the common terminal and file ones, else hex.
+    IoctlCmd,
+    /// A resource of `getrlimit` and the like: `RLIMIT_NOFILE`.
+    Resource,
+    /// An `arch_prctl` code: `ARCH_SET_FS`.
+    ArchCode,
     /// `mknod`'s mode: the file type by name, then the permissions.
     NodeMode,
     /// `mknod`'s device, after the mode before it: `makedev(major, minor)`,
@@ -132,7 +138,10 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::brk, &[Raw(ArgKind::Pointer)]),
     (Sysno::clone, &[CloneFlags, Raw(ArgKind::Pointer), Raw(ArgKind::Pointer), Raw(ArgKind::Pointer), Raw(ArgKind::Pointer)]),
     (Sysno::fcntl, &[Fd, FcntlCmd, FcntlArg]),
-    (Sysno::ioctl, &[Fd, Raw(ArgKind::Hex), Raw(ArgKind::Hex)]),
+    (Sysno::ioctl, &[Fd, IoctlCmd, Raw(ArgKind::Hex)]),
+    (Sysno::prlimit64, &[Raw(ArgKind::Int), Resource, Raw(ArgKind::Pointer), Out]),
+    (Sysno::getrlimit, &[Resource, Out]),
+    (Sysno::setrlimit, &[Resource, Raw(ArgKind::Pointer)]),
     (Sysno::kill, &[Raw(ArgKind::Int), Signal]),
     (Sysno::tkill, &[Raw(ArgKind::Int), Signal]),
     (Sysno::tgkill, &[Raw(ArgKind::Int), Raw(ArgKind::Int), Signal]),
@@ -172,6 +181,7 @@ static SPECIAL_LEGACY: &[(Sysno, &[Ty])] = &[
     (Sysno::dup2, &[Fd, Fd]),
     (Sysno::pipe, &[Out]),
     (Sysno::mknod, &[Path, NodeMode, NodeDev]),
+    (Sysno::arch_prctl, &[ArchCode, Raw(ArgKind::Hex)]),
 ];
 #[cfg(not(target_arch = "x86_64"))]
 static SPECIAL_LEGACY: &[(Sysno, &[Ty])] = &[];
