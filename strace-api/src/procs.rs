@@ -180,6 +180,30 @@ pub fn pidfd(pid: u32) -> std::io::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) })
 }
 
+/// A `sleep` child for tests, killed and reaped when dropped, so a failing
+/// test leaves none behind.
+#[cfg(test)]
+pub struct Sleeper(pub std::process::Child);
+
+#[cfg(test)]
+impl Sleeper {
+    pub fn spawn() -> Sleeper {
+        Sleeper(std::process::Command::new("sleep").arg("30").spawn().expect("sleep runs"))
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+#[cfg(test)]
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,15 +239,8 @@ mod tests {
     /// A child asleep in its syscall before anyone looked.
     #[test]
     fn a_sleeping_child_is_in_a_syscall() {
-        struct Sleeper(std::process::Child);
-        impl Drop for Sleeper {
-            fn drop(&mut self) {
-                let _ = self.0.kill();
-                let _ = self.0.wait();
-            }
-        }
-        let child = Sleeper(std::process::Command::new("sleep").arg("30").spawn().unwrap());
-        let pid = child.0.id();
+        let child = Sleeper::spawn();
+        let pid = child.pid();
         let sleeps = ["nanosleep", "clock_nanosleep"].map(|n| n.parse::<syscalls::Sysno>().map_or(-1, |s| s.id()));
         let asleep =
             |found: &[(u32, i32, [u64; 6])]| found.iter().any(|&(tid, nr, _)| tid == pid && sleeps.contains(&nr));
@@ -244,12 +261,10 @@ mod tests {
     #[test]
     fn start_times_are_precise() {
         let before = SystemTime::now();
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let child = Sleeper::spawn();
         let after = SystemTime::now();
-        let Lookup::Process { start_ticks } = lookup(child.id()) else { panic!("no child") };
+        let Lookup::Process { start_ticks } = lookup(child.pid()) else { panic!("no child") };
         let started = wall_clock(start_ticks);
-        let _ = child.kill();
-        let _ = child.wait();
         let tick = Duration::from_millis(20);
         assert!(started + tick >= before && started <= after + tick, "{started:?} not in {before:?}..{after:?}");
     }

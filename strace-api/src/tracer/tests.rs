@@ -159,16 +159,8 @@ fn reads_do_not_wait_for_an_attach() {
     t.exited(other(), id);
     assert!(!t.totals().hooks_attached);
 
-    /// Not left behind when the test fails.
-    struct Sleeper(std::process::Child);
-    impl Drop for Sleeper {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let sleeper = Sleeper(std::process::Command::new("sleep").arg("30").spawn().unwrap());
-    let pid = sleeper.0.id();
+    let sleeper = procs::Sleeper::spawn();
+    let pid = sleeper.pid();
     armed.store(true, Ordering::SeqCst);
     let watching = std::thread::spawn({
         let t = t.clone();
