@@ -43,10 +43,25 @@ mod tests {
     #[test]
     fn a_threads_slots_wrap_around_the_table() {
         let mask = thread_table_size(64) - 1;
+        let home = ThreadSlot::index(62, 0, mask);
         let slots: [u32; ThreadSlot::PROBES as usize] = core::array::from_fn(|p| ThreadSlot::index(62, p as u32, mask));
-        assert_eq!(slots, [62, 63, 0, 1, 2, 3, 4, 5]);
-        assert_eq!(ThreadSlot::index(u32::MAX, 1, mask), 0);
+        assert_eq!(slots, core::array::from_fn(|p| (home + p as u32) & mask));
+        assert!(slots.iter().all(|&s| s <= mask));
         let slot = ThreadSlot { owner: ThreadSlot::owner_of(7, 9), ..Default::default() };
         assert_eq!((slot.host_pid(), slot.host_tid()), (7, 9));
+    }
+
+    /// Threads with consecutive tids do not share slots: a burst of 64 of
+    /// them in the default table has runs that never overlap.
+    #[test]
+    fn consecutive_tids_have_separate_runs() {
+        let mask = DEFAULT_MAX_THREADS - 1;
+        let homes: [u32; 64] = core::array::from_fn(|i| ThreadSlot::index(10_300 + i as u32, 0, mask));
+        for (i, a) in homes.iter().enumerate() {
+            for b in &homes[i + 1..] {
+                let gap = a.wrapping_sub(*b) & mask;
+                assert!(gap >= ThreadSlot::PROBES && gap <= mask + 1 - ThreadSlot::PROBES, "{a} and {b} overlap");
+            }
+        }
     }
 }

@@ -120,8 +120,8 @@ impl WatchEntry {
 /// One slot per thread, claimed at the thread's first traced syscall and then
 /// updated in place; freed when the thread exits. The slots form an
 /// open-addressed table in an array: a thread's slot is the first of
-/// [`ThreadSlot::PROBES`] consecutive slots from `tid & THREADS_MASK` whose
-/// owner is that thread. Array lookups are inlined by the verifier, where a
+/// [`ThreadSlot::PROBES`] consecutive slots from its home
+/// ([`ThreadSlot::index`]) whose owner is that thread. Array lookups are inlined by the verifier, where a
 /// hash-map lookup is a call (bench/README.md: ~8 ns per hook).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -169,9 +169,14 @@ impl ThreadSlot {
         self.owner as u32
     }
 
-    /// Table index of the `probe`-th slot a thread may own.
+    /// Table index of the `probe`-th slot a thread may own: consecutive
+    /// from the thread's home, `host_tid` times an odd constant (Fibonacci
+    /// hashing). With `tid & mask` as the home, threads with consecutive tids
+    /// (a fork burst, a thread pool) had overlapping runs of slots, and one
+    /// thread pushed off its home could leave a neighbour none of its eight:
+    /// never traced, counted as ThreadsFull with the table 1% full.
     pub const fn index(host_tid: u32, probe: u32, mask: u32) -> u32 {
-        host_tid.wrapping_add(probe) & mask
+        host_tid.wrapping_mul(0x9e37_79b1).wrapping_add(probe) & mask
     }
 }
 

@@ -1,7 +1,7 @@
 //! The thread table: an open-addressed table in an array map (lookups are
 //! inlined, where a hash-map lookup is a helper call). A thread's slot is one
-//! of `ThreadSlot::PROBES` consecutive slots from `tid & THREADS_MASK`, the
-//! one whose owner is that thread.
+//! of `ThreadSlot::PROBES` consecutive slots from a home hashed from its tid
+//! (`ThreadSlot::index`), the one whose owner is that thread.
 //!
 //! Claiming a slot is the cold path (a thread's first traced syscall): an
 //! insert with BPF_NOEXIST into CLAIMS, keyed by slot index, decides which of
