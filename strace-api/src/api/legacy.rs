@@ -59,7 +59,7 @@ pub async fn last_lines(
     // Copy under the lock, render outside it.
     let events: Vec<_> = tracer
         .read(pid, |log| log.last(completed).map(|(_, ev)| ev).collect())
-        .ok_or_else(|| ApiError::not_found(format!("pid {pid} stopped being watched")))?;
+        .ok_or_else(|| ApiError::conflict(format!("pid {pid} was unwatched by another request meanwhile")))?;
     let durations = q.durations.unwrap_or(false);
     render::json(events.len(), move || {
         let mut lines: Vec<Line> = events.iter().map(|ev| Line { data: syscall::line(ev, durations) }).collect();

@@ -9,7 +9,7 @@ use super::{
     blocking::off_the_workers,
     extract::{ApiQuery, NoQuery, PidPath},
 };
-use crate::tracer::{Tracer, WatchError, WatchStats, Watched};
+use crate::tracer::{Tracer, WatchStats, Watched};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +34,11 @@ pub async fn start(
             )));
         }
     };
-    let stats = tracer.stats(pid).ok_or(WatchError::NotWatched(pid))?;
+    // The watch was made; a DELETE from another client may have ended it
+    // since: that is a conflict, not "not watched".
+    let stats = tracer
+        .stats(pid)
+        .ok_or_else(|| ApiError::conflict(format!("pid {pid} was watched, then unwatched by another request")))?;
     Ok((status, Json(stats)))
 }
 
