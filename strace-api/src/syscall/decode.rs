@@ -26,6 +26,10 @@ pub struct Decoded {
     /// or not paged in when the call started).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unreadable: bool,
+    /// The string was not UTF-8: `value` is written with strace's escapes
+    /// (`\377`), so no byte is lost.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub escaped: bool,
     /// How the line shows it.
     #[serde(skip)]
     pub text: String,
@@ -63,7 +67,17 @@ pub fn decode(ev: &Event) -> Vec<Decoded> {
 const ARG_NAMES: [&str; 6] = ["arg0", "arg1", "arg2", "arg3", "arg4", "arg5"];
 
 fn d(ty: &'static str, value: Value, text: String) -> Decoded {
-    Decoded { name: "", ty, value, truncated: false, unreadable: false, text, hidden: false, output: false }
+    Decoded {
+        name: "",
+        ty,
+        value,
+        truncated: false,
+        unreadable: false,
+        escaped: false,
+        text,
+        hidden: false,
+        output: false,
+    }
 }
 
 fn names(ty: &'static str, names: Vec<String>) -> Decoded {
@@ -95,10 +109,10 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         Ty::DirFd if raw as u32 as i32 == libc::AT_FDCWD => d("fd", json!("AT_FDCWD"), "AT_FDCWD".into()),
         Ty::DirFd => one(ev, i, Ty::Fd),
         Ty::Path => match copied(AuxItem::STRING) {
-            Some(s) => Decoded {
-                truncated: s.truncated(),
-                ..d("path", json!(String::from_utf8_lossy(s.data)), quote(s.data, s.truncated()))
-            },
+            Some(s) => {
+                let (value, escaped) = string_value(s.data);
+                Decoded { truncated: s.truncated(), escaped, ..d("path", json!(value), quote(s.data, s.truncated())) }
+            }
             None => unreadable(AuxItem::STRING),
         },
         Ty::Argv => argv(ev, i, raw),
@@ -198,6 +212,7 @@ fn argv(ev: &Event, i: usize, raw: u64) -> Decoded {
     let mut texts = Vec::new();
     let mut values = Vec::new();
     let mut truncated = false;
+    let mut escaped = false;
     for item in &items {
         if item.flags & AuxItem::MORE != 0 {
             texts.push("...".to_string());
@@ -205,10 +220,24 @@ fn argv(ev: &Event, i: usize, raw: u64) -> Decoded {
             continue;
         }
         texts.push(quote(item.data, item.truncated()));
-        values.push(String::from_utf8_lossy(item.data).into_owned());
+        let (value, e) = string_value(item.data);
+        values.push(value);
+        escaped |= e;
         truncated |= item.truncated();
     }
-    Decoded { truncated, ..d("argv", json!(values), format!("[{}]", texts.join(", "))) }
+    Decoded { truncated, escaped, ..d("argv", json!(values), format!("[{}]", texts.join(", "))) }
+}
+
+/// A copied string as a JSON value: as it is when UTF-8, else with
+/// strace's escapes (true).
+fn string_value(bytes: &[u8]) -> (String, bool) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_string(), false),
+        Err(_) => {
+            let q = quote(bytes, false);
+            (q[1..q.len() - 1].to_string(), true)
+        }
+    }
 }
 
 fn raw_arg(kind: ArgKind, raw: u64) -> Decoded {
@@ -266,6 +295,23 @@ mod tests {
         let e = ev(Sysno::chdir, [0x1000, 0, 0, 0, 0, 0], Some(region));
         assert_eq!(texts(&e), ["\"/very/long\"..."]);
         assert_eq!(serde_json::to_value(decode(&e)).unwrap()[0]["truncated"], true);
+    }
+
+    /// Not UTF-8: the value keeps every byte, with strace's escapes, and says so.
+    #[test]
+    fn strings_that_are_not_utf8() {
+        let region = aux::build(&[(0, AuxItem::STRING, 0, 0, b"/tmp/\xff\xfe\x01name\"q")]);
+        let e = ev(Sysno::chdir, [0x1000, 0, 0, 0, 0, 0], Some(region));
+        assert_eq!(texts(&e), [r#""/tmp/\377\376\1name\"q""#]);
+        let json = serde_json::to_value(decode(&e)).unwrap();
+        assert_eq!((json[0]["value"].as_str(), &json[0]["escaped"]), (Some(r#"/tmp/\377\376\1name\"q"#), &json!(true)));
+        let utf8 = ev(
+            Sysno::chdir,
+            [0x1000, 0, 0, 0, 0, 0],
+            Some(aux::build(&[(0, AuxItem::STRING, 0, 0, "/tmp/é".as_bytes())])),
+        );
+        let json = serde_json::to_value(decode(&utf8)).unwrap();
+        assert_eq!((json[0]["value"].as_str(), json[0].get("escaped")), (Some("/tmp/é"), None));
     }
 
     #[test]
