@@ -15,7 +15,7 @@ pub struct Decoded {
     /// The kernel's parameter name.
     pub name: &'static str,
     /// `fd`, `path`, `argv`, `flags`, `enum`, `mode`, `signal`, `sockaddr`,
-    /// `bytes`, `int`, `uint`, `pointer`, `hex`.
+    /// `bytes`, `device` (`{"major", "minor"}`), `int`, `uint`, `pointer`, `hex`.
     #[serde(rename = "type")]
     pub ty: &'static str,
     pub value: Value,
