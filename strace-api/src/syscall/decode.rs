@@ -139,6 +139,7 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
             Some(n) => d("enum", json!(n), n.into()),
             None => raw_arg(ArgKind::Hex, raw as u32 as u64),
         },
+        Ty::TimerFlags => names("flags", flags::bits(raw, flags::TIMER)),
         Ty::Resource => named(raw as u32 as u64, flags::name(raw as u32 as u64, flags::RLIMITS)),
         Ty::ArchCode => named(raw as u32 as u64, flags::name(raw as u32 as u64, flags::ARCH_PRCTL)),
         Ty::NodeMode => {

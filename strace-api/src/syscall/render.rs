@@ -3,7 +3,7 @@ use std::fmt::Write as _;
 
 use syscalls::Sysno;
 
-use super::{ArgKind, Decoded, decode, errno_description, errno_name, errno_of, name, restarts};
+use super::{ArgKind, Decoded, decode, errno_description, errno_name, errno_of, flags, name, restarts};
 use crate::recorder::Event;
 
 /// The whole line for one event; with `durations`, strace -T's `<0.000012>`.
@@ -15,14 +15,28 @@ pub fn line(ev: &Event, durations: bool) -> String {
 pub fn line_of(ev: &Event, args: &[Decoded], durations: bool) -> String {
     let mut s = call(ev, args, false);
     s.push_str(" = ");
-    match ev.returns() {
-        true => s.push_str(&format_ret(ev.nr(), ev.ret)),
-        false => s.push('?'),
+    match (ev.returns(), returned_flags(ev)) {
+        (true, Some(flags)) => write!(s, "{:#x} (flags {flags})", ev.ret).expect("writing to a String"),
+        (true, None) => s.push_str(&format_ret(ev.nr(), ev.ret)),
+        (false, _) => s.push('?'),
     }
     if durations && let Some(ns) = ev.duration_ns() {
         write!(s, " <{}.{:06}>", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000).expect("writing to a String");
     }
     s
+}
+
+/// What the flags `fcntl(F_GETFL)` and `fcntl(F_GETFD)` returned mean, as
+/// strace adds them: `= 0x8802 (flags O_RDWR|O_NONBLOCK|O_LARGEFILE)`.
+fn returned_flags(ev: &Event) -> Option<String> {
+    if ev.nr() != Sysno::fcntl.id() || !ev.returns() || ev.ret < 0 {
+        return None;
+    }
+    match ev.args[1] as i32 {
+        libc::F_GETFL => Some(flags::open_flags(ev.ret as u64).join("|")),
+        libc::F_GETFD => Some(flags::bits(ev.ret as u64, flags::FD_FLAGS).join("|")),
+        _ => None,
+    }
 }
 
 /// A call still in progress, as strace shows it: `read(3, <unfinished ...>`.
@@ -78,6 +92,7 @@ pub fn format_ret(nr: i32, ret: i64) -> String {
     if nr == Sysno::umask.id() {
         return format_arg(ArgKind::Mode, ret as u64);
     }
+
     let returns_address = [Sysno::mmap, Sysno::brk, Sysno::mremap, Sysno::shmat].iter().any(|s| s.id() == nr);
     if returns_address { format!("{ret:#x}") } else { ret.to_string() }
 }
@@ -149,7 +164,9 @@ mod tests {
         let (setfl, getfl) = (libc::F_SETFL as u64, libc::F_GETFL as u64);
         let nonblock = libc::O_NONBLOCK as u64;
         assert_eq!(l(Sysno::fcntl, [4, setfl, nonblock, 0, 0, 0], 0), "fcntl(4, F_SETFL, O_RDONLY|O_NONBLOCK) = 0");
-        assert_eq!(l(Sysno::fcntl, [4, getfl, 0x7fff, 0, 0, 0], 2), "fcntl(4, F_GETFL) = 2");
+        assert_eq!(l(Sysno::fcntl, [4, getfl, 0x7fff, 0, 0, 0], 2), "fcntl(4, F_GETFL) = 0x2 (flags O_RDWR)");
+        let getfd = libc::F_GETFD as u64;
+        assert_eq!(l(Sysno::fcntl, [4, getfd, 0, 0, 0, 0], 1), "fcntl(4, F_GETFD) = 0x1 (flags FD_CLOEXEC)");
         let setfd = libc::F_SETFD as u64;
         assert_eq!(l(Sysno::fcntl, [4, setfd, 1, 0, 0, 0], 0), "fcntl(4, F_SETFD, FD_CLOEXEC) = 0");
         let dupfd = libc::F_DUPFD_CLOEXEC as u64;
@@ -183,6 +200,11 @@ mod tests {
         );
         #[cfg(target_arch = "x86_64")]
         assert_eq!(l(Sysno::arch_prctl, [0x1002, 0x7f00, 0, 0, 0, 0], 0), "arch_prctl(ARCH_SET_FS, 0x7f00) = 0");
+        let (monotonic, abs) = (libc::CLOCK_MONOTONIC as u64, libc::TIMER_ABSTIME as u64);
+        assert_eq!(
+            l(Sysno::clock_nanosleep, [monotonic, abs, 0x7000, 0, 0, 0], 0),
+            "clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, 0x7000, NULL) = 0"
+        );
         let lease = libc::F_SETLEASE as u64;
         assert_eq!(l(Sysno::fcntl, [4, lease, libc::F_UNLCK as u64, 0, 0, 0], 0), "fcntl(4, F_SETLEASE, F_UNLCK) = 0");
     }

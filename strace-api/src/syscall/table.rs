@@ -37,6 +37,8 @@ pub enum Ty {
     /// O_* bits without an access mode (`pipe2`, `dup3`): `0` when none.
     OFlags,
     FcntlCmd,
+    /// TIMER_ABSTIME or 0.
+    TimerFlags,
     /// An `ioctl` request: its name for the common terminal and file ones, else hex.
     IoctlCmd,
     /// A resource of `getrlimit` and the like: `RLIMIT_NOFILE`.
@@ -150,7 +152,7 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::wait4, &[Raw(ArgKind::Int), Out, WaitOptions, Out]),
     (Sysno::waitid, &[Raw(ArgKind::Int), Raw(ArgKind::Int), Out, WaitOptions, Out]),
     (Sysno::nanosleep, &[Raw(ArgKind::Pointer), Out]),
-    (Sysno::clock_nanosleep, &[ClockId, Raw(ArgKind::Hex), Raw(ArgKind::Pointer), Out]),
+    (Sysno::clock_nanosleep, &[ClockId, TimerFlags, Raw(ArgKind::Pointer), Out]),
     (Sysno::clock_gettime, &[ClockId, Out]),
     (Sysno::pipe2, &[Out, OFlags]),
     (Sysno::umask, &[Mode]),
