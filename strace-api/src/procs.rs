@@ -104,37 +104,6 @@ pub fn threads(pid: u32) -> Vec<ThreadInfo> {
         .collect()
 }
 
-/// What /proc says the threads of `pid` are blocked in, for threads not in
-/// `skip` (sorted; at most `max` of them): (tid, syscall number, arguments). A
-/// running thread, one stopped outside a syscall, and one whose file cannot
-/// be read (it needs ptrace access: CAP_SYS_PTRACE, or the same user) are
-/// left out.
-pub fn blocked_calls(pid: u32, skip: &[u32], max: usize) -> Vec<(u32, i32, [u64; 6])> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
-    tasks
-        .filter_map(|t| t.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|tid| skip.binary_search(tid).is_err())
-        .take(max)
-        .filter_map(|tid| {
-            let line = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
-            let (nr, args) = parse_syscall(&line)?;
-            Some((tid, nr, args))
-        })
-        .collect()
-}
-
-/// `/proc/<pid>/task/<tid>/syscall`: `nr arg0 … arg5 sp pc` for a thread
-/// blocked in a call; `running`, or `-1 sp pc` outside one.
-fn parse_syscall(line: &str) -> Option<(i32, [u64; 6])> {
-    let mut fields = line.split_whitespace();
-    let nr: i32 = fields.next()?.parse().ok().filter(|&nr| nr >= 0)?;
-    let mut args = [0u64; 6];
-    for a in &mut args {
-        *a = u64::from_str_radix(fields.next()?.strip_prefix("0x")?, 16).ok()?;
-    }
-    Some((nr, args))
-}
-
 /// Clock ticks since boot (as in /proc/<pid>/stat) to wall-clock time. The
 /// boot time is CLOCK_REALTIME less CLOCK_BOOTTIME: /proc/stat's `btime`
 /// is in whole seconds, which put starts up to a second early.
@@ -225,36 +194,6 @@ mod tests {
         let started = humantime::parse_rfc3339_weak(&i.started).unwrap();
         let age = SystemTime::now().duration_since(started).unwrap_or_default();
         assert!(age < Duration::from_secs(3600), "started {} is not recent", i.started);
-    }
-
-    #[test]
-    fn syscall_files() {
-        let line = "230 0x1 0x0 0x7ffd4fe5e8a0 0x7ffd4fe5e8a0 0x0 0x0 0x7ffd4fe5e878 0x7f0c29e4d7fa\n";
-        assert_eq!(parse_syscall(line), Some((230, [1, 0, 0x7ffd4fe5e8a0, 0x7ffd4fe5e8a0, 0, 0])));
-        assert_eq!(parse_syscall("running\n"), None);
-        assert_eq!(parse_syscall("-1 0x7ffd4fe5e878 0x7f0c29e4d7fa\n"), None);
-        assert_eq!(parse_syscall("0 0x1"), None);
-    }
-
-    /// A child asleep in its syscall before anyone looked.
-    #[test]
-    fn a_sleeping_child_is_in_a_syscall() {
-        let child = Sleeper::spawn();
-        let pid = child.pid();
-        let sleeps = ["nanosleep", "clock_nanosleep"].map(|n| n.parse::<syscalls::Sysno>().map_or(-1, |s| s.id()));
-        let asleep =
-            |found: &[(u32, i32, [u64; 6])]| found.iter().any(|&(tid, nr, _)| tid == pid && sleeps.contains(&nr));
-        // Starting up, it may block in other calls (reading its libraries).
-        let mut found = vec![];
-        for _ in 0..500 {
-            found = blocked_calls(pid, &[], 8);
-            if asleep(&found) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(asleep(&found), "{found:?}");
-        assert!(blocked_calls(pid, &[pid], 8).is_empty(), "skipped");
     }
 
     /// To the clock tick (10 ms), not to the second.

@@ -452,3 +452,34 @@ fn a_blocked_call_is_shown_in_flight() {
     drop(cat.stdin.take());
     cat.wait().unwrap();
 }
+
+/// Blocked in openat since before the watch (a FIFO with no writer): the
+/// path is read from the process's memory, as the kernel would have copied
+/// it at entry.
+#[test]
+fn a_call_blocked_before_the_watch_shows_its_path() {
+    let d = daemon!();
+    let fifo = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut cat = Command::new("cat").arg(&fifo).stdout(Stdio::null()).spawn().unwrap();
+    let pid = cat.id();
+    let openat = format!("{} ", syscalls::Sysno::openat.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(format!("/proc/{pid}/syscall")).is_ok_and(|s| s.starts_with(&openat)) {
+        assert!(std::time::Instant::now() < deadline, "cat never blocked in openat");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    d.watch(pid);
+    let (_, page) = d.get(&format!("/v1/processes/{pid}/events"));
+    let flight = &page["in_flight"][0];
+    let expected = format!("openat(AT_FDCWD, \"{}\", O_RDONLY, <unfinished ...>", fifo.display());
+    assert_eq!(flight["text"], expected.as_str(), "{page}");
+    assert_eq!(flight["decoded"][1]["value"], fifo.to_str().unwrap());
+    // A writer lets it go on.
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    cat.wait().unwrap();
+    let _ = std::fs::remove_file(&fifo);
+}

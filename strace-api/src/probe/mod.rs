@@ -1,5 +1,6 @@
 //! The kernel program seen from userspace: load and attach it, and keep its
 //! watch tables. Dropping the `Probe` detaches every program.
+mod blocked;
 mod btf;
 mod error;
 mod hooks;

@@ -13,11 +13,8 @@ use std::{
 use aya::maps::{HashMap, Map, MapData, PerCpuArray};
 use strace_common::{Counter, SyscallRecord, ThreadSlot, WatchEntry};
 
-use super::threads::ThreadView;
-use crate::{
-    procs,
-    tracer::{KernelCounters, KernelReads, ProgramStats},
-};
+use super::{blocked, threads::ThreadView};
+use crate::tracer::{InFlight, KernelCounters, KernelReads, ProgramStats};
 
 /// Threads of one process whose call in progress is read from /proc in one
 /// request, at most: a file each, ~6 µs, read on the async worker serving
@@ -69,24 +66,29 @@ impl KernelReads for ProbeReads {
     /// The calls the programs saw begin, and, from /proc, those of the
     /// threads they have not seen begin any: blocked since before the watch.
     /// Those come without an entry time or copies of their arguments.
-    fn in_flight(&self, host_pid: u32, ns_pid: u32) -> Vec<ThreadSlot> {
+    fn in_flight(&self, host_pid: u32, ns_pid: u32) -> Vec<InFlight> {
         // Exit hook alone: a slot is IN_SYSCALL only while its call is being
         // written out, already finished, and /proc is asked about every thread.
         let slots: Vec<ThreadSlot> =
             if self.exit_only { vec![] } else { self.threads.of(host_pid).map(|(_, s)| s).collect() };
         let mut seen: Vec<u32> = slots.iter().map(|s| s.tid).collect();
         seen.sort_unstable();
-        let mut calls: Vec<ThreadSlot> = slots.into_iter().filter(|s| s.state == ThreadSlot::IN_SYSCALL).collect();
-        calls.extend(procs::blocked_calls(ns_pid, &seen, MAX_PROC_THREADS).into_iter().map(|(tid, nr, args)| {
-            ThreadSlot {
+        let mut calls: Vec<InFlight> = slots
+            .into_iter()
+            .filter(|s| s.state == ThreadSlot::IN_SYSCALL)
+            .map(|slot| InFlight { slot, copies: None })
+            .collect();
+        calls.extend(blocked::calls(ns_pid, &seen, MAX_PROC_THREADS).into_iter().map(|b| InFlight {
+            slot: ThreadSlot {
                 pid: ns_pid,
-                tid,
-                nr,
+                tid: b.tid,
+                nr: b.nr,
                 state: ThreadSlot::IN_SYSCALL,
-                args,
+                args: b.args,
                 flags: u32::from(SyscallRecord::NO_ENTER_TIME),
                 ..Default::default()
-            }
+            },
+            copies: b.copies,
         }));
         calls
     }

@@ -53,7 +53,8 @@ pub fn find(region: &[u8], arg: usize, kind: u8) -> Option<Item<'_>> {
     items(region).find(|i| i.arg as usize == arg && i.kind == kind)
 }
 
-#[cfg(test)]
+/// An items region of (arg, kind, flags, index, data), as the kernel writes
+/// them (for copies made in userspace, and tests).
 pub fn build(items: &[(u8, u8, u8, u8, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     for &(arg, kind, flags, index, data) in items {

@@ -12,7 +12,7 @@ mod table;
 pub use decode::{Decoded, decode};
 pub use render::{format_arg, format_ret, line, line_of, unfinished};
 pub use signature::{Arg, ArgKind, Signature, signature};
-pub use table::capture_specs;
+pub use table::{capture_specs, entry_copies};
 
 use std::{collections::HashMap, sync::LazyLock};
 

@@ -205,27 +205,31 @@ pub fn ty(nr: i32, i: usize) -> Ty {
 
 /// What the kernel must copy for each syscall, from the types above.
 pub fn capture_specs() -> Vec<(i32, CaptureSpec)> {
-    let at = |i: usize| i as u8 + 1;
-    let mut specs: Vec<_> = TYPES
-        .iter()
-        .filter_map(|(&nr, types)| {
-            let mut s = CaptureSpec::default();
-            for (i, t) in types.iter().enumerate() {
-                match *t {
-                    Path => s.strings |= 1 << i,
-                    Argv => s.argv = at(i),
-                    AddrIn { len } => (s.addr_in, s.addr_in_len) = (at(i), at(len as usize)),
-                    AddrOut { len } => (s.addr_out, s.addr_out_len) = (at(i), at(len as usize)),
-                    BufIn { len } => (s.buf_in, s.buf_in_len) = (at(i), at(len as usize)),
-                    BufOut => s.buf_out = at(i),
-                    _ => {}
-                }
-            }
-            (s != CaptureSpec::default()).then_some((nr, s))
-        })
-        .collect();
+    let mut specs: Vec<_> = TYPES.iter().filter_map(|(&nr, types)| spec_of(types).map(|s| (nr, s))).collect();
     specs.sort_by_key(|&(nr, _)| nr);
     specs
+}
+
+/// What the kernel copies of syscall `nr`'s arguments, if anything.
+pub fn entry_copies(nr: i32) -> Option<CaptureSpec> {
+    TYPES.get(&nr).and_then(|types| spec_of(types))
+}
+
+fn spec_of(types: &[Ty]) -> Option<CaptureSpec> {
+    let at = |i: usize| i as u8 + 1;
+    let mut s = CaptureSpec::default();
+    for (i, t) in types.iter().enumerate() {
+        match *t {
+            Path => s.strings |= 1 << i,
+            Argv => s.argv = at(i),
+            AddrIn { len } => (s.addr_in, s.addr_in_len) = (at(i), at(len as usize)),
+            AddrOut { len } => (s.addr_out, s.addr_out_len) = (at(i), at(len as usize)),
+            BufIn { len } => (s.buf_in, s.buf_in_len) = (at(i), at(len as usize)),
+            BufOut => s.buf_out = at(i),
+            _ => {}
+        }
+    }
+    (s != CaptureSpec::default()).then_some(s)
 }
 
 #[cfg(test)]

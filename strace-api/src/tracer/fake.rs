@@ -8,8 +8,6 @@ use std::{
     time::Duration,
 };
 
-use strace_common::ThreadSlot;
-
 use super::*;
 
 #[derive(Default)]
@@ -85,7 +83,7 @@ impl KernelReads for FakeReads {
     fn lost(&self, _host_pid: u32) -> u64 {
         self.lost
     }
-    fn in_flight(&self, _host_pid: u32, _ns_pid: u32) -> Vec<ThreadSlot> {
+    fn in_flight(&self, _host_pid: u32, _ns_pid: u32) -> Vec<InFlight> {
         vec![]
     }
     fn counters(&self) -> KernelCounters {

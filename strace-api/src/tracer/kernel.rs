@@ -49,7 +49,7 @@ pub trait KernelReads: Send + Sync {
     fn lost(&self, host_pid: u32) -> u64;
     /// The syscalls the threads of process `ns_pid` (host tgid `host_pid`)
     /// are in right now.
-    fn in_flight(&self, host_pid: u32, ns_pid: u32) -> Vec<ThreadSlot>;
+    fn in_flight(&self, host_pid: u32, ns_pid: u32) -> Vec<InFlight>;
     fn counters(&self) -> KernelCounters;
     fn programs(&self) -> Vec<ProgramStats>;
 }
@@ -81,6 +81,15 @@ impl Unsettled {
     }
 }
 
+/// A call a thread is in now: its slot in the kernel's table, or one made
+/// up from /proc for a call the programs did not see begin, with copies of
+/// its inputs read there (the kernel's own copies are in its aux records).
+#[derive(Debug)]
+pub struct InFlight {
+    pub slot: ThreadSlot,
+    pub copies: Option<Box<[u8]>>,
+}
+
 /// A kernel that does nothing, for measuring the userspace side alone
 /// (benchmarks, profiling).
 pub struct NullKernel;
@@ -110,7 +119,7 @@ impl KernelReads for NullKernel {
     fn lost(&self, _: u32) -> u64 {
         0
     }
-    fn in_flight(&self, _: u32, _: u32) -> Vec<ThreadSlot> {
+    fn in_flight(&self, _: u32, _: u32) -> Vec<InFlight> {
         vec![]
     }
     fn counters(&self) -> KernelCounters {

@@ -16,10 +16,9 @@ use std::{
 };
 
 pub use ingest::Ingest;
-pub use kernel::{Kernel, KernelCounters, KernelReads, NullKernel, ProgramStats, Unsettled};
+pub use kernel::{InFlight, Kernel, KernelCounters, KernelReads, NullKernel, ProgramStats, Unsettled};
 use pending_aux::PendingAux;
 use serde::Serialize;
-use strace_common::ThreadSlot;
 use tokio::{
     sync::{Notify, mpsc},
     time::Instant,
@@ -396,17 +395,17 @@ impl Tracer {
         };
         // The kernel's thread table is read without the history's lock, so
         // the drain is not held up.
-        let mut slots = self.reads.in_flight(host, pid);
-        slots.sort_by_key(|s| s.tid);
+        let mut calls = self.reads.in_flight(host, pid);
+        calls.sort_by_key(|c| c.slot.tid);
         let inner = self.inner();
-        slots
+        calls
             .into_iter()
-            .map(|s: ThreadSlot| crate::recorder::Event {
+            .map(|InFlight { slot: s, copies }| crate::recorder::Event {
                 enter_ns: s.enter_ns,
                 exit_ns: 0,
                 ret: 0,
                 args: s.args,
-                aux: inner.pending_aux.peek(s.tid, s.enter_ns).map(Box::from),
+                aux: copies.or_else(|| inner.pending_aux.peek(s.tid, s.enter_ns).map(Box::from)),
                 tid: s.tid,
                 nr: crate::recorder::Event::stored_nr(s.nr),
                 flags: strace_common::SyscallRecord::NO_RETURN
