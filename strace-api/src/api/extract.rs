@@ -98,9 +98,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 #[serde(deny_unknown_fields)]
 pub struct NoQuery {}
 
-/// A query-string error in the API's words: serde's, for a parameter that
-/// does not parse, name the parser's complaint ("invalid digit found in
-/// string" for `limit=-1`).
+/// A query-string error in the API's words: where serde gives the number
+/// parser's complaint ("invalid digit found in string" for `limit=-1`),
+/// say what is expected instead.
 fn explain(text: &str) -> String {
     let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(text);
     if let Some(rest) = text.strip_prefix("unknown field `")

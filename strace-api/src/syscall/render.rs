@@ -16,6 +16,8 @@ pub fn line_of(ev: &Event, args: &[Decoded], durations: bool) -> String {
     let mut s = call(ev, args, false);
     s.push_str(" = ");
     match (ev.returns(), returned_flags(ev)) {
+        // C's %#x, as strace: 0, 0x8802.
+        (true, Some(flags)) if ev.ret == 0 => write!(s, "0 (flags {flags})").expect("writing to a String"),
         (true, Some(flags)) => write!(s, "{:#x} (flags {flags})", ev.ret).expect("writing to a String"),
         (true, None) => s.push_str(&format_ret(ev.nr(), ev.ret)),
         (false, _) => s.push('?'),
@@ -165,6 +167,7 @@ mod tests {
         let nonblock = libc::O_NONBLOCK as u64;
         assert_eq!(l(Sysno::fcntl, [4, setfl, nonblock, 0, 0, 0], 0), "fcntl(4, F_SETFL, O_RDONLY|O_NONBLOCK) = 0");
         assert_eq!(l(Sysno::fcntl, [4, getfl, 0x7fff, 0, 0, 0], 2), "fcntl(4, F_GETFL) = 0x2 (flags O_RDWR)");
+        assert_eq!(l(Sysno::fcntl, [4, getfl, 0, 0, 0, 0], 0), "fcntl(4, F_GETFL) = 0 (flags O_RDONLY)");
         let getfd = libc::F_GETFD as u64;
         assert_eq!(l(Sysno::fcntl, [4, getfd, 0, 0, 0, 0], 1), "fcntl(4, F_GETFD) = 0x1 (flags FD_CLOEXEC)");
         let setfd = libc::F_SETFD as u64;
