@@ -34,7 +34,9 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };
     let (exits_tx, exits_rx) = tokio::sync::mpsc::unbounded_channel();
     let retention = Duration::from_secs(config.retain_exited_secs);
-    let tracer = Arc::new(Tracer::new(Box::new(probe), limits, Clock::measure(), retention, Some(exits_tx)));
+    let mut tracer = Tracer::new(Box::new(probe), limits, Clock::measure(), retention, Some(exits_tx));
+    tracer.durations = config.durations;
+    let tracer = Arc::new(tracer);
     tracer.ring.set_size(config.ring_bytes.into());
     tracing::info!(
         ring_bytes = config.ring_bytes,

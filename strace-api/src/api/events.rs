@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApiError,
-    extract::{ApiQuery, PidPath, query_in_range},
+    extract::{ApiQuery, PidPath, durations, query_in_range},
     render,
     view::{EventView, InFlightView},
 };
@@ -52,7 +52,7 @@ pub async fn page(
 ) -> Result<Response, ApiError> {
     let limit = query_in_range("limit", q.limit, 1000, 1..=MAX_LIMIT)?;
     let after = q.after.unwrap_or(0);
-    let durations = q.durations.unwrap_or(false);
+    let durations = durations(q.durations, tracer.durations)?;
     let stats = tracer.stats(pid).ok_or(WatchError::NotWatched(pid))?;
     let clock = tracer.clock;
     // Copy under the lock (with the cursor, so both are of one moment),

@@ -52,6 +52,18 @@ fn shown(s: &str) -> String {
     }
 }
 
+/// The `durations` query parameter (default false): asking for durations
+/// the kernel does not measure (`--durations false`) is an error, not lines
+/// without them.
+pub fn durations(asked: Option<bool>, measured: bool) -> Result<bool, ApiError> {
+    match asked {
+        Some(true) if !measured => Err(ApiError::bad_request(
+            "durations=true, but the daemon runs with --durations false: calls are not timed",
+        )),
+        a => Ok(a.unwrap_or(false)),
+    }
+}
+
 /// The `{pid}` of a path.
 pub struct PidPath(pub u32);
 

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::{
     ApiError,
     blocking::off_the_workers,
-    extract::{ApiQuery, TwoSegments, in_range, pid, query_in_range},
+    extract::{ApiQuery, TwoSegments, durations, in_range, pid, query_in_range},
     render,
 };
 use crate::{syscall, tracer::Tracer};
@@ -43,6 +43,7 @@ pub async fn last_lines(
     let pid = pid(&pid_s)?;
     let n = in_range("n", &n_s, 1..=MAX_LINES)?;
     let wait = query_in_range("wait_ms", q.wait_ms, 1000, 0..=MAX_WAIT_MS)?;
+    let durations = durations(q.durations, tracer.durations)?;
     // Starts watching (following children), or finds the history of a process
     // that has exited. Starting, or turning following on, waits for a
     // kernel grace period: off the workers.
@@ -60,7 +61,6 @@ pub async fn last_lines(
     let events: Vec<_> = tracer
         .read(pid, |log| log.last(completed).map(|(_, ev)| ev).collect())
         .ok_or_else(|| ApiError::conflict(format!("pid {pid} was unwatched by another request meanwhile")))?;
-    let durations = q.durations.unwrap_or(false);
     render::json(events.len(), move || {
         let mut lines: Vec<Line> = events.iter().map(|ev| Line { data: syscall::line(ev, durations) }).collect();
         lines.extend(in_flight.iter().map(|ev| Line { data: syscall::unfinished(ev) }));

@@ -134,6 +134,21 @@ async fn watch_changes_leave_the_workers_free() {
     assert!(GRACE_PERIODS_PASSED.load(std::sync::atomic::Ordering::SeqCst) >= 1, "a watch change waited for one");
 }
 
+/// Durations asked of a daemon that does not time calls: an error, not
+/// lines without them.
+#[tokio::test]
+async fn durations_need_a_daemon_that_times_calls() {
+    let mut t = fake::tracer();
+    t.durations = false;
+    let t = Arc::new(t);
+    let p = me();
+    t.watch(p, false).unwrap();
+    for uri in [format!("/v1/processes/{p}/events?durations=true"), format!("/strace/{p}/1?durations=true&wait_ms=0")] {
+        assert_error(get(&t, &uri).await, StatusCode::BAD_REQUEST, "--durations false");
+    }
+    assert_eq!(get(&t, &format!("/v1/processes/{p}/events?durations=false")).await.0, StatusCode::OK);
+}
+
 #[tokio::test]
 async fn watch_lifecycle() {
     let t = Arc::new(fake::tracer());

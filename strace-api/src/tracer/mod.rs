@@ -131,6 +131,8 @@ pub struct Tracer {
     pub clock: Clock,
     /// How long an exited process's history is kept.
     pub retention: Duration,
+    /// The kernel times calls (`--durations`, on unless turned off).
+    pub durations: bool,
     /// How full the kernel ring buffer got (the drain notes it).
     pub ring: RingUse,
 }
@@ -159,6 +161,7 @@ impl Tracer {
             exits,
             clock,
             retention,
+            durations: true,
             ring: RingUse::default(),
         }
     }
