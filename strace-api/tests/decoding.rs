@@ -446,6 +446,14 @@ fn a_blocked_call_is_shown_in_flight() {
     use std::io::Write as _;
     cat.stdin.as_mut().unwrap().write_all(b"x\n").unwrap();
     let seen = in_flight(&|f| f["elapsed_ns"].as_u64().is_some());
+    // The read that was in progress when the watch began is recorded when it
+    // returns (strace's "resumed"), without an entry time.
+    let events =
+        d.wait_events(pid, Duration::from_secs(10), |e| e.iter().any(|x| x["syscall"] == "write" && x["ret"] == 2));
+    let first = &events[0];
+    assert_eq!((first["syscall"].as_str(), first["ret"].as_i64()), (Some("read"), Some(2)), "{events:#?}");
+    assert!(first["duration_ns"].is_null(), "{first}");
+    assert!(events.iter().any(|e| e["syscall"] == "write" && e["ret"] == 2), "{events:#?}");
     assert_eq!((seen["syscall"].as_str(), seen["tid"].as_u64()), (Some("read"), Some(pid as u64)));
     assert_eq!(seen["text"], "read(0, <unfinished ...>");
     assert_eq!(seen["decoded"][0]["value"], 0);

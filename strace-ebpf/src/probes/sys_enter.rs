@@ -35,10 +35,12 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
         Some(p) => threads::begin(p, nr, timed.then_some(stamp), args, flags),
         // Untimed, a thread's call numbers start from the clock (cold path),
         // so they do not repeat across threads or a reused tid.
-        None => match first_slot(&ctx, nr, if timed { stamp } else { unsafe { bpf_ktime_get_ns() } }, args, flags) {
-            Some(p) => p,
-            None => return 0,
-        },
+        None => {
+            match first_slot(&ctx, nr, if timed { stamp } else { unsafe { bpf_ktime_get_ns() } }, args, flags, true) {
+                Some(p) => p,
+                None => return 0,
+            }
+        }
     };
     if let Some(spec) = capture::spec(nr)
         && spec.at_entry()
@@ -57,7 +59,8 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// The thread's first traced syscall: claim its slot (the namespace ids are
-/// looked up once, here).
+/// looked up once, here). A full table leaves the call untraced, counted
+/// when `count_full`.
 #[inline(never)]
 pub(super) fn first_slot(
     ctx: &BtfTracePointContext,
@@ -65,12 +68,16 @@ pub(super) fn first_slot(
     enter_ns: u64,
     args: [u64; 6],
     flags: u32,
+    count_full: bool,
 ) -> Option<&'static mut ThreadSlot> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let (host_pid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     let watch = WATCHED.get_ptr_mut(&host_pid)?;
     let (ns_pid, ns_tid) = ns::ids(pid_tgid)?;
     let Some(slot) = threads::claim(host_pid, tid) else {
+        if !count_full {
+            return None;
+        }
         // Thread table full: this call goes unrecorded, but counted.
         if count(Counter::ThreadsFull) == 0 {
             warn!(ctx, "thread table full: calls of tid {} (pid {}) are not traced", ns_tid, ns_pid);

@@ -3,9 +3,16 @@
 //! Hot path for every process on the host: an unwatched one leaves after
 //! reading the same byte as in `sys_enter`.
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
-use strace_common::{ThreadSlot, maps::state as cache};
+use strace_common::{SyscallRecord, ThreadSlot, maps::state as cache};
 
-use crate::{batch::Open, capture, emit, state, threads};
+use super::sys_enter::first_slot;
+use crate::{
+    arch,
+    batch::Open,
+    capture, emit,
+    maps::{NR_EXECVE, NR_EXECVEAT, NR_FORKS},
+    state, threads,
+};
 
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
@@ -18,6 +25,12 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
         return 0;
     }
     let Some(slot) = threads::find(tid) else {
+        // No slot: the process is not watched, or this thread's call began
+        // before it was (its cache byte was reset then: classified here,
+        // once).
+        if state::watched(tgid) {
+            resumed(&ctx, tid, ctx.arg::<i64>(1));
+        }
         return 0;
     };
     // SAFETY: the slot belongs to this thread; only this thread writes it.
@@ -27,6 +40,40 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     }
     finish(slot, tid, ctx.arg::<i64>(1), 0, |_, _| {});
     0
+}
+
+/// A call of a watched process whose entry no program saw: the thread was
+/// in it when the watch began (a blocked read, a sleep). Recorded from the
+/// registers, as the exit hook alone records every call (strace's `<...
+/// resumed>`), with no entry time. Left out: a fork's return in the new
+/// thread (not a call it made), rt_sigreturn (its registers are the signal
+/// frame's), and, uncounted, a thread the full table has no slot for (its
+/// calls are counted at their entry).
+#[inline(never)]
+fn resumed(ctx: &BtfTracePointContext, tid: u32, ret: i64) {
+    let Some((nr, mut args)) = arch::exit_call(ctx.arg::<*const u8>(0)) else {
+        return;
+    };
+    if nr < 0 || (ret == 0 && NR_FORKS.load().contains(&nr)) {
+        return;
+    }
+    let mut flags = SyscallRecord::NO_ENTER_TIME as u32;
+    if ret == 0 && (nr == NR_EXECVE.load() || nr == NR_EXECVEAT.load()) {
+        args = [0; 6];
+        flags |= SyscallRecord::ARGS_LOST as u32;
+    }
+    let Some(slot) = first_slot(ctx, nr, unsafe { bpf_ktime_get_ns() }, args, flags, false) else {
+        return;
+    };
+    let copy_inputs = flags & SyscallRecord::ARGS_LOST as u32 == 0;
+    finish(slot, tid, ret, flags as u16 & SyscallRecord::ARGS_LOST, |b, slot| {
+        if copy_inputs
+            && let Some(spec) = capture::spec(slot.nr)
+            && spec.at_entry()
+        {
+            capture::entry(b, slot, &spec);
+        }
+    });
 }
 
 /// Ends the call in `slot` (thread `tid`), which returned `ret`: `before`

@@ -46,7 +46,7 @@ pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
         Some(p) => threads::begin(p, nr, None, args, flags),
         // A thread's call numbers start from the clock, so they do not
         // repeat across threads or a reused tid.
-        None => match first_slot(&ctx, nr, unsafe { bpf_ktime_get_ns() }, args, flags) {
+        None => match first_slot(&ctx, nr, unsafe { bpf_ktime_get_ns() }, args, flags, true) {
             Some(p) => p,
             None => return 0,
         },
