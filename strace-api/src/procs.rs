@@ -104,6 +104,12 @@ pub fn threads(pid: u32) -> Vec<ThreadInfo> {
         .collect()
 }
 
+/// `pid`'s command name and command line; a zombie's command line is empty.
+pub fn names(pid: u32) -> Option<(String, Vec<String>)> {
+    let p = Process::new(pid as i32).ok()?;
+    Some((p.stat().ok()?.comm, p.cmdline().unwrap_or_default()))
+}
+
 /// Clock ticks since boot (as in /proc/<pid>/stat) to wall-clock time. The
 /// boot time is CLOCK_REALTIME less CLOCK_BOOTTIME: /proc/stat's `btime`
 /// is in whole seconds, which put starts up to a second early.

@@ -74,6 +74,12 @@ pub struct WatchStats {
     /// Events lost in the kernel (ring buffer or thread table full).
     pub dropped: u64,
     pub last_seq: u64,
+    /// Its command name and line, as last read: at the watch's start (the
+    /// name again at its exit), so an exited process can still be told.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comm: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cmdline: Vec<String>,
 }
 
 /// Totals for /healthz.
@@ -214,6 +220,7 @@ impl Tracer {
             Lookup::Missing if self.inner().watches.get(pid).is_some() => return Ok(Watched::Exited),
             Lookup::Missing => return Err(WatchError::NoSuchProcess(pid)),
         };
+        let names = procs::names(pid);
         let mut kernel = self.kernel();
         // The hooks are attached while anything is watched. Attaching can
         // wait for a kernel grace period (10-40 ms here), so it comes before
@@ -255,6 +262,8 @@ impl Tracer {
                 } else {
                     inner.recorder.open(pid);
                 }
+                let (comm, cmdline) = names.unzip();
+                inner.watches.set_names(pid, id, comm, cmdline.unwrap_or_default());
                 id
             }
         };
@@ -311,10 +320,20 @@ impl Tracer {
 
     /// Called by `lifecycle` when the process of watch `id` has exited.
     pub fn exited(&self, pid: u32, id: u64) {
+        // A zombie still has its name (the one it ran last, after any exec),
+        // unless the pid is already another process's.
+        let started = match procs::lookup(pid) {
+            Lookup::Process { start_ticks } => Some(start_ticks),
+            _ => None,
+        };
+        let comm = procs::names(pid).map(|(comm, _)| comm);
         let mut kernel = self.kernel();
         let mut inner = self.inner();
         if !inner.watches.is_live(pid, id) {
             return;
+        }
+        if started.is_some() && inner.watches.get(pid).is_some_and(|w| w.start_ticks == started) {
+            inner.watches.set_names(pid, id, comm, vec![]);
         }
         let host = inner.watches.get(pid).and_then(|w| w.host_pid);
         // The kernel's counters go with its entry: keep the final count.
@@ -374,6 +393,8 @@ impl Tracer {
             evicted,
             dropped: w.final_dropped.unwrap_or_else(|| w.host_pid.map_or(0, |h| self.reads.lost(h))),
             last_seq,
+            comm: w.comm.clone(),
+            cmdline: w.cmdline.clone(),
         }
     }
 

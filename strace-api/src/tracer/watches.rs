@@ -39,6 +39,10 @@ pub struct Watch {
     pub exit_tracked: bool,
     /// Records lost in the kernel, as counted when the kernel's entry went away.
     pub final_dropped: Option<u64>,
+    /// Its command name and line, as last read (at the watch's start, and
+    /// the name again at its exit): what an exited process was.
+    pub comm: Option<String>,
+    pub cmdline: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +111,8 @@ impl Watches {
             exited: None,
             exit_tracked: false,
             final_dropped: None,
+            comm: None,
+            cmdline: vec![],
         };
         self.by_pid.insert(pid, w);
         Start::New { id, replaced }
@@ -132,6 +138,17 @@ impl Watches {
     pub fn set_start_ticks(&mut self, pid: u32, id: u64, start_ticks: u64) {
         if let Some(w) = self.by_pid.get_mut(&pid).filter(|w| w.id == id) {
             w.start_ticks = w.start_ticks.or(Some(start_ticks));
+        }
+    }
+
+    /// Remembers what watch `id` of `pid` is running: a name replaces the
+    /// last one, a command line only when it has one (a zombie's is empty).
+    pub fn set_names(&mut self, pid: u32, id: u64, comm: Option<String>, cmdline: Vec<String>) {
+        if let Some(w) = self.by_pid.get_mut(&pid).filter(|w| w.id == id) {
+            w.comm = comm.or(w.comm.take());
+            if !cmdline.is_empty() {
+                w.cmdline = cmdline;
+            }
         }
     }
 
