@@ -232,5 +232,50 @@ fn inside_a_pid_namespace_pids_are_the_namespaces() {
     let outsider = std::process::id();
     assert_eq!(d.put(&format!("/v1/watch/{outsider}")).0, 404, "a process outside the namespace is not watchable");
     assert_eq!(d.put(&format!("/v1/watch/{host_pid}")).0, 404);
+
+    // A process of the namespace blocked since before its watch (a FIFO
+    // with no writer): the daemon has not learnt its host pid (it makes no
+    // syscall), and /proc shows its call.
+    let fifo = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ns-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut cat = std::process::Command::new("nsenter")
+        .args(["--target", &target, "--pid", "--mount", "--", "cat"])
+        .arg(&fifo)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // nsenter runs cat as its child, in the namespace: its pid there.
+    let nsenter = cat.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let ns_pid = loop {
+        let children = std::fs::read_to_string(format!("/proc/{nsenter}/task/{nsenter}/children")).unwrap_or_default();
+        let status = children
+            .split_whitespace()
+            .next()
+            .and_then(|c| std::fs::read_to_string(format!("/proc/{c}/status")).ok())
+            .unwrap_or_default();
+        if let Some(ns_pid) = status.lines().find_map(|l| l.strip_prefix("NSpid:")?.split_whitespace().last()) {
+            break ns_pid.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "nsenter ran no child");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let expected = format!("openat(AT_FDCWD, \"{}\", O_RDONLY, <unfinished ...>", fifo.display());
+    let lines = loop {
+        d.watch(ns_pid.parse().unwrap());
+        let (_, lines) = d.get(&format!("/strace/{ns_pid}/1?wait_ms=0"));
+        if lines[0]["data"] == expected.as_str() {
+            break lines;
+        }
+        assert!(std::time::Instant::now() < deadline, "never shown blocked in openat: {lines}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(lines.as_array().unwrap().len(), 1, "{lines}");
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    cat.wait().unwrap();
+    let _ = std::fs::remove_file(&fifo);
     w.finish();
 }

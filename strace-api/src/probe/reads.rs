@@ -66,11 +66,16 @@ impl KernelReads for ProbeReads {
     /// The calls the programs saw begin, and, from /proc, those of the
     /// threads they have not seen begin any: blocked since before the watch.
     /// Those come without an entry time or copies of their arguments.
-    fn in_flight(&self, host_pid: u32, ns_pid: u32) -> Vec<InFlight> {
+    fn in_flight(&self, host_pid: Option<u32>, ns_pid: u32) -> Vec<InFlight> {
         // Exit hook alone: a slot is IN_SYSCALL only while its call is being
-        // written out, already finished, and /proc is asked about every thread.
-        let slots: Vec<ThreadSlot> =
-            if self.exit_only { vec![] } else { self.threads.of(host_pid).map(|(_, s)| s).collect() };
+        // written out, already finished, and /proc is asked about every
+        // thread. So it is for a process whose host tgid is not known yet (no
+        // syscall since its watch began, in a namespace of the daemon's own):
+        // it has no slots.
+        let slots: Vec<ThreadSlot> = match host_pid {
+            Some(host) if !self.exit_only => self.threads.of(host).map(|(_, s)| s).collect(),
+            _ => vec![],
+        };
         let mut seen: Vec<u32> = slots.iter().map(|s| s.tid).collect();
         seen.sort_unstable();
         let mut calls: Vec<InFlight> = slots

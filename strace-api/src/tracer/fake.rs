@@ -83,7 +83,7 @@ impl KernelReads for FakeReads {
     fn lost(&self, _host_pid: u32) -> u64 {
         self.lost
     }
-    fn in_flight(&self, _host_pid: u32, _ns_pid: u32) -> Vec<InFlight> {
+    fn in_flight(&self, _host_pid: Option<u32>, _ns_pid: u32) -> Vec<InFlight> {
         vec![]
     }
     fn counters(&self) -> KernelCounters {

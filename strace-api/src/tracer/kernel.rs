@@ -47,9 +47,9 @@ pub trait KernelReads: Send + Sync {
     fn active(&self) -> bool;
     /// Records of host process `host_pid` lost in the kernel so far.
     fn lost(&self, host_pid: u32) -> u64;
-    /// The syscalls the threads of process `ns_pid` (host tgid `host_pid`)
-    /// are in right now.
-    fn in_flight(&self, host_pid: u32, ns_pid: u32) -> Vec<InFlight>;
+    /// The syscalls the threads of process `ns_pid` (host tgid `host_pid`,
+    /// when known) are in right now.
+    fn in_flight(&self, host_pid: Option<u32>, ns_pid: u32) -> Vec<InFlight>;
     fn counters(&self) -> KernelCounters;
     fn programs(&self) -> Vec<ProgramStats>;
 }
@@ -119,7 +119,7 @@ impl KernelReads for NullKernel {
     fn lost(&self, _: u32) -> u64 {
         0
     }
-    fn in_flight(&self, _: u32, _: u32) -> Vec<InFlight> {
+    fn in_flight(&self, _: Option<u32>, _: u32) -> Vec<InFlight> {
         vec![]
     }
     fn counters(&self) -> KernelCounters {

@@ -414,7 +414,10 @@ impl Tracer {
     /// The syscalls `pid`'s threads are in right now (blocked, most likely),
     /// as events without a return, with the copies of their inputs.
     pub fn in_flight(&self, pid: u32) -> Vec<crate::recorder::Event> {
-        let Some(host) = self.inner().watches.get(pid).filter(|w| w.exited.is_none()).and_then(|w| w.host_pid) else {
+        // In a PID namespace of its own the daemon learns a process's host
+        // tgid at its next syscall, which a hung process does not make: its
+        // calls are then all read from /proc.
+        let Some(host) = self.inner().watches.get(pid).filter(|w| w.exited.is_none()).map(|w| w.host_pid) else {
             return vec![];
         };
         // The kernel's thread table is read without the history's lock, so
