@@ -4,7 +4,7 @@
 #
 #   docker build -t strace-api .
 #   docker run --pid=container:APP --cap-drop=ALL --cap-add=BPF --cap-add=PERFMON \
-#     --security-opt seccomp=deploy/seccomp.json -e STRACE_API_TOKEN=… -p 8080:8080 strace-api
+#     --security-opt seccomp=deploy/seccomp.json -e STRACE_API_TOKEN=… -p 127.0.0.1:8080:8080 strace-api
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .

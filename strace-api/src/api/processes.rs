@@ -87,6 +87,9 @@ fn one(tracer: &Tracer, pid: u32) -> Result<ProcessDetail, ApiError> {
     let info = procs::info(pid).filter(|_| pid != std::process::id());
     let watch = tracer.stats(pid).filter(|w| info.is_some() == w.alive);
     if info.is_none() && watch.is_none() {
+        if pid == std::process::id() {
+            return Err(ApiError::not_found(format!("pid {pid} is strace-api itself, which it does not list")));
+        }
         if let procs::Lookup::Thread { tgid } = procs::lookup(pid) {
             return Err(ApiError::not_found(format!("{pid} is a thread of process {tgid}")));
         }

@@ -290,6 +290,8 @@ async fn processes_are_listed_with_their_watch_state() {
         tid_tx.send(unsafe { libc::gettid() } as u32).unwrap();
         let _ = done_rx.recv();
     });
+    let me = std::process::id();
+    assert_error(get(&t, &format!("/v1/processes/{me}")).await, StatusCode::NOT_FOUND, "strace-api itself");
     let tid = tid_rx.recv().unwrap();
     let thread_of = format!("{tid} is a thread of process {}", std::process::id());
     assert_error(get(&t, &format!("/v1/processes/{tid}")).await, StatusCode::NOT_FOUND, &thread_of);
