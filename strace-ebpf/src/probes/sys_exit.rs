@@ -65,6 +65,13 @@ fn resumed(ctx: &BtfTracePointContext, tid: u32, ret: i64) {
     let Some(slot) = first_slot(ctx, nr, unsafe { bpf_ktime_get_ns() }, args, flags, false) else {
         return;
     };
+    finish_from_registers(slot, tid, ret, flags);
+}
+
+/// Ends a call recorded whole at its exit (`flags` as begun): its inputs
+/// are copied now, unless the registers are gone (ARGS_LOST).
+#[inline(always)]
+pub(super) fn finish_from_registers(slot: &mut ThreadSlot, tid: u32, ret: i64, flags: u32) {
     let copy_inputs = flags & SyscallRecord::ARGS_LOST as u32 == 0;
     finish(slot, tid, ret, flags as u16 & SyscallRecord::ARGS_LOST, |b, slot| {
         if copy_inputs

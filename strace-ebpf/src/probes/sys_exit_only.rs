@@ -11,9 +11,9 @@
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
 use strace_common::SyscallRecord;
 
-use super::{sys_enter::first_slot, sys_exit::finish};
+use super::{sys_enter::first_slot, sys_exit::finish_from_registers};
 use crate::{
-    arch, capture,
+    arch,
     maps::{NR_EXECVE, NR_EXECVEAT, NR_FORKS, NR_RT_SIGRETURN},
     state, threads,
 };
@@ -51,15 +51,6 @@ pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
             None => return 0,
         },
     };
-    // The inputs are copied here, at exit, unless the registers are gone.
-    let copy_inputs = flags & SyscallRecord::ARGS_LOST as u32 == 0;
-    finish(slot, tid, ret, flags as u16 & SyscallRecord::ARGS_LOST, |b, slot| {
-        if copy_inputs
-            && let Some(spec) = capture::spec(slot.nr)
-            && spec.at_entry()
-        {
-            capture::entry(b, slot, &spec);
-        }
-    });
+    finish_from_registers(slot, tid, ret, flags);
     0
 }
