@@ -61,6 +61,13 @@ fn realtime_ns() -> i128 {
     clock_ns(libc::CLOCK_REALTIME)
 }
 
+/// When the machine booted, by the wall clock: CLOCK_REALTIME less
+/// CLOCK_BOOTTIME (/proc/stat's `btime` is in whole seconds).
+pub fn boot_time() -> SystemTime {
+    let boot_ns = realtime_ns() - clock_ns(libc::CLOCK_BOOTTIME);
+    UNIX_EPOCH + Duration::from_nanos(boot_ns.max(0) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

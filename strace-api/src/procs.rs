@@ -1,5 +1,5 @@
 //! What /proc says about the processes of the daemon's PID namespace.
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use procfs::process::Process;
 use serde::Serialize;
@@ -104,28 +104,25 @@ pub fn threads(pid: u32) -> Vec<ThreadInfo> {
         .collect()
 }
 
-/// `pid`'s command name and command line; a zombie's command line is empty.
-pub fn names(pid: u32) -> Option<(String, Vec<String>)> {
-    let p = Process::new(pid as i32).ok()?;
-    Some((p.stat().ok()?.comm, p.cmdline().unwrap_or_default()))
+/// What process `pid` runs: its command name and line (a zombie's line is
+/// empty), with its start time, which tells it from a later one of the pid.
+pub struct Names {
+    pub start_ticks: u64,
+    pub comm: String,
+    pub cmdline: Vec<String>,
 }
 
-/// Clock ticks since boot (as in /proc/<pid>/stat) to wall-clock time. The
-/// boot time is CLOCK_REALTIME less CLOCK_BOOTTIME: /proc/stat's `btime`
-/// is in whole seconds, which put starts up to a second early.
+pub fn names(pid: u32) -> Option<Names> {
+    let p = Process::new(pid as i32).ok()?;
+    let stat = p.stat().ok()?;
+    Some(Names { start_ticks: stat.starttime, comm: stat.comm, cmdline: p.cmdline().unwrap_or_default() })
+}
+
+/// Clock ticks since boot (as in /proc/<pid>/stat) to wall-clock time, to
+/// the tick (whole-second boot times put starts up to a second early).
 pub fn wall_clock(ticks: u64) -> SystemTime {
     let tps = procfs::ticks_per_second().max(1);
-    boot_time() + Duration::from_nanos(ticks.saturating_mul(1_000_000_000 / tps))
-}
-
-fn boot_time() -> SystemTime {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: valid pointer to a timespec.
-    let since_boot = match unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } {
-        0 => Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32),
-        _ => return UNIX_EPOCH + Duration::from_secs(procfs::boot_time_secs().unwrap_or(0)),
-    };
-    SystemTime::now().checked_sub(since_boot).unwrap_or(UNIX_EPOCH)
+    crate::clock::boot_time() + Duration::from_nanos(ticks.saturating_mul(1_000_000_000 / tps))
 }
 
 /// The user name of `uid` from the namespace's /etc/passwd, if it has one.

@@ -79,6 +79,13 @@ impl CaptureSpec {
     }
 }
 
+/// The argument a [`CaptureSpec`] field names: positions are stored plus
+/// one; 0 is "none".
+#[inline(always)]
+pub fn position(stored: u8) -> Option<u8> {
+    (1..=6).contains(&stored).then(|| stored - 1)
+}
+
 /// The head of an aux record; `count` items follow, each an [`AuxItem`] and
 /// its payload padded to 8 bytes.
 #[repr(C)]

@@ -16,7 +16,7 @@ use strace_common::{
     RecordKind, ThreadSlot,
     capture::{
         AUX_HEADER_BYTES, AUX_ITEM_BYTES, AuxHeader, AuxItem, CAPTURE_ENTRIES, CaptureSpec, CaptureTable, MAX_ARGV,
-        MAX_ARGV_STRING, MAX_AUX_BYTES, MAX_BUFFER, MAX_SOCKADDR, MAX_STRING, item_span,
+        MAX_ARGV_STRING, MAX_AUX_BYTES, MAX_BUFFER, MAX_SOCKADDR, MAX_STRING, item_span, position,
     },
 };
 
@@ -54,14 +54,14 @@ pub fn entry(batch: &mut Open, slot: &ThreadSlot, spec: &CaptureSpec) {
             w.string(i, AuxItem::STRING, 0, nth(&slot.args, i), MAX_STRING);
         }
     }
-    if let Some(a) = arg(spec.argv) {
+    if let Some(a) = position(spec.argv) {
         w.argv(a, nth(&slot.args, a));
     }
-    if let (Some(a), Some(l)) = (arg(spec.addr_in), arg(spec.addr_in_len)) {
+    if let (Some(a), Some(l)) = (position(spec.addr_in), position(spec.addr_in_len)) {
         w.bytes(a, AuxItem::SOCKADDR, nth(&slot.args, a), nth(&slot.args, l), MAX_SOCKADDR as u64, MAX_SOCKADDR);
     }
     let buffer = BUFFER_BYTES.load() as u64;
-    if let (Some(a), Some(l), true) = (arg(spec.buf_in), arg(spec.buf_in_len), buffer > 0) {
+    if let (Some(a), Some(l), true) = (position(spec.buf_in), position(spec.buf_in_len), buffer > 0) {
         w.bytes(a, AuxItem::BYTES, nth(&slot.args, a), nth(&slot.args, l), buffer, MAX_BUFFER);
     }
     w.send(slot, batch);
@@ -75,7 +75,7 @@ pub fn exit(batch: &mut Open, slot: &ThreadSlot, spec: &CaptureSpec, ret: i64) {
         return; // nothing was written
     }
     let mut w = Writer::new(batch);
-    if let (Some(a), Some(l)) = (arg(spec.addr_out), arg(spec.addr_out_len)) {
+    if let (Some(a), Some(l)) = (position(spec.addr_out), position(spec.addr_out_len)) {
         let mut len: u32 = 0;
         let len_ptr = nth(&slot.args, l) as *const c_void;
         // SAFETY: the helper copies 4 bytes from user memory into `len`, or fails.
@@ -84,7 +84,7 @@ pub fn exit(batch: &mut Open, slot: &ThreadSlot, spec: &CaptureSpec, ret: i64) {
         }
     }
     let buffer = BUFFER_BYTES.load() as u64;
-    if let (Some(a), true) = (arg(spec.buf_out), buffer > 0) {
+    if let (Some(a), true) = (position(spec.buf_out), buffer > 0) {
         w.bytes(a, AuxItem::BYTES, nth(&slot.args, a), ret as u64, buffer, MAX_BUFFER);
     }
     w.send(slot, batch);
@@ -104,12 +104,6 @@ fn nth(args: &[u64; 6], i: u8) -> u64 {
     } else {
         0
     }
-}
-
-/// Argument positions are stored plus one; 0 is "none".
-#[inline(always)]
-fn arg(stored: u8) -> Option<u8> {
-    (1..=6).contains(&stored).then(|| stored - 1)
 }
 
 struct Writer {

@@ -6,7 +6,7 @@
 //! capabilities the daemon lacks); without it there is nothing to show.
 use std::{fs::File, os::unix::fs::FileExt as _};
 
-use strace_common::capture::{AuxItem, CaptureSpec, MAX_SOCKADDR, MAX_STRING};
+use strace_common::capture::{AuxItem, CaptureSpec, MAX_SOCKADDR, MAX_STRING, position};
 
 use crate::syscall::{self, aux};
 
@@ -66,12 +66,12 @@ fn inputs(mem: &File, spec: &CaptureSpec, args: &[u64; 6]) -> Option<Box<[u8]>> 
             });
         }
     }
-    if let (Some(a), Some(l)) = (arg(spec.addr_in), arg(spec.addr_in_len)) {
-        let len = (args[l] as usize).min(MAX_SOCKADDR);
+    if let (Some(a), Some(l)) = (position(spec.addr_in), position(spec.addr_in_len)) {
+        let len = (args[l as usize] as usize).min(MAX_SOCKADDR);
         let mut buf = vec![0; len];
-        items.push(match mem.read_exact_at(&mut buf, args[a]) {
-            Ok(()) => (a as u8, AuxItem::SOCKADDR, 0, 0, buf),
-            Err(_) => (a as u8, AuxItem::SOCKADDR, AuxItem::FAULT, 0, vec![]),
+        items.push(match mem.read_exact_at(&mut buf, args[a as usize]) {
+            Ok(()) => (a, AuxItem::SOCKADDR, 0, 0, buf),
+            Err(_) => (a, AuxItem::SOCKADDR, AuxItem::FAULT, 0, vec![]),
         });
     }
     if items.is_empty() {
@@ -101,11 +101,6 @@ fn string(mem: &File, addr: u64) -> Option<(Vec<u8>, bool)> {
             Some((buf, true))
         }
     }
-}
-
-/// Argument positions are stored plus one; 0 is "none".
-fn arg(stored: u8) -> Option<usize> {
-    (1..=6).contains(&stored).then(|| stored as usize - 1)
 }
 
 #[cfg(test)]

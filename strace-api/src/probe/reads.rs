@@ -65,7 +65,8 @@ impl KernelReads for ProbeReads {
 
     /// The calls the programs saw begin, and, from /proc, those of the
     /// threads they have not seen begin any: blocked since before the watch.
-    /// Those come without an entry time or copies of their arguments.
+    /// Those come without an entry time, their inputs read from the
+    /// process's memory (see `blocked`).
     fn in_flight(&self, host_pid: Option<u32>, ns_pid: u32) -> Vec<InFlight> {
         // Exit hook alone: a slot is IN_SYSCALL only while its call is being
         // written out, already finished, and /proc is asked about every

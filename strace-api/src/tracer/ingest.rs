@@ -128,10 +128,10 @@ impl Drop for Ingest<'_> {
         for (pid, id) in self.adopted.drain(..) {
             // /proc is read here, without the lock readers wait on.
             if let Lookup::Process { start_ticks } = procs::lookup(pid) {
-                let (comm, cmdline) = procs::names(pid).unzip();
+                let names = procs::names(pid);
                 let mut inner = self.tracer.inner();
                 inner.watches.set_start_ticks(pid, id, start_ticks);
-                inner.watches.set_names(pid, id, comm, cmdline.unwrap_or_default());
+                inner.watches.set_names(pid, id, names);
             }
             self.tracer.track_exit(pid, id);
         }

@@ -262,8 +262,7 @@ impl Tracer {
                 } else {
                     inner.recorder.open(pid);
                 }
-                let (comm, cmdline) = names.unzip();
-                inner.watches.set_names(pid, id, comm, cmdline.unwrap_or_default());
+                inner.watches.set_names(pid, id, names);
                 id
             }
         };
@@ -320,21 +319,14 @@ impl Tracer {
 
     /// Called by `lifecycle` when the process of watch `id` has exited.
     pub fn exited(&self, pid: u32, id: u64) {
-        // A zombie still has its name (the one it ran last, after any exec),
-        // unless the pid is already another process's.
-        let started = match procs::lookup(pid) {
-            Lookup::Process { start_ticks } => Some(start_ticks),
-            _ => None,
-        };
-        let comm = procs::names(pid).map(|(comm, _)| comm);
+        // A zombie still has its name: the one it ran last, after any exec.
+        let names = procs::names(pid);
         let mut kernel = self.kernel();
         let mut inner = self.inner();
         if !inner.watches.is_live(pid, id) {
             return;
         }
-        if started.is_some() && inner.watches.get(pid).is_some_and(|w| w.start_ticks == started) {
-            inner.watches.set_names(pid, id, comm, vec![]);
-        }
+        inner.watches.set_names(pid, id, names);
         let host = inner.watches.get(pid).and_then(|w| w.host_pid);
         // The kernel's counters go with its entry: keep the final count.
         let dropped = host.map_or(0, |h| self.reads.lost(h));

@@ -7,6 +7,8 @@ use std::{
 
 use serde::Serialize;
 
+use crate::procs::Names;
+
 /// Why a process is watched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -94,7 +96,7 @@ impl Watches {
                 w.follow_children |= follow;
                 return Start::Already { id, children_added };
             }
-            Some(w) if start_ticks.is_some() && w.start_ticks == start_ticks => return Start::Exited { id: w.id },
+            Some(w) if start_ticks.is_some_and(|t| self.has_exited(pid, t)) => return Start::Exited { id: w.id },
             Some(_) => true,
             None => false,
         };
@@ -141,14 +143,18 @@ impl Watches {
         }
     }
 
-    /// Remembers what watch `id` of `pid` is running: a name replaces the
-    /// last one, a command line only when it has one (a zombie's is empty).
-    pub fn set_names(&mut self, pid: u32, id: u64, comm: Option<String>, cmdline: Vec<String>) {
-        if let Some(w) = self.by_pid.get_mut(&pid).filter(|w| w.id == id) {
-            w.comm = comm.or(w.comm.take());
-            if !cmdline.is_empty() {
-                w.cmdline = cmdline;
-            }
+    /// Remembers what watch `id` of `pid` is running, if `names` are its
+    /// process's (the pid may be another's by now): the name replaces the
+    /// last one, the command line only when it has one (a zombie's is empty).
+    pub fn set_names(&mut self, pid: u32, id: u64, names: Option<Names>) {
+        let Some(names) = names else { return };
+        let Some(w) = self.by_pid.get_mut(&pid).filter(|w| w.id == id) else { return };
+        if w.start_ticks.is_some_and(|t| t != names.start_ticks) {
+            return;
+        }
+        w.comm = Some(names.comm);
+        if !names.cmdline.is_empty() {
+            w.cmdline = names.cmdline;
         }
     }
 

@@ -51,21 +51,35 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 /// calls are counted at their entry).
 #[inline(never)]
 fn resumed(ctx: &BtfTracePointContext, tid: u32, ret: i64) {
-    let Some((nr, mut args)) = arch::exit_call(ctx.arg::<*const u8>(0)) else {
+    let Some((nr, args, flags)) = call_from_registers(ctx, ret) else {
         return;
     };
-    if nr < 0 || (ret == 0 && NR_FORKS.load().contains(&nr)) {
+    if nr < 0 {
         return;
+    }
+    let Some(slot) = first_slot(ctx, nr, unsafe { bpf_ktime_get_ns() }, args, flags, false) else {
+        return;
+    };
+    finish_from_registers(slot, tid, ret, flags);
+}
+
+/// The call a thread returns from (which returned `ret`), read from its
+/// registers at exit, with its record's flags: none for a fork's return in
+/// the new thread, which is not a call it made; a successful execve's
+/// arguments are the new program's registers, so they are flagged lost. The
+/// number reads -1 after rt_sigreturn (the signal frame's registers).
+#[inline(always)]
+pub(super) fn call_from_registers(ctx: &BtfTracePointContext, ret: i64) -> Option<(i32, [u64; 6], u32)> {
+    let (nr, mut args) = arch::exit_call(ctx.arg::<*const u8>(0))?;
+    if ret == 0 && NR_FORKS.load().contains(&nr) {
+        return None;
     }
     let mut flags = SyscallRecord::NO_ENTER_TIME as u32;
     if ret == 0 && (nr == NR_EXECVE.load() || nr == NR_EXECVEAT.load()) {
         args = [0; 6];
         flags |= SyscallRecord::ARGS_LOST as u32;
     }
-    let Some(slot) = first_slot(ctx, nr, unsafe { bpf_ktime_get_ns() }, args, flags, false) else {
-        return;
-    };
-    finish_from_registers(slot, tid, ret, flags);
+    Some((nr, args, flags))
 }
 
 /// Ends a call recorded whole at its exit (`flags` as begun): its inputs

@@ -9,14 +9,12 @@
 //! side of the fork or clone that made it, which returns 0 there and whose
 //! entry the thread never made, is not recorded, as with both hooks.
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
-use strace_common::SyscallRecord;
 
-use super::{sys_enter::first_slot, sys_exit::finish_from_registers};
-use crate::{
-    arch,
-    maps::{NR_EXECVE, NR_EXECVEAT, NR_FORKS, NR_RT_SIGRETURN},
-    state, threads,
+use super::{
+    sys_enter::first_slot,
+    sys_exit::{call_from_registers, finish_from_registers},
 };
+use crate::{maps::NR_RT_SIGRETURN, state, threads};
 
 #[btf_tracepoint(function = "sys_exit")]
 pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
@@ -25,22 +23,15 @@ pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
     if !state::watched(tgid) {
         return 0;
     }
-    let Some((mut nr, mut args)) = arch::exit_call(ctx.arg::<*const u8>(0)) else {
+    let ret = ctx.arg::<i64>(1);
+    let Some((mut nr, mut args, flags)) = call_from_registers(&ctx, ret) else {
         return 0;
     };
-    let ret = ctx.arg::<i64>(1);
-    if ret == 0 && NR_FORKS.load().contains(&nr) {
-        return 0;
-    }
-    let mut flags = SyscallRecord::NO_ENTER_TIME as u32;
     if nr < 0 {
         // rt_sigreturn restores the signal frame's registers, orig_ax -1
         // among them (so does a call a tracer skipped, or syscall(-1): rare).
         nr = NR_RT_SIGRETURN.load();
         args = [0; 6];
-    } else if ret == 0 && (nr == NR_EXECVE.load() || nr == NR_EXECVEAT.load()) {
-        args = [0; 6];
-        flags |= SyscallRecord::ARGS_LOST as u32;
     }
     let slot = match threads::find(tid) {
         Some(p) => threads::begin(p, nr, None, args, flags),
