@@ -112,10 +112,25 @@ pub struct Names {
     pub cmdline: Vec<String>,
 }
 
+/// Bytes of a command line a watch keeps, at most: the arguments that fit
+/// (a command line can run to megabytes, and a watch outlives its process).
+const MAX_CMDLINE_BYTES: usize = 4096;
+
 pub fn names(pid: u32) -> Option<Names> {
     let p = Process::new(pid as i32).ok()?;
     let stat = p.stat().ok()?;
-    Some(Names { start_ticks: stat.starttime, comm: stat.comm, cmdline: p.cmdline().unwrap_or_default() })
+    let mut room = MAX_CMDLINE_BYTES;
+    let cmdline = p
+        .cmdline()
+        .unwrap_or_default()
+        .into_iter()
+        .take_while(|a| {
+            let fits = a.len() <= room;
+            room = room.saturating_sub(a.len() + 1);
+            fits
+        })
+        .collect();
+    Some(Names { start_ticks: stat.starttime, comm: stat.comm, cmdline })
 }
 
 /// Clock ticks since boot (as in /proc/<pid>/stat) to wall-clock time, to
@@ -197,6 +212,23 @@ mod tests {
         let started = humantime::parse_rfc3339_weak(&i.started).unwrap();
         let age = SystemTime::now().duration_since(started).unwrap_or_default();
         assert!(age < Duration::from_secs(3600), "started {} is not recent", i.started);
+    }
+
+    /// A long command line is kept up to the arguments that fit.
+    #[test]
+    fn names_keep_a_bounded_command_line() {
+        let long = "x".repeat(3000);
+        // cat reads its stdin (a pipe kept open) before the files named after it.
+        let mut cat = std::process::Command::new("cat");
+        cat.args(["-", &long, &long]).stdin(std::process::Stdio::piped());
+        let child = Sleeper(cat.spawn().unwrap());
+        let n = names(child.pid()).unwrap();
+        assert_eq!(
+            (n.comm.as_str(), n.cmdline.len()),
+            ("cat", 3),
+            "{:?}",
+            n.cmdline.iter().map(String::len).collect::<Vec<_>>()
+        );
     }
 
     /// To the clock tick (10 ms), not to the second.
