@@ -77,6 +77,12 @@ impl CaptureSpec {
     pub fn at_exit(&self) -> bool {
         self.addr_out != 0 || self.buf_out != 0
     }
+
+    /// The same without the data buffers, for a kernel told to copy none:
+    /// a read or write then leaves its hooks without setting up a copy.
+    pub fn without_buffers(self) -> CaptureSpec {
+        CaptureSpec { buf_in: 0, buf_in_len: 0, buf_out: 0, ..self }
+    }
 }
 
 /// The argument a [`CaptureSpec`] field names: positions are stored plus

@@ -119,7 +119,7 @@ impl Probe {
         let nr_forks = syscall::fork_numbers();
         let table_size = strace_common::limits::thread_table_size(settings.max_threads);
         let threads_mask = table_size - 1;
-        let capture_table = capture_table();
+        let capture_table = capture_table(settings.capture_bytes);
         let mut ebpf = EbpfLoader::new()
             .map_max_entries(maps::EVENTS, settings.ring_bytes)
             .map_max_entries(maps::THREADS, table_size)
@@ -275,9 +275,12 @@ fn btf_tracepoint<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut BtfTrace
 }
 
 /// Tells the kernel what to copy for which syscall (from `syscall::table`).
-fn capture_table() -> CaptureTable {
+fn capture_table(capture_bytes: u32) -> CaptureTable {
     let mut table = [CaptureSpec::NONE; capture::CAPTURE_ENTRIES as usize];
     for (nr, spec) in syscall::capture_specs() {
+        // Buffers off (the default): the kernel would set up a copy for every
+        // read and write and find nothing to do.
+        let spec = if capture_bytes == 0 { spec.without_buffers() } else { spec };
         match usize::try_from(nr).ok().and_then(|nr| table.get_mut(nr)) {
             Some(entry) => *entry = spec,
             // The decode table's own test keeps every number in range.
@@ -381,5 +384,25 @@ fn describe(e: &MapError, map: &str) -> String {
             format!("the kernel's {map} table is full ({limit} processes)")
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use syscalls::Sysno;
+
+    use super::*;
+
+    #[test]
+    fn with_buffers_off_the_kernel_sets_up_no_buffer_copy() {
+        let entry = |table: &CaptureTable, s: Sysno| table[s.id() as usize];
+        let off = capture_table(0);
+        assert_eq!(entry(&off, Sysno::write), CaptureSpec::NONE);
+        assert_eq!(entry(&off, Sysno::read), CaptureSpec::NONE);
+        let recvfrom = entry(&off, Sysno::recvfrom);
+        assert_eq!((recvfrom.addr_out, recvfrom.buf_out), (5, 0), "the address is still copied");
+        assert_eq!(entry(&off, Sysno::openat).strings, 0b10);
+        let on = capture_table(64);
+        assert_eq!((entry(&on, Sysno::write).buf_in, entry(&on, Sysno::read).buf_out), (2, 2));
     }
 }
