@@ -104,6 +104,7 @@ enum RowId {
     Baseline,
     Floor,
     FloorExitOnly,
+    FloorClocks,
     Idle,
     Unwatched,
     Watched,
@@ -120,6 +121,7 @@ impl RowId {
             RowId::Baseline => "1. baseline: nothing attached",
             RowId::Floor => "2. floor: empty programs on sys_enter + sys_exit",
             RowId::FloorExitOnly => "2b. floor of `--entry-hook false`: an empty program on sys_exit alone",
+            RowId::FloorClocks => "2c. floor of durations: programs on both hooks that only read the clock",
             RowId::Idle => "idle: daemon running, nothing watched (hooks detached)",
             RowId::Unwatched => "3. daemon running, storm not watched",
             RowId::Watched => "4. daemon running, storm watched (drained, decoded, stored, polled over HTTP)",
@@ -192,14 +194,16 @@ fn main() -> Result<()> {
             record(RowId::Baseline, storm(mode, n)?);
 
             // Every timed row with programs attached starts settled.
-            settle();
-            let floor = floor::Floor::attach(false)?;
-            record(RowId::Floor, storm(mode, n)?);
-            drop(floor);
-            settle();
-            let floor = floor::Floor::attach(true)?;
-            record(RowId::FloorExitOnly, storm(mode, n)?);
-            drop(floor);
+            for (row, kind) in [
+                (RowId::Floor, floor::Kind::Empty),
+                (RowId::FloorExitOnly, floor::Kind::ExitOnly),
+                (RowId::FloorClocks, floor::Kind::Clocks),
+            ] {
+                settle();
+                let floor = floor::Floor::attach(kind)?;
+                record(row, storm(mode, n)?);
+                drop(floor);
+            }
 
             record(RowId::Idle, storm(mode, n)?);
 
@@ -337,13 +341,15 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
             for mode in [Mode::Getppid, Mode::Mix] {
                 let n = o.calls(mode);
                 let run = || Storm::run(bin, mode, n, STORM_CPU, tmp).map(|t| t.ns_per_call());
-                let (mut base, mut floor, mut unwatched) = (vec![], vec![], vec![]);
+                let (mut base, mut floor, mut clocks, mut unwatched) = (vec![], vec![], vec![], vec![]);
                 for _ in 0..o.runs {
                     base.push(run()?);
-                    settle();
-                    let f = floor::Floor::attach(false)?;
-                    floor.push(run()?);
-                    drop(f);
+                    for (kind, row) in [(floor::Kind::Empty, &mut floor), (floor::Kind::Clocks, &mut clocks)] {
+                        settle();
+                        let f = floor::Floor::attach(kind)?;
+                        row.push(run()?);
+                        drop(f);
+                    }
                     settle();
                     // Something else is watched, so the hooks are attached.
                     d.put(&format!("/v1/watch/{helper}?children=false"))?;
@@ -353,10 +359,11 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                 let over = |row: &[f64]| report::paired_difference(row, &base).unwrap_or(f64::NAN);
                 if let Some(b) = spread(&base) {
                     println!(
-                        "- {}: baseline {:.1} ns, floor {:+.1}, not watched {:+.1}: {:.2}× the floor's overhead (each run against its own baseline)",
+                        "- {}: baseline {:.1} ns, floor {:+.1}, floor reading the clock {:+.1}, not watched {:+.1}: {:.2}× the floor's overhead (each run against its own baseline)",
                         mode.arg(),
                         b.median,
                         over(&floor),
+                        over(&clocks),
                         over(&unwatched),
                         report::paired_overhead_vs_floor(&unwatched, &floor, &base).unwrap_or(f64::NAN)
                     );

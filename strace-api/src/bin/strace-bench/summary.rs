@@ -53,6 +53,7 @@ pub fn render(
         RowId::Baseline,
         RowId::Floor,
         RowId::FloorExitOnly,
+        RowId::FloorClocks,
         RowId::Idle,
         RowId::Unwatched,
         RowId::Watched,
@@ -72,6 +73,7 @@ pub fn render(
                 RowId::Strace | RowId::PerfTrace => format!("{} calls per run", o.calls / o.slow_divisor),
                 RowId::Unwatched => "another process is watched, so the hooks are attached".into(),
                 RowId::WatchedUntimed => "events keep their exit time; no durations".into(),
+                RowId::FloorClocks => "the least that timing each call costs, before anything is recorded".into(),
                 RowId::UnwatchedExitOnly | RowId::WatchedExitOnly => {
                     "sys_exit alone: no durations or exit_group; calls in progress only from /proc".into()
                 }
@@ -123,6 +125,16 @@ pub fn render(
         if let Some(w) = ratio(RowId::Watched, mode) {
             writeln!(s, "- watched ({}): {w:.2}× baseline (goal ≤ {goal}×): {}", mode.arg(), verdict(w <= goal))
                 .unwrap();
+        }
+        if let (Some(c), Some(clocks)) = (ratio(RowId::FloorClocks, mode), over_base(RowId::FloorClocks, mode))
+            && let Some(base) = cell(RowId::Baseline, mode)
+        {
+            writeln!(
+                s,
+                "  - the least any design that times each call can cost here (row 2c, programs that only read the clock): {c:.2}× baseline, {clocks:+.1} ns a call of the goal's {:+.1}",
+                (goal - 1.0) * base.median
+            )
+            .unwrap();
         }
         if let Some(w) = ratio(RowId::WatchedUntimed, mode) {
             writeln!(s, "  - with `--durations false` (row 4b, not the default): {w:.2}× baseline").unwrap();
