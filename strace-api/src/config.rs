@@ -31,7 +31,7 @@ pub struct Config {
 
     /// Watch every process of the daemon's PID namespace (except itself) from
     /// the moment it appears: a flight recorder.
-    #[arg(long, env = "STRACE_API_WATCH_ALL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "STRACE_API_WATCH_ALL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub watch_all: bool,
 
     /// Bytes of read/write/send/recv buffers to copy and show (0: none; they
@@ -42,7 +42,7 @@ pub struct Config {
     /// Time each call (its duration, as `strace -T`). `false` saves one clock
     /// read a traced call (25–32 ns on the benchmark machine): events then carry
     /// their exit time only, and calls in progress no start time.
-    #[arg(long, env = "STRACE_API_DURATIONS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "STRACE_API_DURATIONS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub durations: bool,
 
     /// Attach the syscall entry hook. `false` (with `--durations false`; x86_64
@@ -50,7 +50,7 @@ pub struct Config {
     /// half as much while anything is watched, and each call is recorded at
     /// its exit. Given up: durations, calls in progress (but those /proc
     /// shows), exit/exit_group records, and a successful execve's arguments.
-    #[arg(long, env = "STRACE_API_ENTRY_HOOK", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "STRACE_API_ENTRY_HOOK", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub entry_hook: bool,
 
     /// Seconds an exited process's history stays readable.
@@ -67,8 +67,14 @@ pub struct Config {
 
     /// Serve a non-loopback address without a token (anyone who can reach it
     /// can read every watched process's syscalls).
-    #[arg(long, env = "STRACE_API_INSECURE_NO_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "STRACE_API_INSECURE_NO_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub insecure_no_auth: bool,
+}
+
+/// A yes/no flag's value, from the command line or the environment:
+/// true/false, yes/no, on/off or 1/0 (`STRACE_API_WATCH_ALL=1` in a manifest).
+fn switch() -> clap::builder::BoolishValueParser {
+    clap::builder::BoolishValueParser::new()
 }
 
 impl Default for Config {
@@ -206,6 +212,20 @@ mod tests {
         assert!(!parse(&["--durations", "false"]).unwrap().durations);
         assert!(parse(&["--durations"]).unwrap().durations);
         assert!(parse(&["--durations", "sometimes"]).is_err());
+    }
+
+    #[test]
+    fn switches_take_the_usual_spellings_of_yes_and_no() {
+        assert!(!parse(&["--durations", "off"]).unwrap().durations);
+        assert!(!parse(&["--durations", "0"]).unwrap().durations);
+        assert!(parse(&["--watch-all", "yes"]).unwrap().watch_all);
+        assert!(parse(&["--watch-all", "1"]).unwrap().watch_all);
+        assert!(parse(&["--insecure-no-auth", "on"]).unwrap().insecure_no_auth);
+        if cfg!(target_arch = "x86_64") {
+            assert!(!parse(&["--entry-hook", "no", "--durations", "no"]).unwrap().entry_hook);
+        }
+        let err = parse(&["--watch-all", "2"]).unwrap_err();
+        assert!(err.contains("--watch-all"), "{err}");
     }
 
     #[test]
