@@ -40,7 +40,7 @@ pub struct Config {
     pub capture_bytes: u32,
 
     /// Time each call (its duration, as `strace -T`). `false` saves one clock
-    /// read a traced call (25–32 ns on the benchmark machine): events then carry
+    /// read a traced call (20–30 ns on the benchmark machine): events then carry
     /// their exit time only, and calls in progress no start time.
     #[arg(long, env = "STRACE_API_DURATIONS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub durations: bool,
