@@ -175,7 +175,20 @@ pub struct Sleeper(pub std::process::Child);
 #[cfg(test)]
 impl Sleeper {
     pub fn spawn() -> Sleeper {
-        Sleeper(std::process::Command::new("sleep").arg("30").spawn().expect("sleep runs"))
+        Sleeper::running(std::process::Command::new("sleep").arg("30"), "sleep")
+    }
+
+    /// Spawns `command` and returns once the child runs `comm` with its
+    /// command line: until its exec, /proc shows the test's own name, and
+    /// during it the new name before the new command line.
+    pub fn running(command: &mut std::process::Command, comm: &str) -> Sleeper {
+        let child = Sleeper(command.spawn().expect("the child runs"));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while names(child.pid()).is_none_or(|n| n.comm != comm || n.cmdline.is_empty()) {
+            assert!(std::time::Instant::now() < deadline, "{} never ran {comm}", child.pid());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child
     }
 
     pub fn pid(&self) -> u32 {
@@ -221,7 +234,7 @@ mod tests {
         // cat reads its stdin (a pipe kept open) before the files named after it.
         let mut cat = std::process::Command::new("cat");
         cat.args(["-", &long, &long]).stdin(std::process::Stdio::piped());
-        let child = Sleeper(cat.spawn().unwrap());
+        let child = Sleeper::running(&mut cat, "cat");
         let n = names(child.pid()).unwrap();
         assert_eq!(
             (n.comm.as_str(), n.cmdline.len()),

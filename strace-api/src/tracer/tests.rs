@@ -207,14 +207,15 @@ async fn close_ends_the_waits_for_events() {
 /// What a process ran stays with its watch after it has exited.
 #[test]
 fn an_exited_process_keeps_its_name() {
-    let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
-    let pid = child.id();
+    // Reaped when dropped, also if an assertion fails first.
+    let mut child = procs::Sleeper::spawn();
+    let pid = child.pid();
     let t = fake::tracer();
     t.watch(pid, false).unwrap();
     let names = |t: &Tracer| t.stats(pid).map(|s| (s.alive, s.comm, s.cmdline));
     let cmdline = vec!["sleep".to_string(), "30".to_string()];
     assert_eq!(names(&t), Some((true, Some("sleep".into()), cmdline.clone())));
-    child.kill().unwrap();
+    child.0.kill().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap().contains(") Z ") {
         assert!(std::time::Instant::now() < deadline, "{pid} did not exit");
@@ -227,7 +228,6 @@ fn an_exited_process_keeps_its_name() {
         Some((false, Some("sleep".into()), cmdline)),
         "a zombie has an empty command line: the one read at the start stays"
     );
-    child.wait().unwrap();
 }
 
 #[test]
