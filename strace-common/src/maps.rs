@@ -121,8 +121,9 @@ impl WatchEntry {
 /// updated in place; freed when the thread exits. The slots form an
 /// open-addressed table in an array: a thread's slot is the first of
 /// [`ThreadSlot::PROBES`] consecutive slots from its home
-/// ([`ThreadSlot::index`]) whose owner is that thread. Array lookups are inlined by the verifier, where a
-/// hash-map lookup is a call (bench/README.md: ~8 ns per hook).
+/// ([`ThreadSlot::index`]) whose owner is that thread. Array lookups are
+/// inlined by the verifier, where a hash-map lookup is a call
+/// (bench/README.md: ~8 ns per hook).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ThreadSlot {

@@ -38,9 +38,9 @@ impl Probe {
         Ok(())
     }
 
-    /// Detaches the syscall hooks (see `detach_all`). The flush hooks stay until the programs running now have
-    /// ended (`detach_flush_hooks`, from `Kernel::settle`): the grace period
-    /// is waited for with no lock held.
+    /// Detaches the syscall hooks (see `detach_all`). The flush hooks stay
+    /// until the programs running now have ended (`detach_flush_hooks`, from
+    /// `Kernel::settle`): the grace period is waited for with no lock held.
     pub(super) fn detach(&mut self) -> Result<(), String> {
         // (Flush hooks alone: a detach still settling, or an attach that
         // failed halfway.)

@@ -85,8 +85,9 @@ fn names(ty: &'static str, names: Vec<String>) -> Decoded {
     d(ty, json!(names), text)
 }
 
-fn named(raw: u64, name: Option<&'static str>) -> Decoded {
-    match name {
+/// `raw` by its name in `table`, or as a number.
+fn named(raw: u64, table: flags::Table) -> Decoded {
+    match flags::name(raw, table) {
         Some(n) => d("enum", json!(n), n.into()),
         None => d("int", json!(raw as i64), (raw as i64).to_string()),
     }
@@ -129,19 +130,19 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         Ty::Prot => names("flags", flags::bits(raw, flags::PROT)),
         Ty::MmapFlags => names("flags", flags::mmap_flags(raw)),
         Ty::CloneFlags => names("flags", flags::clone_flags(raw)),
-        Ty::Domain => named(raw, flags::name(raw, flags::DOMAINS)),
+        Ty::Domain => named(raw, flags::DOMAINS),
         Ty::SockType => names("flags", flags::socket_type(raw)),
         Ty::SockFlags => names("flags", flags::bits(raw, flags::SOCK_FLAGS)),
         Ty::OFlags => names("flags", flags::bits(raw, flags::OPEN)),
-        Ty::FcntlCmd => named(raw, flags::name(raw, flags::FCNTL)),
+        Ty::FcntlCmd => named(raw, flags::FCNTL),
         Ty::FcntlArg => fcntl_arg(ev.args[1], raw),
         Ty::IoctlCmd => match flags::name(raw as u32 as u64, flags::IOCTLS) {
             Some(n) => d("enum", json!(n), n.into()),
             None => raw_arg(ArgKind::Hex, raw as u32 as u64),
         },
         Ty::TimerFlags => names("flags", flags::bits(raw, flags::TIMER)),
-        Ty::Resource => named(raw as u32 as u64, flags::name(raw as u32 as u64, flags::RLIMITS)),
-        Ty::ArchCode => named(raw as u32 as u64, flags::name(raw as u32 as u64, flags::ARCH_PRCTL)),
+        Ty::Resource => named(raw as u32 as u64, flags::RLIMITS),
+        Ty::ArchCode => named(raw as u32 as u64, flags::ARCH_PRCTL),
         Ty::NodeMode => {
             let perms = format_arg(ArgKind::Mode, raw & 0o7777);
             let text = match flags::name(raw & libc::S_IFMT as u64, flags::FILE_TYPES) {
@@ -163,9 +164,9 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         }
         Ty::WaitOptions => names("flags", flags::bits(raw, flags::WAIT)),
         Ty::MsgFlags => names("flags", flags::bits(raw, flags::MSG)),
-        Ty::Whence => named(raw, flags::name(raw, flags::SEEK)),
-        Ty::SigHow => named(raw, flags::name(raw, flags::SIGPROCMASK)),
-        Ty::ClockId => named(raw, flags::name(raw, flags::CLOCKS)),
+        Ty::Whence => named(raw, flags::SEEK),
+        Ty::SigHow => named(raw, flags::SIGPROCMASK),
+        Ty::ClockId => named(raw, flags::CLOCKS),
         Ty::AddrIn { .. } | Ty::AddrOut { .. } if raw == 0 => pointer(raw),
         Ty::AddrIn { .. } | Ty::AddrOut { .. } => match copied(AuxItem::SOCKADDR) {
             Some(a) => {
@@ -194,7 +195,7 @@ fn fcntl_arg(cmd: u64, raw: u64) -> Decoded {
         libc::F_SETFL => names("flags", flags::open_flags(raw)),
         libc::F_SETFD => names("flags", flags::bits(raw, flags::FD_FLAGS)),
         libc::F_DUPFD | libc::F_DUPFD_CLOEXEC | libc::F_SETOWN | libc::F_SETPIPE_SZ => raw_arg(ArgKind::Int, raw),
-        libc::F_SETLEASE => named(raw, flags::name(raw, flags::LEASES)),
+        libc::F_SETLEASE => named(raw, flags::LEASES),
         libc::F_GETFD | libc::F_GETFL | libc::F_GETOWN | libc::F_GETLEASE | libc::F_GETPIPE_SZ | libc::F_GET_SEALS => {
             Decoded { hidden: true, ..raw_arg(ArgKind::Hex, raw) }
         }

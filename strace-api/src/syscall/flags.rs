@@ -3,7 +3,7 @@
 //! Presentation follows strace: `O_RDONLY|O_CLOEXEC`, unknown bits as hex.
 use libc as c;
 
-type Table = &'static [(u64, &'static str)];
+pub type Table = &'static [(u64, &'static str)];
 
 /// Bits joined with `|`; bits no name covers are appended in hex.
 pub fn bits(value: u64, table: Table) -> Vec<String> {
