@@ -9,10 +9,10 @@ use crate::{
     api,
     clock::Clock,
     config::Config,
-    drain, lifecycle,
+    drain,
     probe::{Probe, Settings},
     recorder::{EVENT_BYTES, Limits},
-    tracer::Tracer,
+    tracer::{self, Tracer, TracerConfig},
 };
 
 /// `after_load` runs once the probe is loaded, on this thread: loading parses
@@ -32,19 +32,24 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     let (probe, streams) = Probe::load(settings)?;
     after_load();
     let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };
-    let (exits_tx, exits_rx) = tokio::sync::mpsc::unbounded_channel();
-    let retention = Duration::from_secs(config.retain_exited_secs);
-    let mut tracer = Tracer::new(Box::new(probe), limits, Clock::measure(), retention, Some(exits_tx));
-    tracer.durations = config.durations;
+    let (tracer, exits) = Tracer::with_exits(
+        Box::new(probe),
+        TracerConfig {
+            limits,
+            clock: Clock::measure(),
+            retention: Duration::from_secs(config.retain_exited_secs),
+            durations: config.durations,
+            ring_bytes: config.ring_bytes.into(),
+        },
+    );
     let tracer = Arc::new(tracer);
-    tracer.ring.set_size(config.ring_bytes.into());
     tracing::info!(
         ring_bytes = config.ring_bytes,
         events_per_pid = config.events_per_pid,
         memory_events = limits.memory_bytes / EVENT_BYTES,
         "recording"
     );
-    let lifecycle = tokio::spawn(lifecycle::run(tracer.clone(), exits_rx));
+    let lifecycle = tokio::spawn(tracer::follow_exits(tracer.clone(), exits));
 
     let drain = drain::DrainThread::spawn(streams.events, tracer.clone()).context("starting the drain thread")?;
     let log = streams.log.map(|l| tokio::spawn(drain::run_log(l)));

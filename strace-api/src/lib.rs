@@ -1,18 +1,26 @@
 //! strace-api: an eBPF syscall observer with an HTTP API.
 //!
-//! Data path, one module each:
-//! `probe` (load and attach the kernel program, the watch table) →
-//! `drain` (ring buffer → records) → `recorder` (per-process bounded history) →
-//! `syscall` (names, signatures, strace-style lines) → `api` (HTTP).
-//! `tracer` ties them together; `daemon` starts and stops it all.
+//! The data path, a module each, every one depending only on those before it:
+//! `probe` loads the kernel program and implements `kernel` (the interface
+//! the rest uses) → `drain` reads the ring buffer → `tracer` keeps the watches
+//! consistent with the kernel and stores records into `recorder` (per-process
+//! bounded histories), pairing `capture`s (argument copies) with their calls
+//! → `syscall` decodes and renders calls as strace does → `api` serves them.
+//! `daemon` starts and stops it all; `procs` and `clock` are what /proc and
+//! the clocks say.
+//!
+//! Public: what the binary uses (`config`, `daemon`) and what the userspace
+//! benchmarks drive without a kernel (`tracer` with `kernel::fake` under the
+//! `fake-kernel` feature, `api::router`, `syscall::line`).
 pub mod api;
+mod capture;
 pub mod clock;
 pub mod config;
 pub mod daemon;
-pub mod drain;
-pub mod lifecycle;
-pub mod probe;
-pub mod procs;
+mod drain;
+pub mod kernel;
+mod probe;
+mod procs;
 pub mod recorder;
 pub mod syscall;
 pub mod tracer;

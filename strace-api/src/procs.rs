@@ -2,7 +2,6 @@
 use std::time::{Duration, SystemTime};
 
 use procfs::process::Process;
-use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lookup {
@@ -20,6 +19,34 @@ pub enum Lookup {
     Missing,
 }
 
+/// Why a pid is not a process the daemon can watch or describe.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NotAProcess {
+    #[error("no process with pid {0}")]
+    Missing(u32),
+    #[error("{tid} is a thread of process {tgid}")]
+    Thread { tid: u32, tgid: u32 },
+    #[error("pid {0} is strace-api itself")]
+    Myself(u32),
+    #[error("pid {0} is a kernel thread: it makes no syscalls")]
+    KernelThread(u32),
+}
+
+/// The start time (clock ticks since boot) of process `pid`, which with the
+/// pid is the process's identity, or why `pid` is not a process of the
+/// daemon's namespace it may watch.
+pub fn process(pid: u32) -> Result<u64, NotAProcess> {
+    if pid == std::process::id() {
+        return Err(NotAProcess::Myself(pid));
+    }
+    match lookup(pid) {
+        Lookup::Process { start_ticks } => Ok(start_ticks),
+        Lookup::Thread { tgid } => Err(NotAProcess::Thread { tid: pid, tgid }),
+        Lookup::KernelThread => Err(NotAProcess::KernelThread(pid)),
+        Lookup::Missing => Err(NotAProcess::Missing(pid)),
+    }
+}
+
 /// `PF_KTHREAD` in /proc/<pid>/stat's flags.
 const PF_KTHREAD: u32 = 0x0020_0000;
 
@@ -34,9 +61,8 @@ pub fn lookup(pid: u32) -> Lookup {
 }
 
 /// One process as `ps` would show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct ProcInfo {
-    #[serde(skip)]
     pub pid: u32,
     pub ppid: u32,
     pub comm: String,
@@ -45,10 +71,8 @@ pub struct ProcInfo {
     pub user: Option<String>,
     /// `R`, `S`, `D`, `Z`, … as in `ps`.
     pub state: String,
-    /// RFC 3339 wall-clock start time.
-    pub started: String,
-    #[serde(skip)]
-    pub start_ticks: u64,
+    /// Wall-clock start time.
+    pub started: SystemTime,
     pub threads: u32,
 }
 
@@ -71,8 +95,7 @@ pub fn info(pid: u32) -> Option<ProcInfo> {
         uid,
         user: user_name(uid),
         state: stat.state.to_string(),
-        started: humantime::format_rfc3339_millis(wall_clock(stat.starttime)).to_string(),
-        start_ticks: stat.starttime,
+        started: wall_clock(stat.starttime),
         threads: stat.num_threads as u32,
     })
 }
@@ -85,7 +108,7 @@ pub fn all() -> Vec<ProcInfo> {
     all
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct ThreadInfo {
     pub tid: u32,
     pub comm: String,
@@ -222,9 +245,8 @@ mod tests {
         assert!(i.threads >= 1);
         assert!(threads(me).iter().any(|t| t.tid == me));
         assert!(all().iter().any(|p| p.pid == me));
-        let started = humantime::parse_rfc3339_weak(&i.started).unwrap();
-        let age = SystemTime::now().duration_since(started).unwrap_or_default();
-        assert!(age < Duration::from_secs(3600), "started {} is not recent", i.started);
+        let age = SystemTime::now().duration_since(i.started).unwrap_or_default();
+        assert!(age < Duration::from_secs(3600), "started {:?} is not recent", i.started);
     }
 
     /// A long command line is kept up to the arguments that fit.

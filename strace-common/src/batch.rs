@@ -1,6 +1,6 @@
 //! Several records in one ring-buffer write.
 //!
-//! The kernel collects a CPU's syscall and aux records in a per-CPU buffer
+//! The kernel collects a CPU's syscall and capture records in a per-CPU buffer
 //! and writes them to the ring buffer together: a [`BatchHeader`], then the
 //! records, each starting 8-byte aligned. One ring write costs about as much
 //! as the rest of a traced call (see bench/README.md), so a batch of ~40
@@ -14,7 +14,7 @@
 //! that stops making syscalls without leaving its CPU still has its records
 //! delivered. When the hooks are detached, the daemon writes out every CPU's
 //! buffer.
-use crate::{RecordKind, SyscallRecord, capture::AuxHeader, record::ProcessRecord};
+use crate::{RecordKind, SyscallRecord, capture::CaptureHeader, record::ProcessRecord};
 
 /// Head of a batch record.
 #[repr(C)]
@@ -37,7 +37,7 @@ pub const HEADER_BYTES: usize = core::mem::size_of::<BatchHeader>();
 /// to can be masked with `FLUSH_AT - 1`).
 pub const FLUSH_AT: usize = 4096;
 /// The per-CPU buffer: room for `FLUSH_AT` bytes plus the largest record
-/// (an aux record, below MAX_AUX_BYTES, with up to MAX_STRING bytes of slack
+/// (a capture record, below MAX_CAPTURE_BYTES, with up to MAX_STRING bytes of slack
 /// for a copy in progress). A power of two, for the same reason.
 pub const BATCH_BYTES: usize = 8192;
 
@@ -94,10 +94,10 @@ impl<'a> Iterator for Records<'a> {
         let len = match RecordKind::of(rest)? {
             RecordKind::Syscall => SyscallRecord::SIZE,
             RecordKind::Process => ProcessRecord::SIZE,
-            RecordKind::Aux => {
-                let head = rest.get(..core::mem::size_of::<AuxHeader>())?;
+            RecordKind::Capture => {
+                let head = rest.get(..core::mem::size_of::<CaptureHeader>())?;
                 // SAFETY: length checked; plain data.
-                let head: AuxHeader = unsafe { core::ptr::read_unaligned(head.as_ptr().cast()) };
+                let head: CaptureHeader = unsafe { core::ptr::read_unaligned(head.as_ptr().cast()) };
                 head.len as usize
             }
             RecordKind::Batch => return None, // batches do not nest
@@ -114,7 +114,7 @@ const _: () = assert!(HEADER_BYTES == 16);
 const _: () = assert!(SyscallRecord::SIZE.is_multiple_of(8));
 const _: () = assert!(FLUSH_AT.is_power_of_two() && BATCH_BYTES.is_power_of_two());
 const _: () = assert!(
-    FLUSH_AT + crate::capture::MAX_AUX_BYTES + crate::capture::AUX_ITEM_BYTES + crate::capture::MAX_STRING
+    FLUSH_AT + crate::capture::MAX_CAPTURE_BYTES + crate::capture::CAPTURE_ITEM_BYTES + crate::capture::MAX_STRING
         <= BATCH_BYTES
 );
 
@@ -124,7 +124,7 @@ mod tests {
     use std::vec::Vec;
 
     use super::*;
-    use crate::capture::AUX_HEADER_BYTES;
+    use crate::capture::CAPTURE_HEADER_BYTES;
 
     fn batch(parts: &[&[u8]]) -> Vec<u8> {
         let mut out = std::vec![0u8; HEADER_BYTES];
@@ -143,13 +143,13 @@ mod tests {
         out
     }
 
-    fn aux(len: usize) -> Vec<u8> {
-        let head = AuxHeader { kind: RecordKind::Aux as u16, len: len as u32, ..Default::default() };
+    fn capture(len: usize) -> Vec<u8> {
+        let head = CaptureHeader { kind: RecordKind::Capture as u16, len: len as u32, ..Default::default() };
         let mut bytes = std::vec![0u8; len];
         // SAFETY: plain data.
         let head_bytes =
-            unsafe { core::slice::from_raw_parts((&head as *const AuxHeader).cast::<u8>(), AUX_HEADER_BYTES) };
-        bytes[..AUX_HEADER_BYTES].copy_from_slice(head_bytes);
+            unsafe { core::slice::from_raw_parts((&head as *const CaptureHeader).cast::<u8>(), CAPTURE_HEADER_BYTES) };
+        bytes[..CAPTURE_HEADER_BYTES].copy_from_slice(head_bytes);
         bytes
     }
 
@@ -157,7 +157,7 @@ mod tests {
     fn walks_records_of_every_length_in_order() {
         let a = SyscallRecord { kind: RecordKind::Syscall as u16, nr: 1, ..Default::default() };
         let b = SyscallRecord { kind: RecordKind::Syscall as u16, nr: 2, ..Default::default() };
-        let x = aux(45); // not a multiple of 8
+        let x = capture(45); // not a multiple of 8
         let bytes = batch(&[x.as_slice(), a.as_bytes(), b.as_bytes()]);
         let mut walk = records(&bytes).unwrap();
         assert_eq!(walk.next(), Some(x.as_slice()));
@@ -185,8 +185,8 @@ mod tests {
     }
 
     #[test]
-    fn an_aux_record_claiming_zero_bytes_is_not_an_endless_walk() {
-        let bytes = batch(&[aux(AUX_HEADER_BYTES).as_slice()]);
+    fn a_capture_record_claiming_zero_bytes_is_not_an_endless_walk() {
+        let bytes = batch(&[capture(CAPTURE_HEADER_BYTES).as_slice()]);
         let mut b = bytes.clone();
         b[HEADER_BYTES + 24..HEADER_BYTES + 28].copy_from_slice(&0u32.to_ne_bytes());
         let mut walk = records(&b).unwrap();

@@ -1,12 +1,19 @@
-//! What the kernel copies out of a traced process's memory besides the raw
-//! registers, and the record that carries it.
+//! Captures: what the kernel copies out of a traced process's memory besides
+//! the raw registers (strings, argv, socket addresses, data buffers), and the
+//! record that carries them. The one name for these copies everywhere: the
+//! kernel captures, userspace pairs a capture with its call and decodes it.
 //!
 //! Per syscall number, a [`CaptureSpec`] (set by the daemon from its decode
 //! table) says which arguments point at strings, an argv array, a socket
-//! address or a data buffer. The copies go out in an [`AuxHeader`] record with
-//! [`AuxItem`]s, written before the syscall's [`crate::SyscallRecord`] (at
-//! entry for inputs, at exit for outputs) and paired with it by thread and
-//! entry time.
+//! address or a data buffer. The copies go out in a capture record, a
+//! [`CaptureHeader`] and [`CaptureItem`]s, written before the syscall's
+//! [`crate::SyscallRecord`] (at entry for inputs, at exit for outputs) and
+//! paired with it by thread and entry time.
+//!
+//! Both halves of the format are here: the layout the kernel writes
+//! (strace-ebpf's `capture.rs` is the writer) and the reader userspace walks
+//! a record's items with ([`parse`], [`items`], [`find`]); [`build`] writes
+//! items in userspace (copies read from /proc, and tests).
 
 /// Global (read-only, set at load): a [`CaptureTable`].
 pub const CAPTURE: &str = "CAPTURE";
@@ -14,8 +21,8 @@ pub const CAPTURE: &str = "CAPTURE";
 pub const CAPTURE_ENTRIES: u32 = 1024;
 /// The CAPTURE table: a [`CaptureSpec`] per syscall number.
 pub type CaptureTable = [CaptureSpec; CAPTURE_ENTRIES as usize];
-/// An aux record stays below this many bytes.
-pub const MAX_AUX_BYTES: usize = 2048;
+/// A capture record stays below this many bytes.
+pub const MAX_CAPTURE_BYTES: usize = 2048;
 /// Global: bytes of read/write buffers to copy (0: none, the default).
 pub const BUFFER_BYTES: &str = "BUFFER_BYTES";
 
@@ -92,12 +99,12 @@ pub fn position(stored: u8) -> Option<u8> {
     (1..=6).contains(&stored).then(|| stored - 1)
 }
 
-/// The head of an aux record; `count` items follow, each an [`AuxItem`] and
+/// The head of a capture record; `count` items follow, each an [`CaptureItem`] and
 /// its payload padded to 8 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AuxHeader {
-    /// Always `RecordKind::Aux as u16`.
+pub struct CaptureHeader {
+    /// Always `RecordKind::Capture as u16`.
     pub kind: u16,
     pub count: u16,
     pub nr: i32,
@@ -110,16 +117,16 @@ pub struct AuxHeader {
     pub _pad: u32,
 }
 
-pub const AUX_HEADER_BYTES: usize = core::mem::size_of::<AuxHeader>();
+pub const CAPTURE_HEADER_BYTES: usize = core::mem::size_of::<CaptureHeader>();
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AuxItem {
+pub struct CaptureItem {
     /// The argument it belongs to (0..=5).
     pub arg: u8,
-    /// `AuxItem::STRING` and friends.
+    /// `CaptureItem::STRING` and friends.
     pub kind: u8,
-    /// `AuxItem::TRUNCATED`, `AuxItem::FAULT`, `AuxItem::MORE`.
+    /// `CaptureItem::TRUNCATED`, `CaptureItem::FAULT`, `CaptureItem::MORE`.
     pub flags: u8,
     /// Position in an argv array.
     pub index: u8,
@@ -128,9 +135,9 @@ pub struct AuxItem {
     pub _pad: u16,
 }
 
-pub const AUX_ITEM_BYTES: usize = core::mem::size_of::<AuxItem>();
+pub const CAPTURE_ITEM_BYTES: usize = core::mem::size_of::<CaptureItem>();
 
-impl AuxItem {
+impl CaptureItem {
     pub const STRING: u8 = 1;
     pub const ARGV: u8 = 2;
     pub const SOCKADDR: u8 = 3;
@@ -146,11 +153,111 @@ impl AuxItem {
 
 /// Bytes an item takes in the record: its head and its payload rounded up to 8.
 pub const fn item_span(len: usize) -> usize {
-    AUX_ITEM_BYTES + ((len + 7) & !7)
+    CAPTURE_ITEM_BYTES + ((len + 7) & !7)
 }
+
+/// One captured piece of argument memory, as the reader yields it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Item<'a> {
+    pub arg: u8,
+    pub kind: u8,
+    pub flags: u8,
+    pub index: u8,
+    pub data: &'a [u8],
+}
+
+impl Item<'_> {
+    pub fn truncated(&self) -> bool {
+        self.flags & CaptureItem::TRUNCATED != 0
+    }
+    pub fn fault(&self) -> bool {
+        self.flags & CaptureItem::FAULT != 0
+    }
+}
+
+/// The head of a capture record and its items' bytes; `None` if malformed.
+pub fn parse(bytes: &[u8]) -> Option<(CaptureHeader, &[u8])> {
+    if bytes.len() < CAPTURE_HEADER_BYTES {
+        return None;
+    }
+    // SAFETY: length checked; plain data valid for any bit pattern.
+    let head: CaptureHeader = unsafe { core::ptr::read_unaligned(bytes.as_ptr().cast()) };
+    let end = (head.len as usize).min(bytes.len());
+    (end >= CAPTURE_HEADER_BYTES).then(|| (head, &bytes[CAPTURE_HEADER_BYTES..end]))
+}
+
+/// The items of an items region (a record's, as [`parse`] gives it, or as
+/// kept with an event). A cut item ends the walk.
+pub fn items(mut region: &[u8]) -> impl Iterator<Item = Item<'_>> {
+    core::iter::from_fn(move || {
+        if region.len() < CAPTURE_ITEM_BYTES {
+            return None;
+        }
+        // SAFETY: length checked; plain data valid for any bit pattern.
+        let head: CaptureItem = unsafe { core::ptr::read_unaligned(region.as_ptr().cast()) };
+        let len = head.len as usize;
+        let data = region.get(CAPTURE_ITEM_BYTES..CAPTURE_ITEM_BYTES + len)?;
+        let item = Item { arg: head.arg, kind: head.kind, flags: head.flags, index: head.index, data };
+        region = region.get(item_span(len)..).unwrap_or(&[]);
+        Some(item)
+    })
+}
+
+/// The item of kind `kind` for argument `arg`, if captured.
+pub fn find(region: &[u8], arg: usize, kind: u8) -> Option<Item<'_>> {
+    items(region).find(|i| i.arg as usize == arg && i.kind == kind)
+}
+
+/// An items region of (arg, kind, flags, index, data), laid out as the
+/// kernel writes them: for captures made in userspace (a blocked call's
+/// inputs read from /proc) and tests.
+#[cfg(feature = "user")]
+pub fn build(items: &[(u8, u8, u8, u8, &[u8])]) -> alloc::vec::Vec<u8> {
+    let mut out = alloc::vec::Vec::new();
+    for &(arg, kind, flags, index, data) in items {
+        let head = CaptureItem { arg, kind, flags, index, len: data.len() as u16, _pad: 0 };
+        // SAFETY: #[repr(C)] plain data without padding.
+        let bytes: [u8; CAPTURE_ITEM_BYTES] = unsafe { core::mem::transmute(head) };
+        out.extend_from_slice(&bytes);
+        out.extend_from_slice(data);
+        out.resize(out.len() + (item_span(data.len()) - CAPTURE_ITEM_BYTES - data.len()), 0);
+    }
+    out
+}
+
+// No padding: `build` and the kernel's writer expose every byte.
+const _: () = assert!(CAPTURE_ITEM_BYTES == 8 && CAPTURE_HEADER_BYTES == 32);
 
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: plain #[repr(C)] data; every bit pattern is valid.
     unsafe impl aya::Pod for super::CaptureSpec {}
+}
+
+#[cfg(all(test, feature = "user"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_round_trip() {
+        let region =
+            build(&[(1, CaptureItem::STRING, 0, 0, b"/etc/hosts"), (2, CaptureItem::ARGV, CaptureItem::MORE, 6, b"")]);
+        let all: alloc::vec::Vec<_> = items(&region).collect();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].data, b"/etc/hosts");
+        assert_eq!((all[1].arg, all[1].flags, all[1].index), (2, CaptureItem::MORE, 6));
+        assert_eq!(find(&region, 1, CaptureItem::STRING).unwrap().data, b"/etc/hosts");
+        assert!(find(&region, 0, CaptureItem::STRING).is_none());
+        assert_eq!(items(&region[..5]).count(), 0, "a cut record yields nothing");
+    }
+
+    #[test]
+    fn parse_checks_lengths() {
+        assert!(parse(&[0; 10]).is_none());
+        let head = CaptureHeader { kind: 3, count: 0, len: CAPTURE_HEADER_BYTES as u32, ..Default::default() };
+        // SAFETY: plain data.
+        let bytes: [u8; CAPTURE_HEADER_BYTES] = unsafe { core::mem::transmute(head) };
+        let (h, region) = parse(&bytes).unwrap();
+        assert_eq!((h.kind, region.len()), (3, 0));
+    }
 }

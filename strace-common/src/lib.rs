@@ -5,6 +5,9 @@
 //! live behind the `user` feature.
 #![no_std]
 
+#[cfg(feature = "user")]
+extern crate alloc;
+
 pub mod batch;
 pub mod capture;
 pub mod limits;

@@ -140,7 +140,7 @@ pub struct ThreadSlot {
     pub state: u32,
     pub enter_ns: u64,
     pub args: [u64; 6],
-    /// `SyscallRecord` flags for the call in progress (e.g. AUX_LOST).
+    /// `SyscallRecord` flags for the call in progress (e.g. CAPTURE_LOST).
     pub flags: u32,
     pub _pad: u32,
 }
@@ -192,10 +192,10 @@ pub enum Counter {
     /// Processes that should have been watched (children, `--watch-all`, pending
     /// watches) but did not fit in the watch table.
     WatchedFull = 2,
-    /// Aux records (argument copies) lost because the ring buffer was full;
+    /// Capture records (argument copies) lost because the ring buffer was full;
     /// a syscall whose copies were lost without it is flagged
-    /// `SyscallRecord::AUX_LOST`.
-    AuxLost = 3,
+    /// `SyscallRecord::CAPTURE_LOST`.
+    CaptureLost = 3,
     /// Bytes written since this CPU last woke the reader (not a loss).
     SinceWake = 4,
 }

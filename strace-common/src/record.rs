@@ -11,9 +11,9 @@ pub enum RecordKind {
     Syscall = 1,
     /// A [`ProcessRecord`].
     Process = 2,
-    /// Copies of argument memory: [`crate::capture::AuxHeader`] and items.
-    Aux = 3,
-    /// Several syscall and aux records of one thread: [`crate::batch`].
+    /// Copies of argument memory: [`crate::capture::CaptureHeader`] and items.
+    Capture = 3,
+    /// Several syscall and capture records of one thread: [`crate::batch`].
     Batch = 4,
 }
 
@@ -22,7 +22,7 @@ impl RecordKind {
         match u16::from_ne_bytes([*bytes.first()?, *bytes.get(1)?]) {
             1 => Some(RecordKind::Syscall),
             2 => Some(RecordKind::Process),
-            3 => Some(RecordKind::Aux),
+            3 => Some(RecordKind::Capture),
             4 => Some(RecordKind::Batch),
             _ => None,
         }
@@ -103,9 +103,9 @@ impl SyscallRecord {
     /// The call does not return (`exit`, `exit_group`); `ret` is meaningless.
     pub const NO_RETURN: u16 = 1;
     /// The copies of its argument memory were lost (ring buffer full).
-    pub const AUX_LOST: u16 = 2;
+    pub const CAPTURE_LOST: u16 = 2;
     /// Durations are off (`--durations false`, one clock read a call fewer):
-    /// `enter_ns` is the thread's call number, which pairs aux records, not a
+    /// `enter_ns` is the thread's call number, which pairs capture records, not a
     /// time.
     pub const NO_ENTER_TIME: u16 = 4;
     /// The arguments are gone: a successful execve seen only at its exit

@@ -25,14 +25,14 @@ pub struct Batch {
     /// Bytes used in `data`, header included (0: empty).
     len: u32,
     count: u32,
-    /// How many of the records are aux records.
-    aux: u32,
+    /// How many of the records are capture records.
+    captures: u32,
     /// Non-zero while a task-context program changes the buffer.
     busy: u32,
     /// `ThreadSlot::owner` of the thread whose records these are.
     owner: u64,
-    /// The call (its `enter_ns`) of the last aux record added.
-    last_aux: u64,
+    /// The call (its `enter_ns`) of the last capture record added.
+    last_capture: u64,
     data: [u8; BATCH_BYTES],
 }
 
@@ -85,12 +85,12 @@ impl Open {
         self.commit(SyscallRecord::SIZE);
     }
 
-    /// Counts the aux record of `len` bytes just written at `at()`, for the
+    /// Counts the capture record of `len` bytes just written at `at()`, for the
     /// call that entered at `enter_ns`.
     #[inline(always)]
-    pub fn commit_aux(&mut self, len: usize, enter_ns: u64) {
-        self.0.aux += 1;
-        self.0.last_aux = enter_ns;
+    pub fn commit_capture(&mut self, len: usize, enter_ns: u64) {
+        self.0.captures += 1;
+        self.0.last_capture = enter_ns;
         self.commit(len);
     }
 
@@ -170,21 +170,21 @@ fn flush(b: &mut Batch) {
     }
     b.len = 0;
     b.count = 0;
-    b.aux = 0;
+    b.captures = 0;
 }
 
 #[cold]
 fn lost(b: &Batch) {
-    emit::lost((b.owner >> 32) as u32, (b.count - b.aux) as u64);
-    if b.aux != 0 {
-        count_lost(Counter::AuxLost, b.aux as u64);
+    emit::lost((b.owner >> 32) as u32, (b.count - b.captures) as u64);
+    if b.captures != 0 {
+        count_lost(Counter::CaptureLost, b.captures as u64);
         // If the last copies lost were for the call the thread is in, its
         // record (still to come) says so; sys_enter clears the flag.
         if let Some(slot) = threads::find(b.owner as u32) {
             // SAFETY: pointer to a live map value; a flag bit only.
             unsafe {
-                if (*slot).state == ThreadSlot::IN_SYSCALL && (*slot).enter_ns == b.last_aux {
-                    (*slot).flags |= SyscallRecord::AUX_LOST as u32;
+                if (*slot).state == ThreadSlot::IN_SYSCALL && (*slot).enter_ns == b.last_capture {
+                    (*slot).flags |= SyscallRecord::CAPTURE_LOST as u32;
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! names. Only watched threads get here, and only for those calls: the cost of
 //! any other call is one load from the table.
 //!
-//! An aux record is assembled in place in this CPU's batch (batch.rs), at
+//! A capture record is assembled in place in this CPU's batch (batch.rs), at
 //! the batch's next record offset. Every offset from there is masked below
 //! LIMIT, and no single copy is longer than MAX_STRING, so the verifier can
 //! see each access stays inside the buffer.
@@ -15,8 +15,9 @@ use aya_ebpf::{
 use strace_common::{
     RecordKind, ThreadSlot,
     capture::{
-        AUX_HEADER_BYTES, AUX_ITEM_BYTES, AuxHeader, AuxItem, CAPTURE_ENTRIES, CaptureSpec, CaptureTable, MAX_ARGV,
-        MAX_ARGV_STRING, MAX_AUX_BYTES, MAX_BUFFER, MAX_SOCKADDR, MAX_STRING, item_span, position,
+        CAPTURE_ENTRIES, CAPTURE_HEADER_BYTES, CAPTURE_ITEM_BYTES, CaptureHeader, CaptureItem, CaptureSpec,
+        CaptureTable, MAX_ARGV, MAX_ARGV_STRING, MAX_BUFFER, MAX_CAPTURE_BYTES, MAX_SOCKADDR, MAX_STRING, item_span,
+        position,
     },
 };
 
@@ -31,7 +32,7 @@ static CAPTURE: CaptureTable = [CaptureSpec::NONE; CAPTURE_ENTRIES as usize];
 static BUFFER_BYTES: Global<u32> = Global::new(0);
 
 /// Records stay below this many bytes; offsets are masked with LIMIT - 1.
-const LIMIT: usize = MAX_AUX_BYTES;
+const LIMIT: usize = MAX_CAPTURE_BYTES;
 
 /// The capture spec of syscall `nr`, if the table covers it.
 #[inline(always)]
@@ -51,18 +52,18 @@ pub fn entry(batch: &mut Open, slot: &ThreadSlot, spec: &CaptureSpec) {
     let mut w = Writer::new(batch);
     for i in 0..6u8 {
         if spec.strings & (1 << i) != 0 {
-            w.string(i, AuxItem::STRING, 0, nth(&slot.args, i), MAX_STRING);
+            w.string(i, CaptureItem::STRING, 0, nth(&slot.args, i), MAX_STRING);
         }
     }
     if let Some(a) = position(spec.argv) {
         w.argv(a, nth(&slot.args, a));
     }
     if let (Some(a), Some(l)) = (position(spec.addr_in), position(spec.addr_in_len)) {
-        w.bytes(a, AuxItem::SOCKADDR, nth(&slot.args, a), nth(&slot.args, l), MAX_SOCKADDR as u64, MAX_SOCKADDR);
+        w.bytes(a, CaptureItem::SOCKADDR, nth(&slot.args, a), nth(&slot.args, l), MAX_SOCKADDR as u64, MAX_SOCKADDR);
     }
     let buffer = BUFFER_BYTES.load() as u64;
     if let (Some(a), Some(l), true) = (position(spec.buf_in), position(spec.buf_in_len), buffer > 0) {
-        w.bytes(a, AuxItem::BYTES, nth(&slot.args, a), nth(&slot.args, l), buffer, MAX_BUFFER);
+        w.bytes(a, CaptureItem::BYTES, nth(&slot.args, a), nth(&slot.args, l), buffer, MAX_BUFFER);
     }
     w.send(slot, batch);
 }
@@ -80,12 +81,12 @@ pub fn exit(batch: &mut Open, slot: &ThreadSlot, spec: &CaptureSpec, ret: i64) {
         let len_ptr = nth(&slot.args, l) as *const c_void;
         // SAFETY: the helper copies 4 bytes from user memory into `len`, or fails.
         if unsafe { bpf_probe_read_user((&raw mut len).cast(), 4, len_ptr) } == 0 {
-            w.bytes(a, AuxItem::SOCKADDR, nth(&slot.args, a), len as u64, MAX_SOCKADDR as u64, MAX_SOCKADDR);
+            w.bytes(a, CaptureItem::SOCKADDR, nth(&slot.args, a), len as u64, MAX_SOCKADDR as u64, MAX_SOCKADDR);
         }
     }
     let buffer = BUFFER_BYTES.load() as u64;
     if let (Some(a), true) = (position(spec.buf_out), buffer > 0) {
-        w.bytes(a, AuxItem::BYTES, nth(&slot.args, a), ret as u64, buffer, MAX_BUFFER);
+        w.bytes(a, CaptureItem::BYTES, nth(&slot.args, a), ret as u64, buffer, MAX_BUFFER);
     }
     w.send(slot, batch);
 }
@@ -115,7 +116,7 @@ struct Writer {
 impl Writer {
     /// Writes at the batch's next record offset.
     fn new(batch: &mut Open) -> Writer {
-        Writer { buf: batch.at(), off: AUX_HEADER_BYTES, count: 0 }
+        Writer { buf: batch.at(), off: CAPTURE_HEADER_BYTES, count: 0 }
     }
 
     /// Room for an item of up to `max` payload bytes?
@@ -127,18 +128,18 @@ impl Writer {
     fn finish(&mut self, arg: u8, kind: u8, index: u8, flags: u8, len: usize) {
         let off = self.off & (LIMIT - 1);
         let len = len & 0x1ff;
-        let item = AuxItem { arg, kind, flags, index, len: len as u16, _pad: 0 };
-        // SAFETY: off < LIMIT, and the batch has room for LIMIT + AUX_ITEM_BYTES
+        let item = CaptureItem { arg, kind, flags, index, len: len as u16, _pad: 0 };
+        // SAFETY: off < LIMIT, and the batch has room for LIMIT + CAPTURE_ITEM_BYTES
         // bytes after its next record offset (strace_common::batch::BATCH_BYTES).
-        unsafe { (self.buf.add(off) as *mut AuxItem).write_unaligned(item) };
+        unsafe { (self.buf.add(off) as *mut CaptureItem).write_unaligned(item) };
         self.off = off + item_span(len);
         self.count += 1;
     }
 
     fn payload(&self) -> *mut u8 {
         // SAFETY: masked offset; every copy is at most MAX_STRING bytes, and the
-        // batch has room for LIMIT + AUX_ITEM_BYTES + MAX_STRING bytes here.
-        unsafe { self.buf.add((self.off & (LIMIT - 1)) + AUX_ITEM_BYTES) }
+        // batch has room for LIMIT + CAPTURE_ITEM_BYTES + MAX_STRING bytes here.
+        unsafe { self.buf.add((self.off & (LIMIT - 1)) + CAPTURE_ITEM_BYTES) }
     }
 
     fn string(&mut self, arg: u8, kind: u8, index: u8, ptr: u64, max: usize) {
@@ -148,10 +149,10 @@ impl Writer {
         // SAFETY: copies at most `max` bytes into the payload area.
         let n = unsafe { bpf_probe_read_user_str(self.payload().cast(), max as u32, ptr as *const c_void) };
         if n <= 0 {
-            self.finish(arg, kind, index, AuxItem::FAULT, 0);
+            self.finish(arg, kind, index, CaptureItem::FAULT, 0);
             return;
         }
-        let flags = if n as usize >= max { AuxItem::TRUNCATED } else { 0 };
+        let flags = if n as usize >= max { CaptureItem::TRUNCATED } else { 0 };
         self.finish(arg, kind, index, flags, n as usize - 1);
     }
 
@@ -161,20 +162,20 @@ impl Writer {
             let at = array.wrapping_add(8 * i as u64) as *const c_void;
             // SAFETY: the helper copies 8 bytes of user memory into `ptr`, or fails.
             if unsafe { bpf_probe_read_user((&raw mut ptr).cast(), 8, at) } != 0 {
-                self.finish(arg, AuxItem::ARGV, i as u8, AuxItem::FAULT, 0);
+                self.finish(arg, CaptureItem::ARGV, i as u8, CaptureItem::FAULT, 0);
                 return;
             }
             if ptr == 0 {
                 return;
             }
-            self.string(arg, AuxItem::ARGV, i as u8, ptr, MAX_ARGV_STRING);
+            self.string(arg, CaptureItem::ARGV, i as u8, ptr, MAX_ARGV_STRING);
         }
         // Stopped at MAX_ARGV: say whether there is more.
         let mut next: u64 = 0;
         let at = array.wrapping_add(8 * MAX_ARGV as u64) as *const c_void;
         // SAFETY: as above.
         if unsafe { bpf_probe_read_user((&raw mut next).cast(), 8, at) } == 0 && next != 0 {
-            self.finish(arg, AuxItem::ARGV, MAX_ARGV as u8, AuxItem::MORE, 0);
+            self.finish(arg, CaptureItem::ARGV, MAX_ARGV as u8, CaptureItem::MORE, 0);
         }
     }
 
@@ -193,9 +194,9 @@ impl Writer {
         // SAFETY: copies n <= max bytes into the payload area.
         let r = unsafe { bpf_probe_read_user(self.payload().cast(), n as u32, ptr as *const c_void) };
         let flags = if r != 0 {
-            AuxItem::FAULT
+            CaptureItem::FAULT
         } else if truncated {
-            AuxItem::TRUNCATED
+            CaptureItem::TRUNCATED
         } else {
             0
         };
@@ -208,8 +209,8 @@ impl Writer {
             return;
         }
         let len = self.off & (LIMIT - 1);
-        let head = AuxHeader {
-            kind: RecordKind::Aux as u16,
+        let head = CaptureHeader {
+            kind: RecordKind::Capture as u16,
             count: self.count,
             nr: slot.nr,
             pid: slot.pid,
@@ -219,7 +220,7 @@ impl Writer {
             _pad: 0,
         };
         // SAFETY: the record starts with room for the head, 8-byte aligned.
-        unsafe { (self.buf as *mut AuxHeader).write(head) };
-        batch.commit_aux(len, slot.enter_ns);
+        unsafe { (self.buf as *mut CaptureHeader).write(head) };
+        batch.commit_capture(len, slot.enter_ns);
     }
 }

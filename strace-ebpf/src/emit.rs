@@ -46,7 +46,7 @@ pub fn wake_next() {
 pub fn record(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) -> SyscallRecord {
     SyscallRecord {
         kind: RecordKind::Syscall as u16,
-        flags: flags | (slot.flags as u16 & (SyscallRecord::AUX_LOST | SyscallRecord::NO_ENTER_TIME)),
+        flags: flags | (slot.flags as u16 & (SyscallRecord::CAPTURE_LOST | SyscallRecord::NO_ENTER_TIME)),
         nr: slot.nr,
         pid: slot.pid,
         tid: slot.tid,

@@ -85,7 +85,7 @@ pub fn count(counter: Counter) -> u64 {
     }
 }
 
-/// Adds `n` to a per-CPU loss counter (RingFull, AuxLost), which the timer
+/// Adds `n` to a per-CPU loss counter (RingFull, CaptureLost), which the timer
 /// tick's flush may change in the middle of a task-context program: an
 /// atomic add, so neither update is lost.
 #[inline(always)]

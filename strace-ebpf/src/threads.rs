@@ -34,7 +34,7 @@ fn locate(tid: u32) -> Option<(u32, *mut ThreadSlot)> {
 
 /// Starts call `nr` in the slot `p`, which the calling thread owns: at
 /// `stamp`, or untimed (None) as the thread's next call number, which pairs
-/// the call with its aux records.
+/// the call with its capture records.
 #[inline(always)]
 pub fn begin(p: *mut ThreadSlot, nr: i32, stamp: Option<u64>, args: [u64; 6], flags: u32) -> &'static mut ThreadSlot {
     // SAFETY: the slot belongs to this thread; only this thread writes it.

@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: builds in release mode, runs the overhead benchmark
-//! (strace-api's `strace-bench` driver) as root, then the criterion benches of
+//! (the `strace-bench` crate's driver) as root, then the criterion benches of
 //! the userspace data path, appended to the same results file.
 use std::{fs, process::Command};
 
@@ -9,7 +9,7 @@ use crate::{cargo, privilege, status, toolchain::Env};
 
 pub fn run(env: &Env, args: &[String]) -> Result<()> {
     install_tools();
-    cargo(env, "build", true, &["--package", "strace-api", "--features", "bench", "--bins"])?;
+    cargo(env, "build", true, &["--package", "strace-api", "--package", "strace-bench", "--bins"])?;
     let release = env.workspace.join("target/release");
     let results = env.workspace.join("bench/results");
     let mut cmd = privilege::command(release.join("strace-bench"));
@@ -27,7 +27,18 @@ pub fn run(env: &Env, args: &[String]) -> Result<()> {
     eprintln!("xtask: userspace benchmarks (criterion)");
     let mut cmd = Command::new("cargo");
     env.apply(&mut cmd);
-    cmd.args(["bench", "--package", "strace-api", "--bench", "userspace", "--", "--output-format", "bencher"]);
+    cmd.args([
+        "bench",
+        "--package",
+        "strace-api",
+        "--features",
+        "fake-kernel",
+        "--bench",
+        "userspace",
+        "--",
+        "--output-format",
+        "bencher",
+    ]);
     let out = cmd.output().context("running cargo bench")?;
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("test ")).collect();

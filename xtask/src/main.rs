@@ -49,6 +49,10 @@ enum Task {
     SyscallTable,
 }
 
+/// Crates built for the BPF target by their users' build scripts, never for
+/// the host.
+const EBPF_CRATES: [&str; 2] = ["strace-ebpf", "strace-bench-ebpf"];
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,10 +80,14 @@ fn run(cli: Cli) -> Result<()> {
         }
         Task::Test { args } => {
             // Compile as the current user, run the test binaries as root.
-            cargo(&env, "test", false, &["--workspace", "--exclude", "strace-ebpf", "--all-features", "--no-run"])?;
+            let mut test = vec!["test", "--workspace", "--all-features"];
+            for ebpf in EBPF_CRATES {
+                test.extend(["--exclude", ebpf]);
+            }
+            cargo(&env, test[0], false, &[&test[1..], &["--no-run"]].concat())?;
             let mut cmd = privilege::command("cargo");
             env.apply(&mut cmd);
-            cmd.args(["test", "--workspace", "--exclude", "strace-ebpf", "--all-features"]).args(&args);
+            cmd.args(&test).args(&args);
             status(cmd)
         }
         Task::Bench { args } => bench::run(&env, &args),

@@ -5,7 +5,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::tracer::WatchError;
+use crate::{procs::NotAProcess, tracer::WatchError};
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct ApiError {
@@ -40,8 +40,8 @@ impl IntoResponse for ApiError {
 impl From<WatchError> for ApiError {
     fn from(e: WatchError) -> ApiError {
         let status = match e {
-            WatchError::NoSuchProcess(_) | WatchError::NotWatched(_) => StatusCode::NOT_FOUND,
-            WatchError::Thread { .. } | WatchError::Myself(_) | WatchError::KernelThread(_) => StatusCode::BAD_REQUEST,
+            WatchError::NotAProcess(NotAProcess::Missing(_)) | WatchError::NotWatched(_) => StatusCode::NOT_FOUND,
+            WatchError::NotAProcess(_) => StatusCode::BAD_REQUEST,
             WatchError::Kernel(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         ApiError { status, message: e.to_string() }

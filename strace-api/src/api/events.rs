@@ -11,6 +11,7 @@ use super::{
     extract::{ApiQuery, PidPath, durations, query_in_range},
     render,
     view::{EventView, InFlightView},
+    watch::rfc3339,
 };
 use crate::{
     clock,
@@ -52,9 +53,9 @@ pub async fn page(
 ) -> Result<Response, ApiError> {
     let limit = query_in_range("limit", q.limit, 1000, 1..=MAX_LIMIT)?;
     let after = q.after.unwrap_or(0);
-    let durations = durations(q.durations, tracer.durations)?;
+    let durations = durations(q.durations, tracer.durations())?;
     let stats = tracer.stats(pid).ok_or(WatchError::NotWatched(pid))?;
-    let clock = tracer.clock;
+    let clock = *tracer.clock();
     // Copy under the lock (with the cursor, so both are of one moment),
     // render outside it.
     let (last_seq, events): (u64, Vec<_>) = tracer
@@ -65,7 +66,7 @@ pub async fn page(
     render::json(events.len(), move || EventsPage {
         pid,
         alive: stats.alive,
-        exited_at: stats.exited_at,
+        exited_at: stats.exited_at.map(rfc3339),
         dropped: stats.dropped,
         evicted: stats.evicted,
         last_seq,

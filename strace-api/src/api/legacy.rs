@@ -43,7 +43,7 @@ pub async fn last_lines(
     let pid = pid(&pid_s)?;
     let n = in_range("n", &n_s, 1..=MAX_LINES)?;
     let wait = query_in_range("wait_ms", q.wait_ms, 1000, 0..=MAX_WAIT_MS)?;
-    let durations = durations(q.durations, tracer.durations)?;
+    let durations = durations(q.durations, tracer.durations())?;
     // Starts watching (following children), or finds the history of a process
     // that has exited. Starting, or turning following on, waits for a
     // kernel grace period: off the workers.
@@ -63,7 +63,7 @@ pub async fn last_lines(
         .ok_or_else(|| ApiError::conflict(format!("pid {pid} was unwatched by another request meanwhile")))?;
     render::json(events.len(), move || {
         let mut lines: Vec<Line> = events.iter().map(|ev| Line { data: syscall::line(ev, durations) }).collect();
-        lines.extend(in_flight.iter().map(|ev| Line { data: syscall::unfinished(ev) }));
+        lines.extend(in_flight.iter().map(|call| Line { data: syscall::unfinished(call) }));
         lines
     })
     .await

@@ -8,7 +8,7 @@ mod health;
 mod legacy;
 mod processes;
 mod render;
-pub mod view;
+mod view;
 mod watch;
 
 use std::sync::Arc;

@@ -1,6 +1,6 @@
 //! `GET /v1/processes` and `GET /v1/processes/{pid}`: the processes of the
 //! daemon's PID namespace as `ps` would list them, with their watch state.
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use axum::{Json, extract::State};
 use serde::Serialize;
@@ -10,38 +10,71 @@ use super::{
     ApiError,
     blocking::off_the_workers,
     extract::{ApiQuery, NoQuery, PidPath},
+    watch::{WatchView, rfc3339},
 };
 use crate::{
-    procs::{self, ProcInfo, ThreadInfo},
+    procs::{self, NotAProcess, ProcInfo, ThreadInfo},
     tracer::{Tracer, WatchStats},
 };
 
 #[derive(Serialize)]
 pub struct ProcessView {
-    pub pid: u32,
+    pid: u32,
     /// False for an exited process whose history is still kept.
-    pub alive: bool,
+    alive: bool,
     #[serde(flatten)]
-    pub info: Option<ProcInfo>,
-    pub watched: bool,
+    info: Option<InfoView>,
+    watched: bool,
     /// Counters of its watch, when it is (or was) watched.
-    pub watch: Option<WatchStats>,
+    watch: Option<WatchView>,
+}
+
+/// What `ps` shows of a live process.
+#[derive(Serialize)]
+struct InfoView {
+    ppid: u32,
+    comm: String,
+    cmdline: Vec<String>,
+    uid: u32,
+    user: Option<String>,
+    /// `R`, `S`, `D`, `Z`, … as in `ps`.
+    state: String,
+    /// RFC 3339 wall-clock start time.
+    started: String,
+    threads: u32,
 }
 
 #[derive(Serialize)]
 pub struct ProcessDetail {
     #[serde(flatten)]
-    pub process: ProcessView,
+    process: ProcessView,
     /// Its threads (`threads` is their number, as in the list).
-    pub tasks: Vec<ThreadInfo>,
+    tasks: Vec<TaskView>,
     /// Pids of its live children.
-    pub children: Vec<u32>,
+    children: Vec<u32>,
+}
+
+#[derive(Serialize)]
+struct TaskView {
+    tid: u32,
+    comm: String,
+    state: String,
 }
 
 fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessView {
     let alive = info.is_some();
     let watched = watch.as_ref().is_some_and(|w| w.alive);
-    ProcessView { pid, alive, info, watched, watch }
+    let info = info.map(|p| InfoView {
+        ppid: p.ppid,
+        comm: p.comm,
+        cmdline: p.cmdline,
+        uid: p.uid,
+        user: p.user,
+        state: p.state,
+        started: rfc3339(p.started),
+        threads: p.threads,
+    });
+    ProcessView { pid, alive, info, watched, watch: watch.map(WatchView::from) }
 }
 
 /// Both endpoints read /proc: a file or more per process, ms for a host's
@@ -64,8 +97,7 @@ pub async fn detail(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) ->
 }
 
 fn all(tracer: &Tracer) -> Vec<ProcessView> {
-    let mut watches: std::collections::HashMap<u32, WatchStats> =
-        tracer.watched().into_iter().map(|w| (w.pid, w)).collect();
+    let mut watches: HashMap<u32, WatchStats> = tracer.watched().into_iter().map(|w| (w.pid, w)).collect();
     let me = std::process::id();
     let mut all: Vec<ProcessView> = procs::all()
         .into_iter()
@@ -78,7 +110,10 @@ fn all(tracer: &Tracer) -> Vec<ProcessView> {
         })
         .collect();
     // Exited processes whose history is kept.
-    all.extend(watches.into_values().filter(|w| !w.alive).map(|w| view(None, Some(w.clone()), w.pid)));
+    all.extend(watches.into_values().filter(|w| !w.alive).map(|w| {
+        let pid = w.pid;
+        view(None, Some(w), pid)
+    }));
     all.sort_by_key(|p| p.pid);
     all
 }
@@ -87,19 +122,16 @@ fn one(tracer: &Tracer, pid: u32) -> Result<ProcessDetail, ApiError> {
     let info = procs::info(pid).filter(|_| pid != std::process::id());
     let watch = tracer.stats(pid).filter(|w| info.is_some() == w.alive);
     if info.is_none() && watch.is_none() {
-        if pid == std::process::id() {
-            return Err(ApiError::not_found(format!("pid {pid} is strace-api itself, which it does not list")));
-        }
-        if let procs::Lookup::Thread { tgid } = procs::lookup(pid) {
-            return Err(ApiError::not_found(format!("{pid} is a thread of process {tgid}")));
-        }
-        return Err(ApiError::not_found(format!("no process with pid {pid}")));
+        // Not a process it lists: say what it is instead.
+        let why = procs::process(pid).err().unwrap_or(NotAProcess::Missing(pid));
+        return Err(ApiError::not_found(why.to_string()));
     }
     let children = if info.is_some() {
         procs::all().into_iter().filter(|p| p.ppid == pid).map(|p| p.pid).collect()
     } else {
         vec![]
     };
-    let tasks = procs::threads(pid);
+    let tasks =
+        procs::threads(pid).into_iter().map(|ThreadInfo { tid, comm, state }| TaskView { tid, comm, state }).collect();
     Ok(ProcessDetail { process: view(info, watch, pid), tasks, children })
 }

@@ -10,7 +10,10 @@ use strace_common::{RecordKind, SyscallRecord};
 use tower::ServiceExt as _;
 
 use super::router;
-use crate::tracer::{Tracer, fake};
+use crate::{
+    kernel::fake::FakeKernel,
+    tracer::{Tracer, TracerConfig, testing},
+};
 
 async fn call(tracer: &Arc<Tracer>, method: Method, uri: &str) -> (StatusCode, Value) {
     let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
@@ -53,7 +56,7 @@ fn me() -> u32 {
 
 #[tokio::test]
 async fn legacy_validates_pid_and_n() {
-    let t = Arc::new(fake::tracer());
+    let t = Arc::new(testing::tracer());
     for uri in ["/strace/0/10", "/strace/-1/10", "/strace/abc/10", "/strace/1.5/10", "/strace/99999999999/10"] {
         assert_error(get(&t, uri).await, StatusCode::BAD_REQUEST, "pid must be a positive integer");
     }
@@ -74,7 +77,7 @@ async fn legacy_validates_pid_and_n() {
 
 #[tokio::test]
 async fn legacy_watches_and_returns_the_last_lines_oldest_first() {
-    let t = Arc::new(fake::tracer());
+    let t = Arc::new(testing::tracer());
     let p = me();
     let (status, body) = get(&t, &format!("/strace/{p}/2?wait_ms=0")).await;
     assert_eq!((status, body), (StatusCode::OK, serde_json::json!([])), "starts watching, nothing yet");
@@ -104,8 +107,8 @@ fn gated_grace_period() {
 /// grace period) leave the worker free: /healthz answers while both wait.
 #[tokio::test(flavor = "current_thread")]
 async fn watch_changes_leave_the_workers_free() {
-    let kernel = fake::FakeKernel { grace_period: Some(gated_grace_period), ..Default::default() };
-    let t = Arc::new(fake::with_kernel(kernel));
+    let kernel = FakeKernel { grace_period: Some(gated_grace_period), ..Default::default() };
+    let t = Arc::new(testing::with_kernel(kernel));
     let p = me();
     let legacy = tokio::spawn({
         let t = t.clone();
@@ -138,9 +141,8 @@ async fn watch_changes_leave_the_workers_free() {
 /// lines without them.
 #[tokio::test]
 async fn durations_need_a_daemon_that_times_calls() {
-    let mut t = fake::tracer();
-    t.durations = false;
-    let t = Arc::new(t);
+    let config = TracerConfig { durations: false, ..testing::config(100, 1 << 20) };
+    let t = Arc::new(Tracer::new(Box::new(FakeKernel::default()), config));
     let p = me();
     t.watch(p, false).unwrap();
     for uri in [format!("/v1/processes/{p}/events?durations=true"), format!("/strace/{p}/1?durations=true&wait_ms=0")] {
@@ -151,7 +153,7 @@ async fn durations_need_a_daemon_that_times_calls() {
 
 #[tokio::test]
 async fn watch_lifecycle() {
-    let t = Arc::new(fake::tracer());
+    let t = Arc::new(testing::tracer());
     let p = me();
     let (s, body) = call(&t, Method::PUT, &format!("/v1/watch/{p}")).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
@@ -173,7 +175,7 @@ async fn watch_lifecycle() {
 
 #[tokio::test]
 async fn watch_validates_pids() {
-    let t = Arc::new(fake::tracer());
+    let t = Arc::new(testing::tracer());
     for m in [Method::PUT, Method::DELETE] {
         assert_error(call(&t, m.clone(), "/v1/watch/0").await, StatusCode::BAD_REQUEST, "positive integer");
         assert_error(call(&t, m.clone(), "/v1/watch/x").await, StatusCode::BAD_REQUEST, "positive integer");
@@ -184,7 +186,7 @@ async fn watch_validates_pids() {
 
 #[tokio::test]
 async fn events_cursor_and_validation() {
-    let t = Arc::new(fake::tracer());
+    let t = Arc::new(testing::tracer());
     let p = me();
     assert_error(get(&t, &format!("/v1/processes/{p}/events")).await, StatusCode::NOT_FOUND, "not watched");
     t.watch(p, true).unwrap();
@@ -218,7 +220,7 @@ async fn events_cursor_and_validation() {
 /// the same JSON, in the same order, as the small pages built inline.
 #[tokio::test]
 async fn big_pages_are_the_same_json() {
-    let t = Arc::new(fake::with_history(1000));
+    let t = Arc::new(testing::with_history(1000));
     let p = me();
     t.watch(p, true).unwrap();
     let n = super::render::INLINE_MAX as i64 * 2 + 3;
@@ -245,7 +247,7 @@ async fn big_pages_are_the_same_json() {
 
 #[tokio::test]
 async fn watch_options_and_self() {
-    let t = Arc::new(fake::tracer());
+    let t = Arc::new(testing::tracer());
     let p = me();
     let (s, body) = call(&t, Method::PUT, &format!("/v1/watch/{p}?children=false")).await;
     assert_eq!((s, &body["children"]), (StatusCode::CREATED, &serde_json::json!(false)));
@@ -264,7 +266,7 @@ async fn watch_options_and_self() {
 
 #[tokio::test]
 async fn processes_are_listed_with_their_watch_state() {
-    let t = Arc::new(fake::tracer());
+    let t = Arc::new(testing::tracer());
     let p = me();
     t.watch(p, true).unwrap();
     let (s, list) = get(&t, "/v1/processes").await;
@@ -303,7 +305,7 @@ async fn processes_are_listed_with_their_watch_state() {
 
 #[tokio::test]
 async fn health_and_unknown_routes() {
-    let t = Arc::new(fake::tracer());
+    let t = Arc::new(testing::tracer());
     let (s, h) = get(&t, "/healthz").await;
     assert_eq!((s, h["status"].as_str()), (StatusCode::OK, Some("ok")));
     for key in ["watched", "late", "malformed", "kernel", "memory_bytes"] {
@@ -315,7 +317,7 @@ async fn health_and_unknown_routes() {
 
 #[tokio::test]
 async fn a_token_guards_everything_but_health() {
-    let t = Arc::new(fake::tracer());
+    let t = Arc::new(testing::tracer());
     let app = || router(t.clone(), Some("s3cret".into()));
     let send = |auth: Option<&'static str>, uri: &'static str| {
         let mut req = Request::builder().uri(uri);

@@ -1,10 +1,12 @@
-//! The JSON shape of one event.
+//! The JSON shapes of one event and of a call in progress.
 use std::borrow::Cow;
 
 use serde::Serialize;
+use strace_common::SyscallRecord;
 
 use crate::{
     clock::Clock,
+    kernel::CallInProgress,
     recorder::Event,
     syscall::{self, Decoded},
 };
@@ -28,10 +30,11 @@ pub struct EventView {
     /// Errno name when the call failed.
     pub errno: Option<&'static str>,
     pub duration_ns: Option<u64>,
-    /// The copies of its argument memory were lost (ring buffer full): its
-    /// paths and addresses show as pointers.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub aux_lost: bool,
+    /// The capture of its argument memory was lost (ring buffer full): its
+    /// paths and addresses show as pointers. (The API's name for a capture
+    /// is older than the code's.)
+    #[serde(rename = "aux_lost", skip_serializing_if = "std::ops::Not::not")]
+    pub capture_lost: bool,
     /// The arguments are unknown (`args` and `decoded` are empty): a
     /// successful execve seen only at its exit (`--entry-hook false`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -55,8 +58,8 @@ impl EventView {
             ret,
             errno: ret.and_then(syscall::errno_of).map(|e| syscall::errno_name(e).unwrap_or("E?")),
             duration_ns: ev.duration_ns(),
-            aux_lost: ev.flags & strace_common::SyscallRecord::AUX_LOST != 0,
-            args_lost: ev.flags & strace_common::SyscallRecord::ARGS_LOST != 0,
+            capture_lost: ev.flags & SyscallRecord::CAPTURE_LOST != 0,
+            args_lost: ev.flags & SyscallRecord::ARGS_LOST != 0,
             text: syscall::line_of(ev, &decoded, durations),
             decoded,
         }
@@ -81,19 +84,19 @@ pub struct InFlightView {
 }
 
 impl InFlightView {
-    pub fn new(ev: &Event, clock: &Clock, now_ns: u64) -> InFlightView {
-        let mut decoded = syscall::decode(ev);
-        let args = Hex::all(&ev.args[..decoded.len()]);
+    pub fn new(call: &CallInProgress, clock: &Clock, now_ns: u64) -> InFlightView {
+        let mut decoded = syscall::decode(call);
+        let args = Hex::all(&call.args[..decoded.len()]);
         decoded.retain(|a| !a.output);
         InFlightView {
-            tid: ev.tid,
-            syscall: syscall::name(ev.nr()),
-            nr: ev.nr(),
-            since: ev.enter_time().map(|t| clock.rfc3339(t)),
-            elapsed_ns: ev.enter_time().map(|t| now_ns.saturating_sub(t)),
+            tid: call.tid,
+            syscall: syscall::name(call.nr),
+            nr: call.nr,
+            since: call.since_ns.map(|t| clock.rfc3339(t)),
+            elapsed_ns: call.since_ns.map(|t| now_ns.saturating_sub(t)),
             args,
             decoded,
-            text: syscall::unfinished(ev),
+            text: syscall::unfinished(call),
         }
     }
 }

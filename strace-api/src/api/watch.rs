@@ -1,15 +1,16 @@
-//! `PUT /v1/watch/{pid}?children=`, `DELETE /v1/watch/{pid}`, `GET /v1/watch`.
-use std::sync::Arc;
+//! `PUT /v1/watch/{pid}?children=`, `DELETE /v1/watch/{pid}`, `GET /v1/watch`,
+//! and the JSON shape of a watch.
+use std::{sync::Arc, time::SystemTime};
 
 use axum::{Json, extract::State, http::StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     ApiError,
     blocking::off_the_workers,
     extract::{ApiQuery, NoQuery, PidPath},
 };
-use crate::tracer::{Tracer, WatchStats, Watched};
+use crate::tracer::{Origin, Tracer, WatchStats, Watched};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -18,12 +19,65 @@ pub struct WatchQuery {
     children: Option<bool>,
 }
 
+/// A watched process's state and counters.
+#[derive(Serialize)]
+pub struct WatchView {
+    pid: u32,
+    alive: bool,
+    /// RFC 3339 time the process exited, if it did.
+    exited_at: Option<String>,
+    /// `requested`, `child` or `auto` (`--watch-all`).
+    origin: &'static str,
+    parent: Option<u32>,
+    children: bool,
+    /// Events delivered to userspace.
+    seen: u64,
+    retained: u64,
+    evicted: u64,
+    /// Events lost in the kernel (ring buffer or thread table full).
+    dropped: u64,
+    last_seq: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    comm: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cmdline: Vec<String>,
+}
+
+impl From<WatchStats> for WatchView {
+    fn from(w: WatchStats) -> WatchView {
+        WatchView {
+            pid: w.pid,
+            alive: w.alive,
+            exited_at: w.exited_at.map(rfc3339),
+            origin: match w.origin {
+                Origin::Requested => "requested",
+                Origin::Child => "child",
+                Origin::Auto => "auto",
+            },
+            parent: w.parent,
+            children: w.children,
+            seen: w.seen,
+            retained: w.retained,
+            evicted: w.evicted,
+            dropped: w.dropped,
+            last_seq: w.last_seq,
+            comm: w.comm,
+            cmdline: w.cmdline,
+        }
+    }
+}
+
+/// A time as the API writes it: RFC 3339, UTC, milliseconds.
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
 /// Starts watching; 201 when new, 200 when it was watched already.
 pub async fn start(
     State(tracer): State<Arc<Tracer>>,
     PidPath(pid): PidPath,
     ApiQuery(q): ApiQuery<WatchQuery>,
-) -> Result<(StatusCode, Json<WatchStats>), ApiError> {
+) -> Result<(StatusCode, Json<WatchView>), ApiError> {
     let t = tracer.clone();
     let status = match off_the_workers("the watch change", move || t.watch(pid, q.children.unwrap_or(true))).await?? {
         Watched::New => StatusCode::CREATED,
@@ -39,14 +93,14 @@ pub async fn start(
     let stats = tracer
         .stats(pid)
         .ok_or_else(|| ApiError::conflict(format!("pid {pid} was watched, then unwatched by another request")))?;
-    Ok((status, Json(stats)))
+    Ok((status, Json(stats.into())))
 }
 
 /// Stops watching and frees the history; answers with the final counters.
-pub async fn stop(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<WatchStats>, ApiError> {
-    Ok(Json(off_the_workers("the watch change", move || tracer.unwatch(pid)).await??))
+pub async fn stop(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<WatchView>, ApiError> {
+    Ok(Json(off_the_workers("the watch change", move || tracer.unwatch(pid)).await??.into()))
 }
 
-pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(_): ApiQuery<NoQuery>) -> Json<Vec<WatchStats>> {
-    Json(tracer.watched())
+pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(_): ApiQuery<NoQuery>) -> Json<Vec<WatchView>> {
+    Json(tracer.watched().into_iter().map(WatchView::from).collect())
 }

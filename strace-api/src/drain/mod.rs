@@ -8,7 +8,6 @@ use aya::maps::{MapData, RingBuf};
 use tokio::io::{Interest, unix::AsyncFd};
 
 use fill::RingFill;
-pub use fill::{RingTotals, RingUse};
 
 use crate::tracer::Tracer;
 
@@ -56,9 +55,9 @@ impl DrainThread {
     }
 }
 
-pub async fn run(ring: RingBuf<MapData>, tracer: Arc<Tracer>) -> std::io::Result<()> {
+async fn run(ring: RingBuf<MapData>, tracer: Arc<Tracer>) -> std::io::Result<()> {
     let fill = RingFill::map(ring.as_fd())
-        .inspect(|_| tracer.ring.track())
+        .inspect(|_| tracer.ring().track())
         .inspect_err(|e| tracing::warn!("the ring buffer's fill level is not tracked: mapping its positions: {e}"))
         .ok();
     // SAFETY: the RingBuf owns its fd and keeps it open for as long as the AsyncFd lives.
@@ -71,11 +70,11 @@ pub async fn run(ring: RingBuf<MapData>, tracer: Arc<Tracer>) -> std::io::Result
                 guard.clear_ready();
                 true
             }
-            _ = tracer.drain_now.notified() => true,
+            _ = tracer.pass_wanted() => true,
             _ = tokio::time::sleep(tick) => false,
         };
         let n = drain_all(fd.get_mut(), fill.as_ref(), &tracer);
-        tracer.drained.send_modify(|passes| *passes += 1);
+        tracer.pass_done();
         tick = next_tick(tick, n, woken);
     }
 }
@@ -91,7 +90,7 @@ fn drain_all(ring: &mut RingBuf<MapData>, fill: Option<&RingFill>, tracer: &Trac
     let mut total = 0;
     loop {
         if let Some(f) = fill {
-            tracer.ring.note(f.used());
+            tracer.ring().note(f.used());
         }
         // Take the lock (and wake readers) only when there is something.
         let Some(first) = ring.next() else { return total };

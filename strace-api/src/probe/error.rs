@@ -1,6 +1,8 @@
 //! Why the daemon could not start: each variant reads as one sentence.
 use aya::{EbpfError, programs::ProgramError};
 
+use crate::kernel::chain;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(
@@ -43,21 +45,6 @@ pub enum StartupError {
 
     #[error("could not use map `{name}`: {error}")]
     Map { name: &'static str, error: String },
-}
-
-/// An error and its sources, as one line (aya nests the errno deep inside).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let text = inner.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = inner.source();
-    }
-    s
 }
 
 impl StartupError {

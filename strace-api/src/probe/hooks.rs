@@ -4,7 +4,8 @@
 use aya::programs::{ProgramError, RawTracePointRunOptions, TestRun as _};
 use strace_common::maps::programs;
 
-use super::{FLUSH_HOOKS, Probe, btf_tracepoint, error, raw_tracepoint};
+use super::{FLUSH_HOOKS, Probe, btf_tracepoint, raw_tracepoint};
+use crate::kernel::KernelError;
 
 /// Between tries at writing out a CPU's batch that a flush hook held.
 const RETRY: std::time::Duration = std::time::Duration::from_millis(1);
@@ -16,21 +17,23 @@ const FALLBACK_GRACE: std::time::Duration = std::time::Duration::from_millis(30)
 impl Probe {
     /// Attaches the flush hooks, then the syscall hooks. Whatever a failed
     /// attempt left attached stays, and counts.
-    pub(super) fn attach(&mut self) -> Result<(), String> {
+    pub(super) fn attach(&mut self) -> Result<(), KernelError> {
         if self.syscall_links.len() == self.syscall_hooks.len() {
             return Ok(());
         }
         for (name, hook) in FLUSH_HOOKS {
             if !self.flush_links.iter().any(|(n, _)| *n == name) {
-                let program = raw_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
-                let link = program.attach(hook).map_err(|e| error::chain(&e))?;
+                let link = raw_tracepoint(&mut self.ebpf, name)
+                    .and_then(|p| p.attach(hook))
+                    .map_err(|source| KernelError::Program { program: name, source })?;
                 self.flush_links.push((name, link));
             }
         }
         for &(name, _) in self.syscall_hooks {
             if !self.syscall_links.iter().any(|(n, _)| *n == name) {
-                let program = btf_tracepoint(&mut self.ebpf, name).map_err(|e| error::chain(&e))?;
-                let link = program.attach().map_err(|e| error::chain(&e))?;
+                let link = btf_tracepoint(&mut self.ebpf, name)
+                    .and_then(|p| p.attach())
+                    .map_err(|source| KernelError::Program { program: name, source })?;
                 self.syscall_links.push((name, link));
             }
         }
@@ -41,7 +44,7 @@ impl Probe {
     /// Detaches the syscall hooks (see `detach_all`). The flush hooks stay
     /// until the programs running now have ended (`detach_flush_hooks`, from
     /// `Kernel::settle`): the grace period is waited for with no lock held.
-    pub(super) fn detach(&mut self) -> Result<(), String> {
+    pub(super) fn detach(&mut self) -> Result<(), KernelError> {
         // (Flush hooks alone: a detach still settling, or an attach that
         // failed halfway.)
         if self.syscall_links.is_empty() && self.flush_links.is_empty() {
@@ -57,7 +60,7 @@ impl Probe {
 
     /// Once no syscall hook runs any more: writes out every CPU's batch,
     /// then detaches the flush hooks.
-    pub(super) fn detach_flush_hooks(&mut self) -> Result<(), String> {
+    pub(super) fn detach_flush_hooks(&mut self) -> Result<(), KernelError> {
         // Nothing appends now: write out what every CPU still holds.
         if let Err(e) = self.flush_every_cpu() {
             if self.flush_links.is_empty() {
@@ -80,16 +83,18 @@ impl Probe {
     /// Runs the task-switch hook once on every CPU (`BPF_PROG_TEST_RUN`
     /// pinned to it), which writes out that CPU's batch. It answers 1 when a
     /// program still running there held the batch: that CPU is tried again.
-    fn flush_every_cpu(&mut self) -> Result<(), String> {
-        let mut cpus = aya::util::online_cpus().map_err(|(what, e)| format!("{what}: {e}"))?;
-        let program = raw_tracepoint(&mut self.ebpf, programs::TASK_SWITCH).map_err(|e| error::chain(&e))?;
+    fn flush_every_cpu(&mut self) -> Result<(), KernelError> {
+        let mut cpus = aya::util::online_cpus().map_err(|(what, source)| KernelError::Cpus { what, source })?;
+        let program = programs::TASK_SWITCH;
+        let program =
+            raw_tracepoint(&mut self.ebpf, program).map_err(|source| KernelError::Program { program, source })?;
         for _ in 0..10 {
             let mut busy = vec![];
             for cpu in cpus {
                 let opts = RawTracePointRunOptions { cpu: Some(cpu), ..RawTracePointRunOptions::new() };
                 let run = program
                     .test_run(opts)
-                    .map_err(|e| format!("writing out CPU {cpu}'s batch: {}", error::chain(&e)))?;
+                    .map_err(|source| KernelError::Program { program: programs::TASK_SWITCH, source })?;
                 if run.return_value != 0 {
                     busy.push(cpu);
                 }
@@ -100,7 +105,7 @@ impl Probe {
             cpus = busy;
             std::thread::sleep(RETRY);
         }
-        Err(format!("CPUs {cpus:?} kept their batches busy"))
+        Err(KernelError::BatchesBusy(cpus))
     }
 }
 
@@ -110,11 +115,11 @@ impl Probe {
 fn detach_all<L>(
     links: &mut Vec<(&'static str, L)>,
     mut detach: impl FnMut(&'static str, L) -> Result<(), ProgramError>,
-) -> Option<String> {
+) -> Option<KernelError> {
     let mut first_error = None;
     for (name, link) in links.drain(..).rev() {
-        if let Err(e) = detach(name, link) {
-            first_error.get_or_insert(error::chain(&e));
+        if let Err(source) = detach(name, link) {
+            first_error.get_or_insert(KernelError::Program { program: name, source });
         }
     }
     first_error

@@ -13,13 +13,8 @@ use std::{
 use aya::maps::{HashMap, Map, MapData, PerCpuArray};
 use strace_common::{Counter, SyscallRecord, ThreadSlot, WatchEntry};
 
-use super::{blocked, threads::ThreadView};
-use crate::tracer::{InFlight, KernelCounters, KernelReads, ProgramStats};
-
-/// Threads of one process whose call in progress is read from /proc in one
-/// request, at most: a file each, ~6 µs, read on the async worker serving
-/// the request (on the blocking pool every page paid 10-20% more).
-const MAX_PROC_THREADS: usize = 64;
+use super::threads::ThreadView;
+use crate::kernel::{CallInProgress, KernelCounters, KernelReads, KernelThreads, ProgramStats};
 
 pub struct ProbeReads {
     /// A second handle on WATCHED (the probe writes through its own).
@@ -51,7 +46,7 @@ impl ProbeReads {
 pub(super) fn reopen(map: &Map) -> Result<Map, String> {
     let Map::HashMap(data) = map else { return Err("not a hash map".into()) };
     let fd = data.fd().as_fd().try_clone_to_owned().map_err(|e| format!("dup: {e}"))?;
-    MapData::from_fd(fd).map(Map::HashMap).map_err(|e| super::error::chain(&e))
+    MapData::from_fd(fd).map(Map::HashMap).map_err(|e| crate::kernel::chain(&e))
 }
 
 impl KernelReads for ProbeReads {
@@ -63,40 +58,31 @@ impl KernelReads for ProbeReads {
         self.watched.get(&host_pid, 0).map_or(0, |w| w.dropped + w.untracked)
     }
 
-    /// The calls the programs saw begin, and, from /proc, those of the
-    /// threads they have not seen begin any: blocked since before the watch.
-    /// Those come without an entry time, their inputs read from the
-    /// process's memory (see `blocked`).
-    fn in_flight(&self, host_pid: Option<u32>, ns_pid: u32) -> Vec<InFlight> {
-        // Exit hook alone: a slot is IN_SYSCALL only while its call is being
-        // written out, already finished, and /proc is asked about every
-        // thread. So it is for a process whose host tgid is not known yet (no
-        // syscall since its watch began, in a namespace of the daemon's own):
-        // it has no slots.
-        let slots: Vec<ThreadSlot> = match host_pid {
-            Some(host) if !self.exit_only => self.threads.of(host).map(|(_, s)| s).collect(),
-            _ => vec![],
-        };
-        let mut seen: Vec<u32> = slots.iter().map(|s| s.tid).collect();
-        seen.sort_unstable();
-        let mut calls: Vec<InFlight> = slots
-            .into_iter()
-            .filter(|s| s.state == ThreadSlot::IN_SYSCALL)
-            .map(|slot| InFlight { slot, copies: None })
-            .collect();
-        calls.extend(blocked::calls(ns_pid, &seen, MAX_PROC_THREADS).into_iter().map(|b| InFlight {
-            slot: ThreadSlot {
-                pid: ns_pid,
-                tid: b.tid,
-                nr: b.nr,
-                state: ThreadSlot::IN_SYSCALL,
-                args: b.args,
-                flags: u32::from(SyscallRecord::NO_ENTER_TIME),
-                ..Default::default()
-            },
-            copies: b.copies,
-        }));
-        calls
+    /// The threads the programs have seen make a call, and the calls of
+    /// theirs in progress. With the exit hook alone a slot is IN_SYSCALL
+    /// only while its call is being written out, already finished: no call
+    /// is seen in progress, and no thread is known to have one (whoever
+    /// asks /proc asks about every thread).
+    fn threads(&self, host_pid: u32) -> KernelThreads {
+        if self.exit_only {
+            return KernelThreads::default();
+        }
+        let slots: Vec<ThreadSlot> = self.threads.of(host_pid).map(|(_, s)| s).collect();
+        KernelThreads {
+            known: slots.iter().map(|s| s.tid).collect(),
+            calls: slots
+                .into_iter()
+                .filter(|s| s.state == ThreadSlot::IN_SYSCALL)
+                .map(|s| CallInProgress {
+                    tid: s.tid,
+                    nr: s.nr,
+                    args: s.args,
+                    since_ns: (s.flags & u32::from(SyscallRecord::NO_ENTER_TIME) == 0).then_some(s.enter_ns),
+                    capture_key: s.enter_ns,
+                    capture: None,
+                })
+                .collect(),
+        }
     }
 
     fn counters(&self) -> KernelCounters {
@@ -105,7 +91,7 @@ impl KernelReads for ProbeReads {
             ring_full: sum(Counter::RingFull),
             threads_full: sum(Counter::ThreadsFull),
             watched_full: sum(Counter::WatchedFull),
-            aux_lost: sum(Counter::AuxLost),
+            capture_lost: sum(Counter::CaptureLost),
         }
     }
 

@@ -1,14 +1,14 @@
 //! The history of one process: its newest events in chunks, each kept in 80
-//! bytes (`Stored`), and the copies of argument memory the few that have
-//! them carry, beside them in arrival order. An `Event` with its copies
-//! inline took 88 bytes for every event, copies or not.
+//! bytes (`Stored`), and the captures of argument memory the few that have
+//! them carry, beside them in arrival order. An `Event` with its capture
+//! inline took 88 bytes for every event, captured or not.
 use std::collections::VecDeque;
 
 use strace_common::SyscallRecord;
 
 use super::{Event, chunks::Chunks};
 
-/// An event as the history keeps it: `Event` without its aux copies.
+/// An event as the history keeps it: `Event` without its capture.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct Stored {
     enter_ns: u64,
@@ -17,24 +17,25 @@ pub(super) struct Stored {
     args: [u64; 6],
     tid: u32,
     nr: i16,
-    /// `SyscallRecord` flags, and HAS_AUX.
+    /// `SyscallRecord` flags, and HAS_CAPTURE.
     flags: u16,
 }
 
-/// Set in `Stored::flags` when the event's copies are in `ProcessLog::aux`
+/// Set in `Stored::flags` when the event's capture is in `ProcessLog::captures`
 /// (a bit no `SyscallRecord` flag uses; see the test below).
-const HAS_AUX: u16 = 1 << 15;
+const HAS_CAPTURE: u16 = 1 << 15;
 
-/// An aux copy: the sequence number of its event, and the items.
-type Aux = (u64, Box<[u8]>);
+/// A capture: the sequence number of its event, and the items.
+type Captured = (u64, Box<[u8]>);
 
 /// Heap bytes a copy of `len` bytes takes: the allocator hands out blocks
 /// in steps (16 bytes for small ones).
-fn copy_bytes(len: usize) -> usize {
+fn heap_bytes(len: usize) -> usize {
     len.next_multiple_of(16)
 }
 
 impl Stored {
+    #[cfg(test)]
     pub(super) fn split(ev: Event) -> (Stored, Option<Box<[u8]>>) {
         let stored = Stored {
             enter_ns: ev.enter_ns,
@@ -43,9 +44,9 @@ impl Stored {
             args: ev.args,
             tid: ev.tid,
             nr: ev.nr,
-            flags: ev.flags & !HAS_AUX,
+            flags: ev.flags & !HAS_CAPTURE,
         };
-        (stored, ev.aux)
+        (stored, ev.capture)
     }
 
     /// The stored form of a kernel record, built in place (the drain's path:
@@ -58,25 +59,25 @@ impl Stored {
             args: r.args,
             tid: r.tid,
             nr: Event::stored_nr(r.nr),
-            flags: r.flags & !HAS_AUX,
+            flags: r.flags & !HAS_CAPTURE,
         }
     }
 
-    pub(super) fn event(&self, aux: Option<&[u8]>) -> Event {
+    pub(super) fn event(&self, capture: Option<&[u8]>) -> Event {
         Event {
             enter_ns: self.enter_ns,
             exit_ns: self.exit_ns,
             ret: self.ret,
             args: self.args,
-            aux: aux.map(Box::from),
+            capture: capture.map(Box::from),
             tid: self.tid,
             nr: self.nr,
-            flags: self.flags & !HAS_AUX,
+            flags: self.flags & !HAS_CAPTURE,
         }
     }
 
-    fn has_aux(&self) -> bool {
-        self.flags & HAS_AUX != 0
+    fn has_capture(&self) -> bool {
+        self.flags & HAS_CAPTURE != 0
     }
 }
 
@@ -85,11 +86,11 @@ impl Stored {
 pub struct ProcessLog {
     /// Grows and shrinks by CHUNK events, so memory follows use.
     events: Chunks<Stored>,
-    /// The retained events' aux copies, oldest first: events leave the
-    /// history oldest first, so their copies leave from the front too.
-    aux: VecDeque<Aux>,
-    /// Heap bytes of the copies in `aux` (see `copy_bytes`).
-    aux_bytes: usize,
+    /// The retained events' captures, oldest first: events leave the
+    /// history oldest first, so their captures leave from the front too.
+    captures: VecDeque<Captured>,
+    /// Heap bytes of the captures (see `heap_bytes`).
+    capture_bytes: usize,
     /// Sequence number of `events[0]`; numbers start at 1 and never repeat.
     first_seq: u64,
     delivered: u64,
@@ -99,7 +100,7 @@ pub struct ProcessLog {
 }
 
 /// Counters of one process's log.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LogStats {
     /// Events delivered by the kernel for this process.
     pub seen: u64,
@@ -127,7 +128,7 @@ impl ProcessLog {
     }
 
     /// Events with a sequence number greater than `after`, oldest first, at
-    /// most `limit`: copies, with their aux copies.
+    /// most `limit`: copies, with their captures.
     pub fn after(&self, after: u64, limit: usize) -> impl Iterator<Item = (u64, Event)> {
         let skip = after.saturating_sub(self.first_seq - 1).min(self.events.len() as u64) as usize;
         self.from(skip).take(limit)
@@ -149,34 +150,34 @@ impl ProcessLog {
     /// The events from the `i`-th oldest on, with their sequence numbers.
     fn from(&self, i: usize) -> impl Iterator<Item = (u64, Event)> {
         (self.first_seq + i as u64..).zip(self.events.iter_from(i)).map(|(seq, s)| {
-            let aux = s.has_aux().then(|| self.aux_of(seq)).flatten();
-            (seq, s.event(aux))
+            let capture = s.has_capture().then(|| self.capture_of(seq)).flatten();
+            (seq, s.event(capture))
         })
     }
 
-    fn aux_of(&self, seq: u64) -> Option<&[u8]> {
-        self.aux.binary_search_by_key(&seq, |(s, _)| *s).ok().map(|i| &self.aux[i].1[..])
+    fn capture_of(&self, seq: u64) -> Option<&[u8]> {
+        self.captures.binary_search_by_key(&seq, |(s, _)| *s).ok().map(|i| &self.captures[i].1[..])
     }
 
-    pub(super) fn push(&mut self, mut stored: Stored, aux: Option<Box<[u8]>>, per_process: usize) {
+    pub(super) fn push(&mut self, mut stored: Stored, capture: Option<Box<[u8]>>, per_process: usize) {
         self.delivered += 1;
         if self.events.len() >= per_process {
             // The common case when full: one out, one in (evict(1) does the
             // same, but cost ~3 ns more an event in the drain, measured).
             if self.events.len() == per_process
-                && let Some(had_aux) = self.events.pop_front_with(|s| s.has_aux())
+                && let Some(had_capture) = self.events.pop_front_with(|s| s.has_capture())
             {
-                self.drop_aux(had_aux);
+                self.drop_capture(had_capture);
                 self.first_seq += 1;
                 self.evicted += 1;
             } else {
                 self.evict(self.events.len() + 1 - per_process);
             }
         }
-        if let Some(aux) = aux {
-            stored.flags |= HAS_AUX;
-            self.aux_bytes += copy_bytes(aux.len());
-            self.aux.push_back((self.first_seq + self.events.len() as u64, aux));
+        if let Some(capture) = capture {
+            stored.flags |= HAS_CAPTURE;
+            self.capture_bytes += heap_bytes(capture.len());
+            self.captures.push_back((self.first_seq + self.events.len() as u64, capture));
         }
         self.events.push_back(stored);
     }
@@ -184,31 +185,31 @@ impl ProcessLog {
     pub(super) fn evict(&mut self, n: usize) {
         let n = n.min(self.events.len());
         for _ in 0..n {
-            let had_aux = self.events.pop_front_with(|s| s.has_aux()).unwrap_or(false);
-            self.drop_aux(had_aux);
+            let had_capture = self.events.pop_front_with(|s| s.has_capture()).unwrap_or(false);
+            self.drop_capture(had_capture);
             self.first_seq += 1;
         }
         self.evicted += n as u64;
     }
 
-    /// The oldest event (`first_seq`) just left: its copies go too.
-    fn drop_aux(&mut self, had_aux: bool) {
-        if had_aux && let Some((_, aux)) = self.aux.pop_front() {
-            self.aux_bytes -= copy_bytes(aux.len());
+    /// The oldest event (`first_seq`) just left: its capture goes too.
+    fn drop_capture(&mut self, had_capture: bool) {
+        if had_capture && let Some((_, capture)) = self.captures.pop_front() {
+            self.capture_bytes -= heap_bytes(capture.len());
         }
     }
 
     /// Frees what the log keeps for later (to get under a memory cap): the
-    /// spare chunk, and the copies' queue's unused room. An emptied log then
+    /// spare chunk, and the captures' queue's unused room. An emptied log then
     /// holds no bytes at all.
     pub(super) fn release_spare(&mut self) {
         self.events.release_spare();
-        self.aux.shrink_to_fit();
+        self.captures.shrink_to_fit();
     }
 
-    /// Heap bytes: the chunks, the copies and the copies' index.
+    /// Heap bytes: the chunks, the captures and their index.
     pub(super) fn bytes(&self) -> usize {
-        self.events.allocated() + self.aux_bytes + self.aux.capacity() * size_of::<Aux>()
+        self.events.allocated() + self.capture_bytes + self.captures.capacity() * size_of::<Captured>()
     }
 }
 
@@ -220,39 +221,43 @@ mod tests {
     fn a_stored_event_takes_80_bytes_and_a_free_flag_bit() {
         assert_eq!(size_of::<Stored>(), 80);
         let kernel_flags = SyscallRecord::NO_RETURN
-            | SyscallRecord::AUX_LOST
+            | SyscallRecord::CAPTURE_LOST
             | SyscallRecord::NO_ENTER_TIME
             | SyscallRecord::ARGS_LOST;
-        assert_eq!(kernel_flags & HAS_AUX, 0);
-        // A flag from elsewhere cannot claim copies the log does not have.
+        assert_eq!(kernel_flags & HAS_CAPTURE, 0);
+        // A flag from elsewhere cannot claim a capture the log does not have.
         let (stored, _) = Stored::split(Event { flags: u16::MAX, ..Default::default() });
-        assert!(!stored.has_aux());
+        assert!(!stored.has_capture());
     }
 
     #[test]
-    fn events_come_back_as_they_went_in_with_their_copies() {
+    fn events_come_back_as_they_went_in_with_their_captures() {
         let mut log = ProcessLog::starting_at(1);
-        let ev = |nr: i16, aux: Option<&[u8]>| Event {
+        let ev = |nr: i16, capture: Option<&[u8]>| Event {
             enter_ns: 10 + nr as u64,
             exit_ns: 20,
             ret: -2,
             args: [1, 2, 3, 4, 5, nr as u64],
-            aux: aux.map(Box::from),
+            capture: capture.map(Box::from),
             tid: 7,
             nr,
-            flags: SyscallRecord::AUX_LOST,
+            flags: SyscallRecord::CAPTURE_LOST,
         };
         let sent = [ev(1, None), ev(2, Some(b"/etc/hosts")), ev(3, None), ev(4, Some(b"x")), ev(5, None)];
-        // A history of 3: the first two leave, the copies of the second with them.
+        // A history of 3: the first two leave, the capture of the second with them.
         for e in sent.clone() {
-            let (stored, aux) = Stored::split(e);
-            log.push(stored, aux, 3);
+            let (stored, capture) = Stored::split(e);
+            log.push(stored, capture, 3);
         }
         let kept: Vec<_> = log.after(0, 10).collect();
         assert_eq!(kept, vec![(3, sent[2].clone()), (4, sent[3].clone()), (5, sent[4].clone())]);
-        assert_eq!((log.aux.len(), log.aux_bytes), (1, 16), "only event 4's copy (1 byte, one block) is left");
+        assert_eq!(
+            (log.captures.len(), log.capture_bytes),
+            (1, 16),
+            "only event 4's capture (1 byte, one block) is left"
+        );
         log.evict(3);
-        assert_eq!((log.aux.len(), log.aux_bytes, log.len()), (0, 0, 0));
+        assert_eq!((log.captures.len(), log.capture_bytes, log.len()), (0, 0, 0));
         log.release_spare();
         assert_eq!(log.bytes(), 0, "an emptied log holds nothing");
     }

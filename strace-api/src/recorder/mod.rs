@@ -16,16 +16,16 @@ use rustc_hash::FxHashMap;
 use strace_common::SyscallRecord;
 
 /// One syscall: the record minus what the process's log already knows, plus
-/// the copies of its argument memory (strings, addresses), if any. A history
-/// keeps it in 80 bytes, its copies apart (log.rs).
+/// the capture of its argument memory (strings, addresses), if any. A history
+/// keeps it in 80 bytes, its capture apart (log.rs).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Event {
     pub enter_ns: u64,
     pub exit_ns: u64,
     pub ret: i64,
     pub args: [u64; 6],
-    /// The items of its aux records (see `syscall::aux`).
-    pub aux: Option<Box<[u8]>>,
+    /// The items of its capture records (see strace_common::capture).
+    pub capture: Option<Box<[u8]>>,
     pub tid: u32,
     /// The syscall number, as `Event::stored_nr` keeps it: two bytes, so a
     /// stored event fits in 80.
@@ -38,7 +38,7 @@ pub struct Event {
 const CHUNK: usize = Chunks::<Stored>::PER_CHUNK;
 const CHUNK_COST: usize = Chunks::<Stored>::COST;
 
-/// Bytes one retained event costs in a ring (its aux copies are counted apart).
+/// Bytes one retained event costs in a ring (its capture is counted apart).
 pub const EVENT_BYTES: usize = size_of::<Stored>();
 // The budget per retained event is 96 bytes; 80 leaves room for the
 // allocator's and the chunks' overhead in what the process really pays.
@@ -57,14 +57,9 @@ impl Event {
         self.nr.into()
     }
 
-    /// The event of a record, and the process it belongs to.
-    pub fn from_record(r: &SyscallRecord) -> (u32, Event) {
-        (r.pid, Stored::from_record(r).event(None))
-    }
-
-    /// The aux items region, empty when nothing was copied.
-    pub fn aux(&self) -> &[u8] {
-        self.aux.as_deref().unwrap_or(&[])
+    /// The capture items region, empty when nothing was captured.
+    pub fn capture(&self) -> &[u8] {
+        self.capture.as_deref().unwrap_or(&[])
     }
 
     pub fn returns(&self) -> bool {
@@ -103,7 +98,7 @@ pub struct Recorder {
     /// without walking all logs (walking 10,000 of them made a push at the
     /// cap cost 350 ns instead of 26, benches/userspace.rs). A log is refiled
     /// when its bytes have moved a chunk's cost from its key (a chunk
-    /// allocated or freed, or aux copies adding up): every key is within one
+    /// allocated or freed, or captures adding up): every key is within one
     /// chunk's cost of its log's bytes, and a key under a chunk's cost means
     /// an empty log.
     by_size: BTreeSet<(usize, u32)>,
@@ -149,24 +144,26 @@ impl Recorder {
         Some(log.stats())
     }
 
-    /// Adds an event; false (and counted as late) if `pid` has no log.
+    /// Adds an event; false (and counted as late) if `pid` has no log (for
+    /// tests: the drain's path is `push_record`).
+    #[cfg(test)]
     pub fn push(&mut self, pid: u32, ev: Event) -> bool {
-        let (stored, aux) = Stored::split(ev);
-        self.push_stored(pid, stored, aux)
+        let (stored, capture) = Stored::split(ev);
+        self.push_stored(pid, stored, capture)
     }
 
-    /// Adds the event of a kernel record, with its copies (the drain's path).
-    pub fn push_record(&mut self, r: &SyscallRecord, aux: Option<Box<[u8]>>) -> bool {
-        self.push_stored(r.pid, Stored::from_record(r), aux)
+    /// Adds the event of a kernel record, with its capture (the drain's path).
+    pub fn push_record(&mut self, r: &SyscallRecord, capture: Option<Box<[u8]>>) -> bool {
+        self.push_stored(r.pid, Stored::from_record(r), capture)
     }
 
-    fn push_stored(&mut self, pid: u32, stored: Stored, aux: Option<Box<[u8]>>) -> bool {
+    fn push_stored(&mut self, pid: u32, stored: Stored, capture: Option<Box<[u8]>>) -> bool {
         let Some(log) = self.logs.get_mut(&pid) else {
             self.late += 1;
             return false;
         };
         let before = log.bytes();
-        log.push(stored, aux, self.limits.per_process);
+        log.push(stored, capture, self.limits.per_process);
         let after = log.bytes();
         self.bytes = self.bytes + after - before;
         if after.abs_diff(log.filed) >= CHUNK_COST {
@@ -258,13 +255,13 @@ mod tests {
     }
 
     #[test]
-    fn aux_copies_count_against_the_memory_cap() {
+    fn captures_count_against_the_memory_cap() {
         let cap = 8 * CHUNK * EVENT_BYTES;
         let mut r = recorder(100_000, cap);
         r.open(1);
         for i in 0..20_000 {
-            let aux = Some(vec![b'x'; 500].into_boxed_slice());
-            r.push(1, Event { nr: Event::stored_nr(i), aux, ..Default::default() });
+            let capture = Some(vec![b'x'; 500].into_boxed_slice());
+            r.push(1, Event { nr: Event::stored_nr(i), capture, ..Default::default() });
             assert!(r.bytes() <= cap, "{} > {cap}", r.bytes());
         }
         let s = r.log(1).unwrap().stats();
@@ -273,7 +270,7 @@ mod tests {
         assert_eq!(r.bytes(), 0);
     }
 
-    /// A history whose copies' queue grew large and was shed to nothing
+    /// A history whose captures' queue grew large and was shed to nothing
     /// must hold nothing: if its leftover room kept it the largest, shedding
     /// would pick it forever.
     #[test]
@@ -282,7 +279,7 @@ mod tests {
         let mut r = recorder(100_000, cap);
         r.open(1);
         for i in 0..4096 {
-            r.push(1, Event { nr: Event::stored_nr(i), aux: Some(vec![b'x'; 100].into_boxed_slice()), ..ev(0) });
+            r.push(1, Event { nr: Event::stored_nr(i), capture: Some(vec![b'x'; 100].into_boxed_slice()), ..ev(0) });
         }
         for pid in 2..=100 {
             r.open(pid);
@@ -465,26 +462,26 @@ mod tests {
 
     #[test]
     fn a_full_history_gaining_aux_copies_is_still_found_largest() {
-        let with_aux = |n| {
+        let with_capture = |n| {
             let mut e = ev(257);
-            e.aux = Some(vec![0; n].into_boxed_slice());
+            e.capture = Some(vec![0; n].into_boxed_slice());
             e
         };
         let mut r = recorder(3 * CHUNK, 64 * CHUNK_COST);
         r.open(1);
         r.open(2);
-        // Log 2: full, its chunks no longer change, 100 bytes of aux an event.
+        // Log 2: full, its chunks no longer change, 100 bytes of capture an event.
         for _ in 0..4 * CHUNK {
-            r.push(2, with_aux(100));
+            r.push(2, with_capture(100));
         }
         // Log 1: full of plain events, then one out and one in with 4000
-        // bytes of aux each. Its chunks do not change either, but its bytes
+        // bytes of capture each. Its chunks do not change either, but its bytes
         // pass log 2's and then the cap: it is the one to shed.
         for i in 0..4 * CHUNK {
             r.push(1, ev(i as i32));
         }
         for _ in 0..3 * CHUNK {
-            r.push(1, with_aux(4000));
+            r.push(1, with_capture(4000));
         }
         assert_eq!(r.log(2).unwrap().len(), 3 * CHUNK, "the smaller history was kept");
         assert!(r.log(1).unwrap().len() < 3 * CHUNK);

@@ -2,13 +2,12 @@
 //! JSON, so a dashboard never parses the text.
 use serde::Serialize;
 use serde_json::{Value, json};
-use strace_common::capture::AuxItem;
+use strace_common::capture::{self, CaptureItem};
 
 use super::{
-    ArgKind, aux, flags, format_arg, quote, signature, sockaddr,
+    ArgKind, Call, flags, format_arg, quote, signature, sockaddr,
     table::{Ty, ty},
 };
-use crate::recorder::Event;
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Decoded {
@@ -42,8 +41,8 @@ pub struct Decoded {
 }
 
 /// The arguments of `ev`: as many as its syscall takes (six when unknown).
-pub fn decode(ev: &Event) -> Vec<Decoded> {
-    if ev.flags & strace_common::SyscallRecord::ARGS_LOST != 0 {
+pub fn decode(ev: &(impl Call + ?Sized)) -> Vec<Decoded> {
+    if ev.args_lost() {
         return vec![];
     }
     let sig = signature(ev.nr());
@@ -57,7 +56,7 @@ pub fn decode(ev: &Event) -> Vec<Decoded> {
             d.output = t.is_output();
             if t == Ty::OpenMode {
                 let flags_at = (0..arity).find(|&j| ty(ev.nr(), j) == Ty::OpenFlags);
-                d.hidden = flags_at.is_some_and(|j| !flags::open_uses_mode(ev.args[j]));
+                d.hidden = flags_at.is_some_and(|j| !flags::open_uses_mode(ev.args()[j]));
             }
             d
         })
@@ -100,21 +99,21 @@ fn pointer(raw: u64) -> Decoded {
     }
 }
 
-fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
-    let raw = ev.args[i];
-    let copied = |kind| aux::find(ev.aux(), i, kind).filter(|item| !item.fault());
-    let faulted = |kind| aux::find(ev.aux(), i, kind).is_some_and(|item| item.fault());
+fn one(ev: &(impl Call + ?Sized), i: usize, t: Ty) -> Decoded {
+    let raw = ev.args()[i];
+    let copied = |kind| capture::find(ev.capture(), i, kind).filter(|item| !item.fault());
+    let faulted = |kind| capture::find(ev.capture(), i, kind).is_some_and(|item| item.fault());
     let unreadable = |kind| Decoded { unreadable: raw != 0 && faulted(kind), ..pointer(raw) };
     match t {
         Ty::Fd => d("fd", json!(raw as u32 as i32), (raw as u32 as i32).to_string()),
         Ty::DirFd if raw as u32 as i32 == libc::AT_FDCWD => d("fd", json!("AT_FDCWD"), "AT_FDCWD".into()),
         Ty::DirFd => one(ev, i, Ty::Fd),
-        Ty::Path => match copied(AuxItem::STRING) {
+        Ty::Path => match copied(CaptureItem::STRING) {
             Some(s) => {
                 let (value, escaped) = string_value(s.data);
                 Decoded { truncated: s.truncated(), escaped, ..d("path", json!(value), quote(s.data, s.truncated())) }
             }
-            None => unreadable(AuxItem::STRING),
+            None => unreadable(CaptureItem::STRING),
         },
         Ty::Argv => argv(ev, i, raw),
         Ty::Envp | Ty::Out => pointer(raw),
@@ -135,7 +134,7 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         Ty::SockFlags => names("flags", flags::bits(raw, flags::SOCK_FLAGS)),
         Ty::OFlags => names("flags", flags::bits(raw, flags::OPEN)),
         Ty::FcntlCmd => named(raw, flags::FCNTL),
-        Ty::FcntlArg => fcntl_arg(ev.args[1], raw),
+        Ty::FcntlArg => fcntl_arg(ev.args()[1], raw),
         Ty::IoctlCmd => match flags::name(raw as u32 as u64, flags::IOCTLS) {
             Some(n) => d("enum", json!(n), n.into()),
             None => raw_arg(ArgKind::Hex, raw as u32 as u64),
@@ -152,7 +151,7 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
             d("mode", json!(text), text.clone())
         }
         Ty::NodeDev => {
-            let device = matches!(ev.args[i - 1] as u32 & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK);
+            let device = matches!(ev.args()[i - 1] as u32 & libc::S_IFMT, libc::S_IFCHR | libc::S_IFBLK);
             let (major, minor) =
                 ((raw >> 32 & 0xffff_f000) | (raw >> 8 & 0xfff), (raw >> 12 & 0xffff_ff00) | (raw & 0xff));
             let text = format!("makedev({major:#x}, {minor:#x})");
@@ -168,20 +167,20 @@ fn one(ev: &Event, i: usize, t: Ty) -> Decoded {
         Ty::SigHow => named(raw, flags::SIGPROCMASK),
         Ty::ClockId => named(raw, flags::CLOCKS),
         Ty::AddrIn { .. } | Ty::AddrOut { .. } if raw == 0 => pointer(raw),
-        Ty::AddrIn { .. } | Ty::AddrOut { .. } => match copied(AuxItem::SOCKADDR) {
+        Ty::AddrIn { .. } | Ty::AddrOut { .. } => match copied(CaptureItem::SOCKADDR) {
             Some(a) => {
                 let (text, value) = sockaddr::decode(a.data);
                 d("sockaddr", value, text)
             }
-            None => unreadable(AuxItem::SOCKADDR),
+            None => unreadable(CaptureItem::SOCKADDR),
         },
-        Ty::BufIn { .. } | Ty::BufOut => match copied(AuxItem::BYTES) {
+        Ty::BufIn { .. } | Ty::BufOut => match copied(CaptureItem::BYTES) {
             Some(b) => {
                 let text = quote(b.data, b.truncated());
                 let inner = text[1..text.len() - if b.truncated() { 4 } else { 1 }].to_string();
                 Decoded { truncated: b.truncated(), ..d("bytes", json!(inner), text) }
             }
-            None => unreadable(AuxItem::BYTES),
+            None => unreadable(CaptureItem::BYTES),
         },
         Ty::Offset if raw == 0 => d("int", json!(0), "0".into()),
         Ty::Offset => d("int", json!(raw), format!("{raw:#x}")),
@@ -206,8 +205,9 @@ fn fcntl_arg(cmd: u64, raw: u64) -> Decoded {
     }
 }
 
-fn argv(ev: &Event, i: usize, raw: u64) -> Decoded {
-    let items: Vec<_> = aux::items(ev.aux()).filter(|x| x.arg as usize == i && x.kind == AuxItem::ARGV).collect();
+fn argv(ev: &(impl Call + ?Sized), i: usize, raw: u64) -> Decoded {
+    let items: Vec<_> =
+        capture::items(ev.capture()).filter(|x| x.arg as usize == i && x.kind == CaptureItem::ARGV).collect();
     if items.is_empty() || items.iter().any(|x| x.fault()) {
         return pointer(raw);
     }
@@ -216,7 +216,7 @@ fn argv(ev: &Event, i: usize, raw: u64) -> Decoded {
     let mut truncated = false;
     let mut escaped = false;
     for item in &items {
-        if item.flags & AuxItem::MORE != 0 {
+        if item.flags & CaptureItem::MORE != 0 {
             texts.push("...".to_string());
             truncated = true;
             continue;
@@ -260,9 +260,10 @@ mod tests {
     use syscalls::Sysno;
 
     use super::*;
+    use crate::recorder::Event;
 
-    fn ev(nr: Sysno, args: [u64; 6], aux: Option<Vec<u8>>) -> Event {
-        Event { nr: Event::stored_nr(nr.id()), args, aux: aux.map(Vec::into_boxed_slice), ..Default::default() }
+    fn ev(nr: Sysno, args: [u64; 6], capture: Option<Vec<u8>>) -> Event {
+        Event { nr: Event::stored_nr(nr.id()), args, capture: capture.map(Vec::into_boxed_slice), ..Default::default() }
     }
 
     fn texts(e: &Event) -> Vec<String> {
@@ -271,7 +272,7 @@ mod tests {
 
     #[test]
     fn openat_with_its_path() {
-        let region = aux::build(&[(1, AuxItem::STRING, 0, 0, b"/etc/hosts")]);
+        let region = capture::build(&[(1, CaptureItem::STRING, 0, 0, b"/etc/hosts")]);
         let flags = (libc::O_RDONLY | libc::O_CLOEXEC) as u64;
         let e = ev(Sysno::openat, [(-100i64) as u64, 0x7ff0, flags, 0, 0, 0], Some(region));
         assert_eq!(texts(&e), ["AT_FDCWD", "\"/etc/hosts\"", "O_RDONLY|O_CLOEXEC"]);
@@ -286,14 +287,17 @@ mod tests {
         let flags = (libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC) as u64;
         let e = ev(Sysno::openat, [3, 0x7ff0, flags, 0o644, 0, 0], None);
         assert_eq!(texts(&e), ["3", "0x7ff0", "O_WRONLY|O_CREAT|O_TRUNC", "0644"]);
-        let null =
-            ev(Sysno::openat, [3, 0, 0, 0, 0, 0], Some(aux::build(&[(1, AuxItem::STRING, AuxItem::FAULT, 0, b"")])));
+        let null = ev(
+            Sysno::openat,
+            [3, 0, 0, 0, 0, 0],
+            Some(capture::build(&[(1, CaptureItem::STRING, CaptureItem::FAULT, 0, b"")])),
+        );
         assert_eq!(texts(&null)[1], "NULL", "a faulting pointer shows as strace shows it");
     }
 
     #[test]
     fn truncated_strings_get_dots() {
-        let region = aux::build(&[(0, AuxItem::STRING, AuxItem::TRUNCATED, 0, b"/very/long")]);
+        let region = capture::build(&[(0, CaptureItem::STRING, CaptureItem::TRUNCATED, 0, b"/very/long")]);
         let e = ev(Sysno::chdir, [0x1000, 0, 0, 0, 0, 0], Some(region));
         assert_eq!(texts(&e), ["\"/very/long\"..."]);
         assert_eq!(serde_json::to_value(decode(&e)).unwrap()[0]["truncated"], true);
@@ -302,7 +306,7 @@ mod tests {
     /// Not UTF-8: the value keeps every byte, with strace's escapes, and says so.
     #[test]
     fn strings_that_are_not_utf8() {
-        let region = aux::build(&[(0, AuxItem::STRING, 0, 0, b"/tmp/\xff\xfe\x01name\"q")]);
+        let region = capture::build(&[(0, CaptureItem::STRING, 0, 0, b"/tmp/\xff\xfe\x01name\"q")]);
         let e = ev(Sysno::chdir, [0x1000, 0, 0, 0, 0, 0], Some(region));
         assert_eq!(texts(&e), [r#""/tmp/\377\376\1name\"q""#]);
         let json = serde_json::to_value(decode(&e)).unwrap();
@@ -310,7 +314,7 @@ mod tests {
         let utf8 = ev(
             Sysno::chdir,
             [0x1000, 0, 0, 0, 0, 0],
-            Some(aux::build(&[(0, AuxItem::STRING, 0, 0, "/tmp/é".as_bytes())])),
+            Some(capture::build(&[(0, CaptureItem::STRING, 0, 0, "/tmp/é".as_bytes())])),
         );
         let json = serde_json::to_value(decode(&utf8)).unwrap();
         assert_eq!((json[0]["value"].as_str(), json[0].get("escaped")), (Some("/tmp/é"), None));
@@ -318,11 +322,11 @@ mod tests {
 
     #[test]
     fn execve_argv() {
-        let region = aux::build(&[
-            (0, AuxItem::STRING, 0, 0, b"/bin/true"),
-            (1, AuxItem::ARGV, 0, 0, b"true"),
-            (1, AuxItem::ARGV, 0, 1, b"-x"),
-            (1, AuxItem::ARGV, AuxItem::MORE, 6, b""),
+        let region = capture::build(&[
+            (0, CaptureItem::STRING, 0, 0, b"/bin/true"),
+            (1, CaptureItem::ARGV, 0, 0, b"true"),
+            (1, CaptureItem::ARGV, 0, 1, b"-x"),
+            (1, CaptureItem::ARGV, CaptureItem::MORE, 6, b""),
         ]);
         let e = ev(Sysno::execve, [1, 2, 0x7ffe, 0, 0, 0], Some(region));
         assert_eq!(texts(&e), ["\"/bin/true\"", r#"["true", "-x", ...]"#, "0x7ffe"]);
@@ -350,9 +354,17 @@ mod tests {
         sa.extend(8080u16.to_be_bytes());
         sa.extend([127, 0, 0, 1]);
         sa.extend([0; 8]);
-        let c = ev(Sysno::connect, [3, 0x1000, 16, 0, 0, 0], Some(aux::build(&[(1, AuxItem::SOCKADDR, 0, 0, &sa)])));
+        let c = ev(
+            Sysno::connect,
+            [3, 0x1000, 16, 0, 0, 0],
+            Some(capture::build(&[(1, CaptureItem::SOCKADDR, 0, 0, &sa)])),
+        );
         assert_eq!(texts(&c)[1], r#"{sa_family=AF_INET, sin_port=htons(8080), sin_addr=inet_addr("127.0.0.1")}"#);
-        let w = ev(Sysno::write, [1, 0x1000, 6, 0, 0, 0], Some(aux::build(&[(1, AuxItem::BYTES, 0, 0, b"hello\n")])));
+        let w = ev(
+            Sysno::write,
+            [1, 0x1000, 6, 0, 0, 0],
+            Some(capture::build(&[(1, CaptureItem::BYTES, 0, 0, b"hello\n")])),
+        );
         assert_eq!(texts(&w), ["1", r#""hello\n""#, "6"]);
         assert_eq!(serde_json::to_value(decode(&w)).unwrap()[1]["value"], "hello\\n");
         let off = ev(Sysno::write, [1, 0x1000, 6, 0, 0, 0], None);

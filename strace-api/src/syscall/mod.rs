@@ -1,7 +1,7 @@
 //! What a syscall number and its raw values mean: names and errno names from
 //! the `syscalls` crate, argument signatures from the kernel's own metadata,
 //! and strace-style rendering.
-pub mod aux;
+mod call;
 mod decode;
 pub mod flags;
 mod render;
@@ -9,10 +9,11 @@ mod signature;
 mod sockaddr;
 mod table;
 
+pub use call::Call;
 pub use decode::{Decoded, decode};
 pub use render::{format_arg, format_ret, line, line_of, unfinished};
 pub use signature::{Arg, ArgKind, Signature, signature};
-pub use table::{capture_specs, entry_copies};
+pub use table::{capture_spec, capture_specs};
 
 use std::{collections::HashMap, sync::LazyLock};
 

@@ -3,7 +3,7 @@ use std::fmt::Write as _;
 
 use syscalls::Sysno;
 
-use super::{ArgKind, Decoded, decode, errno_description, errno_name, errno_of, flags, name, restarts};
+use super::{ArgKind, Call, Decoded, decode, errno_description, errno_name, errno_of, flags, name, restarts};
 use crate::recorder::Event;
 
 /// The whole line for one event; with `durations`, strace -T's `<0.000012>`.
@@ -42,7 +42,7 @@ fn returned_flags(ev: &Event) -> Option<String> {
 }
 
 /// A call still in progress, as strace shows it: `read(3, <unfinished ...>`.
-pub fn unfinished(ev: &Event) -> String {
+pub fn unfinished(ev: &(impl Call + ?Sized)) -> String {
     let mut s = call(ev, &decode(ev), true);
     s.truncate(s.len() - 1); // the closing parenthesis
     if !s.ends_with('(') {
@@ -54,8 +54,8 @@ pub fn unfinished(ev: &Event) -> String {
 
 /// `name(args)`; with `inputs_only`, the arguments up to the first one the
 /// kernel fills.
-fn call(ev: &Event, args: &[Decoded], inputs_only: bool) -> String {
-    if ev.flags & strace_common::SyscallRecord::ARGS_LOST != 0 {
+fn call(ev: &(impl Call + ?Sized), args: &[Decoded], inputs_only: bool) -> String {
+    if ev.args_lost() {
         return format!("{}(?)", name(ev.nr()));
     }
     let args: Vec<&str> =

@@ -203,15 +203,15 @@ pub fn ty(nr: i32, i: usize) -> Ty {
     }
 }
 
-/// What the kernel must copy for each syscall, from the types above.
+/// What the kernel must capture for each syscall, from the types above.
 pub fn capture_specs() -> Vec<(i32, CaptureSpec)> {
     let mut specs: Vec<_> = TYPES.iter().filter_map(|(&nr, types)| spec_of(types).map(|s| (nr, s))).collect();
     specs.sort_by_key(|&(nr, _)| nr);
     specs
 }
 
-/// What the kernel copies of syscall `nr`'s arguments, if anything.
-pub fn entry_copies(nr: i32) -> Option<CaptureSpec> {
+/// What the kernel captures of syscall `nr`'s arguments, if anything.
+pub fn capture_spec(nr: i32) -> Option<CaptureSpec> {
     TYPES.get(&nr).and_then(|types| spec_of(types))
 }
 

@@ -1,16 +1,13 @@
 //! Storing a batch of ring-buffer records (called by the drain).
 use std::sync::{MutexGuard, atomic::Ordering};
 
-use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry, batch};
+use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry, batch, capture};
 
 use super::{
     Inner, Tracer,
     watches::{Origin, Start},
 };
-use crate::{
-    procs::{self, Lookup},
-    syscall::aux,
-};
+use crate::procs::{self, Lookup};
 
 /// A batch of records being stored (see [`Tracer::ingest`]). Readers of the
 /// history wait while it is held; it is released on drop.
@@ -52,16 +49,16 @@ impl<'a> Ingest<'a> {
         match RecordKind::of(bytes) {
             Some(RecordKind::Syscall) => match SyscallRecord::read(bytes) {
                 Some(r) => {
-                    let mut aux = inner.pending_aux.take(r.tid, r.enter_ns);
-                    if aux.is_none() && is_exec(r.nr) {
-                        aux = inner.pending_aux.take_moved(r.pid, r.enter_ns);
+                    let mut captured = inner.pending.take(r.tid, r.enter_ns);
+                    if captured.is_none() && is_exec(r.nr) {
+                        captured = inner.pending.take_moved(r.pid, r.enter_ns);
                     }
-                    inner.recorder.push_record(&r, aux.map(Vec::into_boxed_slice));
+                    inner.recorder.push_record(&r, captured.map(Vec::into_boxed_slice));
                 }
                 None => self.malformed += 1,
             },
-            Some(RecordKind::Aux) => match aux::parse(bytes) {
-                Some((head, items)) => inner.pending_aux.add(head.pid, head.tid, head.enter_ns, items),
+            Some(RecordKind::Capture) => match capture::parse(bytes) {
+                Some((head, items)) => inner.pending.add(head.pid, head.tid, head.enter_ns, items),
                 None => self.malformed += 1,
             },
             Some(RecordKind::Process) => match ProcessRecord::read(bytes) {
@@ -104,15 +101,8 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
         },
         _ => None,
     };
-    let new = match inner.watches.start(p.ns_pid, start_ticks, origin, follow, parent) {
-        Start::New { id, replaced } => {
-            if replaced {
-                inner.recorder.replace(p.ns_pid);
-            } else {
-                inner.recorder.open(p.ns_pid);
-            }
-            Some(id)
-        }
+    let new = match inner.start(p.ns_pid, start_ticks, origin, follow, parent) {
+        Start::New { id, .. } => Some(id),
         Start::Already { .. } | Start::Exited { .. } => None,
     };
     inner.watches.set_host_pid(p.ns_pid, p.host_pid);

@@ -1,10 +1,13 @@
-//! The service's state and its operations: which processes are watched, in
-//! the kernel and in the recorder, kept consistent; records coming in from the
-//! drain; readers waiting for events; processes exiting.
+//! The daemon's hub: which processes are watched, in the kernel and in the
+//! recorder, kept consistent; records coming in from the drain (`ingest`);
+//! readers waiting for events; processes exiting (`lifecycle`).
+//!
+//! Seams: the tracer drives the kernel through `kernel::Kernel` (never the
+//! probe itself), stores into `recorder`, pairs captures with `capture`; the
+//! drain calls `Tracer::ingest`, the API calls the rest. It knows neither.
 mod ingest;
-mod kernel;
-mod pending_aux;
-pub mod watches;
+mod lifecycle;
+mod watches;
 
 use std::{
     os::fd::OwnedFd,
@@ -16,36 +19,33 @@ use std::{
 };
 
 pub use ingest::Ingest;
-pub use kernel::{InFlight, Kernel, KernelCounters, KernelReads, NullKernel, ProgramStats, Unsettled};
-use pending_aux::PendingAux;
-use serde::Serialize;
+pub use lifecycle::follow_exits;
 use tokio::{
     sync::{Notify, mpsc},
     time::Instant,
 };
-use watches::{Origin, Start, Watch, Watches};
+pub use watches::Origin;
+use watches::{Start, Watch, Watches};
 
 use crate::{
+    capture,
     clock::Clock,
-    drain::{RingTotals, RingUse},
-    procs::{self, Lookup},
+    kernel::{
+        CallInProgress, Kernel, KernelCounters, KernelError, KernelReads, KernelThreads, ProgramStats, RingTotals,
+        RingUse,
+    },
+    procs::{self, NotAProcess},
     recorder::{Limits, LogStats, ProcessLog, Recorder},
 };
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WatchError {
-    #[error("no process with pid {0}")]
-    NoSuchProcess(u32),
-    #[error("{tid} is a thread of process {tgid}; watch the process {tgid}")]
-    Thread { tid: u32, tgid: u32 },
-    #[error("pid {0} is strace-api itself")]
-    Myself(u32),
-    #[error("pid {0} is a kernel thread: it makes no syscalls")]
-    KernelThread(u32),
+    #[error(transparent)]
+    NotAProcess(#[from] NotAProcess),
     #[error("pid {0} is not watched")]
     NotWatched(u32),
     #[error("the kernel refused: {0}")]
-    Kernel(String),
+    Kernel(#[from] KernelError),
 }
 
 /// What `Tracer::watch` did.
@@ -57,13 +57,27 @@ pub enum Watched {
     Exited,
 }
 
-/// A watched process's state and counters, as the API reports them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// How the tracer keeps what it records.
+#[derive(Clone, Copy, Debug)]
+pub struct TracerConfig {
+    pub limits: Limits,
+    /// Converts the kernel's timestamps to wall-clock time.
+    pub clock: Clock,
+    /// How long an exited process's history is kept.
+    pub retention: Duration,
+    /// The kernel times calls (`--durations`, on unless turned off).
+    pub durations: bool,
+    /// The kernel ring buffer's size, for /healthz.
+    pub ring_bytes: u64,
+}
+
+/// A watched process's state and counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchStats {
     pub pid: u32,
     pub alive: bool,
-    /// RFC 3339 time the process exited, if it did.
-    pub exited_at: Option<String>,
+    /// When the process exited, if it did.
+    pub exited_at: Option<SystemTime>,
     pub origin: Origin,
     pub parent: Option<u32>,
     pub children: bool,
@@ -76,14 +90,12 @@ pub struct WatchStats {
     pub last_seq: u64,
     /// Its command name and line, as last read: at the watch's start (the
     /// name again at its exit), so an exited process can still be told.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub comm: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cmdline: Vec<String>,
 }
 
 /// Totals for /healthz.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Totals {
     /// Processes watched and alive.
     pub watched: usize,
@@ -94,8 +106,8 @@ pub struct Totals {
     pub late: u64,
     /// Ring-buffer records that could not be decoded.
     pub malformed: u64,
-    /// Argument copies that found no syscall record to go with.
-    pub aux_unpaired: u64,
+    /// Captures that found no syscall record to go with.
+    pub capture_unpaired: u64,
     pub kernel: KernelCounters,
     pub ring: RingTotals,
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
@@ -111,11 +123,42 @@ pub enum ExitTracking {
     Cancel { id: u64 },
 }
 
+/// What `lifecycle` receives: the processes whose exits to follow.
+pub type Exits = mpsc::UnboundedReceiver<ExitTracking>;
+
+/// Threads of one process whose call in progress is read from /proc in one
+/// request, at most: a file each, ~6 µs, read on the async worker serving
+/// the request (on the blocking pool every page paid 10-20% more).
+const MAX_PROC_THREADS: usize = 64;
+
 struct Inner {
     watches: Watches,
     recorder: Recorder,
-    /// Aux copies waiting for their syscall record, by thread.
-    pending_aux: PendingAux,
+    /// Captures waiting for their syscall record, by thread.
+    pending: capture::Pending,
+}
+
+impl Inner {
+    /// Starts watching `pid` in the books: a new watch gets a history (an
+    /// exited process's history with the same pid is replaced).
+    fn start(
+        &mut self,
+        pid: u32,
+        start_ticks: Option<u64>,
+        origin: Origin,
+        follow: bool,
+        parent: Option<u32>,
+    ) -> Start {
+        let start = self.watches.start(pid, start_ticks, origin, follow, parent);
+        if let Start::New { replaced, .. } = start {
+            if replaced {
+                self.recorder.replace(pid);
+            } else {
+                self.recorder.open(pid);
+            }
+        }
+        start
+    }
 }
 
 pub struct Tracer {
@@ -131,33 +174,41 @@ pub struct Tracer {
     /// The daemon is shutting down: requests waiting for events answer now.
     closing: AtomicBool,
     /// Asks the drain for a pass now; it counts finished passes in `drained`.
-    pub drain_now: Notify,
-    pub drained: tokio::sync::watch::Sender<u64>,
+    drain_now: Notify,
+    drained: tokio::sync::watch::Sender<u64>,
     exits: Option<mpsc::UnboundedSender<ExitTracking>>,
-    pub clock: Clock,
-    /// How long an exited process's history is kept.
-    pub retention: Duration,
-    /// The kernel times calls (`--durations`, on unless turned off).
-    pub durations: bool,
+    config: TracerConfig,
     /// How full the kernel ring buffer got (the drain notes it).
-    pub ring: RingUse,
+    ring: RingUse,
 }
-
 impl Tracer {
-    pub fn new(
+    /// A tracer whose watches end only when unwatched (tests, benchmarks).
+    pub fn new(kernel: Box<dyn Kernel>, config: TracerConfig) -> Tracer {
+        Tracer::build(kernel, config, None)
+    }
+
+    /// A tracer whose watches end when their process exits, and whose exited
+    /// processes' histories are freed after the retention time: run
+    /// `follow_exits` with what this returns.
+    pub fn with_exits(kernel: Box<dyn Kernel>, config: TracerConfig) -> (Tracer, Exits) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Tracer::build(kernel, config, Some(tx)), rx)
+    }
+
+    fn build(
         kernel: Box<dyn Kernel>,
-        limits: Limits,
-        clock: Clock,
-        retention: Duration,
+        config: TracerConfig,
         exits: Option<mpsc::UnboundedSender<ExitTracking>>,
     ) -> Tracer {
+        let ring = RingUse::default();
+        ring.set_size(config.ring_bytes);
         Tracer {
             reads: kernel.reads(),
             kernel: Mutex::new(kernel),
             inner: Mutex::new(Inner {
                 watches: Watches::default(),
-                recorder: Recorder::new(limits),
-                pending_aux: PendingAux::default(),
+                recorder: Recorder::new(config.limits),
+                pending: capture::Pending::default(),
             }),
             malformed: AtomicU64::new(0),
             arrivals: Notify::new(),
@@ -165,11 +216,33 @@ impl Tracer {
             drain_now: Notify::new(),
             drained: tokio::sync::watch::Sender::new(0),
             exits,
-            clock,
-            retention,
-            durations: true,
-            ring: RingUse::default(),
+            config,
+            ring,
         }
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.config.clock
+    }
+
+    /// Whether the kernel times calls (`--durations`).
+    pub fn durations(&self) -> bool {
+        self.config.durations
+    }
+
+    /// How full the kernel ring buffer got: the drain notes it here.
+    pub fn ring(&self) -> &RingUse {
+        &self.ring
+    }
+
+    /// For the drain: wakes when someone wants a pass now (see `flush`).
+    pub async fn pass_wanted(&self) {
+        self.drain_now.notified().await
+    }
+
+    /// For the drain: a pass over the ring has ended.
+    pub fn pass_done(&self) {
+        self.drained.send_modify(|passes| *passes += 1);
     }
 
     fn kernel(&self) -> MutexGuard<'_, Box<dyn Kernel>> {
@@ -210,15 +283,10 @@ impl Tracer {
 
     /// Starts watching process `pid` (following its children when `children`).
     pub fn watch(&self, pid: u32, children: bool) -> Result<Watched, WatchError> {
-        if pid == std::process::id() {
-            return Err(WatchError::Myself(pid));
-        }
-        let start_ticks = match procs::lookup(pid) {
-            Lookup::Process { start_ticks } => start_ticks,
-            Lookup::Thread { tgid } => return Err(WatchError::Thread { tid: pid, tgid }),
-            Lookup::KernelThread => return Err(WatchError::KernelThread(pid)),
-            Lookup::Missing if self.inner().watches.get(pid).is_some() => return Ok(Watched::Exited),
-            Lookup::Missing => return Err(WatchError::NoSuchProcess(pid)),
+        let start_ticks = match procs::process(pid) {
+            Ok(start_ticks) => start_ticks,
+            Err(NotAProcess::Missing(_)) if self.inner().watches.get(pid).is_some() => return Ok(Watched::Exited),
+            Err(e) => return Err(e.into()),
         };
         let names = procs::names(pid);
         let mut kernel = self.kernel();
@@ -233,10 +301,10 @@ impl Tracer {
             && let Err(e) = kernel.set_active(true)
         {
             self.watch_ended(kernel, self.inner());
-            return Err(WatchError::Kernel(e));
+            return Err(e.into());
         }
         let mut inner = self.inner();
-        let id = match inner.watches.start(pid, Some(start_ticks), Origin::Requested, children, None) {
+        let id = match inner.start(pid, Some(start_ticks), Origin::Requested, children, None) {
             Start::Exited { .. } => return Ok(Watched::Exited),
             // Touch the kernel's entry only to turn following on or off:
             // rewriting it on every request would race with its counters.
@@ -250,18 +318,13 @@ impl Tracer {
                 if let Err(e) = kernel.watch(pid, host, children) {
                     // As it was: the kernel kept its entry.
                     inner.watches.set_follow_children(pid, !children);
-                    return Err(WatchError::Kernel(e));
+                    return Err(e.into());
                 }
                 drop(inner);
                 self.settle(kernel);
                 return Ok(Watched::Already);
             }
-            Start::New { id, replaced } => {
-                if replaced {
-                    inner.recorder.replace(pid);
-                } else {
-                    inner.recorder.open(pid);
-                }
+            Start::New { id, .. } => {
                 inner.watches.set_names(pid, id, names);
                 id
             }
@@ -272,7 +335,7 @@ impl Tracer {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
             self.watch_ended(kernel, inner);
-            return Err(WatchError::Kernel(e));
+            return Err(e.into());
         }
         if kernel.host_pids() {
             inner.watches.set_host_pid(pid, pid);
@@ -304,11 +367,11 @@ impl Tracer {
         let watch = inner.watches.get(pid).cloned().ok_or(WatchError::NotWatched(pid))?;
         let stats = self.stats_of(&inner, &watch);
         if watch.exited.is_none() {
-            kernel.unwatch(pid, watch.host_pid).map_err(WatchError::Kernel)?;
+            kernel.unwatch(pid, watch.host_pid)?;
         }
         inner.watches.remove(pid);
         inner.recorder.close(pid);
-        inner.pending_aux.forget_process(pid);
+        inner.pending.forget_process(pid);
         self.watch_ended(kernel, inner);
         if let Some(tx) = &self.exits {
             let _ = tx.send(ExitTracking::Cancel { id: watch.id });
@@ -334,7 +397,7 @@ impl Tracer {
         if let Err(e) = kernel.unwatch(pid, host) {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
-        inner.pending_aux.forget_process(pid);
+        inner.pending.forget_process(pid);
         self.watch_ended(kernel, inner);
         tracing::debug!(pid, "watched process exited");
         self.arrivals.notify_waiters();
@@ -343,7 +406,7 @@ impl Tracer {
     /// Frees the histories of processes that exited longer ago than `retention`.
     pub fn sweep(&self) -> usize {
         let mut inner = self.inner();
-        let expired = inner.watches.expired(Instant::now().into_std(), self.retention);
+        let expired = inner.watches.expired(Instant::now().into_std(), self.config.retention);
         for &pid in &expired {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
@@ -376,7 +439,7 @@ impl Tracer {
         WatchStats {
             pid: w.pid,
             alive: w.exited.is_none(),
-            exited_at: w.exited.map(|e| humantime::format_rfc3339_millis(e.wall).to_string()),
+            exited_at: w.exited.map(|e| e.wall),
             origin: w.origin,
             parent: w.parent,
             children: w.follow_children,
@@ -403,9 +466,11 @@ impl Tracer {
         all
     }
 
-    /// The syscalls `pid`'s threads are in right now (blocked, most likely),
-    /// as events without a return, with the copies of their inputs.
-    pub fn in_flight(&self, pid: u32) -> Vec<crate::recorder::Event> {
+    /// The syscalls `pid`'s threads are in right now (blocked, most
+    /// likely), by thread, with the captures of their inputs: those the
+    /// programs saw begin, and, from /proc, those of the threads they have
+    /// seen make no call since the watch began (blocked since before it).
+    pub fn in_flight(&self, pid: u32) -> Vec<CallInProgress> {
         // In a PID namespace of its own the daemon learns a process's host
         // tgid at its next syscall, which a hung process does not make: its
         // calls are then all read from /proc.
@@ -414,23 +479,17 @@ impl Tracer {
         };
         // The kernel's thread table is read without the history's lock, so
         // the drain is not held up.
-        let mut calls = self.reads.in_flight(host, pid);
-        calls.sort_by_key(|c| c.slot.tid);
-        let inner = self.inner();
+        let KernelThreads { mut known, mut calls } = host.map(|h| self.reads.threads(h)).unwrap_or_default();
+        {
+            let inner = self.inner();
+            for c in &mut calls {
+                c.capture = inner.pending.peek(c.tid, c.capture_key).map(Box::from);
+            }
+        }
+        known.sort_unstable();
+        calls.extend(capture::blocked_calls(pid, &known, MAX_PROC_THREADS));
+        calls.sort_by_key(|c| c.tid);
         calls
-            .into_iter()
-            .map(|InFlight { slot: s, copies }| crate::recorder::Event {
-                enter_ns: s.enter_ns,
-                exit_ns: 0,
-                ret: 0,
-                args: s.args,
-                aux: copies.or_else(|| inner.pending_aux.peek(s.tid, s.enter_ns).map(Box::from)),
-                tid: s.tid,
-                nr: crate::recorder::Event::stored_nr(s.nr),
-                flags: strace_common::SyscallRecord::NO_RETURN
-                    | (s.flags as u16 & strace_common::SyscallRecord::NO_ENTER_TIME),
-            })
-            .collect()
     }
 
     pub fn totals(&self) -> Totals {
@@ -443,7 +502,7 @@ impl Tracer {
             memory_bytes: inner.recorder.bytes(),
             late: inner.recorder.late(),
             malformed: self.malformed.load(Ordering::Relaxed),
-            aux_unpaired: inner.pending_aux.unpaired,
+            capture_unpaired: inner.pending.unpaired,
             kernel,
             ring: self.ring.totals(),
             hooks_attached,
@@ -463,7 +522,7 @@ impl Tracer {
         let mut rx = self.drained.subscribe();
         let before = *rx.borrow_and_update();
         self.drain_now.notify_one();
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), rx.wait_for(|&g| g > before)).await;
+        let _ = tokio::time::timeout(Duration::from_millis(200), rx.wait_for(|&g| g > before)).await;
     }
 
     /// The daemon is shutting down: requests waiting for events (`wait_for`)
@@ -502,8 +561,35 @@ impl Tracer {
     }
 }
 
+/// Tracers over the in-memory kernel, for tests.
 #[cfg(test)]
-pub mod fake;
+pub mod testing {
+    use super::*;
+    use crate::kernel::fake::FakeKernel;
+
+    pub fn config(per_process: usize, memory_bytes: usize) -> TracerConfig {
+        TracerConfig {
+            limits: Limits { per_process, memory_bytes },
+            clock: Clock::from_offset(0),
+            retention: Duration::from_secs(600),
+            durations: true,
+            ring_bytes: 1 << 20,
+        }
+    }
+
+    pub fn tracer() -> Tracer {
+        with_kernel(FakeKernel::default())
+    }
+
+    pub fn with_kernel(kernel: FakeKernel) -> Tracer {
+        Tracer::new(Box::new(kernel), config(100, 1 << 20))
+    }
+
+    /// A tracer keeping `per_process` events of each process.
+    pub fn with_history(per_process: usize) -> Tracer {
+        Tracer::new(Box::new(FakeKernel::default()), config(per_process, 64 << 20))
+    }
+}
 
 #[cfg(test)]
 mod tests;

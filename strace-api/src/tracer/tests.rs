@@ -1,6 +1,7 @@
 use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry, batch};
 
 use super::*;
+use crate::kernel::fake::{FakeKernel, FakeReads};
 
 fn record(pid: u32, nr: i32) -> SyscallRecord {
     SyscallRecord { kind: RecordKind::Syscall as u16, pid, tid: pid, nr, ..Default::default() }
@@ -17,13 +18,13 @@ fn other() -> u32 {
 
 #[test]
 fn watch_is_idempotent_and_validated() {
-    let t = fake::tracer();
+    let t = testing::tracer();
     assert_eq!(t.watch(other(), true), Ok(Watched::New));
     assert_eq!(t.watch(other(), true), Ok(Watched::Already));
-    assert_eq!(t.watch(i32::MAX as u32, true), Err(WatchError::NoSuchProcess(i32::MAX as u32)));
-    assert_eq!(t.watch(me(), true), Err(WatchError::Myself(me())));
+    assert_eq!(t.watch(i32::MAX as u32, true), Err(WatchError::NotAProcess(NotAProcess::Missing(i32::MAX as u32))));
+    assert_eq!(t.watch(me(), true), Err(WatchError::NotAProcess(NotAProcess::Myself(me()))));
     if std::fs::read_to_string("/proc/2/comm").is_ok_and(|c| c.trim() == "kthreadd") {
-        assert_eq!(t.watch(2, true), Err(WatchError::KernelThread(2)));
+        assert_eq!(t.watch(2, true), Err(WatchError::NotAProcess(NotAProcess::KernelThread(2))));
     }
     assert_eq!(t.watched().len(), 1);
     assert!(t.watched()[0].alive);
@@ -33,15 +34,7 @@ fn watch_is_idempotent_and_validated() {
 #[test]
 fn watching_is_true_only_when_a_watch_would_change_nothing() {
     // Exits followed, as the daemon's lifecycle task does.
-    let (exits, _lifecycle) = tokio::sync::mpsc::unbounded_channel();
-    let limits = Limits { per_process: 100, memory_bytes: 1 << 20 };
-    let t = Tracer::new(
-        Box::new(fake::FakeKernel::default()),
-        limits,
-        Clock::from_offset(0),
-        Duration::from_secs(600),
-        Some(exits),
-    );
+    let (t, _exits) = Tracer::with_exits(Box::new(FakeKernel::default()), testing::config(100, 1 << 20));
     assert!(!t.watching(other(), false), "not watched");
     t.watch(other(), false).unwrap();
     assert!(t.watching(other(), false));
@@ -54,7 +47,7 @@ fn watching_is_true_only_when_a_watch_would_change_nothing() {
     assert!(!t.watching(other(), true), "exited: watch() decides between its history and a reused pid");
     // A watch whose exit nobody follows may outlive its process, and the
     // pid be reused: watch() compares the start time.
-    let t = fake::tracer();
+    let t = testing::tracer();
     t.watch(other(), true).unwrap();
     assert!(!t.watching(other(), true), "exit not followed");
 }
@@ -63,9 +56,9 @@ fn watching_is_true_only_when_a_watch_would_change_nothing() {
 /// in the kernel too (children watched already keep their own watches).
 #[test]
 fn following_children_turns_on_and_off() {
-    let kernel = fake::FakeKernel::default();
+    let kernel = FakeKernel::default();
     let settled = kernel.settled.clone();
-    let t = fake::with_kernel(kernel);
+    let t = testing::with_kernel(kernel);
     let follows = |t: &Tracer| t.stats(other()).unwrap().children;
     assert_eq!(t.watch(other(), true), Ok(Watched::New));
     assert!(follows(&t));
@@ -82,9 +75,9 @@ fn following_children_turns_on_and_off() {
 /// period) before the request returns: watch, unwatch and an exit alike.
 #[test]
 fn every_watch_change_is_settled_before_the_request_returns() {
-    let kernel = fake::FakeKernel::default();
+    let kernel = FakeKernel::default();
     let settled = kernel.settled.clone();
-    let t = fake::with_kernel(kernel);
+    let t = testing::with_kernel(kernel);
     t.watch(other(), false).unwrap();
     assert_eq!(*settled.lock().unwrap(), [other()]);
     assert_eq!(t.watch(other(), true), Ok(Watched::Already), "following children now: the entry changes");
@@ -97,7 +90,7 @@ fn every_watch_change_is_settled_before_the_request_returns() {
 
 #[test]
 fn hooks_are_attached_only_while_something_is_watched() {
-    let t = fake::tracer();
+    let t = testing::tracer();
     assert!(!t.totals().hooks_attached, "idle at start");
     t.watch(other(), false).unwrap();
     assert!(t.totals().hooks_attached);
@@ -115,9 +108,9 @@ fn hooks_are_attached_only_while_something_is_watched() {
 fn a_zombie_is_the_exited_process_not_a_new_one() {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let pid = child.id();
-    let kernel = fake::FakeKernel::default();
+    let kernel = FakeKernel::default();
     let attaches = kernel.attaches.clone();
-    let t = fake::with_kernel(kernel);
+    let t = testing::with_kernel(kernel);
     assert_eq!(t.watch(pid, false), Ok(Watched::New));
     let id = t.inner().watches.get(pid).unwrap().id;
     // Wait until it is a zombie, without reaping it.
@@ -153,7 +146,7 @@ fn reads_do_not_wait_for_an_attach() {
             }
         }
     };
-    let t = Arc::new(fake::with_kernel(fake::FakeKernel { attach: Some(Arc::new(attach)), ..Default::default() }));
+    let t = Arc::new(testing::with_kernel(FakeKernel { attach: Some(Arc::new(attach)), ..Default::default() }));
     t.watch(other(), false).unwrap();
     let id = t.inner().watches.get(other()).unwrap().id;
     t.exited(other(), id);
@@ -190,7 +183,7 @@ fn reads_do_not_wait_for_an_attach() {
 /// At shutdown a request waiting for events answers at once.
 #[tokio::test]
 async fn close_ends_the_waits_for_events() {
-    let t = Arc::new(fake::tracer());
+    let t = Arc::new(testing::tracer());
     t.watch(other(), false).unwrap();
     let long = tokio::time::Instant::now() + Duration::from_secs(600);
     let waiting = tokio::spawn({
@@ -210,7 +203,7 @@ fn an_exited_process_keeps_its_name() {
     // Reaped when dropped, also if an assertion fails first.
     let mut child = procs::Sleeper::spawn();
     let pid = child.pid();
-    let t = fake::tracer();
+    let t = testing::tracer();
     t.watch(pid, false).unwrap();
     let names = |t: &Tracer| t.stats(pid).map(|s| (s.alive, s.comm, s.cmdline));
     let cmdline = vec!["sleep".to_string(), "30".to_string()];
@@ -232,7 +225,7 @@ fn an_exited_process_keeps_its_name() {
 
 #[test]
 fn ingest_counts_everything() {
-    let t = fake::tracer();
+    let t = testing::tracer();
     let p = other();
     t.watch(p, false).unwrap();
     let (a, b) = (record(p, 1), record(i32::MAX as u32, 2));
@@ -270,7 +263,7 @@ fn batch_of(records: &[&[u8]]) -> Vec<u8> {
 
 #[test]
 fn a_kernel_batch_is_stored_record_by_record_and_a_cut_one_is_counted() {
-    let t = fake::tracer();
+    let t = testing::tracer();
     let p = other();
     t.watch(p, false).unwrap();
     let bytes = batch_of(&[record(p, 1).as_bytes(), record(p, 2).as_bytes(), record(p, 3).as_bytes()]);
@@ -291,7 +284,7 @@ fn a_kernel_batch_is_stored_record_by_record_and_a_cut_one_is_counted() {
 /// history, not the old one's.
 #[test]
 fn an_announced_reused_pid_gets_a_new_watch() {
-    let t = fake::tracer();
+    let t = testing::tracer();
     let p = other();
     let old = match t.inner().watches.start(p, Some(1), Origin::Requested, false, None) {
         watches::Start::New { id, .. } => id,
@@ -313,7 +306,7 @@ fn an_announced_reused_pid_gets_a_new_watch() {
 
 #[test]
 fn kernel_announced_children_get_a_log_first() {
-    let t = fake::tracer();
+    let t = testing::tracer();
     let child = other();
     let announce = ProcessRecord {
         kind: RecordKind::Process as u16,
@@ -337,8 +330,8 @@ fn kernel_announced_children_get_a_log_first() {
 
 #[test]
 fn kernel_drops_are_reported_and_survive_the_exit() {
-    let t = fake::with_kernel(fake::FakeKernel {
-        reads: Arc::new(fake::FakeReads { lost: 7, ..Default::default() }),
+    let t = testing::with_kernel(FakeKernel {
+        reads: Arc::new(FakeReads { lost: 7, ..Default::default() }),
         ..Default::default()
     });
     let p = other();
@@ -351,7 +344,8 @@ fn kernel_drops_are_reported_and_survive_the_exit() {
 
 #[test]
 fn exited_processes_keep_their_history_until_swept() {
-    let t = Tracer { retention: Duration::ZERO, ..fake::tracer() };
+    let config = TracerConfig { retention: Duration::ZERO, ..testing::config(100, 1 << 20) };
+    let t = Tracer::new(Box::new(FakeKernel::default()), config);
     let p = other();
     t.watch(p, false).unwrap();
     t.ingest().record(record(p, 39).as_bytes());
@@ -367,7 +361,7 @@ fn exited_processes_keep_their_history_until_swept() {
 
 #[tokio::test]
 async fn waiters_wake_on_arrival_exit_or_deadline() {
-    let t = std::sync::Arc::new(fake::tracer());
+    let t = std::sync::Arc::new(testing::tracer());
     let p = other();
     t.watch(p, false).unwrap();
     let start = Instant::now();

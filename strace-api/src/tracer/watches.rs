@@ -5,13 +5,10 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use serde::Serialize;
-
 use crate::procs::Names;
 
 /// Why a process is watched.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
     /// Someone asked over HTTP.
     Requested,
@@ -209,10 +206,6 @@ impl Watches {
 
     pub fn len(&self) -> usize {
         self.by_pid.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_pid.is_empty()
     }
 }
 

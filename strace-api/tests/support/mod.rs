@@ -7,7 +7,6 @@
 #![allow(dead_code)]
 
 use std::{
-    io::{BufRead as _, BufReader},
     path::PathBuf,
     process::{Child, ChildStdout, Command, ExitStatus, Stdio},
     sync::{Arc, Mutex, OnceLock},
@@ -61,34 +60,10 @@ impl Daemon {
     /// Starts `cmd` (the daemon, however it is wrapped), listening on a free
     /// loopback port it reports in its log.
     pub fn start_command(mut cmd: Command) -> Option<Daemon> {
-        let mut child = cmd
-            .args(["--listen", "127.0.0.1:0"])
-            .env("STRACE_API_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the daemon binary runs");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().expect("piped");
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1).and_then(|a| a.split_whitespace().next())
-                {
-                    let _ = tx.send(addr.to_string());
-                }
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let status = child.wait().ok();
-                let why = log.lock().unwrap().clone();
-                let reason = format!("the daemon did not start ({status:?}):\n{why}");
+        cmd.args(["--listen", "127.0.0.1:0"]);
+        let strace_harness::Started { child, base, log } = match strace_harness::start(cmd, Duration::from_secs(30)) {
+            Ok(started) => started,
+            Err(reason) => {
                 if in_ci() {
                     panic!("{reason}");
                 }
@@ -101,7 +76,7 @@ impl Daemon {
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .new_agent();
-        Some(Daemon { child, base: format!("http://{addr}"), log, agent, token: None })
+        Some(Daemon { child, base, log, agent, token: None })
     }
 
     pub fn pid(&self) -> u32 {
@@ -266,16 +241,14 @@ pub fn compile(name: &str) -> PathBuf {
     out
 }
 
-/// A zeroed 4 KiB flag file a workload spins on (see workload.c).
+/// A zeroed 4 KiB flag file a workload spins on (see workload.c); the
+/// caller removes it.
 pub fn flag_file() -> PathBuf {
-    let flag = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("flag-{}-{}", std::process::id(), unique()));
-    std::fs::write(&flag, [0u8; 4096]).unwrap();
-    flag
+    strace_harness::FlagFile::new(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")), "flag").unwrap().keep()
 }
 
 pub fn set_flag(flag: &std::path::Path, v: u8) {
-    use std::os::unix::fs::FileExt as _;
-    std::fs::OpenOptions::new().write(true).open(flag).unwrap().write_at(&[v], 0).unwrap();
+    strace_harness::set_flag(flag, v).unwrap();
 }
 
 /// A process that makes exactly the syscalls of its steps, when told to.
@@ -363,20 +336,7 @@ impl Drop for Workload {
 }
 
 pub fn read_line(r: &mut impl std::io::Read) -> String {
-    let mut line = Vec::new();
-    let mut byte = [0u8];
-    while r.read(&mut byte).unwrap_or(0) == 1 {
-        line.push(byte[0]);
-        if byte[0] == b'\n' {
-            break;
-        }
-    }
-    String::from_utf8_lossy(&line).into_owned()
-}
-
-fn unique() -> u64 {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    strace_harness::read_line(r).unwrap_or_default()
 }
 
 /// An expected syscall: a name, and optionally its return value or errno.

@@ -5,7 +5,7 @@
 //! its slot (inserted once per thread, then updated in place) until
 //! `sys_exit` emits it. With durations off the entry is not timed (a clock
 //! read costs ~20-30 ns here): the slot counts the thread's calls instead, which
-//! still pairs a call with its aux records.
+//! still pairs a call with its capture records.
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::btf_tracepoint,
@@ -47,7 +47,7 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     {
         match batch::open(slot.owner) {
             Some(mut b) => capture::entry(&mut b, slot, &spec),
-            None => slot.flags |= SyscallRecord::AUX_LOST as u32,
+            None => slot.flags |= SyscallRecord::CAPTURE_LOST as u32,
         }
     }
     // exit and exit_group never reach sys_exit: record them now.

@@ -4,16 +4,18 @@ use std::{collections::HashMap, os::fd::OwnedFd, sync::Arc, time::Duration};
 
 use tokio::{
     io::{Interest, unix::AsyncFd},
-    sync::mpsc,
     task::AbortHandle,
 };
 
-use crate::tracer::{ExitTracking, Tracer};
+use super::{ExitTracking, Exits, Tracer};
 
-/// Runs until the channel closes.
-pub async fn run(tracer: Arc<Tracer>, mut requests: mpsc::UnboundedReceiver<ExitTracking>) {
+/// Ends the watches of processes that exit and frees exited processes'
+/// histories after the retention time; runs until `requests` closes (its
+/// sender is the tracer's, see `Tracer::with_exits`).
+pub async fn follow_exits(tracer: Arc<Tracer>, mut requests: Exits) {
     let mut waiting: HashMap<u64, AbortHandle> = HashMap::new();
-    let mut sweep = tokio::time::interval(Duration::from_secs(1).min(tracer.retention.max(Duration::from_millis(100))));
+    let retention = tracer.config.retention;
+    let mut sweep = tokio::time::interval(Duration::from_secs(1).min(retention.max(Duration::from_millis(100))));
     loop {
         tokio::select! {
             req = requests.recv() => match req {

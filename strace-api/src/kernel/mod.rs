@@ -1,12 +1,19 @@
-//! The kernel side as the tracer sees it: two traits, one for changes and
-//! one for reads (the real ones are `probe::Probe` and `probe::ProbeReads`;
-//! `NullKernel` and the tests' fake stand in), and what they report.
+//! The kernel side as the rest of the daemon sees it: two traits, one for
+//! changes and one for reads, and what they report. `probe` implements them
+//! with the real eBPF programs; `fake::FakeKernel` stands in where no kernel
+//! is wanted (tests without root, the userspace benchmarks). Both sides
+//! import this module; neither imports the other.
+mod error;
+#[cfg(any(test, feature = "fake-kernel"))]
+pub mod fake;
+mod ring;
+
 use std::sync::Arc;
 
-use serde::Serialize;
-use strace_common::ThreadSlot;
+pub use error::{KernelError, chain};
+pub use ring::{RingTotals, RingUse};
 
-/// The kernel side as the tracer uses it (the real one is `probe::Probe`).
+/// Changes to what the kernel traces (the real one is `probe::Probe`).
 pub trait Kernel: Send {
     /// True when the daemon's pids are host pids (initial PID namespace).
     fn host_pids(&self) -> bool;
@@ -14,13 +21,13 @@ pub trait Kernel: Send {
     /// them when nothing is (idle overhead: zero). What a detach leaves
     /// attached until the programs running have ended (the hooks that write
     /// out the CPUs' batches) goes with the next `unsettled`.
-    fn set_active(&mut self, on: bool) -> Result<(), String>;
+    fn set_active(&mut self, on: bool) -> Result<(), KernelError>;
     /// Starts tracing process `ns_pid`; `host_pid` is its host tgid when known,
     /// otherwise the kernel resolves it at the process's next syscall.
-    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), String>;
+    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), KernelError>;
     /// Stops tracing it; the kernel state of its live threads is retired,
     /// to be freed once no program can be using it (see `unsettled`).
-    fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String>;
+    fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), KernelError>;
     /// Takes the watch changes made since the last call that must wait for
     /// every program run that began before them to end, then be finished
     /// by `settle`: the thread slots `unwatch` retired are freed (a program
@@ -39,7 +46,7 @@ pub trait Kernel: Send {
     fn reads(&self) -> Arc<dyn KernelReads>;
 }
 
-/// What the tracer reads from the kernel side, without the lock its changes
+/// What the daemon reads from the kernel side, without the lock its changes
 /// take: an attach can wait for a kernel grace period (10-40 ms here), and
 /// a request for counters or for calls in progress does not wait with it.
 pub trait KernelReads: Send + Sync {
@@ -47,9 +54,9 @@ pub trait KernelReads: Send + Sync {
     fn active(&self) -> bool;
     /// Records of host process `host_pid` lost in the kernel so far.
     fn lost(&self, host_pid: u32) -> u64;
-    /// The syscalls the threads of process `ns_pid` (host tgid `host_pid`,
-    /// when known) are in right now.
-    fn in_flight(&self, host_pid: Option<u32>, ns_pid: u32) -> Vec<InFlight>;
+    /// The threads of host process `host_pid` the programs know, and the
+    /// calls they saw them begin and not end yet.
+    fn threads(&self, host_pid: u32) -> KernelThreads;
     fn counters(&self) -> KernelCounters;
     fn programs(&self) -> Vec<ProgramStats>;
 }
@@ -81,57 +88,37 @@ impl Unsettled {
     }
 }
 
-/// A call a thread is in now: its slot in the kernel's table, or one made
-/// up from /proc for a call the programs did not see begin, with copies of
-/// its inputs read there (the kernel's own copies are in its aux records).
-#[derive(Debug)]
-pub struct InFlight {
-    pub slot: ThreadSlot,
-    pub copies: Option<Box<[u8]>>,
+/// A syscall a thread is in now (blocked, most likely): one the programs saw
+/// begin, or one read from /proc for a thread they have not seen begin any.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallInProgress {
+    /// Thread id in the daemon's namespace.
+    pub tid: u32,
+    pub nr: i32,
+    pub args: [u64; 6],
+    /// When it began (CLOCK_MONOTONIC), if the entry was timed.
+    pub since_ns: Option<u64>,
+    /// The key its capture records carry, which pairs them with it (the
+    /// kernel slot's `enter_ns`: the entry time, or with durations off the
+    /// thread's call number); 0 for a call read from /proc.
+    pub capture_key: u64,
+    /// Copies of what its input arguments point at (a capture items region).
+    pub capture: Option<Box<[u8]>>,
 }
 
-/// A kernel that does nothing, for measuring the userspace side alone
-/// (benchmarks, profiling).
-pub struct NullKernel;
-
-impl Kernel for NullKernel {
-    fn host_pids(&self) -> bool {
-        true
-    }
-    fn set_active(&mut self, _on: bool) -> Result<(), String> {
-        Ok(())
-    }
-    fn watch(&mut self, _: u32, _: Option<u32>, _: bool) -> Result<(), String> {
-        Ok(())
-    }
-    fn unwatch(&mut self, _: u32, _: Option<u32>) -> Result<(), String> {
-        Ok(())
-    }
-    fn reads(&self) -> Arc<dyn KernelReads> {
-        Arc::new(NullKernel)
-    }
-}
-
-impl KernelReads for NullKernel {
-    fn active(&self) -> bool {
-        false
-    }
-    fn lost(&self, _: u32) -> u64 {
-        0
-    }
-    fn in_flight(&self, _: Option<u32>, _: u32) -> Vec<InFlight> {
-        vec![]
-    }
-    fn counters(&self) -> KernelCounters {
-        KernelCounters::default()
-    }
-    fn programs(&self) -> Vec<ProgramStats> {
-        vec![]
-    }
+/// One process's threads as the kernel's thread table has them.
+#[derive(Debug, Default)]
+pub struct KernelThreads {
+    /// Namespace tids the programs have seen make a call since the watch
+    /// began: a call of theirs in progress is among `calls`.
+    pub known: Vec<u32>,
+    /// Their calls in progress, the capture of their inputs not included (it
+    /// travels in the ring buffer).
+    pub calls: Vec<CallInProgress>,
 }
 
 /// Host-wide kernel loss counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct KernelCounters {
     /// Records lost because the ring buffer was full.
     pub ring_full: u64,
@@ -139,13 +126,13 @@ pub struct KernelCounters {
     pub threads_full: u64,
     /// Processes not watched because the watch table was full.
     pub watched_full: u64,
-    /// Argument copies (strings, addresses) lost because the ring buffer was full.
-    pub aux_lost: u64,
+    /// Captures (strings, addresses) lost because the ring buffer was full.
+    pub capture_lost: u64,
 }
 
-/// One attached eBPF program; run counts and times stay 0 unless the kernel's
+/// One loaded eBPF program; run counts and times stay 0 unless the kernel's
 /// BPF statistics are enabled (`sysctl kernel.bpf_stats_enabled=1`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramStats {
     pub name: &'static str,
     pub id: u32,

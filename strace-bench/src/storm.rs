@@ -5,6 +5,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
+use strace_harness::{FlagFile, read_line};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Mode {
@@ -40,7 +41,7 @@ pub fn compile(source: &Path, out_dir: &Path) -> Result<PathBuf> {
 pub struct Storm {
     child: Child,
     stdout: ChildStdout,
-    flag: PathBuf,
+    flag: FlagFile,
     pub pid: u32,
 }
 
@@ -68,8 +69,7 @@ impl Storm {
 
     /// Starts `prefix… storm FLAG MODE n CPU` and waits for it to be ready.
     pub fn start(bin: &Path, prefix: &[&str], mode: Mode, n: u64, cpu: usize, tmp: &Path) -> Result<Storm> {
-        let flag = tmp.join(format!("storm-flag-{}", std::process::id()));
-        std::fs::write(&flag, [0u8; 4096])?;
+        let flag = FlagFile::new(tmp, "storm-flag")?;
         let mut cmd = match prefix.split_first() {
             Some((p, rest)) => {
                 let mut c = Command::new(p);
@@ -79,7 +79,7 @@ impl Storm {
             None => Command::new(bin),
         };
         let mut child = cmd
-            .arg(&flag)
+            .arg(flag.path())
             .arg(mode.arg())
             .arg(n.to_string())
             .arg(cpu.to_string())
@@ -98,7 +98,7 @@ impl Storm {
 
     /// Runs the storm; returns its own timing.
     pub fn go(&mut self) -> Result<Timing> {
-        set_flag(&self.flag, 1)?;
+        self.flag.set(1)?;
         let line = read_line(&mut self.stdout)?;
         let mut w = line.split_whitespace().skip(1);
         let (Some(ns), Some(calls)) = (w.next().and_then(|v| v.parse().ok()), w.next().and_then(|v| v.parse().ok()))
@@ -110,7 +110,7 @@ impl Storm {
 
     /// Lets it exit.
     pub fn finish(mut self) -> Result<()> {
-        set_flag(&self.flag, 2)?;
+        self.flag.set(2)?;
         self.child.wait()?;
         Ok(())
     }
@@ -120,26 +120,7 @@ impl Drop for Storm {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.flag);
     }
-}
-
-fn set_flag(flag: &Path, v: u8) -> Result<()> {
-    use std::os::unix::fs::FileExt as _;
-    std::fs::OpenOptions::new().write(true).open(flag)?.write_at(&[v], 0)?;
-    Ok(())
-}
-
-fn read_line(r: &mut impl std::io::Read) -> Result<String> {
-    let mut line = Vec::new();
-    let mut b = [0u8];
-    while r.read(&mut b)? == 1 {
-        line.push(b[0]);
-        if b[0] == b'\n' {
-            break;
-        }
-    }
-    Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
 #[cfg(test)]

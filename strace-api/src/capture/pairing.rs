@@ -1,19 +1,19 @@
-//! Argument copies waiting for their syscall record (see `syscall::aux`).
+//! Captures waiting for their syscall record.
 
-/// Entry-side copies arrive when a call starts, its record when it ends:
+/// Entry-side captures arrive when a call starts, its record when it ends:
 /// each thread has at most one call in progress.
 #[derive(Default)]
-pub struct PendingAux {
+pub struct Pending {
     by_tid: rustc_hash::FxHashMap<u32, (u32, u64, Vec<u8>)>,
-    /// Copies whose syscall record never came (or came for another call).
+    /// Captures whose syscall record never came (or came for another call).
     pub unpaired: u64,
 }
 
-impl PendingAux {
-    /// Bound on threads with copies waiting; beyond it the oldest are dropped.
+impl Pending {
+    /// Bound on threads with captures waiting; beyond it all are dropped (and counted).
     const MAX: usize = 65_536;
 
-    /// Adds copies for the call of `tid` that entered at `enter_ns`.
+    /// Adds captured items for the call of `tid` that entered at `enter_ns`.
     pub fn add(&mut self, pid: u32, tid: u32, enter_ns: u64, items: &[u8]) {
         if self.by_tid.len() >= Self::MAX && !self.by_tid.contains_key(&tid) {
             self.unpaired += self.by_tid.len() as u64;
@@ -29,7 +29,7 @@ impl PendingAux {
         entry.2.extend_from_slice(items);
     }
 
-    /// The copies for the call of `tid` that entered at `enter_ns`.
+    /// The captures for the call of `tid` that entered at `enter_ns`.
     pub fn take(&mut self, tid: u32, enter_ns: u64) -> Option<Vec<u8>> {
         match self.by_tid.get(&tid) {
             Some((_, e, _)) if *e == enter_ns => self.by_tid.remove(&tid).map(|(_, _, items)| items),
@@ -42,14 +42,14 @@ impl PendingAux {
         }
     }
 
-    /// The copies for an execve by a thread that was not the leader: the
+    /// The captures for an execve by a thread that was not the leader: the
     /// kernel gave the thread the leader's id, so they wait under its old one.
     pub fn take_moved(&mut self, pid: u32, enter_ns: u64) -> Option<Vec<u8>> {
         let tid = self.by_tid.iter().find(|(_, (p, e, _))| *p == pid && *e == enter_ns).map(|(&t, _)| t)?;
         self.by_tid.remove(&tid).map(|(_, _, items)| items)
     }
 
-    /// The copies of `tid`'s call in progress, if they are for `enter_ns`.
+    /// The captures of `tid`'s call in progress, if they are for `enter_ns`.
     pub fn peek(&self, tid: u32, enter_ns: u64) -> Option<&[u8]> {
         self.by_tid.get(&tid).filter(|(_, e, _)| *e == enter_ns).map(|(_, _, items)| &items[..])
     }

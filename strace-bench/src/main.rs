@@ -381,13 +381,20 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
 fn ingest_only(n: u64) -> Result<()> {
     use strace_api::{
         clock::Clock,
+        kernel::fake::FakeKernel,
         recorder::Limits,
-        tracer::{NullKernel, Tracer},
+        tracer::{Tracer, TracerConfig},
     };
     use strace_common::{RecordKind, SyscallRecord};
     let pid = std::os::unix::process::parent_id();
-    let limits = Limits { per_process: 4096, memory_bytes: 256 << 20 };
-    let tracer = Tracer::new(Box::new(NullKernel), limits, Clock::from_offset(0), Duration::from_secs(600), None);
+    let config = TracerConfig {
+        limits: Limits { per_process: 4096, memory_bytes: 256 << 20 },
+        clock: Clock::from_offset(0),
+        retention: Duration::from_secs(600),
+        durations: true,
+        ring_bytes: 8 << 20,
+    };
+    let tracer = Tracer::new(Box::new(FakeKernel::default()), config);
     tracer.watch(pid, false).context("watching our parent")?;
     let r = SyscallRecord { kind: RecordKind::Syscall as u16, pid, tid: pid, nr: 110, ..Default::default() };
     let mut left = n;

@@ -1,4 +1,4 @@
-//! The floors: empty BTF tracepoint programs on sys_enter and sys_exit (strace-ebpf's `floor`),
+//! The floors: empty BTF tracepoint programs on sys_enter and sys_exit (crate strace-bench-ebpf),
 //! or on sys_exit alone, or on both reading the clock once each.
 use anyhow::{Context as _, Result};
 use aya::{Btf, Ebpf, programs::BtfTracePoint};

@@ -1,14 +1,15 @@
-//! An in-memory kernel for tests that need no root.
+//! An in-memory kernel: for tests that need no root, and for measuring the
+//! userspace side alone (the benchmarks, with the `fake-kernel` feature).
+//! By default it accepts every change at once and reports nothing lost.
 use std::{
     collections::HashMap,
     sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU32, Ordering},
     },
-    time::Duration,
 };
 
-use super::*;
+use super::{KernelCounters, KernelError, KernelReads, KernelThreads, ProgramStats, Unsettled};
 
 #[derive(Default)]
 pub struct FakeKernel {
@@ -19,11 +20,11 @@ pub struct FakeKernel {
     pub reads: Arc<FakeReads>,
     /// How many times the hooks went from detached to attached (shared, so a
     /// test can read it after the tracer owns the kernel).
-    pub attaches: std::sync::Arc<std::sync::atomic::AtomicU32>,
+    pub attaches: Arc<AtomicU32>,
     /// Host pids whose watch changed, not yet handed over by `unsettled`.
     pub pending: Vec<u32>,
     /// Host pids the tracer settled, in order (shared, as `attaches`).
-    pub settled: std::sync::Arc<std::sync::Mutex<Vec<u32>>>,
+    pub settled: Arc<Mutex<Vec<u32>>>,
     /// Stands for the kernel's grace period (by default none).
     pub grace_period: Option<fn()>,
     /// Runs as the hooks go from detached to attached: stands for the wait
@@ -31,11 +32,11 @@ pub struct FakeKernel {
     pub attach: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
-impl Kernel for FakeKernel {
+impl super::Kernel for FakeKernel {
     fn host_pids(&self) -> bool {
         true
     }
-    fn set_active(&mut self, on: bool) -> Result<(), String> {
+    fn set_active(&mut self, on: bool) -> Result<(), KernelError> {
         if on && !self.reads.active.load(Ordering::Relaxed) {
             self.attaches.fetch_add(1, Ordering::Relaxed);
             if let Some(attach) = &self.attach {
@@ -45,12 +46,12 @@ impl Kernel for FakeKernel {
         self.reads.active.store(on, Ordering::Relaxed);
         Ok(())
     }
-    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow: bool) -> Result<(), String> {
+    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow: bool) -> Result<(), KernelError> {
         self.watched.insert(ns_pid, (host_pid.or(Some(ns_pid)), follow));
         self.pending.push(host_pid.unwrap_or(ns_pid));
         Ok(())
     }
-    fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), String> {
+    fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), KernelError> {
         self.watched.remove(&ns_pid);
         self.pending.push(host_pid.unwrap_or(ns_pid));
         Ok(())
@@ -63,7 +64,7 @@ impl Kernel for FakeKernel {
         }
     }
     fn settle(&mut self, changes: Unsettled) {
-        self.settled.lock().unwrap().extend(changes.tgids);
+        self.settled.lock().unwrap_or_else(|p| p.into_inner()).extend(changes.tgids);
     }
     fn reads(&self) -> Arc<dyn KernelReads> {
         self.reads.clone()
@@ -83,8 +84,12 @@ impl KernelReads for FakeReads {
     fn lost(&self, _host_pid: u32) -> u64 {
         self.lost
     }
-    fn in_flight(&self, _host_pid: Option<u32>, _ns_pid: u32) -> Vec<InFlight> {
-        vec![]
+    /// As if the programs had seen every thread of the process make its
+    /// last call: no call is in progress, and none is read from /proc.
+    fn threads(&self, host_pid: u32) -> KernelThreads {
+        let tasks = std::fs::read_dir(format!("/proc/{host_pid}/task")).into_iter().flatten();
+        let known = tasks.filter_map(|t| t.ok()?.file_name().to_str()?.parse().ok()).collect();
+        KernelThreads { known, calls: vec![] }
     }
     fn counters(&self) -> KernelCounters {
         KernelCounters::default()
@@ -92,19 +97,4 @@ impl KernelReads for FakeReads {
     fn programs(&self) -> Vec<ProgramStats> {
         vec![]
     }
-}
-
-pub fn tracer() -> Tracer {
-    with_kernel(FakeKernel::default())
-}
-
-pub fn with_kernel(kernel: FakeKernel) -> Tracer {
-    let limits = Limits { per_process: 100, memory_bytes: 1 << 20 };
-    Tracer::new(Box::new(kernel), limits, Clock::from_offset(0), Duration::from_secs(600), None)
-}
-
-/// A tracer keeping `per_process` events of each process.
-pub fn with_history(per_process: usize) -> Tracer {
-    let limits = Limits { per_process, memory_bytes: 64 << 20 };
-    Tracer::new(Box::new(FakeKernel::default()), limits, Clock::from_offset(0), Duration::from_secs(600), None)
 }

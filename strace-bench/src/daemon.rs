@@ -1,12 +1,11 @@
 //! The daemon under test: the release binary, pinned to a CPU, driven over HTTP.
 use std::{
-    io::{BufRead as _, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Command},
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result, anyhow, bail};
 use serde_json::Value;
 
 pub struct Daemon {
@@ -17,27 +16,9 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(bin: &Path, cpu: usize, args: &[&str]) -> Result<Daemon> {
-        let mut child = Command::new("taskset")
-            .args(["-c", &cpu.to_string()])
-            .arg(bin)
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("STRACE_API_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting the daemon")?;
-        let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1).and_then(|a| a.split_whitespace().next())
-                {
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(30)).context("the daemon did not start")?;
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", &cpu.to_string()]).arg(bin).args(["--listen", "127.0.0.1:0"]).args(args);
+        let started = strace_harness::start(cmd, Duration::from_secs(30)).map_err(|e| anyhow!(e))?;
         // The paced client's threads each keep a connection (ureq keeps 3
         // idle ones per host by default, which closed one of four).
         let agent = ureq::Agent::config_builder()
@@ -45,7 +26,7 @@ impl Daemon {
             .max_idle_connections_per_host(8)
             .build()
             .new_agent();
-        Ok(Daemon { child, base: format!("http://{addr}"), agent })
+        Ok(Daemon { child: started.child, base: started.base, agent })
     }
 
     pub fn pid(&self) -> u32 {

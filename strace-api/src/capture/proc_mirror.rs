@@ -1,29 +1,20 @@
 //! Calls the programs did not see begin: threads blocked since before their
 //! process was watched (a hung process, the usual case), read from
-//! `/proc/<pid>/task/<tid>/syscall`, with copies of their inputs (paths,
-//! socket addresses) read from `/proc/<pid>/mem`. Both need ptrace access to
-//! the process (CAP_SYS_PTRACE, or a process of the same user with no
-//! capabilities the daemon lacks); without it there is nothing to show.
+//! `/proc/<pid>/task/<tid>/syscall`, with their inputs (paths, socket
+//! addresses) captured from `/proc/<pid>/mem` as the kernel program would
+//! have captured them. Both need ptrace access to the process
+//! (CAP_SYS_PTRACE, or a process of the same user with no capabilities the
+//! daemon lacks); without it there is nothing to show.
 use std::{fs::File, os::unix::fs::FileExt as _};
 
-use strace_common::capture::{AuxItem, CaptureSpec, MAX_SOCKADDR, MAX_STRING, position};
+use strace_common::capture::{self, CaptureItem, CaptureSpec, MAX_SOCKADDR, MAX_STRING, position};
 
-use crate::syscall::{self, aux};
-
-/// A call a thread of the process is blocked in.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Blocked {
-    pub tid: u32,
-    pub nr: i32,
-    pub args: [u64; 6],
-    /// Its inputs, as the kernel's copies are kept (an aux items region).
-    pub copies: Option<Box<[u8]>>,
-}
+use crate::{kernel::CallInProgress, syscall};
 
 /// The calls the threads of `pid` not in `skip` (sorted) are blocked in, for
 /// at most `max` threads. A running thread, one stopped outside a syscall,
-/// and one whose file cannot be read are left out.
-pub fn calls(pid: u32, skip: &[u32], max: usize) -> Vec<Blocked> {
+/// and one whose file cannot be read are left out. Their start is unknown.
+pub fn blocked_calls(pid: u32, skip: &[u32], max: usize) -> Vec<CallInProgress> {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return vec![] };
     let mut memory = None;
     tasks
@@ -33,11 +24,11 @@ pub fn calls(pid: u32, skip: &[u32], max: usize) -> Vec<Blocked> {
         .filter_map(|tid| {
             let line = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).ok()?;
             let (nr, args) = parse_syscall(&line)?;
-            let copies = syscall::entry_copies(nr).and_then(|spec| {
+            let capture = syscall::capture_spec(nr).and_then(|spec| {
                 let mem = memory.get_or_insert_with(|| File::open(format!("/proc/{pid}/mem")).ok()).as_ref()?;
                 inputs(mem, &spec, &args)
             });
-            Some(Blocked { tid, nr, args, copies })
+            Some(CallInProgress { tid, nr, args, since_ns: None, capture_key: 0, capture })
         })
         .collect()
 }
@@ -55,14 +46,16 @@ fn parse_syscall(line: &str) -> Option<(i32, [u64; 6])> {
 }
 
 /// The strings and the socket address `spec` names, read from the process's
-/// memory as the kernel program copies them at entry (the same limits).
+/// memory as the kernel program captures them at entry (the same limits).
 fn inputs(mem: &File, spec: &CaptureSpec, args: &[u64; 6]) -> Option<Box<[u8]>> {
     let mut items: Vec<(u8, u8, u8, u8, Vec<u8>)> = vec![];
     for i in 0..6u8 {
         if spec.strings & (1 << i) != 0 {
             items.push(match string(mem, args[i as usize]) {
-                Some((s, truncated)) => (i, AuxItem::STRING, if truncated { AuxItem::TRUNCATED } else { 0 }, 0, s),
-                None => (i, AuxItem::STRING, AuxItem::FAULT, 0, vec![]),
+                Some((s, truncated)) => {
+                    (i, CaptureItem::STRING, if truncated { CaptureItem::TRUNCATED } else { 0 }, 0, s)
+                }
+                None => (i, CaptureItem::STRING, CaptureItem::FAULT, 0, vec![]),
             });
         }
     }
@@ -70,15 +63,15 @@ fn inputs(mem: &File, spec: &CaptureSpec, args: &[u64; 6]) -> Option<Box<[u8]>> 
         let len = (args[l as usize] as usize).min(MAX_SOCKADDR);
         let mut buf = vec![0; len];
         items.push(match mem.read_exact_at(&mut buf, args[a as usize]) {
-            Ok(()) => (a, AuxItem::SOCKADDR, 0, 0, buf),
-            Err(_) => (a, AuxItem::SOCKADDR, AuxItem::FAULT, 0, vec![]),
+            Ok(()) => (a, CaptureItem::SOCKADDR, 0, 0, buf),
+            Err(_) => (a, CaptureItem::SOCKADDR, CaptureItem::FAULT, 0, vec![]),
         });
     }
     if items.is_empty() {
         return None;
     }
     let items: Vec<_> = items.iter().map(|(a, k, f, n, d)| (*a, *k, *f, *n, &d[..])).collect();
-    Some(aux::build(&items).into_boxed_slice())
+    Some(capture::build(&items).into_boxed_slice())
 }
 
 /// A NUL-terminated string at `addr`: at most MAX_STRING - 1 bytes, and
@@ -125,23 +118,23 @@ mod tests {
         let child = Sleeper::spawn();
         let pid = child.pid();
         let sleeps = ["nanosleep", "clock_nanosleep"].map(|n| n.parse::<syscalls::Sysno>().map_or(-1, |s| s.id()));
-        let asleep = |found: &[Blocked]| found.iter().any(|b| b.tid == pid && sleeps.contains(&b.nr));
+        let asleep = |found: &[CallInProgress]| found.iter().any(|b| b.tid == pid && sleeps.contains(&b.nr));
         // Starting up, it may block in other calls (reading its libraries).
         let mut found = vec![];
         for _ in 0..500 {
-            found = calls(pid, &[], 8);
+            found = blocked_calls(pid, &[], 8);
             if asleep(&found) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(asleep(&found), "{found:?}");
-        assert!(calls(pid, &[pid], 8).is_empty(), "skipped");
+        assert!(blocked_calls(pid, &[pid], 8).is_empty(), "skipped");
     }
 
     /// Reads this process's own memory, as it would another's.
     #[test]
-    fn inputs_are_read_like_the_kernels_copies() {
+    fn inputs_are_read_like_the_kernels_captures() {
         let mem = File::open("/proc/self/mem").unwrap();
         let path = b"/etc/hosts\0";
         let long = [b'x'; 300];
@@ -149,13 +142,13 @@ mod tests {
         let spec = CaptureSpec { strings: 0b11, addr_in: 3, addr_in_len: 4, ..CaptureSpec::default() };
         let args = [path.as_ptr() as u64, long.as_ptr() as u64, sockaddr.as_ptr() as u64, 5, 0, 0];
         let region = inputs(&mem, &spec, &args).unwrap();
-        let first = aux::find(&region, 0, AuxItem::STRING).unwrap();
+        let first = capture::find(&region, 0, CaptureItem::STRING).unwrap();
         assert_eq!((first.data, first.truncated()), (&b"/etc/hosts"[..], false));
-        let second = aux::find(&region, 1, AuxItem::STRING).unwrap();
+        let second = capture::find(&region, 1, CaptureItem::STRING).unwrap();
         assert_eq!((second.data.len(), second.truncated()), (MAX_STRING - 1, true));
-        assert_eq!(aux::find(&region, 2, AuxItem::SOCKADDR).unwrap().data, &sockaddr[..]);
+        assert_eq!(capture::find(&region, 2, CaptureItem::SOCKADDR).unwrap().data, &sockaddr[..]);
         let null = inputs(&mem, &CaptureSpec { strings: 1, ..CaptureSpec::default() }, &[0; 6]).unwrap();
-        assert!(aux::find(&null, 0, AuxItem::STRING).unwrap().fault());
+        assert!(capture::find(&null, 0, CaptureItem::STRING).unwrap().fault());
         assert_eq!(inputs(&mem, &CaptureSpec::default(), &args), None);
     }
 }
