@@ -412,7 +412,9 @@ impl Drop for Traced {
 fn strace_calls(t: &Traced) -> HashMap<u32, Vec<strace::Call>> {
     let mut calls = strace::parse(&std::fs::read_to_string(&t.out).unwrap());
     let root = calls.get_mut(&t.pid).unwrap_or_else(|| panic!("{}: strace saw no call of {}", t.label, t.pid));
-    // strace's exec of the gate comes first; the gate's exec of the program next.
+    // strace's exec of the gate comes first, the gate's exec of the program
+    // next: counted from the second call, its position is where the gate's
+    // calls end.
     let exec = root
         .iter()
         .skip(1)
@@ -505,9 +507,16 @@ type Example = (&'static str, String, String);
 
 #[derive(Default)]
 struct Differences {
-    /// Per syscall: paired calls, differing ones, examples.
-    by_call: BTreeMap<String, (usize, usize, Vec<Example>)>,
+    by_call: BTreeMap<String, CallDifferences>,
     unpaired: Vec<String>,
+}
+
+/// The pairs of one syscall.
+#[derive(Default)]
+struct CallDifferences {
+    paired: usize,
+    differ: usize,
+    examples: Vec<Example>,
 }
 
 /// Pairs a run's calls per thread and counts.
@@ -547,10 +556,10 @@ fn compare(
                 .as_array()
                 .map_or(0, |a| a.iter().filter(|x| x["type"] == "fd" && x["value"].as_i64().is_some()).count());
             let entry = diffs.by_call.entry(call.name.clone()).or_default();
-            entry.0 += 1;
+            entry.paired += 1;
             if !same {
-                entry.1 += 1;
-                entry.2.push((label, call.text.clone(), text.to_string()));
+                entry.differ += 1;
+                entry.examples.push((label, call.text.clone(), text.to_string()));
             }
         }
         for (e, used) in seq.iter().zip(&used) {
@@ -661,7 +670,6 @@ fn run(mode: Mode) {
         assert_eq!(unsafe { libc::kill(t.pid as i32, libc::SIGINT) }, 0);
         finish(&mut t, &SERVER, Duration::from_secs(10), &mut diffs);
     }
-    drop(finish);
     if runs.is_empty() {
         let _ = std::io::stderr()
             .write_all(format!("SKIPPED: none of the programs is installed:\n{}", skipped.concat()).as_bytes());
@@ -737,12 +745,12 @@ fn run(mode: Mode) {
         total.fd_args
     ));
 
-    let mut ranked: Vec<(&String, &(usize, usize, Vec<Example>))> = diffs
+    let mut ranked: Vec<(&String, &CallDifferences)> = diffs
         .by_call
         .iter()
-        .filter(|(name, (_, differ, _))| *differ > 0 && (mode.buffers_count || !BUFFER_CALLS.contains(&name.as_str())))
+        .filter(|(name, c)| c.differ > 0 && (mode.buffers_count || !BUFFER_CALLS.contains(&name.as_str())))
         .collect();
-    ranked.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.cmp(b.0)));
+    ranked.sort_by(|a, b| b.1.differ.cmp(&a.1.differ).then(a.0.cmp(b.0)));
     report.push_str(&format!(
         "syscalls that differ most ({} kinds{}):\n",
         ranked.len(),
@@ -750,7 +758,7 @@ fn run(mode: Mode) {
     ));
     let denominator = if mode.buffers_count { total.paired } else { total.paired_without_buffers };
     let mut all_differences = String::new();
-    for (name, (paired, differ, examples)) in &ranked {
+    for (name, CallDifferences { paired, differ, examples }) in &ranked {
         report.push_str(&format!(
             "{differ:>6} of {paired:>5}  {name}  ({:.1} points of the share)\n",
             share(*differ, denominator) * 100.0
