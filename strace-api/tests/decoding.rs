@@ -1,7 +1,8 @@
 //! strace-level decoding, checked against strace itself: one run of a varied
 //! workload (support/mix.c) under `strace -f -ttt -T`, watched by the daemon
 //! at the same time; per thread, strace's (syscall, return value) pairs must
-//! appear in the daemon's sequence, with the same path strings.
+//! appear in the daemon's sequence, with the same path strings (strace's
+//! output read back by support/strace.rs).
 mod support;
 
 use std::{
@@ -14,15 +15,6 @@ use std::{
 
 use serde_json::Value;
 use support::{compile, flag_file, in_ci, read_line, set_flag};
-
-/// One syscall as strace printed it.
-#[derive(Debug, Clone)]
-struct Call {
-    name: String,
-    args: String,
-    ret: Option<i64>,
-    duration_us: Option<f64>,
-}
 
 /// The calls whose path arguments must read the same as strace's.
 const PATH_CALLS: &[&str] = &[
@@ -63,67 +55,6 @@ const PATH_CALLS: &[&str] = &[
     "execve",
     "execveat",
 ];
-
-fn errno_numbers() -> HashMap<&'static str, i64> {
-    (1..4096).filter_map(|n| syscalls::Errno::new(n).name().map(|name| (name, n as i64))).collect()
-}
-
-/// strace's return column: `3`, `0x7f…`, `-1 ENOENT (…)`, `?`.
-fn parse_ret(s: &str, errnos: &HashMap<&str, i64>) -> Option<i64> {
-    let mut words = s.split_whitespace();
-    let first = words.next()?;
-    if first == "?" {
-        return None;
-    }
-    if first == "-1"
-        && let Some(e) = words.next().and_then(|w| errnos.get(w))
-    {
-        return Some(-e);
-    }
-    match first.strip_prefix("0x") {
-        Some(hex) => i64::from_str_radix(hex, 16).ok(),
-        None => first.parse().ok(),
-    }
-}
-
-/// strace -f -ttt -T output, per thread id, resumed calls joined.
-fn parse_strace(text: &str) -> HashMap<u32, Vec<Call>> {
-    let errnos = errno_numbers();
-    let mut calls: HashMap<u32, Vec<Call>> = HashMap::new();
-    let mut unfinished: HashMap<u32, (String, String)> = HashMap::new();
-    for line in text.lines() {
-        // "PID  SECONDS.MICROS rest" (strace pads the pid column).
-        let Some((tid, rest)) = line.trim_start().split_once(' ') else { continue };
-        let Some((_ts, rest)) = rest.trim_start().split_once(' ') else { continue };
-        let Ok(tid) = tid.parse::<u32>() else { continue };
-        let rest = rest.trim_start();
-        if rest.starts_with("---") || rest.starts_with("+++") {
-            continue;
-        }
-        let (name, args_and_ret) = if let Some(r) = rest.strip_prefix("<... ") {
-            let Some((name, tail)) = r.split_once(" resumed>") else { continue };
-            let Some((_, head)) = unfinished.remove(&tid) else { continue };
-            (name.to_string(), format!("{head}{tail}"))
-        } else {
-            let Some((name, tail)) = rest.split_once('(') else { continue };
-            (name.to_string(), tail.to_string())
-        };
-        if let Some(head) = args_and_ret.strip_suffix("<unfinished ...>") {
-            unfinished.insert(tid, (name, head.trim_end().to_string()));
-            continue;
-        }
-        let (body, duration_us) = match args_and_ret.rsplit_once(" <") {
-            Some((b, d)) if d.ends_with('>') => {
-                (b.to_string(), d.trim_end_matches('>').parse::<f64>().ok().map(|s| s * 1e6))
-            }
-            _ => (args_and_ret.clone(), None),
-        };
-        let Some((args, ret)) = body.rsplit_once(" = ") else { continue };
-        let args = args.trim_end().trim_end_matches(')').to_string();
-        calls.entry(tid).or_default().push(Call { name, args, ret: parse_ret(ret, &errnos), duration_us });
-    }
-    calls
-}
 
 /// The quoted strings of an argument list, quotes and escapes kept.
 fn quoted(args: &str) -> Vec<String> {
@@ -198,7 +129,7 @@ fn decoding_agrees_with_strace() {
         }
     }
 
-    let mut theirs = parse_strace(&std::fs::read_to_string(&out).unwrap());
+    let mut theirs = support::strace::parse(&std::fs::read_to_string(&out).unwrap());
     // The main thread: only what came after "ready" (the daemon started watching then).
     let main = theirs.get_mut(&pid).unwrap();
     let start = main.iter().position(|c| c.name == "write" && c.args.contains("ready ")).unwrap() + 1;

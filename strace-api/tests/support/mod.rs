@@ -15,6 +15,8 @@ use std::{
 
 use serde_json::Value;
 
+pub mod strace;
+
 /// Starts a daemon or returns from the test (skipping outside CI).
 #[macro_export]
 macro_rules! daemon {
