@@ -26,9 +26,11 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         max_threads: config.max_threads,
         watch_all: config.watch_all,
         capture_bytes: config.capture_bytes,
+        capture_structs: config.capture_structs,
         durations: config.durations,
         entry_hook: config.entry_hook,
     };
+    crate::syscall::set_string_limit(config.capture_bytes as usize);
     let (probe, streams) = Probe::load(settings)?;
     after_load();
     let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };

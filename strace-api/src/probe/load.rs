@@ -66,7 +66,7 @@ impl Globals {
             nr_rt_sigreturn,
             nr_forks: syscall::fork_numbers(),
             buffer_bytes: settings.capture_bytes,
-            capture: capture_table(settings.capture_bytes),
+            capture: capture_table(settings.capture_bytes, settings.capture_structs),
             wake_bytes: wake_bytes(settings.ring_bytes),
         })
     }
@@ -138,7 +138,10 @@ pub fn programs(
     for &(name, hook) in syscall_hooks {
         let program = btf_tracepoint(ebpf, name).map_err(|e| StartupError::program(name, e))?;
         program.load(hook, &btf).map_err(|e| StartupError::program(name, e))?;
-        ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
+        let info = program.info().map_err(|e| StartupError::program(name, e))?;
+        // The verifier's work (its limit is a million): how near a change came.
+        tracing::debug!(program = name, verified = ?info.verified_instruction_count(), "loaded");
+        ids.push((name, info.id()));
     }
     Ok(ids)
 }
@@ -193,12 +196,13 @@ fn wake_bytes(ring_bytes: u32) -> u64 {
 }
 
 /// Tells the kernel what to capture for which syscall (from `syscall::table`).
-fn capture_table(capture_bytes: u32) -> CaptureTable {
+fn capture_table(capture_bytes: u32, structs: bool) -> CaptureTable {
     let mut table = [CaptureSpec::NONE; capture::CAPTURE_ENTRIES as usize];
     for (nr, spec) in syscall::capture_specs() {
         // Buffers off (the default): the kernel would set up a capture for
         // every read and write and find nothing to do.
         let spec = if capture_bytes == 0 { spec.without_buffers() } else { spec };
+        let spec = if structs { spec } else { spec.without_copies() };
         match usize::try_from(nr).ok().and_then(|nr| table.get_mut(nr)) {
             Some(entry) => *entry = spec,
             // The decode table's own test keeps every number in range.
@@ -224,13 +228,18 @@ mod tests {
     #[test]
     fn with_buffers_off_the_kernel_sets_up_no_buffer_capture() {
         let entry = |table: &CaptureTable, s: Sysno| table[s.id() as usize];
-        let off = capture_table(0);
+        let off = capture_table(0, true);
         assert_eq!(entry(&off, Sysno::write), CaptureSpec::NONE);
         assert_eq!(entry(&off, Sysno::read), CaptureSpec::NONE);
         let recvfrom = entry(&off, Sysno::recvfrom);
         assert_eq!((recvfrom.addr_out, recvfrom.buf_out), (5, 0), "the address is still captured");
         assert_eq!(entry(&off, Sysno::openat).strings, 0b10);
-        let on = capture_table(64);
+        let on = capture_table(64, true);
         assert_eq!((entry(&on, Sysno::write).buf_in, entry(&on, Sysno::read).buf_out), (2, 2));
+        let bare = capture_table(0, false);
+        assert_eq!(entry(&bare, Sysno::fstat), CaptureSpec::NONE, "no struct copies: nothing to do");
+        let stat = entry(&bare, Sysno::newfstatat);
+        assert_eq!((stat.strings, stat.when), (0b10, CaptureSpec::AT_ENTRY), "its path is still copied");
+        assert!(entry(&off, Sysno::fstat).at_exit());
     }
 }

@@ -4,9 +4,11 @@
 mod call;
 mod decode;
 pub mod flags;
+mod layout;
 mod render;
 mod signature;
 mod sockaddr;
+mod structs;
 mod table;
 
 pub use call::Call;
@@ -15,7 +17,13 @@ pub use render::{format_arg, format_ret, line, line_of, unfinished};
 pub use signature::{Arg, ArgKind, Signature, signature};
 pub use table::{capture_spec, capture_specs};
 
-use std::{collections::HashMap, sync::LazyLock};
+use std::{
+    collections::HashMap,
+    sync::{
+        LazyLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use syscalls::{Errno, Sysno};
 
@@ -51,6 +59,35 @@ pub fn fork_numbers() -> [i32; 4] {
 /// Kernel convention: a return value in -4095..=-1 is `-errno`.
 pub fn errno_of(ret: i64) -> Option<i32> {
     (-4095..=-1).contains(&ret).then_some(-ret as i32)
+}
+
+/// The longest string (not path) and array shown, as strace's `-s`: the
+/// daemon's `--capture-bytes` when set, else none (strings are shown as far
+/// as they were copied).
+static STRING_LIMIT: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the string limit (0: none). Called once, at start.
+pub fn set_string_limit(limit: usize) {
+    STRING_LIMIT.store(limit, Ordering::Relaxed);
+}
+
+/// The string limit, if any (see `set_string_limit`).
+pub fn string_limit() -> Option<usize> {
+    Some(STRING_LIMIT.load(Ordering::Relaxed)).filter(|&l| l > 0)
+}
+
+/// Bytes as strace quotes data it prints in hex (`getrandom`'s): `"\x9e\x01"`.
+pub fn quote_hex(bytes: &[u8], truncated: bool) -> String {
+    let mut s = String::with_capacity(bytes.len() * 4 + 2);
+    s.push('"');
+    for b in bytes {
+        s.push_str(&format!("\\x{b:02x}"));
+    }
+    s.push('"');
+    if truncated {
+        s.push_str("...");
+    }
+    s
 }
 
 /// Bytes as strace quotes them: `"..."`, C escapes, other non-printable

@@ -3,7 +3,9 @@ use std::fmt::Write as _;
 
 use syscalls::Sysno;
 
-use super::{ArgKind, Call, Decoded, decode, errno_description, errno_name, errno_of, flags, name, restarts};
+use strace_common::capture::{self, CaptureItem};
+
+use super::{ArgKind, Call, Decoded, decode, errno_description, errno_name, errno_of, flags, name, restarts, structs};
 use crate::recorder::Event;
 
 /// The whole line for one event; with `durations`, strace -T's `<0.000012>`.
@@ -19,7 +21,12 @@ pub fn line_of(ev: &Event, args: &[Decoded], durations: bool) -> String {
         // C's %#x, as strace: 0, 0x8802.
         (true, Some(flags)) if ev.ret == 0 => write!(s, "0 (flags {flags})").expect("writing to a String"),
         (true, Some(flags)) => write!(s, "{:#x} (flags {flags})", ev.ret).expect("writing to a String"),
-        (true, None) => s.push_str(&format_ret(ev.nr(), ev.ret)),
+        (true, None) => {
+            s.push_str(&format_ret(ev.nr(), ev.ret));
+            if let Some(note) = annotation(ev) {
+                write!(s, " ({note})").expect("writing to a String");
+            }
+        }
         (false, _) => s.push('?'),
     }
     if durations && let Some(ns) = ev.duration_ns() {
@@ -36,9 +43,37 @@ fn returned_flags(ev: &Event) -> Option<String> {
     }
     match ev.args[1] as i32 {
         libc::F_GETFL => Some(flags::open_flags(ev.ret as u64).join("|")),
-        libc::F_GETFD => Some(flags::bits(ev.ret as u64, flags::FD_FLAGS).join("|")),
+        // strace says nothing of no flags.
+        libc::F_GETFD if ev.ret != 0 => Some(flags::bits(ev.ret as u64, flags::FD_FLAGS).join("|")),
         _ => None,
     }
+}
+
+/// What strace adds after some calls' return values: `(Timeout)`, what
+/// `poll` returned in its fds, the name of `prctl`'s answer.
+fn annotation(ev: &Event) -> Option<String> {
+    if ev.ret < 0 {
+        return None;
+    }
+    let nr = ev.nr();
+    if nr == Sysno::poll.id() || nr == Sysno::ppoll.id() {
+        if ev.ret == 0 {
+            return Some("Timeout".into());
+        }
+        let fds = capture::items(ev.capture()).find(|x| x.arg == 0 && x.kind == CaptureItem::COPY && x.index == 1)?;
+        return (!fds.fault()).then(|| structs::poll_revents(fds.data).0);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if nr == Sysno::select.id() && ev.ret == 0 {
+        return Some("Timeout".into());
+    }
+    if nr == Sysno::pselect6.id() && ev.ret == 0 {
+        return Some("Timeout".into());
+    }
+    if nr == Sysno::prctl.id() && ev.args[0] as i32 == libc::PR_GET_DUMPABLE {
+        return flags::name(ev.ret as u64, flags::DUMPABLE).map(str::to_string);
+    }
+    None
 }
 
 /// A call still in progress, as strace shows it: `read(3, <unfinished ...>`.
@@ -58,8 +93,10 @@ fn call(ev: &(impl Call + ?Sized), args: &[Decoded], inputs_only: bool) -> Strin
     if ev.args_lost() {
         return format!("{}(?)", name(ev.nr()));
     }
-    let args: Vec<&str> =
-        args.iter().take_while(|a| !(inputs_only && a.output)).filter(|a| !a.hidden).map(|a| a.text.as_str()).collect();
+    let mut shown: Vec<&Decoded> =
+        args.iter().take_while(|a| !(inputs_only && a.output)).filter(|a| !a.hidden).collect();
+    shown.sort_by_key(|a| a.order);
+    let args: Vec<&str> = shown.iter().map(|a| a.text.as_str()).collect();
     format!("{}({})", name(ev.nr()), args.join(", "))
 }
 
