@@ -47,6 +47,13 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_CAPTURE_STRUCTS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub capture_structs: bool,
 
+    /// Show the path of every fd, as `strace -y` (`read(3</etc/hosts>, …)`),
+    /// for watches that do not say (`PUT /v1/watch/{pid}?fd_paths=`). Each
+    /// such process's fd table is kept from the calls it makes and read from
+    /// /proc when its watch begins.
+    #[arg(long, env = "STRACE_API_FD_PATHS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
+    pub fd_paths: bool,
+
     /// Time each call (its duration, as `strace -T`). `false` saves one clock
     /// read a traced call (20–30 ns on the benchmark machine): events then carry
     /// their exit time only, and calls in progress no start time.

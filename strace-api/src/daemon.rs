@@ -42,6 +42,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             retention: Duration::from_secs(config.retain_exited_secs),
             durations: config.durations,
             ring_bytes: config.ring_bytes.into(),
+            fd_paths: config.fd_paths,
         },
     );
     let tracer = Arc::new(tracer);

@@ -393,6 +393,7 @@ fn ingest_only(n: u64) -> Result<()> {
         retention: Duration::from_secs(600),
         durations: true,
         ring_bytes: 8 << 20,
+        fd_paths: false,
     };
     let tracer = Tracer::new(Box::new(FakeKernel::default()), config);
     tracer.watch(pid, false).context("watching our parent")?;

@@ -137,10 +137,18 @@ impl CopySpec {
     /// its own length as a u16 at offset `elem` (`getdents64`): the item
     /// holds the count as a u32, flagged MORE if the walk stopped early.
     pub const COUNT_RECORDS: u8 = 4;
+    /// The inode numbers of new fds (`socket:[1234]`, `pipe:[1234]`): of
+    /// the fd the call returned (`arg` RETURNED_FD), or of the two in the
+    /// int[2] argument `arg` points at (`pipe2`, `socketpair`). At exit. The
+    /// item ([`CaptureItem::INODES`]) holds a u64 per fd (0: unknown).
+    pub const FD_INODES: u8 = 8;
 
     /// `arg`: the pointer is the stack pointer at entry (rt_sigreturn's
     /// signal frame); not copied when the call is seen only at its exit.
     pub const STACK: u8 = 7;
+
+    /// `arg` of an FD_INODES copy: the fd the call returned.
+    pub const RETURNED_FD: u8 = 8;
 
     /// The count is one: `elem` bytes.
     pub const ONE: u8 = 0;
@@ -211,6 +219,7 @@ impl CaptureSpec {
     /// The same with `when` set from what it copies.
     pub fn sealed(self) -> CaptureSpec {
         let used = |c: &&CopySpec| c.arg != 0;
+        // (An FD_INODES copy is at exit: the fds are new then.)
         let entry = self.strings != 0
             || self.argv != 0
             || self.addr_in != 0
@@ -291,9 +300,11 @@ impl CaptureItem {
     /// A [`CopySpec`]'s copy (`index`: 0 at entry, 1 at exit).
     pub const COPY: u8 = 5;
     /// Made in userspace: the path an fd argument had at the call
-    /// (`--fd-paths`); `arg` 6 is the returned fd, `index` an fd's position
-    /// in an array (`pipe2`'s pair).
+    /// (`--fd-paths`); `arg` [`RETURNED`] is the returned fd, `index` an
+    /// fd's position in an array (`pipe2`'s pair).
     pub const FD_PATH: u8 = 6;
+    /// A [`CopySpec::FD_INODES`] copy (`arg` [`RETURNED`] for a returned fd).
+    pub const INODES: u8 = 7;
 
     /// The data went on beyond what was copied.
     pub const TRUNCATED: u8 = 1;
@@ -302,6 +313,9 @@ impl CaptureItem {
     /// (argv) more entries follow than were copied.
     pub const MORE: u8 = 4;
 }
+
+/// The `arg` of an FD_PATH item for the fd a call returned.
+pub const RETURNED: u8 = 6;
 
 /// Bytes an item takes in the record: its head and its payload rounded up to 8.
 pub const fn item_span(len: usize) -> usize {

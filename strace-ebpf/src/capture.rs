@@ -11,18 +11,21 @@
 use aya_ebpf::{
     Global,
     cty::c_void,
-    helpers::generated::{bpf_probe_read_user, bpf_probe_read_user_str},
+    helpers::{
+        bpf_probe_read_kernel,
+        generated::{bpf_get_current_task, bpf_probe_read_user, bpf_probe_read_user_str},
+    },
 };
 use strace_common::{
     RecordKind, ThreadSlot,
     capture::{
         CAPTURE_ENTRIES, CAPTURE_HEADER_BYTES, CAPTURE_ITEM_BYTES, COPIES, CaptureHeader, CaptureItem, CaptureSpec,
         CaptureTable, CopySpec, MAX_ARGV, MAX_ARGV_STRING, MAX_BUFFER, MAX_CAPTURE_BYTES, MAX_COPY, MAX_POINTER_CHUNKS,
-        MAX_RECORDS, MAX_SOCKADDR, MAX_STRING, POINTER_CHUNK, item_span, position,
+        MAX_RECORDS, MAX_SOCKADDR, MAX_STRING, POINTER_CHUNK, RETURNED, item_span, position,
     },
 };
 
-use crate::batch::Open;
+use crate::{batch::Open, maps::FD_INODE_OFFSETS};
 
 /// Set by the loader (.rodata): read at a constant address plus the syscall
 /// number, where a map lookup's key would go through the stack.
@@ -217,6 +220,41 @@ pub extern "C" fn strace_count_records(ptr: u64, total: u64, field: u64) -> u64 
     n | (CaptureItem::MORE as u64) << 32
 }
 
+/// The inode number of the calling thread's fd `fd` (0 if there is none):
+/// task → files → fdt → fd[fd] → f_inode → i_ino, at the offsets the loader
+/// read from the kernel's BTF. Global, as above (verified once).
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn strace_fd_inode(fd: u64) -> u64 {
+    let [files, fdt, max_fds, fd_array, f_inode, i_ino] = FD_INODE_OFFSETS.load();
+    if files == 0 || fdt == 0 || fd_array == 0 || f_inode == 0 || i_ino == 0 {
+        return 0;
+    }
+    let read = |at: u64| -> u64 {
+        // SAFETY: a kernel pointer read through the probe helper, which tolerates faults.
+        unsafe { bpf_probe_read_kernel(at as *const u64) }.unwrap_or(0)
+    };
+    // SAFETY: no arguments; the current task's address.
+    let task = unsafe { bpf_get_current_task() };
+    let files = read(task + files as u64);
+    if files == 0 {
+        return 0;
+    }
+    let fdt = read(files + fdt as u64);
+    if fdt == 0 {
+        return 0;
+    }
+    // SAFETY: as above.
+    let max = unsafe { bpf_probe_read_kernel((fdt + max_fds as u64) as *const u32) }.unwrap_or(0);
+    if fd >= max as u64 {
+        return 0;
+    }
+    let array = read(fdt + fd_array as u64);
+    let file = if array == 0 { 0 } else { read(array + 8 * fd) };
+    let inode = if file == 0 { 0 } else { read(file + f_inode as u64) };
+    if inode == 0 { 0 } else { read(inode + i_ino as u64) }
+}
+
 struct Writer {
     buf: *mut u8,
     off: usize,
@@ -381,6 +419,11 @@ impl Writer {
         {
             return;
         }
+        let index = at_exit as u8;
+        if c.flags & CopySpec::FD_INODES != 0 {
+            self.fd_inodes(&c, args, ret, index);
+            return;
+        }
         let (a, base) = match position(c.arg) {
             Some(a) => (a, nth(args, a)),
             None if c.arg == CopySpec::STACK => (0, stack),
@@ -390,7 +433,6 @@ impl Writer {
             return; // NULL: nothing to copy, shown as NULL
         }
         let ptr = base.wrapping_add(c.offset as u64);
-        let index = at_exit as u8;
         let op = c.flags & (CopySpec::COUNT_POINTERS | CopySpec::COUNT_RECORDS);
         if op != 0 && !counts {
             return;
@@ -417,6 +459,32 @@ impl Writer {
         // More than MAX_COPY bytes either way: no overflow in the product.
         let len = if count > MAX_COPY as u64 { MAX_COPY as u64 + 1 } else { count * c.elem as u64 };
         self.bytes(a, CaptureItem::COPY, index, ptr, len, c.max as u64, MAX_COPY);
+    }
+
+    /// The inode numbers of the fds a call made (see CopySpec::FD_INODES).
+    fn fd_inodes(&mut self, c: &CopySpec, args: &[u64; 6], ret: i64, index: u8) {
+        if ret < 0 || !self.fits(16) {
+            return;
+        }
+        let scratch = self.payload() as *mut u64;
+        if c.arg == CopySpec::RETURNED_FD {
+            // SAFETY: the payload area has room for 16 bytes (checked above).
+            unsafe { scratch.write_unaligned(strace_fd_inode(ret as u64)) };
+            self.finish(RETURNED, CaptureItem::INODES, index, 0, 8);
+            return;
+        }
+        let Some(a) = position(c.arg) else { return };
+        let mut pair = [0i32; 2];
+        // SAFETY: the helper copies the int[2] from user memory, or fails.
+        if unsafe { bpf_probe_read_user(pair.as_mut_ptr().cast(), 8, nth(args, a) as *const c_void) } != 0 {
+            return;
+        }
+        // SAFETY: as above.
+        unsafe {
+            scratch.write_unaligned(strace_fd_inode(pair[0] as u32 as u64));
+            scratch.add(1).write_unaligned(strace_fd_inode(pair[1] as u32 as u64));
+        }
+        self.finish(a, CaptureItem::INODES, index, 0, 16);
     }
 
     /// A count's item: the u32 `counted` packs below its item flags.

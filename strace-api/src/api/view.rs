@@ -29,6 +29,9 @@ pub struct EventView {
     pub ret: Option<i64>,
     /// Errno name when the call failed.
     pub errno: Option<&'static str>,
+    /// The path of the fd it returned (`--fd-paths`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ret_path: Option<String>,
     pub duration_ns: Option<u64>,
     /// The capture of its argument memory was lost (ring buffer full): its
     /// paths and addresses show as pointers. (The API's name for a capture
@@ -57,6 +60,7 @@ impl EventView {
             args: Hex::all(&ev.args[..decoded.len()]),
             ret,
             errno: ret.and_then(syscall::errno_of).map(|e| syscall::errno_name(e).unwrap_or("E?")),
+            ret_path: syscall::returned_path(ev),
             duration_ns: ev.duration_ns(),
             capture_lost: ev.flags & SyscallRecord::CAPTURE_LOST != 0,
             args_lost: ev.flags & SyscallRecord::ARGS_LOST != 0,

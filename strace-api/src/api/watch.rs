@@ -1,4 +1,4 @@
-//! `PUT /v1/watch/{pid}?children=`, `DELETE /v1/watch/{pid}`, `GET /v1/watch`,
+//! `PUT /v1/watch/{pid}?children=&fd_paths=`, `DELETE /v1/watch/{pid}`, `GET /v1/watch`,
 //! and the JSON shape of a watch.
 use std::{sync::Arc, time::SystemTime};
 
@@ -17,6 +17,9 @@ use crate::tracer::{Origin, Tracer, WatchStats, Watched};
 pub struct WatchQuery {
     /// Follow the processes it forks (default true).
     children: Option<bool>,
+    /// Show fds with their paths, as strace -y (default: the daemon's
+    /// `--fd-paths` for a new watch, unchanged for one that exists).
+    fd_paths: Option<bool>,
 }
 
 /// A watched process's state and counters.
@@ -30,6 +33,8 @@ pub struct WatchView {
     origin: &'static str,
     parent: Option<u32>,
     children: bool,
+    /// Fds are shown with their paths (`strace -y`).
+    fd_paths: bool,
     /// Events delivered to userspace.
     seen: u64,
     retained: u64,
@@ -56,6 +61,7 @@ impl From<WatchStats> for WatchView {
             },
             parent: w.parent,
             children: w.children,
+            fd_paths: w.fd_paths,
             seen: w.seen,
             retained: w.retained,
             evicted: w.evicted,
@@ -79,7 +85,9 @@ pub async fn start(
     ApiQuery(q): ApiQuery<WatchQuery>,
 ) -> Result<(StatusCode, Json<WatchView>), ApiError> {
     let t = tracer.clone();
-    let status = match off_the_workers("the watch change", move || t.watch(pid, q.children.unwrap_or(true))).await?? {
+    let children = q.children.unwrap_or(true);
+    let watch = move || t.watch_with(pid, children, q.fd_paths);
+    let status = match off_the_workers("the watch change", watch).await?? {
         Watched::New => StatusCode::CREATED,
         Watched::Already => StatusCode::OK,
         Watched::Exited => {

@@ -33,6 +33,7 @@ pub struct Globals {
     durations: u32,
     threads_mask: u32,
     task_pid_offset: u32,
+    fd_inode_offsets: [u32; 6],
     task_tgid_offset: u32,
     nr_exit: i32,
     nr_exit_group: i32,
@@ -58,6 +59,7 @@ impl Globals {
             durations: u32::from(settings.durations),
             threads_mask: settings.thread_table_size() - 1,
             task_pid_offset: offsets.pid,
+            fd_inode_offsets: offsets.fd_inode.unwrap_or_default(),
             task_tgid_offset: offsets.tgid,
             nr_exit,
             nr_exit_group,
@@ -81,6 +83,7 @@ impl Globals {
             .override_global(globals::DURATIONS, &self.durations, true)
             .override_global(globals::THREADS_MASK, &self.threads_mask, true)
             .override_global(globals::TASK_PID_OFFSET, &self.task_pid_offset, true)
+            .override_global(globals::FD_INODE_OFFSETS, &self.fd_inode_offsets, true)
             .override_global(globals::TASK_TGID_OFFSET, &self.task_tgid_offset, true)
             .override_global(globals::NR_EXIT, &self.nr_exit, true)
             .override_global(globals::NR_EXIT_GROUP, &self.nr_exit_group, true)

@@ -148,8 +148,10 @@ fn one(ev: &(impl Call + ?Sized), i: usize, t: Ty) -> Decoded {
     let unreadable = |kind| Decoded { unreadable: raw != 0 && faulted(kind), ..pointer(raw) };
     let op = || ev.args()[1];
     match t {
-        Ty::Fd => d("fd", json!(raw as u32 as i32), (raw as u32 as i32).to_string()),
-        Ty::DirFd if raw as u32 as i32 == libc::AT_FDCWD => d("fd", json!("AT_FDCWD"), "AT_FDCWD".into()),
+        Ty::Fd => with_path(ev, i, 0, d("fd", json!(raw as u32 as i32), (raw as u32 as i32).to_string())),
+        Ty::DirFd if raw as u32 as i32 == libc::AT_FDCWD => {
+            with_path(ev, i, 0, d("fd", json!("AT_FDCWD"), "AT_FDCWD".into()))
+        }
         Ty::DirFd => one(ev, i, Ty::Fd),
         Ty::Path => match copied(CaptureItem::STRING) {
             Some(s) => string("path", s.data, s.truncated()),
@@ -287,14 +289,34 @@ fn one(ev: &(impl Call + ?Sized), i: usize, t: Ty) -> Decoded {
             Some(b) => bytes(b.data, b.truncated(), true),
             None => unreadable(CaptureItem::BYTES),
         },
-        Ty::In(kind) => struct_arg(ev, raw, kind, copy_of(ev, i, false)),
-        Ty::Filled(kind) => struct_arg(ev, raw, kind, copy_of(ev, i, true)),
+        Ty::In(kind) => struct_arg(ev, i, raw, kind, copy_of(ev, i, false)),
+        Ty::Filled(kind) => struct_arg(ev, i, raw, kind, copy_of(ev, i, true)),
         Ty::InOut(Kind::SockLen) => socklen(ev, i, raw),
-        Ty::InOut(kind) => struct_arg(ev, raw, kind, copy_of(ev, i, false)),
+        Ty::InOut(kind) => struct_arg(ev, i, raw, kind, copy_of(ev, i, false)),
         Ty::Offset if raw == 0 => d("int", json!(0), "0".into()),
         Ty::Offset => d("int", json!(raw), format!("{raw:#x}")),
         Ty::Raw(kind) => raw_arg(kind, raw),
     }
+}
+
+/// The path the fd (or the `index`th of an array) of argument `i` had, if
+/// known (`--fd-paths`): its text gets strace -y's `<path>`, its JSON `path`.
+fn with_path(ev: &(impl Call + ?Sized), i: usize, index: u8, x: Decoded) -> Decoded {
+    match fd_path(ev, i, index) {
+        Some(p) => Decoded {
+            text: format!("{}<{}>", x.text, super::fd_path_text(p)),
+            path: Some(String::from_utf8_lossy(p).into_owned()),
+            ..x
+        },
+        None => x,
+    }
+}
+
+/// The FD_PATH item of argument `i` (`index`th fd), if any.
+pub fn fd_path(ev: &(impl Call + ?Sized), i: usize, index: u8) -> Option<&[u8]> {
+    capture::items(ev.capture())
+        .find(|x| x.arg as usize == i && x.kind == CaptureItem::FD_PATH && x.index == index)
+        .map(|x| x.data)
 }
 
 /// Copied data as strace quotes it (in hex for random bytes), `...` after
@@ -308,7 +330,7 @@ fn bytes(data: &[u8], truncated: bool, force_hex: bool) -> Decoded {
 /// A struct, array or count argument of `kind`, from its copy: as strace
 /// shows it, or the pointer when there is none (NULL, unreadable, a call
 /// that failed, or one in progress whose output is not there yet).
-fn struct_arg(ev: &(impl Call + ?Sized), raw: u64, kind: Kind, copy: Option<Item<'_>>) -> Decoded {
+fn struct_arg(ev: &(impl Call + ?Sized), arg: usize, raw: u64, kind: Kind, copy: Option<Item<'_>>) -> Decoded {
     let Some(c) = copy else { return pointer(raw) };
     if c.fault() {
         return Decoded { unreadable: true, ..pointer(raw) };
@@ -338,6 +360,24 @@ fn struct_arg(ev: &(impl Call + ?Sized), raw: u64, kind: Kind, copy: Option<Item
                 let (b, truncated) = limited(data, c.truncated());
                 string("string", b, truncated)
             }
+        }
+        Kind::FdPair if c.data.len() >= 8 => {
+            let fd = |o: usize| i32::from_ne_bytes([c.data[o], c.data[o + 1], c.data[o + 2], c.data[o + 3]]);
+            let one = |k: u8, fd: i32| match fd_path(ev, arg, k) {
+                Some(p) => {
+                    (format!("{fd}<{}>", super::fd_path_text(p)), json!({"fd": fd, "path": String::from_utf8_lossy(p)}))
+                }
+                None => (fd.to_string(), json!(fd)),
+            };
+            let ((a, av), (b, bv)) = (one(0, fd(0)), one(1, fd(4)));
+            d(ty, json!([av, bv]), format!("[{a}, {b}]"))
+        }
+        Kind::Pollfds { .. } => {
+            let paths: Vec<Option<String>> = (0..c.data.len() / 8)
+                .map(|k| u8::try_from(k).ok().and_then(|k| fd_path(ev, arg, k)).map(super::fd_path_text))
+                .collect();
+            let (text, value) = structs::pollfds(c.data, c.truncated(), &paths);
+            d(ty, value, text)
         }
         Kind::CloneArgs { .. } => match structs::decode(kind, c.data, c.truncated()) {
             Some((mut text, value)) => {

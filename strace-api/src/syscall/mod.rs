@@ -13,9 +13,9 @@ mod table;
 
 pub use call::Call;
 pub use decode::{Decoded, decode};
-pub use render::{format_arg, format_ret, line, line_of, unfinished};
+pub use render::{format_arg, format_ret, line, line_of, returned_path, unfinished};
 pub use signature::{Arg, ArgKind, Signature, signature};
-pub use table::{capture_spec, capture_specs};
+pub use table::{FdArg, capture_spec, capture_specs, fd_args, returns_fd};
 
 use std::{
     collections::HashMap,
@@ -95,7 +95,34 @@ pub fn quote_hex(bytes: &[u8], truncated: bool) -> String {
 pub fn quote(bytes: &[u8], truncated: bool) -> String {
     let mut s = String::with_capacity(bytes.len() + 2);
     s.push('"');
+    escape_into(&mut s, bytes, b"");
+    s.push('"');
+    if truncated {
+        s.push_str("...");
+    }
+    s
+}
+
+/// A path in an fd's `<…>`, as strace -y writes it: escaped as a string,
+/// without quotes, and `<` and `>` in octal.
+pub fn fd_path_text(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    escape_into(&mut s, bytes, b"<>");
+    s
+}
+
+/// `bytes` with strace's escapes (and `extra` in octal) appended to `s`.
+fn escape_into(s: &mut String, bytes: &[u8], extra: &[u8]) {
     for (i, &b) in bytes.iter().enumerate() {
+        if extra.contains(&b) {
+            let next_is_digit = bytes.get(i + 1).is_some_and(|n| (b'0'..=b'7').contains(n));
+            if next_is_digit {
+                s.push_str(&format!("\\{b:03o}"))
+            } else {
+                s.push_str(&format!("\\{b:o}"))
+            }
+            continue;
+        }
         match b {
             b'"' => s.push_str("\\\""),
             b'\\' => s.push_str("\\\\"),
@@ -112,11 +139,6 @@ pub fn quote(bytes: &[u8], truncated: bool) -> String {
             }
         }
     }
-    s.push('"');
-    if truncated {
-        s.push_str("...");
-    }
-    s
 }
 
 /// `ENOENT`, or `None` for numbers without a name.

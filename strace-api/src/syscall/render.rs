@@ -23,6 +23,11 @@ pub fn line_of(ev: &Event, args: &[Decoded], durations: bool) -> String {
         (true, Some(flags)) => write!(s, "{:#x} (flags {flags})", ev.ret).expect("writing to a String"),
         (true, None) => {
             s.push_str(&format_ret(ev.nr(), ev.ret));
+            if ev.ret >= 0
+                && let Some(p) = super::decode::fd_path(ev, capture::RETURNED as usize, 0)
+            {
+                write!(s, "<{}>", super::fd_path_text(p)).expect("writing to a String");
+            }
             if let Some(note) = annotation(ev) {
                 write!(s, " ({note})").expect("writing to a String");
             }
@@ -33,6 +38,14 @@ pub fn line_of(ev: &Event, args: &[Decoded], durations: bool) -> String {
         write!(s, " <{}.{:06}>", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000).expect("writing to a String");
     }
     s
+}
+
+/// The path of the fd `ev` returned, if known (`--fd-paths`).
+pub fn returned_path(ev: &Event) -> Option<String> {
+    (ev.returns() && ev.ret >= 0)
+        .then(|| super::decode::fd_path(ev, capture::RETURNED as usize, 0))
+        .flatten()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
 }
 
 /// What the flags `fcntl(F_GETFL)` and `fcntl(F_GETFD)` returned mean, as

@@ -137,7 +137,7 @@ pub fn decode(kind: Kind, b: &[u8], truncated: bool) -> Option<(String, Value)> 
                 json!({"it_interval": timespec_json(t[0], t[1], unit), "it_value": timespec_json(t[2], t[3], unit)}),
             ))
         }
-        Kind::Pollfds { .. } => Some(pollfds(b, truncated)),
+        Kind::Pollfds { .. } => Some(pollfds(b, truncated, &[])),
         Kind::WaitStatus => {
             let s: i32 = read(b)?;
             Some(wait_status(s))
@@ -340,17 +340,28 @@ fn utimes(b: &[u8]) -> Option<(String, Value)> {
     Some((format!("[{at}, {mt}]"), json!([av, mv])))
 }
 
-/// An array of pollfds as the call was given it.
-fn pollfds(b: &[u8], truncated: bool) -> (String, Value) {
+/// An array of pollfds as the call was given it; `paths[k]`: the path of
+/// the `k`th fd (`--fd-paths`), already escaped.
+pub fn pollfds(b: &[u8], truncated: bool, paths: &[Option<String>]) -> (String, Value) {
     let (texts, values): (Vec<String>, Vec<Value>) = b
         .chunks_exact(8)
         .filter_map(read::<libc::pollfd>)
-        .map(|p| {
+        .enumerate()
+        .map(|(k, p)| {
+            let path = paths.get(k).and_then(Option::as_ref);
+            let fd = match path {
+                Some(path) => format!("{}<{path}>", p.fd),
+                None => p.fd.to_string(),
+            };
             if p.fd < 0 {
-                return (format!("{{fd={}}}", p.fd), json!({"fd": p.fd}));
+                return (format!("{{fd={fd}}}"), json!({"fd": p.fd}));
             }
             let ev = flags::bits(p.events as u16 as u64, flags::POLL);
-            (format!("{{fd={}, events={}}}", p.fd, ev.join("|")), json!({"fd": p.fd, "events": ev}))
+            let mut value = json!({"fd": p.fd, "events": ev});
+            if let Some(path) = path {
+                value["path"] = json!(path);
+            }
+            (format!("{{fd={fd}, events={}}}", ev.join("|")), value)
         })
         .unzip();
     (array(texts, truncated), json!(values))

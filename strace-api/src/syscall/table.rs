@@ -348,9 +348,86 @@ pub fn ty(nr: i32, i: usize) -> Ty {
     }
     let Some(arg) = signature(nr).and_then(|s| s.args.get(i)) else { return Raw(ArgKind::Hex) };
     match arg.kind {
-        ArgKind::Int | ArgKind::UInt if arg.name == "fd" => Fd,
+        ArgKind::Int | ArgKind::UInt | ArgKind::ULong if is_fd_name(arg.name) => Fd,
+        ArgKind::Int if matches!(arg.name, "dfd" | "olddfd" | "newdfd" | "old_dfd" | "new_dfd" | "dirfd") => DirFd,
         kind => Raw(kind),
     }
+}
+
+/// The kernel's names of fd parameters: `fd`, `epfd`, `out_fd`, `fd_in`, …
+fn is_fd_name(name: &str) -> bool {
+    matches!(name, "fd" | "epfd" | "ufd" | "oldfd" | "newfd" | "pidfd" | "fildes" | "mntfd")
+        || name.ends_with("_fd")
+        || name.starts_with("fd_")
+}
+
+/// Where an fd argument is, for fd paths (`--fd-paths`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdArg {
+    Fd,
+    /// An `*at` call's directory: AT_FDCWD is the working directory.
+    DirFd,
+    /// An array of pollfds (copied at entry): the fd of each.
+    Pollfds,
+}
+
+/// The fd arguments of syscall `nr`, where strace -y shows their paths.
+pub fn fd_args(nr: i32) -> Vec<(usize, FdArg)> {
+    let arity = arity(nr).unwrap_or(0);
+    (0..arity)
+        .filter_map(|i| match ty(nr, i) {
+            Fd => Some((i, FdArg::Fd)),
+            DirFd => Some((i, FdArg::DirFd)),
+            InOut(Kind::Pollfds { .. }) => Some((i, FdArg::Pollfds)),
+            // (ioctl FICLONE's source fd: strace -y shows no path there.)
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether syscall `nr` (with `args`) returns a new fd, which strace -y shows
+/// with its path.
+pub fn returns_fd(nr: i32, args: &[u64; 6]) -> bool {
+    static CALLS: LazyLock<Vec<i32>> = LazyLock::new(|| {
+        [
+            "open",
+            "openat",
+            "openat2",
+            "creat",
+            "socket",
+            "accept",
+            "accept4",
+            "dup",
+            "dup2",
+            "dup3",
+            "epoll_create",
+            "epoll_create1",
+            "eventfd",
+            "eventfd2",
+            "timerfd_create",
+            "signalfd",
+            "signalfd4",
+            "inotify_init",
+            "inotify_init1",
+            "memfd_create",
+            "pidfd_open",
+            "pidfd_getfd",
+            "userfaultfd",
+            "fanotify_init",
+            "perf_event_open",
+            "open_by_handle_at",
+            "io_uring_setup",
+            "open_tree",
+            "fsopen",
+            "fsmount",
+            "fspick",
+            "memfd_secret",
+        ]
+        .iter()
+        .filter_map(|n| n.parse::<Sysno>().ok().map(|s| s.id()))
+        .collect()
+    });
+    CALLS.contains(&nr) || (nr == Sysno::fcntl.id() && matches!(args[1] as i32, libc::F_DUPFD | libc::F_DUPFD_CLOEXEC))
 }
 
 /// How many arguments syscall `nr` shows: its signature's, or the table's
@@ -366,14 +443,14 @@ pub fn arity(nr: i32) -> Option<usize> {
 
 /// What the kernel must capture for each syscall, from the types above.
 pub fn capture_specs() -> Vec<(i32, CaptureSpec)> {
-    let mut specs: Vec<_> = TYPES.iter().filter_map(|(&nr, types)| spec_of(types).map(|s| (nr, s))).collect();
+    let mut specs: Vec<_> = TYPES.iter().filter_map(|(&nr, types)| spec_of(nr, types).map(|s| (nr, s))).collect();
     specs.sort_by_key(|&(nr, _)| nr);
     specs
 }
 
 /// What the kernel captures of syscall `nr`'s arguments, if anything.
 pub fn capture_spec(nr: i32) -> Option<CaptureSpec> {
-    TYPES.get(&nr).and_then(|types| spec_of(types))
+    TYPES.get(&nr).and_then(|types| spec_of(nr, types))
 }
 
 /// Bytes of one element of `kind`, where its count comes from, and the
@@ -461,6 +538,8 @@ pub const FUTEX_TIMED: [u32; 5] = [
 fn copies(t: Ty, i: usize) -> Vec<CopySpec> {
     match t {
         In(k) => vec![copy_of(k, i, false)],
+        // The pair's inode numbers too (`pipe:[1234]`, for fd paths).
+        Filled(Kind::FdPair) => vec![copy_of(Kind::FdPair, i, true), fd_inodes(i as u8 + 1)],
         Filled(k) => vec![copy_of(k, i, true)],
         InOut(k) => vec![copy_of(k, i, false), copy_of(k, i, true)],
         FcntlArg => vec![
@@ -499,17 +578,28 @@ fn copies(t: Ty, i: usize) -> Vec<CopySpec> {
     }
 }
 
+/// The inode numbers of the fds a call makes: of the int[2] argument `arg`
+/// (stored plus one) points at, or CopySpec::RETURNED_FD.
+fn fd_inodes(arg: u8) -> CopySpec {
+    CopySpec { arg, flags: CopySpec::FD_INODES | CopySpec::AT_EXIT, ..Default::default() }
+}
+
+/// The calls that return a new socket, whose inode number the kernel reads
+/// (`socket:[1234]`, for fd paths: the fd may be gone when the daemon reads
+/// the call).
+const NEW_SOCKETS: [Sysno; 3] = [Sysno::socket, Sysno::accept, Sysno::accept4];
+
 /// Whether a copy is a count (a walk, not a copy).
 fn counts(c: &CopySpec) -> bool {
     c.flags & (CopySpec::COUNT_POINTERS | CopySpec::COUNT_RECORDS) != 0
 }
 
-fn spec_of(types: &[Ty]) -> Option<CaptureSpec> {
+fn spec_of(nr: i32, types: &[Ty]) -> Option<CaptureSpec> {
     let at = |i: usize| i as u8 + 1;
     let mut s = CaptureSpec::default();
     // A count goes first: the kernel makes only the first copy a count
     // (its loop is verified once that way).
-    let mut all: Vec<CopySpec> = types.iter().enumerate().flat_map(|(i, &t)| copies(t, i)).collect();
+    let mut all = all_copies(nr, types);
     all.sort_by_key(|c| !counts(c));
     for (slot, c) in s.copies.iter_mut().zip(all) {
         *slot = c; // the table's test checks no call needs more
@@ -529,11 +619,14 @@ fn spec_of(types: &[Ty]) -> Option<CaptureSpec> {
     (s.when != 0).then_some(s)
 }
 
-/// How many copies syscall `nr`'s table entry asks for (the kernel has
-/// room for COPIES).
-#[cfg(test)]
-fn copies_wanted(types: &[Ty]) -> usize {
-    types.iter().enumerate().map(|(i, &t)| copies(t, i).len()).sum()
+/// Every copy syscall `nr` with these types asks for (the kernel has room
+/// for COPIES).
+fn all_copies(nr: i32, types: &[Ty]) -> Vec<CopySpec> {
+    let mut all: Vec<CopySpec> = types.iter().enumerate().flat_map(|(i, &t)| copies(t, i)).collect();
+    if NEW_SOCKETS.iter().any(|s| s.id() == nr) {
+        all.push(fd_inodes(CopySpec::RETURNED_FD));
+    }
+    all
 }
 
 #[cfg(test)]
@@ -549,8 +642,8 @@ mod tests {
                 continue; // its one "argument" is the signal frame
             }
             assert_eq!(types.len(), sig.args.len(), "{} takes {} arguments", sysno.name(), sig.args.len());
-            assert!(copies_wanted(types) <= COPIES, "{} needs more than {COPIES} copies", sysno.name());
-            let all: Vec<CopySpec> = types.iter().enumerate().flat_map(|(i, &t)| copies(t, i)).collect();
+            let all = all_copies(sysno.id(), types);
+            assert!(all.len() <= COPIES, "{} needs more than {COPIES} copies", sysno.name());
             assert!(
                 all.iter().filter(|c| counts(c)).count() <= 1,
                 "{}: the kernel makes one count a call",
@@ -589,6 +682,10 @@ mod tests {
         assert_eq!(get(Sysno::rt_sigreturn).copies[0].arg, CopySpec::STACK);
         assert!(capture_spec(Sysno::getppid.id()).is_none(), "a call that copies nothing has no spec");
         assert!(capture_spec(Sysno::close.id()).is_none());
+        let inodes = |s: Sysno| get(s).copies.iter().find(|c| c.flags & CopySpec::FD_INODES != 0).map(|c| c.arg);
+        assert_eq!(inodes(Sysno::accept4), Some(CopySpec::RETURNED_FD));
+        assert_eq!(inodes(Sysno::pipe2), Some(1));
+        assert_eq!(inodes(Sysno::socket), Some(CopySpec::RETURNED_FD));
     }
 
     #[test]

@@ -7,15 +7,19 @@ use super::{
     Inner, Tracer,
     watches::{Origin, Start},
 };
-use crate::procs::{self, Lookup};
+use crate::{
+    capture::Seed,
+    procs::{self, Lookup},
+};
 
 /// A batch of records being stored (see [`Tracer::ingest`]). Readers of the
 /// history wait while it is held; it is released on drop.
 pub struct Ingest<'a> {
     inner: Option<MutexGuard<'a, Inner>>,
     malformed: u64,
-    /// Processes the kernel started watching by itself, to track for exit.
-    adopted: Vec<(u32, u64)>,
+    /// Processes the kernel started watching by itself, to track for exit
+    /// (and whether to read their fd table, for `--fd-paths`).
+    adopted: Vec<(u32, u64, bool)>,
     tracer: &'a Tracer,
 }
 
@@ -53,6 +57,9 @@ impl<'a> Ingest<'a> {
                     if captured.is_none() && is_exec(r.nr) {
                         captured = inner.pending.take_moved(r.pid, r.enter_ns);
                     }
+                    if !inner.fds.is_empty() {
+                        captured = inner.fds.annotate(&r, captured);
+                    }
                     inner.recorder.push_record(&r, captured.map(Vec::into_boxed_slice));
                 }
                 None => self.malformed += 1,
@@ -63,8 +70,8 @@ impl<'a> Ingest<'a> {
             },
             Some(RecordKind::Process) => match ProcessRecord::read(bytes) {
                 Some(p) => {
-                    if let Some(id) = adopt(inner, &p) {
-                        self.adopted.push((p.ns_pid, id));
+                    if let Some((id, seed)) = adopt(inner, &p, self.tracer.config.fd_paths) {
+                        self.adopted.push((p.ns_pid, id, seed));
                     }
                 }
                 None => self.malformed += 1,
@@ -80,11 +87,16 @@ fn is_exec(nr: i32) -> bool {
 
 /// The kernel watches a process on its own (a followed child, `--watch-all`,
 /// or a pending watch it resolved): give it a log before its first events.
-/// Returns the watch id when the watch is new. Its start time is read from
-/// /proc after the lock is released (see `Drop`), unless a live watch of
-/// that pid exists (rare): then it is needed now, to tell a new process
-/// from that one.
-fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
+/// Returns the watch id when the watch is new, and whether its fd table is
+/// to be read from /proc. Its start time is read from /proc after the lock
+/// is released (see `Drop`), unless a live watch of that pid exists (rare):
+/// then it is needed now, to tell a new process from that one. A followed
+/// child of a watch that shows fds' paths starts with a copy of its
+/// parent's fd table (the kernel wrote out the parent's calls before the
+/// fork, so the table is as the fork copied it); a process the kernel
+/// found by itself (`--watch-all`) gets its table from /proc, when
+/// `fd_paths` (the daemon's default) says so.
+fn adopt(inner: &mut Inner, p: &ProcessRecord, fd_paths: bool) -> Option<(u64, bool)> {
     let origin = if p.flags & WatchEntry::CHILD != 0 {
         Origin::Child
     } else if p.flags & WatchEntry::AUTO != 0 {
@@ -106,7 +118,14 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
         Start::Already { .. } | Start::Exited { .. } => None,
     };
     inner.watches.set_host_pid(p.ns_pid, p.host_pid);
-    new
+    let id = new?;
+    let inherited = parent.is_some_and(|parent| {
+        inner.watches.get(parent).is_some_and(|w| w.fd_paths) && inner.fds.inherit(parent, p.ns_pid)
+    });
+    if inherited {
+        inner.watches.set_fd_paths(p.ns_pid, true);
+    }
+    Some((id, !inherited && parent.is_none() && fd_paths))
 }
 
 impl Drop for Ingest<'_> {
@@ -115,13 +134,20 @@ impl Drop for Ingest<'_> {
         if self.malformed > 0 {
             self.tracer.malformed.fetch_add(self.malformed, Ordering::Relaxed);
         }
-        for (pid, id) in self.adopted.drain(..) {
+        for (pid, id, seed) in self.adopted.drain(..) {
             // /proc is read here, without the lock readers wait on.
             if let Lookup::Process { start_ticks } = procs::lookup(pid) {
                 let names = procs::names(pid);
+                let seed = seed.then(|| Seed::read(pid));
                 let mut inner = self.tracer.inner();
                 inner.watches.set_start_ticks(pid, id, start_ticks);
                 inner.watches.set_names(pid, id, names);
+                if let Some(seed) = seed
+                    && inner.watches.is_live(pid, id)
+                {
+                    inner.fds.start(pid, seed);
+                    inner.watches.set_fd_paths(pid, true);
+                }
             }
             self.tracer.track_exit(pid, id);
         }

@@ -49,7 +49,7 @@ pub enum WatchError {
 }
 
 /// What `Tracer::watch` did.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Watched {
     New,
     Already,
@@ -69,6 +69,8 @@ pub struct TracerConfig {
     pub durations: bool,
     /// The kernel ring buffer's size, for /healthz.
     pub ring_bytes: u64,
+    /// Watches show fds' paths unless asked otherwise (`--fd-paths`).
+    pub fd_paths: bool,
 }
 
 /// A watched process's state and counters.
@@ -81,6 +83,8 @@ pub struct WatchStats {
     pub origin: Origin,
     pub parent: Option<u32>,
     pub children: bool,
+    /// Its fds are shown with their paths.
+    pub fd_paths: bool,
     /// Events delivered to userspace.
     pub seen: u64,
     pub retained: u64,
@@ -108,6 +112,8 @@ pub struct Totals {
     pub malformed: u64,
     /// Captures that found no syscall record to go with.
     pub capture_unpaired: u64,
+    /// Fds shown without a path because their process's fd table was full.
+    pub fd_table_full: u64,
     pub kernel: KernelCounters,
     pub ring: RingTotals,
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
@@ -136,6 +142,8 @@ struct Inner {
     recorder: Recorder,
     /// Captures waiting for their syscall record, by thread.
     pending: capture::Pending,
+    /// The fd tables of the watches that show fds' paths.
+    fds: capture::FdTables,
 }
 
 impl Inner {
@@ -209,6 +217,7 @@ impl Tracer {
                 watches: Watches::default(),
                 recorder: Recorder::new(config.limits),
                 pending: capture::Pending::default(),
+                fds: capture::FdTables::default(),
             }),
             malformed: AtomicU64::new(0),
             arrivals: Notify::new(),
@@ -283,6 +292,41 @@ impl Tracer {
 
     /// Starts watching process `pid` (following its children when `children`).
     pub fn watch(&self, pid: u32, children: bool) -> Result<Watched, WatchError> {
+        self.watch_with(pid, children, None)
+    }
+
+    /// The same, showing fds' paths or not (`None`: as the daemon's
+    /// `--fd-paths` says for a new watch, unchanged for one that exists).
+    /// The fd table of a new watch is read from /proc (blocking).
+    pub fn watch_with(&self, pid: u32, children: bool, fd_paths: Option<bool>) -> Result<Watched, WatchError> {
+        let watched = self.watch_inner(pid, children)?;
+        if watched == Watched::Exited {
+            return Ok(watched);
+        }
+        let want = match (watched, fd_paths) {
+            (_, Some(on)) => on,
+            (Watched::New, None) => self.config.fd_paths,
+            _ => return Ok(watched),
+        };
+        if self.inner().fds.is_on(pid) == want {
+            return Ok(watched);
+        }
+        // Read after the kernel began recording: the calls since are applied
+        // on top, and an fd opened or closed in between ends up right.
+        let seed = want.then(|| capture::Seed::read(pid));
+        let mut inner = self.inner();
+        if inner.watches.get(pid).is_none_or(|w| w.exited.is_some()) {
+            return Ok(watched);
+        }
+        match seed {
+            Some(seed) => inner.fds.start(pid, seed),
+            None => inner.fds.forget(pid),
+        }
+        inner.watches.set_fd_paths(pid, want);
+        Ok(watched)
+    }
+
+    fn watch_inner(&self, pid: u32, children: bool) -> Result<Watched, WatchError> {
         let start_ticks = match procs::process(pid) {
             Ok(start_ticks) => start_ticks,
             Err(NotAProcess::Missing(_)) if self.inner().watches.get(pid).is_some() => return Ok(Watched::Exited),
@@ -356,8 +400,18 @@ impl Tracer {
     /// stands for that, as it ends when the process exits. One whose exit
     /// is not followed answers false, so `watch` checks.
     pub fn watching(&self, pid: u32, children: bool) -> bool {
+        self.watching_with(pid, children, None)
+    }
+
+    /// The same, also showing fds' paths as asked (`None`: either way).
+    pub fn watching_with(&self, pid: u32, children: bool, fd_paths: Option<bool>) -> bool {
         let inner = self.inner();
-        inner.watches.get(pid).is_some_and(|w| w.exited.is_none() && w.exit_tracked && w.follow_children == children)
+        inner.watches.get(pid).is_some_and(|w| {
+            w.exited.is_none()
+                && w.exit_tracked
+                && w.follow_children == children
+                && fd_paths.is_none_or(|f| f == w.fd_paths)
+        })
     }
 
     /// Stops watching `pid` and frees its history, returning its final counters.
@@ -372,6 +426,7 @@ impl Tracer {
         inner.watches.remove(pid);
         inner.recorder.close(pid);
         inner.pending.forget_process(pid);
+        inner.fds.forget(pid);
         self.watch_ended(kernel, inner);
         if let Some(tx) = &self.exits {
             let _ = tx.send(ExitTracking::Cancel { id: watch.id });
@@ -398,6 +453,7 @@ impl Tracer {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
         inner.pending.forget_process(pid);
+        inner.fds.forget(pid);
         self.watch_ended(kernel, inner);
         tracing::debug!(pid, "watched process exited");
         self.arrivals.notify_waiters();
@@ -410,6 +466,7 @@ impl Tracer {
         for &pid in &expired {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
+            inner.fds.forget(pid);
         }
         expired.len()
     }
@@ -443,6 +500,7 @@ impl Tracer {
             origin: w.origin,
             parent: w.parent,
             children: w.follow_children,
+            fd_paths: w.fd_paths,
             seen,
             retained,
             evicted,
@@ -503,6 +561,7 @@ impl Tracer {
             late: inner.recorder.late(),
             malformed: self.malformed.load(Ordering::Relaxed),
             capture_unpaired: inner.pending.unpaired,
+            fd_table_full: inner.fds.full,
             kernel,
             ring: self.ring.totals(),
             hooks_attached,
@@ -574,6 +633,7 @@ pub mod testing {
             retention: Duration::from_secs(600),
             durations: true,
             ring_bytes: 1 << 20,
+            fd_paths: false,
         }
     }
 
