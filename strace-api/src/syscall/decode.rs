@@ -792,4 +792,27 @@ mod tests {
         let off = ev(Sysno::write, [1, 0x1000, 6, 0, 0, 0], None);
         assert_eq!(texts(&off)[1], "0x1000", "buffers are not copied by default");
     }
+
+    /// Structs are typed JSON objects, not strings.
+    #[test]
+    fn structs_are_typed_json() {
+        // SAFETY: all-zero is a valid stat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        st.st_mode = libc::S_IFREG | 0o644;
+        st.st_size = 34751;
+        // SAFETY: plain data.
+        let b = unsafe { std::slice::from_raw_parts((&st as *const libc::stat).cast::<u8>(), size_of::<libc::stat>()) };
+        let region = capture::build(&[(1, CaptureItem::COPY, 0, 1, b)]);
+        let e = ev(Sysno::fstat, [3, 0x7000, 0, 0, 0, 0], Some(region));
+        let json = serde_json::to_value(decode(&e)).unwrap();
+        assert_eq!((&json[1]["name"], &json[1]["type"]), (&json!("statbuf"), &json!("stat")));
+        assert_eq!(json[1]["value"]["st_mode"], json!(["S_IFREG", "0644"]));
+        assert_eq!(json[1]["value"]["st_size"], 34751);
+        let fd = capture::build(&[(0, CaptureItem::FD_PATH, 0, 0, b"/etc/hosts")]);
+        let e = ev(Sysno::close, [3, 0, 0, 0, 0, 0], Some(fd));
+        assert_eq!(
+            serde_json::to_value(decode(&e)).unwrap()[0],
+            json!({"name": "fd", "type": "fd", "value": 3, "path": "/etc/hosts"})
+        );
+    }
 }
