@@ -429,6 +429,7 @@ pub fn kind_name(kind: Kind) -> &'static str {
         Kind::CpuMask | Kind::CpuMaskIn { .. } => "cpu_set",
         Kind::Dirents => "dirents",
         Kind::Written => "string",
+        Kind::Msghdr => "msghdr",
     }
 }
 

@@ -188,6 +188,24 @@ pub fn decode(kind: Kind, b: &[u8], truncated: bool) -> Option<(String, Value)> 
             let text = cpus.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" ");
             Some((format!("[{text}]"), json!(cpus)))
         }
+        Kind::Msghdr => {
+            let m: libc::msghdr = read(b)?;
+            let text = format!(
+                "{{msg_name={}, msg_namelen={}, msg_iov={}, msg_iovlen={}, msg_controllen={}, msg_flags={}}}",
+                addr(m.msg_name as u64),
+                m.msg_namelen,
+                addr(m.msg_iov as u64),
+                m.msg_iovlen,
+                m.msg_controllen,
+                flags::bits(m.msg_flags as u32 as u64, flags::MSG).join("|")
+            );
+            let value = json!({
+                "msg_name": addr(m.msg_name as u64), "msg_namelen": m.msg_namelen, "msg_iov": addr(m.msg_iov as u64),
+                "msg_iovlen": m.msg_iovlen, "msg_control": addr(m.msg_control as u64),
+                "msg_controllen": m.msg_controllen, "msg_flags": m.msg_flags,
+            });
+            Some((text, value))
+        }
         Kind::Dirents | Kind::Written => None, // shown by the caller
     }
 }

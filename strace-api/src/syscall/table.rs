@@ -190,6 +190,8 @@ pub enum Kind {
     },
     /// `getdents64`'s buffer: the kernel counts its entries.
     Dirents,
+    /// `struct msghdr`'s head (its iovecs' data is a buffer's).
+    Msghdr,
     /// A string the kernel writes with its length as the return value
     /// (`getcwd`: the NUL included; `readlink`: without one).
     Written,
@@ -304,6 +306,9 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::getitimer, &[Named(flags::ITIMERS), Filled(Kind::Itimerval)]),
     (Sysno::eventfd2, &[Raw(ArgKind::UInt), Bits(flags::EFD)]),
     (Sysno::writev, &[Fd, In(Kind::Iovecs { count: 2 }), Raw(ArgKind::Int)]),
+    (Sysno::readv, &[Fd, In(Kind::Iovecs { count: 2 }), Raw(ArgKind::Int)]),
+    (Sysno::sendmsg, &[Fd, In(Kind::Msghdr), MsgFlags]),
+    (Sysno::recvmsg, &[Fd, Filled(Kind::Msghdr), MsgFlags]),
     (Sysno::fchown, &[Fd, Id, Id]),
     (Sysno::flock, &[Fd, Bits(flags::LOCK)]),
     (Sysno::memfd_create, &[Str, Bits(flags::MFD)]),
@@ -484,6 +489,7 @@ fn layout_of(kind: Kind) -> (u16, u8, u16, u8) {
         // The record length (d_reclen) is at offset 16; up to 64 KiB walked.
         Kind::Dirents => (16, C::RETURN, u16::MAX, C::COUNT_RECORDS),
         Kind::Written => (1, C::RETURN, MAX_COPY as u16, 0),
+        Kind::Msghdr => one(size_of::<libc::msghdr>() as u16),
     }
 }
 
