@@ -130,42 +130,31 @@ impl FdTables {
         self.forks.remove(&pid);
     }
 
+    /// The capture of a call `pid` is in now (`nr`, `args`), with the paths
+    /// its fd arguments have now added: shown while it is in progress.
+    pub fn in_progress(&self, pid: u32, nr: i32, args: &[u64; 6], capture: Option<Box<[u8]>>) -> Option<Box<[u8]>> {
+        let Some(t) = self.by_pid.get(&pid) else { return capture };
+        let mut region = capture.map(Vec::from).unwrap_or_default();
+        let added = t.arg_paths(nr, args, &region);
+        if added.is_empty() {
+            return (!region.is_empty()).then(|| region.into_boxed_slice());
+        }
+        let items: Vec<(u8, u8, u8, u8, &[u8])> =
+            added.iter().map(|(a, k, p)| (*a, CaptureItem::FD_PATH, 0, *k, p.as_bytes())).collect();
+        region.extend_from_slice(&capture::build(&items));
+        Some(region.into_boxed_slice())
+    }
+
     /// The call of `r` with its capture, with the paths of its fds added
     /// (as they were at the call), and its effect on the table applied.
     pub fn annotate(&mut self, r: &SyscallRecord, capture: Option<Vec<u8>>) -> Option<Vec<u8>> {
         let Some(t) = self.by_pid.get_mut(&r.pid) else { return capture };
         let region = capture.unwrap_or_default();
-        let mut added: Vec<(u8, u8, Arc<str>)> = vec![];
         let returns = r.flags & SyscallRecord::NO_RETURN == 0;
         let ret = if returns { Some(r.ret) } else { None };
         let nr = r.nr;
         // The fd arguments, before the call changes anything.
-        for (i, kind) in crate::syscall::fd_args(nr) {
-            match kind {
-                crate::syscall::FdArg::Fd => {
-                    if let Some(p) = t.path(r.args[i] as u32 as i32) {
-                        added.push((i as u8, 0, p));
-                    }
-                }
-                crate::syscall::FdArg::DirFd => {
-                    let fd = r.args[i] as u32 as i32;
-                    let p = if fd == libc::AT_FDCWD { t.cwd.clone() } else { t.path(fd) };
-                    if let Some(p) = p {
-                        added.push((i as u8, 0, p));
-                    }
-                }
-                crate::syscall::FdArg::Pollfds => {
-                    if let Some(c) = copy_item(&region, i, 0) {
-                        for (k, pfd) in c.data.chunks_exact(8).enumerate().take(u8::MAX as usize) {
-                            let fd = i32::from_ne_bytes([pfd[0], pfd[1], pfd[2], pfd[3]]);
-                            if let Some(p) = t.path(fd) {
-                                added.push((i as u8, k as u8, p));
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        let mut added = t.arg_paths(nr, &r.args, &region);
         let full = effect(t, r.pid, nr, &r.args, ret, &region);
         self.full += full;
         // A new process: its table is this one as it is now, until its
@@ -209,6 +198,38 @@ impl FdTables {
 }
 
 impl Table {
+    /// The paths of the fd arguments of call `nr` (items: argument, index, path).
+    fn arg_paths(&self, nr: i32, args: &[u64; 6], region: &[u8]) -> Vec<(u8, u8, Arc<str>)> {
+        let mut added = vec![];
+        for (i, kind) in crate::syscall::fd_args(nr) {
+            match kind {
+                crate::syscall::FdArg::Fd => {
+                    if let Some(p) = self.path(args[i] as u32 as i32) {
+                        added.push((i as u8, 0, p));
+                    }
+                }
+                crate::syscall::FdArg::DirFd => {
+                    let fd = args[i] as u32 as i32;
+                    let p = if fd == libc::AT_FDCWD { self.cwd.clone() } else { self.path(fd) };
+                    if let Some(p) = p {
+                        added.push((i as u8, 0, p));
+                    }
+                }
+                crate::syscall::FdArg::Pollfds => {
+                    if let Some(c) = copy_item(region, i, 0) {
+                        for (k, pfd) in c.data.chunks_exact(8).enumerate().take(u8::MAX as usize) {
+                            let fd = i32::from_ne_bytes([pfd[0], pfd[1], pfd[2], pfd[3]]);
+                            if let Some(p) = self.path(fd) {
+                                added.push((i as u8, k as u8, p));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        added
+    }
+
     fn path(&self, fd: i32) -> Option<Arc<str>> {
         self.fds.get(&fd).map(|e| e.path.clone())
     }
@@ -578,6 +599,8 @@ mod tests {
         let open = capture::build(&[(1, CaptureItem::STRING, 0, 0, b"/etc/hosts")]);
         let o = t.annotate(&rec(7, Sysno::openat, [cwd, 1, libc::O_CLOEXEC as u64, 0, 0, 0], 3), Some(open));
         assert_eq!(paths(&o), [(0, 0, "/".into()), (RETURNED, 0, "/etc/hosts".into())]);
+        let blocked = t.in_progress(7, Sysno::read.id(), &[3, 0, 1, 0, 0, 0], None).map(Vec::from);
+        assert_eq!(paths(&blocked), [(0, 0, "/etc/hosts".into())], "a call in progress, as the fds are now");
         let d = t.annotate(&rec(7, Sysno::dup3, [3, 0, 0, 0, 0, 0], 0), None);
         assert_eq!(
             paths(&d),

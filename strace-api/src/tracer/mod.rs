@@ -547,6 +547,14 @@ impl Tracer {
         known.sort_unstable();
         calls.extend(capture::blocked_calls(pid, &known, MAX_PROC_THREADS));
         calls.sort_by_key(|c| c.tid);
+        // Fd paths: as the fds are now.
+        let inner = self.inner();
+        if inner.fds.is_on(pid) {
+            for c in &mut calls {
+                c.capture = inner.fds.in_progress(pid, c.nr, &c.args, c.capture.take());
+            }
+        }
+        drop(inner);
         calls
     }
 
