@@ -217,7 +217,7 @@ impl Table {
                 }
                 crate::syscall::FdArg::Pollfds => {
                     if let Some(c) = copy_item(region, i, 0) {
-                        for (k, pfd) in c.data.chunks_exact(8).enumerate().take(u8::MAX as usize) {
+                        for (k, pfd) in c.data.as_chunks::<8>().0.iter().enumerate().take(u8::MAX as usize) {
                             let fd = i32::from_ne_bytes([pfd[0], pfd[1], pfd[2], pfd[3]]);
                             if let Some(p) = self.path(fd) {
                                 added.push((i as u8, k as u8, p));

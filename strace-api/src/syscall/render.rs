@@ -333,7 +333,7 @@ mod copied {
             line(&e, false),
             "rt_sigaction(SIGUSR1, {sa_handler=0x55e3c4e9c599, sa_mask=[TERM], sa_flags=SA_RESTORER|SA_RESTART|SA_SIGINFO, sa_restorer=0x7f62363f0050}, {sa_handler=SIG_DFL, sa_mask=[], sa_flags=0}, 8) = 0"
         );
-        let full = u64s(&[!0 & !(3 << 31)]);
+        let full = u64s(&[!(3 << 31)]);
         let e = ev(
             Sysno::rt_sigprocmask,
             [0, 0x1000, 0x2000, 8, 0, 0],

@@ -164,7 +164,9 @@ pub fn decode(kind: Kind, b: &[u8], truncated: bool) -> Option<(String, Value)> 
         }
         Kind::Iovecs { .. } => {
             let (texts, values): (Vec<String>, Vec<Value>) = b
-                .chunks_exact(16)
+                .as_chunks::<16>()
+                .0
+                .iter()
                 .filter_map(|c| {
                     let v: [u64; 2] = read(c)?;
                     Some((
@@ -325,7 +327,7 @@ fn sigaction(b: &[u8]) -> Option<(String, Value)> {
 fn rlim(v: u64) -> (String, Value) {
     if v == u64::MAX {
         ("RLIM64_INFINITY".into(), json!("RLIM64_INFINITY"))
-    } else if v > 1024 && v % 1024 == 0 {
+    } else if v > 1024 && v.is_multiple_of(1024) {
         (format!("{}*1024", v / 1024), json!(v))
     } else {
         (v.to_string(), json!(v))
@@ -362,8 +364,10 @@ fn utimes(b: &[u8]) -> Option<(String, Value)> {
 /// the `k`th fd (`--fd-paths`), already escaped.
 pub fn pollfds(b: &[u8], truncated: bool, paths: &[Option<String>]) -> (String, Value) {
     let (texts, values): (Vec<String>, Vec<Value>) = b
-        .chunks_exact(8)
-        .filter_map(read::<libc::pollfd>)
+        .as_chunks::<8>()
+        .0
+        .iter()
+        .filter_map(|c| read::<libc::pollfd>(c))
         .enumerate()
         .map(|(k, p)| {
             let path = paths.get(k).and_then(Option::as_ref);
@@ -391,7 +395,7 @@ pub fn poll_revents(b: &[u8]) -> (String, Value) {
     let limit = array_limit();
     let mut texts = vec![];
     let mut values = vec![];
-    for p in b.chunks_exact(8).filter_map(read::<libc::pollfd>).filter(|p| p.revents != 0) {
+    for p in b.as_chunks::<8>().0.iter().filter_map(|c| read::<libc::pollfd>(c)).filter(|p| p.revents != 0) {
         if texts.len() >= limit {
             texts.push("...".to_string());
             break;
@@ -515,8 +519,8 @@ fn clone_args(b: &[u8]) -> Option<(String, Value)> {
         return None;
     }
     let mut a = [0u64; 11];
-    for (i, c) in b.chunks_exact(8).take(11).enumerate() {
-        a[i] = u64::from_ne_bytes(c.try_into().ok()?);
+    for (i, c) in b.as_chunks::<8>().0.iter().take(11).enumerate() {
+        a[i] = u64::from_ne_bytes(*c);
     }
     let [fl, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup] = a;
     let names = flags::bits(fl, flags::CLONE3);
@@ -639,7 +643,7 @@ mod tests {
             libc::pollfd { fd: 5, events: libc::POLLIN, revents: 0 },
             libc::pollfd { fd: 6, events: libc::POLLOUT, revents: libc::POLLOUT },
         ];
-        let b: Vec<u8> = fds.iter().flat_map(|p| bytes(p)).collect();
+        let b: Vec<u8> = fds.iter().flat_map(bytes).collect();
         assert_eq!(
             decode(Kind::Pollfds { count: 1 }, &b, false).unwrap().0,
             "[{fd=5, events=POLLIN}, {fd=6, events=POLLOUT}]"

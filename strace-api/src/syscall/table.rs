@@ -1,6 +1,9 @@
 //! What the arguments of the calls people debug mean, beyond their C types:
-//! which are paths, flags, fds, socket addresses, data buffers. Calls not
-//! listed are shown from their signature's C types. Keyed by `Sysno`, so the
+//! which are paths, flags, fds, socket addresses, data buffers, and which
+//! point at structs the call reads or fills. The one table drives both what
+//! the kernel copies (`capture_specs`, loaded into its CAPTURE table) and how
+//! a call is shown (decode.rs). Calls not listed are shown from their
+//! signature's C types. Keyed by `Sysno`, so the
 //! table holds for every architecture the `syscalls` crate knows.
 use std::{collections::HashMap, sync::LazyLock};
 
@@ -132,7 +135,7 @@ impl Ty {
 }
 
 /// A struct, array or count a call reads or fills: how the kernel copies
-/// it (`Kind::copy`) and how it is shown (structs.rs).
+/// it (`layout_of`, below) and how it is shown (structs.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Stat,
