@@ -343,7 +343,7 @@ fn effect(t: &mut Table, pid: u32, nr: i32, args: &[u64; 6], ret: Option<i64>, r
     match s {
         Some(Sysno::openat) | Some(Sysno::openat2) if ok => {
             let flags = if s == Some(Sysno::openat) { args[2] } else { 0 };
-            let follow = flags & libc::O_NOFOLLOW as u64 == 0;
+            let follow = follows_last(flags);
             let p = string_arg(region, 1).and_then(|p| t.resolve(pid, Some(fd(0)), p, follow));
             set(t, ret as i32, p, cloexec_of(flags));
         }
@@ -459,6 +459,15 @@ fn effect(t: &mut Table, pid: u32, nr: i32, args: &[u64; 6], ret: Option<i64>, r
     full
 }
 
+/// Whether an open with `flags` followed a link in its path's last
+/// component: not with O_NOFOLLOW, nor with O_CREAT|O_EXCL, which fails on
+/// a link (so the file it made is there, whatever is there when the daemon
+/// looks: git makes a file, then puts a link in its place to probe them).
+fn follows_last(flags: u64) -> bool {
+    let excl = (libc::O_CREAT | libc::O_EXCL) as u64;
+    flags & libc::O_NOFOLLOW as u64 == 0 && flags & excl != excl
+}
+
 /// The calls that make an anonymous inode: its name, and whether it is
 /// close-on-exec.
 fn anon_inode(s: Sysno, args: &[u64; 6]) -> Option<(&'static str, bool)> {
@@ -490,8 +499,7 @@ fn legacy(
     let fd = |i: usize| args[i] as u32 as i32;
     match Sysno::new(nr as usize) {
         Some(Sysno::open) => {
-            let follow = args[1] & libc::O_NOFOLLOW as u64 == 0;
-            let p = string_arg(region, 0).and_then(|p| t.resolve(pid, None, p, follow));
+            let p = string_arg(region, 0).and_then(|p| t.resolve(pid, None, p, follows_last(args[1])));
             set(t, ret as i32, p, args[1] & libc::O_CLOEXEC as u64 != 0);
         }
         Some(Sysno::creat) => {
@@ -642,6 +650,14 @@ mod tests {
         assert!(!t.inherit(10, 11));
         let e = t.annotate(&rec(8, Sysno::epoll_create1, [libc::O_CLOEXEC as u64, 0, 0, 0, 0, 0], 5), None);
         assert_eq!(paths(&e), [(RETURNED, 0, "anon_inode:[eventpoll]".into())]);
+    }
+
+    #[test]
+    fn exclusive_creates_and_nofollow_do_not_follow_the_last_link() {
+        assert!(follows_last(libc::O_RDONLY as u64));
+        assert!(follows_last(libc::O_CREAT as u64));
+        assert!(!follows_last((libc::O_CREAT | libc::O_EXCL | libc::O_RDWR) as u64));
+        assert!(!follows_last(libc::O_NOFOLLOW as u64));
     }
 
     #[test]
