@@ -55,7 +55,8 @@ pub fn lookup(pid: u32) -> Lookup {
     match (p.status(), p.stat()) {
         (Ok(_), Ok(st)) if st.flags & PF_KTHREAD != 0 => Lookup::KernelThread,
         (Ok(s), Ok(st)) if s.tgid as u32 == pid => Lookup::Process { start_ticks: st.starttime },
-        (Ok(s), _) => Lookup::Thread { tgid: s.tgid as u32 },
+        // A process being reaped reads as tgid 0: gone, not a thread.
+        (Ok(s), _) if s.tgid > 0 && s.tgid as u32 != pid => Lookup::Thread { tgid: s.tgid as u32 },
         _ => Lookup::Missing,
     }
 }

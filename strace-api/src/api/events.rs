@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApiError,
-    extract::{ApiQuery, PidPath, durations, query_in_range},
+    extract::{ApiQuery, PidPath, Uint, durations, query_in_range},
     render,
     view::{EventView, InFlightView},
     watch::rfc3339,
@@ -23,8 +23,8 @@ pub const MAX_LIMIT: u64 = 10_000;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
-    after: Option<u64>,
-    limit: Option<u64>,
+    after: Option<Uint>,
+    limit: Option<Uint>,
     /// Append strace -T's `<seconds>` to each line.
     durations: Option<bool>,
 }
@@ -52,7 +52,7 @@ pub async fn page(
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Result<Response, ApiError> {
     let limit = query_in_range("limit", q.limit, 1000, 1..=MAX_LIMIT)?;
-    let after = q.after.unwrap_or(0);
+    let after = q.after.map_or(0, |Uint(a)| a);
     let durations = durations(q.durations, tracer.durations())?;
     let stats = tracer.stats(pid).ok_or(WatchError::NotWatched(pid))?;
     let clock = *tracer.clock();

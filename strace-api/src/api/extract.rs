@@ -6,22 +6,28 @@ use axum::{
     extract::{FromRequestParts, Path, Query},
     http::request::Parts,
 };
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 
 use super::ApiError;
 
+/// Decimal digits only, as a number: `+5`, ` 5`, `5 ` and `0x5` are not
+/// numbers here (Rust's parsers take a leading `+`).
+fn digits<T: std::str::FromStr>(s: &str) -> Option<T> {
+    (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+}
+
 /// Parses a pid: a positive integer that fits a `pid_t`.
 pub fn pid(s: &str) -> Result<u32, ApiError> {
-    match s.parse::<i32>() {
-        Ok(p) if p > 0 => Ok(p as u32),
+    match digits::<i32>(s) {
+        Some(p) if p > 0 => Ok(p as u32),
         _ => Err(ApiError::bad_request(format!("pid must be a positive integer, not {:?}", shown(s)))),
     }
 }
 
 /// Parses an integer in `range`; `what` names it in the error.
 pub fn in_range(what: &str, s: &str, range: RangeInclusive<u64>) -> Result<u64, ApiError> {
-    match s.parse::<u64>() {
-        Ok(v) if range.contains(&v) => Ok(v),
+    match digits::<u64>(s) {
+        Some(v) if range.contains(&v) => Ok(v),
         _ => Err(ApiError::bad_request(format!(
             "{what} must be an integer from {} to {}, not {:?}",
             range.start(),
@@ -31,9 +37,21 @@ pub fn in_range(what: &str, s: &str, range: RangeInclusive<u64>) -> Result<u64, 
     }
 }
 
+/// A number in a query string: decimal digits only, as path numbers (serde
+/// would take `limit=+5`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uint(pub u64);
+
+impl<'de> Deserialize<'de> for Uint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Uint, D::Error> {
+        let s = String::deserialize(d)?;
+        digits(&s).map(Uint).ok_or_else(|| serde::de::Error::custom("must be a non-negative integer"))
+    }
+}
+
 /// Checks an optional query number against `range`, giving `default` when absent.
-pub fn query_in_range(what: &str, v: Option<u64>, default: u64, range: RangeInclusive<u64>) -> Result<u64, ApiError> {
-    let v = v.unwrap_or(default);
+pub fn query_in_range(what: &str, v: Option<Uint>, default: u64, range: RangeInclusive<u64>) -> Result<u64, ApiError> {
+    let v = v.map_or(default, |Uint(v)| v);
     if !range.contains(&v) {
         return Err(ApiError::bad_request(format!(
             "{what} must be from {} to {}, not {v}",
@@ -139,7 +157,7 @@ mod tests {
     #[test]
     fn pids() {
         assert_eq!(pid("4242"), Ok(4242));
-        for bad in ["0", "-1", "abc", "1.5", "", "2147483648", "+"] {
+        for bad in ["0", "-1", "abc", "1.5", "", "2147483648", "+", "+1", " 1", "1 ", "0x1", "١"] {
             let e = pid(bad).unwrap_err();
             assert_eq!(e.status, 400, "{bad}");
             assert!(e.message.contains("positive integer"), "{}", e.message);
@@ -168,12 +186,17 @@ mod tests {
     fn ranges() {
         assert_eq!(in_range("n", "1", 1..=10_000), Ok(1));
         assert_eq!(in_range("n", "10000", 1..=10_000), Ok(10_000));
-        for bad in ["0", "10001", "-5", "x", "99999999999999999999999"] {
+        for bad in ["0", "10001", "-5", "x", "99999999999999999999999", "+5", "5\n"] {
             assert_eq!(in_range("n", bad, 1..=10_000).unwrap_err().status, 400, "{bad}");
         }
         assert_eq!(query_in_range("wait_ms", None, 1000, 0..=30_000), Ok(1000));
+        let q = |s: &str| serde_urlencoded::from_str::<std::collections::HashMap<String, Uint>>(s);
+        assert_eq!(q("limit=5").unwrap()["limit"], Uint(5));
+        for bad in ["limit=+5", "limit=-1", "limit=", "limit=5x", "limit=0x5"] {
+            assert!(q(bad).unwrap_err().to_string().contains("non-negative integer"), "{bad}");
+        }
         let long = "9".repeat(5000);
         assert!(in_range("n", &long, 1..=10).unwrap_err().message.len() < 100, "the input is not echoed whole");
-        assert!(query_in_range("wait_ms", Some(30_001), 1000, 0..=30_000).is_err());
+        assert!(query_in_range("wait_ms", Some(Uint(30_001)), 1000, 0..=30_000).is_err());
     }
 }

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::{
     ApiError,
     blocking::off_the_workers,
-    extract::{ApiQuery, TwoSegments, durations, in_range, pid, query_in_range},
+    extract::{ApiQuery, TwoSegments, Uint, durations, in_range, pid, query_in_range},
     render,
 };
 use crate::{syscall, tracer::Tracer};
@@ -25,7 +25,7 @@ pub const MAX_WAIT_MS: u64 = 30_000;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LegacyQuery {
-    wait_ms: Option<u64>,
+    wait_ms: Option<Uint>,
     /// Append strace -T's `<seconds>` to each line.
     durations: Option<bool>,
 }

@@ -91,7 +91,11 @@ pub async fn list(
     off_the_workers("listing the processes", move || Json(all(&tracer))).await
 }
 
-pub async fn detail(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<ProcessDetail>, ApiError> {
+pub async fn detail(
+    State(tracer): State<Arc<Tracer>>,
+    PidPath(pid): PidPath,
+    ApiQuery(_): ApiQuery<NoQuery>,
+) -> Result<Json<ProcessDetail>, ApiError> {
     let _turn = PROC_READERS.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
     off_the_workers("reading the process", move || one(&tracer, pid)).await?.map(Json)
 }

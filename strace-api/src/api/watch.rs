@@ -37,10 +37,11 @@ pub struct WatchView {
     /// Events lost in the kernel (ring buffer or thread table full).
     dropped: u64,
     last_seq: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Its command name and line as read when the watch began (the name
+    /// again at its exit); `null` when they could not be read (a child that
+    /// was gone before anyone looked).
     comm: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    cmdline: Vec<String>,
+    cmdline: Option<Vec<String>>,
 }
 
 impl From<WatchStats> for WatchView {
@@ -62,7 +63,7 @@ impl From<WatchStats> for WatchView {
             dropped: w.dropped,
             last_seq: w.last_seq,
             comm: w.comm,
-            cmdline: w.cmdline,
+            cmdline: (!w.cmdline.is_empty()).then_some(w.cmdline),
         }
     }
 }
@@ -97,7 +98,11 @@ pub async fn start(
 }
 
 /// Stops watching and frees the history; answers with the final counters.
-pub async fn stop(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<WatchView>, ApiError> {
+pub async fn stop(
+    State(tracer): State<Arc<Tracer>>,
+    PidPath(pid): PidPath,
+    ApiQuery(_): ApiQuery<NoQuery>,
+) -> Result<Json<WatchView>, ApiError> {
     Ok(Json(off_the_workers("the watch change", move || tracer.unwatch(pid)).await??.into()))
 }
 
