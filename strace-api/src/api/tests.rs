@@ -340,3 +340,93 @@ async fn a_token_guards_everything_but_health() {
     assert_eq!(send(Some("Bearer"), "/v1/watch").await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(send(Some("Bearer s3cret"), "/nope").await.unwrap().status(), StatusCode::NOT_FOUND);
 }
+
+/// Every route against bad input: each answer has the documented status and
+/// a JSON `{"error": …}` body. (Transport-level abuse — oversized heads and
+/// bodies, slow clients — is the server's, tested against the real daemon.)
+#[tokio::test]
+async fn every_route_refuses_bad_input_with_a_json_error() {
+    let t = Arc::new(testing::tracer());
+    let p = me();
+    t.watch(p, false).unwrap();
+    let bad_pids = [
+        "abc",
+        "-1",
+        "+1",
+        "0",
+        "1.5",
+        "0x10",
+        "99999999999999999999999",
+        "2147483648",
+        "%E2%91%A0",
+        "%20",
+        "..%2F..%2Fetc%2Fpasswd",
+        "1%00",
+        "1,2",
+    ];
+    // (method, route with {} for the pid)
+    let routes = [
+        (Method::GET, "/strace/{}/10?wait_ms=0"),
+        (Method::PUT, "/v1/watch/{}"),
+        (Method::DELETE, "/v1/watch/{}"),
+        (Method::GET, "/v1/processes/{}"),
+        (Method::GET, "/v1/processes/{}/events"),
+    ];
+    let mut cases: Vec<(Method, String, StatusCode)> = vec![];
+    for (method, route) in &routes {
+        for bad in bad_pids {
+            cases.push((method.clone(), route.replace("{}", bad), StatusCode::BAD_REQUEST));
+        }
+        let good = route.replace("{}", &p.to_string());
+        let join = if good.contains('?') { '&' } else { '?' };
+        // Unknown and repeated parameters.
+        cases.push((method.clone(), format!("{good}{join}bogus=1"), StatusCode::BAD_REQUEST));
+        cases.push((method.clone(), format!("{good}{join}%E2%91%A0=1"), StatusCode::BAD_REQUEST));
+        // An empty pid: a malformed one in the middle of a path; at its end,
+        // another route (none).
+        let empty = if route.ends_with("{}") { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+        cases.push((method.clone(), route.replace("{}", ""), empty));
+    }
+    let events = format!("/v1/processes/{p}/events");
+    for q in ["limit=0", "limit=10001", "limit=+5", "limit=-1", "limit=", "limit=x", "limit=1&limit=2", "after=-1"] {
+        cases.push((Method::GET, format!("{events}?{q}"), StatusCode::BAD_REQUEST));
+    }
+    for q in ["wait_ms=30001", "wait_ms=+1", "durations=maybe", "wait_ms=1&wait_ms=1"] {
+        cases.push((Method::GET, format!("/strace/{p}/1?{q}"), StatusCode::BAD_REQUEST));
+    }
+    for n in ["0", "10001", "+5", "-5", "x", "%E2%91%A0"] {
+        cases.push((Method::GET, format!("/strace/{p}/{n}?wait_ms=0"), StatusCode::BAD_REQUEST));
+    }
+    for q in ["children=maybe", "children=", "children=1&children=1"] {
+        cases.push((Method::PUT, format!("/v1/watch/{p}?{q}"), StatusCode::BAD_REQUEST));
+    }
+    for uri in ["/v1/watch?x=1", "/v1/processes?x=1", "/v1/watch?limit=+1"] {
+        cases.push((Method::GET, uri.to_string(), StatusCode::BAD_REQUEST));
+    }
+    // Wrong methods, and routes that do not exist.
+    for (method, uri) in [
+        (Method::POST, "/v1/watch"),
+        (Method::DELETE, "/v1/processes"),
+        (Method::POST, "/healthz"),
+        (Method::PATCH, "/v1/watch/1"),
+        (Method::PUT, "/strace/1/1"),
+    ] {
+        cases.push((method, uri.to_string(), StatusCode::METHOD_NOT_ALLOWED));
+    }
+    for uri in ["/", "/v2/watch", "/strace", "/strace/1/2/3", "/v1/processes/1/events/x", "/%2e%2e/etc/passwd"] {
+        cases.push((Method::GET, uri.to_string(), StatusCode::NOT_FOUND));
+    }
+    let mut wrong = vec![];
+    for (method, uri, status) in cases {
+        let req = Request::builder().method(method.clone()).uri(&uri).body(Body::empty()).unwrap();
+        let resp = router(t.clone(), None).oneshot(req).await.unwrap();
+        let got = resp.status();
+        let json = resp.headers().get("content-type").is_some_and(|c| c == "application/json");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let error = serde_json::from_slice::<Value>(&body).ok().and_then(|b| b["error"].as_str().map(String::from));
+        if got != status || !json || error.is_none() {
+            wrong.push(format!("{method} {uri}: {got} {}", String::from_utf8_lossy(&body)));
+        }
+    }
+    assert!(wrong.is_empty(), "not the documented answer:\n{}", wrong.join("\n"));
+}
