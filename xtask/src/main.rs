@@ -1,6 +1,7 @@
 //! `cargo xtask build | run | test`: sets up the toolchain pieces the project
 //! needs (bpf-linker built against this rustc's LLVM), builds, and runs.
 mod bench;
+mod fuzz;
 mod privilege;
 mod syscall_table;
 mod toolchain;
@@ -44,6 +45,15 @@ enum Task {
         /// Arguments for the benchmark driver, after `--` (e.g. `--runs 3`).
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Fuzz what reads untrusted bytes (ring records, captures, requests):
+    /// each target for a bounded time, from its committed corpus.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Only these targets (ingest, decode, request).
+        targets: Vec<String>,
     },
     /// Regenerate the syscall signature table from the running kernel's tracefs.
     SyscallTable,
@@ -91,6 +101,7 @@ fn run(cli: Cli) -> Result<()> {
             status(cmd)
         }
         Task::Bench { args } => bench::run(&env, &args),
+        Task::Fuzz { seconds, targets } => fuzz::run(&env, seconds, &targets),
         Task::SyscallTable => unreachable!("handled above"),
     }
 }

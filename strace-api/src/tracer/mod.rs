@@ -592,4 +592,6 @@ pub mod testing {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
