@@ -46,7 +46,12 @@ enum Task {
         args: Vec<String>,
     },
     /// Regenerate the syscall signature table from the running kernel's tracefs.
-    SyscallTable,
+    SyscallTable {
+        /// Derive another architecture's table from the x86_64 one instead
+        /// (`aarch64`: its calls have x86_64's signatures, with listed exceptions).
+        #[arg(long, value_name = "ARCH", value_parser = ["aarch64"])]
+        derive: Option<String>,
+    },
 }
 
 /// Crates built for the BPF target by their users' build scripts, never for
@@ -64,8 +69,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    if let Task::SyscallTable = cli.command {
-        return syscall_table::generate(&toolchain::workspace_root());
+    if let Task::SyscallTable { derive } = &cli.command {
+        return match derive.as_deref() {
+            Some("aarch64") => syscall_table::derive_aarch64(&toolchain::workspace_root()),
+            Some(other) => bail!("cannot derive a table for {other}"),
+            None => syscall_table::generate(&toolchain::workspace_root()),
+        };
     }
     let env = toolchain::ensure()?;
     match cli.command {
@@ -91,7 +100,7 @@ fn run(cli: Cli) -> Result<()> {
             status(cmd)
         }
         Task::Bench { args } => bench::run(&env, &args),
-        Task::SyscallTable => unreachable!("handled above"),
+        Task::SyscallTable { .. } => unreachable!("handled above"),
     }
 }
 
