@@ -44,6 +44,7 @@ pub enum Ty {
     /// A resource of `getrlimit` and the like: `RLIMIT_NOFILE`.
     Resource,
     /// An `arch_prctl` code: `ARCH_SET_FS`.
+    #[allow(dead_code, reason = "only for architectures with arch_prctl")]
     ArchCode,
     /// `mknod`'s mode: the file type by name, then the permissions.
     NodeMode,

@@ -21,8 +21,16 @@ mod x86_64;
 #[cfg(target_arch = "x86_64")]
 pub use x86_64::*;
 
-#[cfg(not(target_arch = "x86_64"))]
+// Also compiled (unused) on other architectures for its tests, which check
+// the derived signature table against the `syscalls` crate's aarch64 list.
+#[cfg(any(target_arch = "aarch64", test))]
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+mod aarch64;
+#[cfg(target_arch = "aarch64")]
+pub use aarch64::*;
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 compile_error!(
-    "strace-api supports x86_64: another architecture needs its own \
+    "strace-api supports x86_64 and aarch64: another architecture needs its own \
      strace-api/src/syscall/arch/<arch>.rs and a cfg block in strace-ebpf/src/arch.rs"
 );
