@@ -1,6 +1,7 @@
 //! `cargo xtask build | run | test`: sets up the toolchain pieces the project
 //! needs (bpf-linker built against this rustc's LLVM), builds, and runs.
 mod bench;
+mod cross;
 mod privilege;
 mod syscall_table;
 mod toolchain;
@@ -23,6 +24,9 @@ enum Task {
     Build {
         #[arg(long)]
         release: bool,
+        /// Cross-build the daemon for this target (e.g. aarch64-unknown-linux-gnu).
+        #[arg(long)]
+        target: Option<String>,
     },
     /// Build and start the daemon (as root, through sudo if needed).
     Run {
@@ -32,7 +36,8 @@ enum Task {
         #[arg(last = true)]
         args: Vec<String>,
     },
-    /// Build and run every test, including the ones that load the eBPF program.
+    /// Build and run every test, including the ones that load the eBPF
+    /// program, after cross-building the daemon for aarch64.
     Test {
         /// Arguments for `cargo test`, after `--` (e.g. a test name filter).
         #[arg(last = true)]
@@ -78,7 +83,8 @@ fn run(cli: Cli) -> Result<()> {
     }
     let env = toolchain::ensure()?;
     match cli.command {
-        Task::Build { release } => cargo(&env, "build", release, &[]),
+        Task::Build { release, target: None } => cargo(&env, "build", release, &[]),
+        Task::Build { release, target: Some(target) } => cross::build(&env, &target, release),
         Task::Run { release, args } => {
             cargo(&env, "build", release, &["--package", "strace-api"])?;
             let profile = if release { "release" } else { "debug" };
@@ -94,6 +100,11 @@ fn run(cli: Cli) -> Result<()> {
                 test.extend(["--exclude", ebpf]);
             }
             cargo(&env, test[0], false, &[&test[1..], &["--no-run"]].concat())?;
+            if args.is_empty() {
+                cross::test_step(&env)?;
+            } else {
+                eprintln!("xtask: arguments for `cargo test` were given: no aarch64 cross-build");
+            }
             let mut cmd = privilege::command("cargo");
             env.apply(&mut cmd);
             cmd.args(&test).args(&args);
