@@ -123,8 +123,8 @@ impl Config {
         if !self.entry_hook && self.durations {
             return Err("--entry-hook false needs --durations false: a duration starts at the entry hook".into());
         }
-        if !self.entry_hook && !cfg!(target_arch = "x86_64") {
-            return Err("--entry-hook false is implemented for x86_64 only".into());
+        if !self.entry_hook && !crate::syscall::ENTRY_HOOK_OPTIONAL {
+            return Err(format!("--entry-hook false is not implemented on {}", std::env::consts::ARCH));
         }
         Ok(())
     }

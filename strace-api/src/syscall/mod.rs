@@ -1,6 +1,7 @@
 //! What a syscall number and its raw values mean: names and errno names from
 //! the `syscalls` crate, argument signatures from the kernel's own metadata,
 //! and strace-style rendering.
+mod arch;
 mod call;
 mod decode;
 #[cfg(test)]
@@ -11,6 +12,7 @@ mod signature;
 mod sockaddr;
 mod table;
 
+pub use arch::ENTRY_HOOK_OPTIONAL;
 pub use call::Call;
 pub use decode::{Decoded, decode};
 pub use render::{format_arg, format_ret, line, line_of, unfinished};
