@@ -48,16 +48,38 @@ fn timed_healthz(addr: &str) -> (u16, Duration) {
 }
 
 /// The attack, with the daemon's open-files limit at 1024 (so its
-/// cap is the default drawn from it): 2,000 idle connections and 500 that
-/// send a request head a line at a time. /healthz stays fast, and every one
-/// of the attacker's connections is closed, by the cap or the header timeout.
+/// cap is the default drawn from it, 384): 2,000 idle connections and 500
+/// that send a request head a line at a time. /healthz stays fast, and every
+/// one of the attacker's connections is closed, by the cap or the header
+/// timeout.
 #[test]
-fn a_flood_of_idle_and_slow_connections_leaves_healthz_fast() {
-    let limit = raise_fd_limit();
-    assert!(limit >= 3000, "this test holds 2,500 connections; the hard open-files limit is {limit}");
+fn a_flood_at_the_cap_of_1024_open_files_leaves_healthz_fast() {
     let prefix = ["prlimit".to_string(), "--nofile=1024:1024".to_string()];
     let Some(d) = Daemon::start_in(&prefix, &["--header-timeout", "3s", "--idle-timeout", "4s"]) else { return };
     d.wait_log("open-files limit: 1024", Duration::from_secs(1));
+    let c = flood(&d);
+    assert_eq!(c["max"], 384, "the default cap for 1024 open files: {c}");
+    let n = |k: &str| c[k].as_u64().unwrap();
+    assert!(n("evicted_at_cap") >= 2500 - 384, "{c}");
+    assert_eq!(n("evicted_at_cap") + n("header_timeouts"), 2500, "each attacker connection closed once: {c}");
+    assert!(d.log().contains("connections closed by the server's limits"), "the cap's evictions are logged");
+}
+
+/// The same flood under a cap it does not reach: all 2,500 connections are
+/// held, and the header timeout closes each.
+#[test]
+fn a_flood_under_the_cap_is_held_and_closed_by_the_header_timeout() {
+    let d = daemon!("--max-connections", "3000", "--header-timeout", "3s", "--idle-timeout", "4s");
+    let c = flood(&d);
+    assert_eq!((c["evicted_at_cap"].as_u64(), c["header_timeouts"].as_u64()), (Some(0), Some(2500)), "{c}");
+}
+
+/// Holds 2,000 idle and 500 slow-header connections and 5 kept alive after
+/// a request against `d` (header timeout 3 s, idle 4 s); checks /healthz's
+/// speed meanwhile and that each is closed in time; /healthz's "connections".
+fn flood(d: &Daemon) -> serde_json::Value {
+    let limit = raise_fd_limit();
+    assert!(limit >= 3000, "this test holds 2,500 connections; the hard open-files limit is {limit}");
     let addr = d.addr().to_string();
 
     let flood_start = Instant::now();
@@ -138,16 +160,12 @@ fn a_flood_of_idle_and_slow_connections_leaves_healthz_fast() {
     }
 
     let (_, health) = d.get("/healthz");
-    let c = &health["connections"];
+    let c = health["connections"].clone();
     println!("connections: {c}");
-    let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("{k} in {c}"));
-    assert_eq!(n("max"), 384, "the default cap for 1024 open files");
-    assert!(n("evicted_at_cap") >= 2500 - 384, "{c}");
-    assert_eq!(n("evicted_at_cap") + n("header_timeouts"), 2500, "each attacker connection closed once: {c}");
-    assert_eq!(n("idle_timeouts"), 5, "{c}");
-    assert_eq!(n("refused_at_cap"), 0, "{c}");
-    assert!(n("open") <= 2, "{c}");
-    assert!(d.log().contains("connections closed by the server's limits"), "the cap's evictions are logged");
+    assert_eq!(c["idle_timeouts"], 5, "{c}");
+    assert_eq!(c["refused_at_cap"], 0, "{c}");
+    assert!(c["open"].as_u64().unwrap() <= 2, "{c}");
+    c
 }
 
 /// A client holding a partial head at SIGTERM: the daemon exits at once,
