@@ -151,13 +151,15 @@ fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
 /// connection is refused, so no one gets in through the umask's mode.
 fn bind_unix(path: &Path, mode: u32, gid: Option<u32>) -> anyhow::Result<UnixListener> {
     match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => {
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                anyhow::bail!("another process is listening on it");
-            }
+        Ok(meta) if meta.file_type().is_socket() => match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => anyhow::bail!("another process is listening on it"),
             // A stale socket left by a daemon that was killed.
-            std::fs::remove_file(path).context("removing the stale socket file")?;
-        }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                std::fs::remove_file(path).context("removing the stale socket file")?
+            }
+            // Refused by a seccomp profile, say: whether it is stale is unknown.
+            Err(e) => anyhow::bail!("it exists, and whether a process listens on it is unknown ({e}); remove it"),
+        },
         Ok(_) => anyhow::bail!("{} exists and is not a socket", path.display()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e.into()),
