@@ -54,8 +54,16 @@ fn uri_bytes<B>(req: &Request<B>) -> usize {
     scheme + authority + uri.path_and_query().map_or(1, |pq| pq.as_str().len())
 }
 
-/// The answer to a request over a limit, before it reaches the router.
+/// The answer to a request over a limit, before it reaches the router. It
+/// closes the connection, as hyper's own answers do: a client that sent it
+/// is not one to keep a connection for (and a body is left unread).
 pub fn check<B>(req: &Request<B>, limits: &RequestLimits) -> Option<Response<Body>> {
+    let mut answer = over_limit(req, limits)?;
+    answer.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    Some(answer)
+}
+
+fn over_limit<B>(req: &Request<B>, limits: &RequestLimits) -> Option<Response<Body>> {
     let uri = uri_bytes(req);
     if uri > limits.max_uri_bytes() {
         let message = format!("the request target is {uri} bytes long; at most {} are served", limits.max_uri_bytes());
@@ -77,10 +85,7 @@ pub fn check<B>(req: &Request<B>, limits: &RequestLimits) -> Option<Response<Bod
             "the request body is {length} bytes long; at most {} are read (--max-body-bytes)",
             limits.max_body_bytes
         );
-        let mut resp = json(StatusCode::PAYLOAD_TOO_LARGE, &message);
-        // The body is left unread: the connection cannot carry another request.
-        resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return Some(resp);
+        return Some(json(StatusCode::PAYLOAD_TOO_LARGE, &message));
     }
     None
 }
