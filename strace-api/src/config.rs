@@ -1,15 +1,63 @@
 //! Daemon configuration: command-line flags, each with an environment variable.
-use std::net::SocketAddr;
+use std::{path::PathBuf, time::Duration};
 
 use clap::Parser;
 use strace_common::limits;
 
+use crate::server::Listen;
+
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
 #[command(name = "strace-api", version, about = "eBPF syscall observer with an HTTP API")]
 pub struct Config {
-    /// Address and port to listen on.
+    /// Address and port to listen on, or `unix:/path/to/socket` for a Unix
+    /// socket (mode 0600, owned by the daemon's user).
     #[arg(long, env = "STRACE_API_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    pub listen: Listen,
+
+    /// Permissions of the Unix socket file, in octal.
+    #[arg(long, env = "STRACE_API_LISTEN_MODE", default_value = "0600", value_parser = octal_mode)]
+    pub listen_mode: u32,
+
+    /// Group (name or number) to give the Unix socket file, e.g. with
+    /// `--listen-mode 0660` to let that group in.
+    #[arg(long, env = "STRACE_API_LISTEN_GROUP")]
+    pub listen_group: Option<String>,
+
+    /// Certificate chain (PEM) to serve HTTPS with; reloaded on SIGHUP.
+    #[arg(long, env = "STRACE_API_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of `--tls-cert`; reloaded with it on SIGHUP.
+    #[arg(long, env = "STRACE_API_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Connections open at once; at the cap the one idle the longest is
+    /// closed to admit a new one. Default: from the open-files limit.
+    #[arg(long, env = "STRACE_API_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Time a client has to send a whole request head, from connecting (TLS
+    /// handshake included) or from the first byte of a later request.
+    #[arg(long, env = "STRACE_API_HEADER_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub header_timeout: Duration,
+
+    /// Time a kept-alive connection may wait for its next request, or a
+    /// response go unread, before it is closed.
+    #[arg(long, env = "STRACE_API_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub idle_timeout: Duration,
+
+    /// On SIGTERM/SIGINT, time in-flight requests have to finish before
+    /// every connection is closed.
+    #[arg(long, env = "STRACE_API_SHUTDOWN_GRACE", default_value = "5s", value_parser = duration)]
+    pub shutdown_grace: Duration,
+
+    /// Largest request head (request line and headers), in bytes.
+    #[arg(long, env = "STRACE_API_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Largest request body, in bytes.
+    #[arg(long, env = "STRACE_API_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
 
     /// Most recent events kept per watched process; older ones are evicted.
     #[arg(long, env = "STRACE_API_EVENTS_PER_PID", default_value_t = 4096)]
@@ -77,6 +125,24 @@ fn switch() -> clap::builder::BoolishValueParser {
     clap::builder::BoolishValueParser::new()
 }
 
+/// A duration: `5s`, `500ms`, `2m`, or a bare number of seconds.
+fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map(Duration::from_secs).map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 5s, 500ms or 2m)"))
+}
+
+/// File permissions in octal, as chmod takes them (`0600`, `660`).
+fn octal_mode(s: &str) -> Result<u32, String> {
+    let digits = s.trim().trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!("{s:?} is not a file mode in octal between 0000 and 0777")),
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config::parse_from(["strace-api"])
@@ -126,6 +192,46 @@ impl Config {
         if !self.entry_hook && !crate::syscall::ENTRY_HOOK_OPTIONAL {
             return Err(format!("--entry-hook false is not implemented on {}", std::env::consts::ARCH));
         }
+        self.validate_server()
+    }
+
+    /// The flags of the HTTP server (`crate::server`).
+    fn validate_server(&self) -> Result<(), String> {
+        let secs = |d: Duration| humantime::format_duration(d).to_string();
+        if self.max_connections.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+            return Err(format!(
+                "--max-connections must be between 1 and 1000000, not {}",
+                self.max_connections.unwrap_or_default()
+            ));
+        }
+        let (low, high) = (Duration::from_millis(100), Duration::from_secs(3600));
+        for (flag, d) in [("--header-timeout", self.header_timeout), ("--idle-timeout", self.idle_timeout)] {
+            if !(low..=high).contains(&d) {
+                return Err(format!("{flag} must be between 100ms and 1h, not {}", secs(d)));
+            }
+        }
+        if self.shutdown_grace > Duration::from_secs(600) {
+            return Err(format!("--shutdown-grace must be at most 10m, not {}", secs(self.shutdown_grace)));
+        }
+        if !(1024..=1 << 20).contains(&self.max_header_bytes) {
+            return Err(format!("--max-header-bytes must be between 1024 and 1048576, not {}", self.max_header_bytes));
+        }
+        if self.max_body_bytes > 1 << 30 {
+            return Err(format!("--max-body-bytes must be at most 1073741824 (1 GiB), not {}", self.max_body_bytes));
+        }
+        let unix = matches!(self.listen, Listen::Unix(_));
+        if self.tls_cert.is_some() && unix {
+            return Err("--tls-cert is for a TCP --listen: a Unix socket is guarded by its file's permissions".into());
+        }
+        if !unix && (self.listen_group.is_some() || self.listen_mode != 0o600) {
+            return Err("--listen-mode and --listen-group are for a Unix socket (--listen unix:/path)".into());
+        }
+        if self.listen_mode & 0o007 != 0 {
+            return Err(format!(
+                "--listen-mode {:04o} lets every local user in; give the socket a group (--listen-group) and 0660 instead",
+                self.listen_mode
+            ));
+        }
         Ok(())
     }
 
@@ -145,7 +251,7 @@ impl Config {
         if token.as_deref() == Some("") {
             return Err("the token is empty".into());
         }
-        if token.is_none() && !self.listen.ip().is_loopback() && !self.insecure_no_auth {
+        if token.is_none() && !self.listen.is_local() && !self.insecure_no_auth {
             return Err(format!(
                 "refusing to serve {} without a token: anyone who reaches it could read the syscalls of watched processes; set STRACE_API_TOKEN (or --token-file), or pass --insecure-no-auth",
                 self.listen
@@ -173,7 +279,7 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_loopback() {
         let c = parse(&[]).unwrap();
-        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.listen, Listen::Tcp("127.0.0.1:8080".parse().unwrap()));
         assert_eq!(c.events_per_pid, 4096);
         assert_eq!(c.ring_bytes, limits::DEFAULT_RING_BYTES);
     }
@@ -250,6 +356,52 @@ mod tests {
 
     #[test]
     fn listen_accepts_any_socket_address() {
-        assert_eq!(parse(&["--listen", "0.0.0.0:9000"]).unwrap().listen.port(), 9000);
+        assert_eq!(parse(&["--listen", "0.0.0.0:9000"]).unwrap().listen, Listen::Tcp("0.0.0.0:9000".parse().unwrap()));
+        assert_eq!(parse(&["--listen", "[::1]:80"]).unwrap().listen, Listen::Tcp("[::1]:80".parse().unwrap()));
+    }
+
+    #[test]
+    fn listen_takes_a_unix_socket_which_needs_no_token() {
+        let c = parse(&["--listen", "unix:/run/strace-api.sock"]).unwrap();
+        assert_eq!(c.listen, Listen::Unix("/run/strace-api.sock".into()));
+        assert_eq!(c.token(), Ok(None), "the file's permissions guard it");
+        assert_eq!(c.listen_mode, 0o600);
+        let err = parse(&["--listen", "unix:"]).unwrap_err();
+        assert!(err.contains("unix:/path"), "{err}");
+        let err = parse(&["--listen", "unix:relative.sock"]).unwrap_err();
+        assert!(err.contains("absolute"), "{err}");
+        let group = parse(&["--listen", "unix:/s", "--listen-mode", "0660", "--listen-group", "adm"]).unwrap();
+        assert_eq!((group.listen_mode, group.listen_group.as_deref()), (0o660, Some("adm")));
+        assert!(parse(&["--listen", "unix:/s", "--listen-mode", "0666"]).unwrap_err().contains("every local user"));
+        assert!(parse(&["--listen", "unix:/s", "--listen-mode", "9"]).unwrap_err().contains("octal"));
+        assert!(parse(&["--listen-mode", "0660"]).unwrap_err().contains("Unix socket"));
+        assert!(parse(&["--listen", "unix:/s", "--tls-cert", "c", "--tls-key", "k"]).unwrap_err().contains("TCP"));
+    }
+
+    #[test]
+    fn server_limits_have_safe_defaults_and_bounds() {
+        let c = parse(&[]).unwrap();
+        assert_eq!((c.header_timeout, c.idle_timeout), (Duration::from_secs(5), Duration::from_secs(60)));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(5));
+        assert_eq!((c.max_connections, c.max_header_bytes, c.max_body_bytes), (None, 16384, 65536));
+        let c = parse(&["--header-timeout", "750ms", "--idle-timeout", "2", "--shutdown-grace", "0s"]).unwrap();
+        assert_eq!((c.header_timeout, c.idle_timeout), (Duration::from_millis(750), Duration::from_secs(2)));
+        assert_eq!(c.shutdown_grace, Duration::ZERO);
+        assert_eq!(parse(&["--max-connections", "10"]).unwrap().max_connections, Some(10));
+        let sentence = |args: &[&str], flag: &str| {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        };
+        sentence(&["--max-connections", "0"], "--max-connections must be between 1");
+        sentence(&["--header-timeout", "10ms"], "--header-timeout must be between 100ms and 1h");
+        sentence(&["--idle-timeout", "2h"], "--idle-timeout must be between");
+        sentence(&["--header-timeout", "soon"], "write e.g. 5s");
+        sentence(&["--shutdown-grace", "1h"], "--shutdown-grace must be at most 10m");
+        sentence(&["--max-header-bytes", "100"], "--max-header-bytes must be between 1024");
+        sentence(&["--max-body-bytes", "2000000000"], "--max-body-bytes must be at most");
+        sentence(&["--tls-cert", "c.pem"], "--tls-key");
+        sentence(&["--tls-key", "k.pem"], "--tls-cert");
+        let tls = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+        assert_eq!(tls.tls_cert, Some("c.pem".into()));
     }
 }

@@ -12,6 +12,7 @@ use crate::{
     drain,
     probe::{Probe, Settings},
     recorder::{EVENT_BYTES, Limits},
+    server,
     tracer::{self, Tracer, TracerConfig},
 };
 
@@ -54,20 +55,13 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     let drain = drain::DrainThread::spawn(streams.events, tracer.clone()).context("starting the drain thread")?;
     let log = streams.log.map(|l| tokio::spawn(drain::run_log(l)));
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("could not listen on {}", config.listen))?;
-    tracing::info!(
-        auth = if token.is_some() { "bearer token" } else { "none" },
-        "listening on http://{}",
-        listener.local_addr()?
-    );
+    let server = server::Server::bind(&config, if token.is_some() { "bearer token" } else { "none" }).await?;
     let stopping = {
         let tracer = tracer.clone();
         async move {
             tracing::info!("{}: shutting down", shutdown_signal().await);
             // Requests waiting for events answer now: the server waits for
-            // every request to end.
+            // requests in flight to end (for the grace period at most).
             tracer.close();
             tokio::spawn(async {
                 let signal = shutdown_signal().await;
@@ -76,10 +70,8 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             });
         }
     };
-    axum::serve(listener, api::router(tracer.clone(), token))
-        .with_graceful_shutdown(stopping)
-        .await
-        .context("HTTP server failed")?;
+    // Returns within --shutdown-grace of the signal, every connection closed.
+    server.serve(api::router(tracer.clone(), token), stopping).await.context("HTTP server failed")?;
 
     drain.stop();
     lifecycle.abort();

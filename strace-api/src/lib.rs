@@ -6,6 +6,7 @@
 //! consistent with the kernel and stores records into `recorder` (per-process
 //! bounded histories), pairing `capture`s (argument copies) with their calls
 //! → `syscall` decodes and renders calls as strace does → `api` serves them.
+//! `server` serves the API's connections (their number, timeouts, TLS);
 //! `daemon` starts and stops it all; `procs` and `clock` are what /proc and
 //! the clocks say.
 //!
@@ -22,5 +23,6 @@ pub mod kernel;
 mod probe;
 mod procs;
 pub mod recorder;
+pub mod server;
 pub mod syscall;
 pub mod tracer;

@@ -1,11 +1,12 @@
 //! `GET /healthz`: liveness plus the global counters (nothing is lost silently).
 use std::sync::Arc;
 
-use axum::{Json, extract::State};
+use axum::{Extension, Json, extract::State};
 use serde::Serialize;
 
 use crate::{
     kernel::{KernelCounters, ProgramStats, RingTotals},
+    server::{ConnectionCounts, Connections},
     tracer::{Totals, Tracer},
 };
 
@@ -28,6 +29,9 @@ pub struct Health {
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
     hooks_attached: bool,
     programs: Vec<Program>,
+    /// The server's connections, when a server serves the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connections: Option<ConnectionCounts>,
 }
 
 /// Host-wide kernel loss counters.
@@ -77,10 +81,13 @@ impl From<Totals> for Health {
                 .into_iter()
                 .map(|ProgramStats { name, id, run_count, run_time_ns }| Program { name, id, run_count, run_time_ns })
                 .collect(),
+            connections: None,
         }
     }
 }
 
-pub async fn health(State(tracer): State<Arc<Tracer>>) -> Json<Health> {
-    Json(tracer.totals().into())
+pub async fn health(State(tracer): State<Arc<Tracer>>, server: Option<Extension<Connections>>) -> Json<Health> {
+    let mut health = Health::from(tracer.totals());
+    health.connections = server.map(|Extension(c)| c.counts());
+    Json(health)
 }
