@@ -105,18 +105,57 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_RETAIN_EXITED_SECS", default_value_t = 600)]
     pub retain_exited_secs: u64,
 
-    /// Bearer token every request but /healthz must carry (`Authorization: Bearer …`).
+    /// The operator's bearer token (`Authorization: Bearer …`): every
+    /// endpoint but /healthz needs a token, and starting or stopping a
+    /// watch needs this one. Give it by environment or file: a command-line
+    /// value is visible to every local user (`ps`). Over TCP without one, the
+    /// daemon generates one into `--token-out`.
     #[arg(long, env = "STRACE_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
-    /// File holding the bearer token (e.g. a mounted secret).
+    /// File holding the operator's token (e.g. a mounted secret).
     #[arg(long, env = "STRACE_API_TOKEN_FILE", conflicts_with = "token")]
-    pub token_file: Option<std::path::PathBuf>,
+    pub token_file: Option<PathBuf>,
 
-    /// Serve a non-loopback address without a token (anyone who can reach it
-    /// can read every watched process's syscalls).
+    /// A read-only bearer token, for dashboards: events, processes, watches,
+    /// health and metrics, but no watch changes (403).
+    #[arg(long, env = "STRACE_API_READ_TOKEN", hide_env_values = true)]
+    pub read_token: Option<String>,
+
+    /// File holding the read-only token.
+    #[arg(long, env = "STRACE_API_READ_TOKEN_FILE", conflicts_with = "read_token")]
+    pub read_token_file: Option<PathBuf>,
+
+    /// Where a generated operator token is written (mode 0600, in a
+    /// directory of mode 0700), when none is given over TCP; removed at exit.
+    #[arg(long, env = "STRACE_API_TOKEN_OUT", default_value = "/run/strace-api/token")]
+    pub token_out: PathBuf,
+
+    /// No tokens at all: anyone who can reach the address can read every
+    /// watched process's syscalls and watch any process of the namespace.
     #[arg(long, env = "STRACE_API_INSECURE_NO_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub insecure_no_auth: bool,
+
+    /// Set by main: which tokens came on the command line (to warn).
+    #[arg(skip)]
+    pub tokens_on_command_line: bool,
+}
+
+/// How requests are authenticated, as the configuration asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthPlan {
+    pub operator: OperatorToken,
+    pub read: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperatorToken {
+    /// No tokens: `--insecure-no-auth`, or a Unix socket whose file
+    /// permissions decide who connects.
+    None,
+    Given(String),
+    /// None given: generate one into this file.
+    Generate(PathBuf),
 }
 
 /// A yes/no flag's value, from the command line or the environment:
@@ -147,6 +186,22 @@ impl Default for Config {
     fn default() -> Self {
         Config::parse_from(["strace-api"])
     }
+}
+
+/// A token from its flag or its file, trimmed; an empty one is an error.
+fn read_token(file_flag: &str, value: &Option<String>, file: &Option<PathBuf>) -> Result<Option<String>, String> {
+    let token = match (value, file) {
+        (Some(t), _) => t.trim().to_string(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the token file {} ({file_flag}): {e}", path.display()))?
+            .trim()
+            .to_string(),
+        (None, None) => return Ok(None),
+    };
+    if token.is_empty() {
+        return Err("a token is empty".into());
+    }
+    Ok(Some(token))
 }
 
 impl Config {
@@ -235,29 +290,36 @@ impl Config {
         Ok(())
     }
 
-    /// The bearer token to require, if any: from `--token` or `--token-file`.
-    /// Refuses a non-loopback address without one unless `--insecure-no-auth`.
-    pub fn token(&self) -> Result<Option<String>, String> {
-        let token = match (&self.token, &self.token_file) {
-            (Some(t), _) => Some(t.trim().to_string()),
-            (None, Some(path)) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?
-                    .trim()
-                    .to_string(),
-            ),
-            (None, None) => None,
+    /// The tokens to require. Over TCP (loopback too: any local user can
+    /// reach it) a token is always required: the one given, or one the
+    /// daemon generates, unless `--insecure-no-auth`. On a Unix socket the
+    /// file's permissions decide who connects, and tokens are optional.
+    pub fn auth(&self) -> Result<AuthPlan, String> {
+        let operator = read_token("--token-file", &self.token, &self.token_file)?;
+        let read = read_token("--read-token-file", &self.read_token, &self.read_token_file)?;
+        if self.insecure_no_auth {
+            if operator.is_some() || read.is_some() {
+                return Err("--insecure-no-auth turns tokens off: give it or a token, not both".into());
+            }
+            return Ok(AuthPlan { operator: OperatorToken::None, read: None });
+        }
+        if operator.is_some() && operator == read {
+            return Err("the read-only token must differ from the operator's".into());
+        }
+        let operator = match operator {
+            Some(t) => OperatorToken::Given(t),
+            None if matches!(self.listen, Listen::Unix(_)) && read.is_none() => OperatorToken::None,
+            None if self.listen.is_local() || read.is_some() => OperatorToken::Generate(self.token_out.clone()),
+            // Reachable from elsewhere: a generated token would have to be
+            // fetched from this host; the operator gives one (the sidecar's case).
+            None => {
+                return Err(format!(
+                    "refusing to serve {} without a token: anyone who reaches it could read the syscalls of watched processes; set STRACE_API_TOKEN (or --token-file), or pass --insecure-no-auth",
+                    self.listen
+                ));
+            }
         };
-        if token.as_deref() == Some("") {
-            return Err("the token is empty".into());
-        }
-        if token.is_none() && !self.listen.is_local() && !self.insecure_no_auth {
-            return Err(format!(
-                "refusing to serve {} without a token: anyone who reaches it could read the syscalls of watched processes; set STRACE_API_TOKEN (or --token-file), or pass --insecure-no-auth",
-                self.listen
-            ));
-        }
-        Ok(token)
+        Ok(AuthPlan { operator, read })
     }
 
     pub fn memory_bytes(&self) -> usize {
@@ -335,23 +397,36 @@ mod tests {
     }
 
     #[test]
-    fn a_public_address_needs_a_token() {
-        assert_eq!(parse(&[]).unwrap().token(), Ok(None), "loopback needs none");
+    fn a_token_is_required_everywhere_but_a_unix_socket() {
+        let generated = OperatorToken::Generate("/run/strace-api/token".into());
+        assert_eq!(
+            parse(&[]).unwrap().auth(),
+            Ok(AuthPlan { operator: generated.clone(), read: None }),
+            "loopback too"
+        );
         let open = parse(&["--listen", "0.0.0.0:8080"]).unwrap();
-        assert!(open.token().unwrap_err().contains("without a token"));
+        assert!(open.auth().unwrap_err().contains("without a token"), "a generated token could not be fetched");
         let insecure = parse(&["--listen", "0.0.0.0:8080", "--insecure-no-auth"]).unwrap();
-        assert_eq!(insecure.token(), Ok(None));
+        assert_eq!(insecure.auth(), Ok(AuthPlan { operator: OperatorToken::None, read: None }));
+        let both = parse(&["--insecure-no-auth", "--token", "x"]).unwrap();
+        assert!(both.auth().unwrap_err().contains("not both"));
         let with = parse(&["--listen", "0.0.0.0:8080", "--token", " s3cret\n"]).unwrap();
-        assert_eq!(with.token(), Ok(Some("s3cret".into())));
-        assert!(parse(&["--token", "  "]).unwrap().token().unwrap_err().contains("empty"));
+        assert_eq!(with.auth().unwrap().operator, OperatorToken::Given("s3cret".into()));
+        assert!(parse(&["--token", "  "]).unwrap().auth().unwrap_err().contains("empty"));
         let dir = std::env::temp_dir().join(format!("strace-api-token-{}", std::process::id()));
         std::fs::write(&dir, "from-file\n").unwrap();
         let file = parse(&["--listen", "[::]:80", "--token-file", dir.to_str().unwrap()]).unwrap();
-        assert_eq!(file.token(), Ok(Some("from-file".into())));
+        assert_eq!(file.auth().unwrap().operator, OperatorToken::Given("from-file".into()));
+        let read = parse(&["--token", "op", "--read-token-file", dir.to_str().unwrap()]).unwrap();
+        assert_eq!(read.auth().unwrap().read.as_deref(), Some("from-file"));
         std::fs::remove_file(&dir).unwrap();
         let missing = parse(&["--token-file", "/nonexistent/token"]).unwrap();
-        assert!(missing.token().unwrap_err().contains("cannot read the token file"));
+        assert!(missing.auth().unwrap_err().contains("cannot read the token file"));
         assert!(parse(&["--token", "a", "--token-file", "/x"]).is_err(), "one or the other");
+        let same = parse(&["--token", "a", "--read-token", "a"]).unwrap();
+        assert!(same.auth().unwrap_err().contains("differ"));
+        let read_only = parse(&["--read-token", "r", "--token-out", "/tmp/t"]).unwrap().auth().unwrap();
+        assert_eq!(read_only, AuthPlan { operator: OperatorToken::Generate("/tmp/t".into()), read: Some("r".into()) });
     }
 
     #[test]
@@ -364,7 +439,7 @@ mod tests {
     fn listen_takes_a_unix_socket_which_needs_no_token() {
         let c = parse(&["--listen", "unix:/run/strace-api.sock"]).unwrap();
         assert_eq!(c.listen, Listen::Unix("/run/strace-api.sock".into()));
-        assert_eq!(c.token(), Ok(None), "the file's permissions guard it");
+        assert_eq!(c.auth().unwrap().operator, OperatorToken::None, "the file's permissions guard it");
         assert_eq!(c.listen_mode, 0o600);
         let err = parse(&["--listen", "unix:"]).unwrap_err();
         assert!(err.contains("unix:/path"), "{err}");

@@ -101,6 +101,15 @@ fn run(cli: Cli) -> Result<()> {
             let bin = env.workspace.join("target").join(profile).join("strace-api");
             let mut cmd = privilege::command(&bin);
             cmd.args(&args);
+            let auth_given = args.iter().any(|a| a.starts_with("--token") || a.starts_with("--insecure-no-auth"))
+                || std::env::var_os("STRACE_API_TOKEN").is_some()
+                || std::env::var_os("STRACE_API_TOKEN_FILE").is_some();
+            if !auth_given {
+                let sudo = if privilege::is_root() { "" } else { "sudo " };
+                eprintln!(
+                    "xtask: every request but /healthz needs a token; the daemon writes one it generates to /run/strace-api/token (root only), e.g.\n  curl -H \"Authorization: Bearer $({sudo}cat /run/strace-api/token)\" http://127.0.0.1:8080/v1/processes"
+                );
+            }
             status(cmd)
         }
         Task::Test { args } => {

@@ -1,4 +1,5 @@
 //! The HTTP API. Every error is `{"error": "…"}` with a 4xx/5xx status.
+mod audit;
 mod auth;
 mod blocking;
 mod error;
@@ -13,6 +14,7 @@ mod watch;
 
 use std::sync::Arc;
 
+pub use auth::Access;
 use axum::{
     Router,
     routing::{get, put},
@@ -21,13 +23,10 @@ pub use error::ApiError;
 
 use crate::tracer::Tracer;
 
-/// The API; with `token`, every endpoint but /healthz requires it.
-pub fn router(tracer: Arc<Tracer>, token: Option<String>) -> Router {
-    let api = routes(tracer);
-    match token {
-        Some(t) => api.layer(axum::middleware::from_fn_with_state(Arc::<str>::from(t), auth::require_token)),
-        None => api,
-    }
+/// The API, behind `access` (no tokens when `None`; see `auth`).
+pub fn router(tracer: Arc<Tracer>, access: Option<Access>) -> Router {
+    let access = Arc::new(access.unwrap_or_else(Access::open));
+    routes(tracer).layer(axum::middleware::from_fn_with_state(access, auth::check))
 }
 
 fn routes(tracer: Arc<Tracer>) -> Router {

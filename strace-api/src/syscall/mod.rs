@@ -4,9 +4,9 @@
 mod arch;
 mod call;
 mod decode;
+pub mod flags;
 #[cfg(test)]
 mod properties;
-pub mod flags;
 mod render;
 mod signature;
 mod sockaddr;

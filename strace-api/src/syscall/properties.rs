@@ -28,14 +28,11 @@ fn event() -> impl Strategy<Value = Event> {
 
 /// Captures that parse: items of every kind for the call's arguments.
 fn well_formed_capture() -> impl Strategy<Value = Vec<u8>> {
-    proptest::collection::vec(
-        (0u8..6, 1u8..5, 0u8..8, 0u8..8, proptest::collection::vec(any::<u8>(), 0..64)),
-        0..6,
-    )
-    .prop_map(|items| {
-        let items: Vec<_> = items.iter().map(|(a, k, f, i, d)| (*a, *k, *f, *i, &d[..])).collect();
-        capture::build(&items)
-    })
+    proptest::collection::vec((0u8..6, 1u8..5, 0u8..8, 0u8..8, proptest::collection::vec(any::<u8>(), 0..64)), 0..6)
+        .prop_map(|items| {
+            let items: Vec<_> = items.iter().map(|(a, k, f, i, d)| (*a, *k, *f, *i, &d[..])).collect();
+            capture::build(&items)
+        })
 }
 
 proptest! {

@@ -8,30 +8,30 @@ use super::testing;
 /// Ring records: garbage, syscall records (of the watched process and of
 /// others), and batches of them, some cut short.
 fn ring_record(pid: u32) -> impl Strategy<Value = Vec<u8>> {
-    let syscall = (prop_oneof![Just(pid), any::<u32>()], any::<i32>(), any::<u64>())
-        .prop_map(|(p, nr, enter)| {
-            SyscallRecord { kind: RecordKind::Syscall as u16, pid: p, tid: p, nr, enter_ns: enter, ..Default::default() }
-                .as_bytes()
-                .to_vec()
-        });
+    let syscall = (prop_oneof![Just(pid), any::<u32>()], any::<i32>(), any::<u64>()).prop_map(|(p, nr, enter)| {
+        SyscallRecord { kind: RecordKind::Syscall as u16, pid: p, tid: p, nr, enter_ns: enter, ..Default::default() }
+            .as_bytes()
+            .to_vec()
+    });
     let garbage = proptest::collection::vec(any::<u8>(), 0..200);
     let one = prop_oneof![syscall.clone(), garbage.clone()];
-    let batched = (proptest::collection::vec(syscall, 0..8), any::<u32>(), 0usize..64).prop_map(|(records, count, cut)| {
-        let mut out = vec![0u8; batch::HEADER_BYTES];
-        for r in &records {
-            out.extend_from_slice(r);
-            out.resize(batch::next_offset(out.len(), 0), 0);
-        }
-        let head = batch::BatchHeader {
-            kind: RecordKind::Batch as u16,
-            count: if count % 2 == 0 { records.len() as u32 } else { count % 100 },
-            len: out.len() as u32,
-            ..Default::default()
-        };
-        out[..batch::HEADER_BYTES].copy_from_slice(head.as_bytes());
-        out.truncate(out.len().saturating_sub(cut));
-        out
-    });
+    let batched =
+        (proptest::collection::vec(syscall, 0..8), any::<u32>(), 0usize..64).prop_map(|(records, count, cut)| {
+            let mut out = vec![0u8; batch::HEADER_BYTES];
+            for r in &records {
+                out.extend_from_slice(r);
+                out.resize(batch::next_offset(out.len(), 0), 0);
+            }
+            let head = batch::BatchHeader {
+                kind: RecordKind::Batch as u16,
+                count: if count % 2 == 0 { records.len() as u32 } else { count % 100 },
+                len: out.len() as u32,
+                ..Default::default()
+            };
+            out[..batch::HEADER_BYTES].copy_from_slice(head.as_bytes());
+            out.truncate(out.len().saturating_sub(cut));
+            out
+        });
     prop_oneof![one, batched, garbage]
 }
 

@@ -65,6 +65,15 @@ impl Daemon {
         if !cmd.get_args().any(|a| a == "--listen") {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
+        // A token of its own (every daemon needs one over TCP), by
+        // environment, unless the test chose how the daemon authenticates.
+        let chosen = cmd.get_args().any(|a| {
+            ["--token", "--token-file", "--insecure-no-auth", "--token-out"].contains(&a.to_str().unwrap_or_default())
+        }) || cmd.get_envs().any(|(k, _)| k.to_str().is_some_and(|k| k.starts_with("STRACE_API_TOKEN")));
+        let token = (!chosen).then(|| format!("test-{}-{}", std::process::id(), unique()));
+        if let Some(t) = &token {
+            cmd.env("STRACE_API_TOKEN", t);
+        }
         let strace_harness::Started { child, base, log } = match strace_harness::start(cmd, Duration::from_secs(30)) {
             Ok(started) => started,
             Err(reason) => {
@@ -80,7 +89,7 @@ impl Daemon {
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .new_agent();
-        Some(Daemon { child, base, log, agent, token: None })
+        Some(Daemon { child, base, log, agent, token })
     }
 
     pub fn pid(&self) -> u32 {
@@ -430,6 +439,11 @@ impl Drop for Workload {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.flag);
     }
+}
+
+fn unique() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 pub fn read_line(r: &mut impl std::io::Read) -> String {
