@@ -460,10 +460,29 @@ impl Tracer {
     }
 
     pub fn watched(&self) -> Vec<WatchStats> {
+        self.watched_page(0, usize::MAX, false)
+    }
+
+    /// The watches (of exited processes only, with `exited_only`) of pids
+    /// above `after`, by pid, at most `limit`: only the page's counters are
+    /// built (a list of exited processes can be long).
+    pub fn watched_page(&self, after: u32, limit: usize, exited_only: bool) -> Vec<WatchStats> {
         let inner = self.inner();
-        let mut all: Vec<_> = inner.watches.all().map(|w| self.stats_of(&inner, w)).collect();
-        all.sort_by_key(|s| s.pid);
-        all
+        let mut pids: Vec<u32> = inner
+            .watches
+            .all()
+            .filter(|w| w.pid > after && (!exited_only || w.exited.is_some()))
+            .map(|w| w.pid)
+            .collect();
+        pids.sort_unstable();
+        pids.truncate(limit);
+        pids.iter().filter_map(|&p| inner.watches.get(p)).map(|w| self.stats_of(&inner, w)).collect()
+    }
+
+    /// The watches of `pids`, where there are, under one lock.
+    pub fn stats_of_pids(&self, pids: &[u32]) -> Vec<Option<WatchStats>> {
+        let inner = self.inner();
+        pids.iter().map(|&p| inner.watches.get(p).map(|w| self.stats_of(&inner, w))).collect()
     }
 
     /// The syscalls `pid`'s threads are in right now (blocked, most
