@@ -89,10 +89,7 @@ static PROC_READERS: Semaphore = Semaphore::const_new(4);
 
 /// A page of the processes, by pid (`after`, `limit`), with a `Link` to the
 /// next when full.
-pub async fn list(
-    State(tracer): State<Arc<Tracer>>,
-    ApiQuery(q): ApiQuery<PageQuery>,
-) -> Result<Response, ApiError> {
+pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Response, ApiError> {
     let page = Page::of(q)?;
     let _turn = PROC_READERS.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
     let views = off_the_workers("listing the processes", move || listed(&tracer, page)).await?;
@@ -129,14 +126,12 @@ fn listed(tracer: &Tracer, page: Page) -> Vec<ProcessView> {
     // Exited processes whose history is kept (a live process with the same
     // pid is another: it is listed, not them).
     all.extend(
-        tracer
-            .watched_page(page.after, page.limit, true)
-            .into_iter()
-            .filter(|w| !live_pids.contains(&w.pid))
-            .map(|w| {
+        tracer.watched_page(page.after, page.limit, true).into_iter().filter(|w| !live_pids.contains(&w.pid)).map(
+            |w| {
                 let pid = w.pid;
                 view(None, Some(w), pid)
-            }),
+            },
+        ),
     );
     all.sort_by_key(|p| p.pid);
     all.truncate(page.limit);

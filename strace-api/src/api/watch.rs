@@ -2,12 +2,7 @@
 //! and the JSON shape of a watch.
 use std::{sync::Arc, time::SystemTime};
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-    response::IntoResponse as _,
-};
+use axum::{Json, extract::State, http::StatusCode, response::IntoResponse as _};
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -132,6 +127,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     let page = Page::of(q)?;
+    let _turn = super::render::turn(page.limit).await?;
     let watches = tracer.watched_page(page.after, page.limit, false);
     let next = page.next_link("/v1/watch", watches.len(), watches.last().map(|w| w.pid));
     let views: Vec<WatchView> = watches.into_iter().map(WatchView::from).collect();
