@@ -43,7 +43,11 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     after_load();
     // After the load: a user who may not load the probe hears that first.
     let (access, generated) = access(plan).context("setting up authentication")?;
-    let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };
+    let limits = Limits {
+        per_process: config.events_per_pid,
+        memory_bytes: config.memory_bytes(),
+        keep_per_process: config.keep_events_per_pid,
+    };
     let (tracer, exits) = Tracer::with_exits(
         Box::new(probe),
         TracerConfig {
@@ -52,6 +56,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             retention: Duration::from_secs(config.retain_exited_secs),
             durations: config.durations,
             ring_bytes: config.ring_bytes.into(),
+            max_exited: config.max_exited,
         },
     );
     let tracer = Arc::new(tracer);

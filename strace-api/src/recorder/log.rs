@@ -97,6 +97,9 @@ pub struct ProcessLog {
     evicted: u64,
     /// This log's bytes as filed in `Recorder::by_size`.
     pub(super) filed: usize,
+    /// Set when its process exited: the log's place in the order exited
+    /// histories are shed (the oldest exit first).
+    pub(super) exited: Option<u64>,
 }
 
 /// Counters of one process's log.
@@ -180,6 +183,11 @@ impl ProcessLog {
             self.captures.push_back((self.first_seq + self.events.len() as u64, capture));
         }
         self.events.push_back(stored);
+    }
+
+    /// Events in the oldest chunk: evicting that many frees it.
+    pub(super) fn front_chunk_len(&self) -> usize {
+        self.events.front_len()
     }
 
     pub(super) fn evict(&mut self, n: usize) {

@@ -69,6 +69,9 @@ pub struct TracerConfig {
     pub durations: bool,
     /// The kernel ring buffer's size, for /healthz.
     pub ring_bytes: u64,
+    /// Exited processes whose histories are kept at most (the oldest go
+    /// first, before their retention time is up).
+    pub max_exited: usize,
 }
 
 /// A watched process's state and counters.
@@ -394,6 +397,7 @@ impl Tracer {
         // The kernel's counters go with its entry: keep the final count.
         let dropped = host.map_or(0, |h| self.reads.lost(h));
         inner.watches.exited(pid, id, Instant::now().into_std(), SystemTime::now(), dropped);
+        inner.recorder.exited(pid);
         if let Err(e) = kernel.unwatch(pid, host) {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
@@ -406,7 +410,7 @@ impl Tracer {
     /// Frees the histories of processes that exited longer ago than `retention`.
     pub fn sweep(&self) -> usize {
         let mut inner = self.inner();
-        let expired = inner.watches.expired(Instant::now().into_std(), self.config.retention);
+        let expired = inner.watches.expired(Instant::now().into_std(), self.config.retention, self.config.max_exited);
         for &pid in &expired {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
@@ -514,7 +518,7 @@ impl Tracer {
     pub fn totals(&self) -> Totals {
         let (kernel, programs, hooks_attached) = (self.reads.counters(), self.reads.programs(), self.reads.active());
         let inner = self.inner();
-        let exited = inner.watches.all().filter(|w| w.exited.is_some()).count();
+        let exited = inner.watches.exited_count();
         Totals {
             watched: inner.watches.len() - exited,
             exited,
@@ -588,11 +592,12 @@ pub mod testing {
 
     pub fn config(per_process: usize, memory_bytes: usize) -> TracerConfig {
         TracerConfig {
-            limits: Limits { per_process, memory_bytes },
+            limits: Limits { per_process, memory_bytes, keep_per_process: 0 },
             clock: Clock::from_offset(0),
             retention: Duration::from_secs(600),
             durations: true,
             ring_bytes: 1 << 20,
+            max_exited: 10_000,
         }
     }
 
