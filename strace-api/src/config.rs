@@ -113,6 +113,11 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_MAX_EXITED", default_value_t = 10_000)]
     pub max_exited: usize,
 
+    /// A file where the watches people asked for are kept, so that a
+    /// restarted daemon takes them up again (none: they are not kept).
+    #[arg(long, env = "STRACE_API_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
+
     /// Seconds an exited process's history stays readable.
     #[arg(long, env = "STRACE_API_RETAIN_EXITED_SECS", default_value_t = 600)]
     pub retain_exited_secs: u64,

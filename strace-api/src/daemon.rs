@@ -16,7 +16,7 @@ use crate::{
     drain,
     probe::{Probe, Settings},
     recorder::{EVENT_BYTES, Limits},
-    server,
+    server, state,
     tracer::{self, Tracer, TracerConfig},
 };
 
@@ -67,6 +67,20 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         "recording"
     );
     let lifecycle = tokio::spawn(tracer::follow_exits(tracer.clone(), exits));
+    let keeper = config.state_file.clone().map(|path| {
+        let t = tracer.clone();
+        // Off the workers: watching waits for kernel grace periods.
+        let restored = tokio::task::spawn_blocking(move || {
+            state::restore(&t, &path);
+            path
+        });
+        let t = tracer.clone();
+        tokio::spawn(async move {
+            if let Ok(path) = restored.await {
+                state::keep(t, path).await
+            }
+        })
+    });
 
     let drain = drain::DrainThread::spawn(streams.events, tracer.clone()).context("starting the drain thread")?;
     let log = streams.log.map(|l| tokio::spawn(drain::run_log(l)));
@@ -103,6 +117,13 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     // Returns within --shutdown-grace of the signal, every connection closed.
     server.serve(api::router(tracer.clone(), access), stopping).await.context("HTTP server failed")?;
 
+    if let Some(keeper) = keeper {
+        keeper.abort();
+        let _ = keeper.await;
+    }
+    if let Some(path) = &config.state_file {
+        state::save_now(&tracer, path);
+    }
     drain.stop();
     lifecycle.abort();
     let _ = lifecycle.await;

@@ -24,5 +24,6 @@ mod probe;
 mod procs;
 pub mod recorder;
 pub mod server;
+mod state;
 pub mod syscall;
 pub mod tracer;

@@ -48,6 +48,16 @@ pub enum WatchError {
     Kernel(#[from] KernelError),
 }
 
+/// A watch someone asked for (or a child it followed), as a restarted
+/// daemon takes it up again: the process is the same when its pid and start
+/// time are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AskedFor {
+    pub pid: u32,
+    pub start_ticks: u64,
+    pub children: bool,
+}
+
 /// What `Tracer::watch` did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Watched {
@@ -481,6 +491,21 @@ impl Tracer {
         pids.sort_unstable();
         pids.truncate(limit);
         pids.iter().filter_map(|&p| inner.watches.get(p)).map(|w| self.stats_of(&inner, w)).collect()
+    }
+
+    /// The live watches someone asked for, and their followed children, by
+    /// pid: what a restarted daemon takes up again (`--watch-all`'s come
+    /// back by themselves).
+    pub fn asked_for(&self) -> Vec<AskedFor> {
+        let inner = self.inner();
+        let mut out: Vec<AskedFor> = inner
+            .watches
+            .all()
+            .filter(|w| w.exited.is_none() && w.origin != Origin::Auto)
+            .filter_map(|w| Some(AskedFor { pid: w.pid, start_ticks: w.start_ticks?, children: w.follow_children }))
+            .collect();
+        out.sort_by_key(|a| a.pid);
+        out
     }
 
     /// The watches of `pids`, where there are, under one lock.
