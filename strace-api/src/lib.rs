@@ -23,6 +23,7 @@ pub mod kernel;
 mod probe;
 mod procs;
 pub mod recorder;
+mod redact;
 pub mod server;
 mod state;
 pub mod syscall;
