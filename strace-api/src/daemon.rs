@@ -66,8 +66,8 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         let tracer = tracer.clone();
         async move {
             tracing::info!("{}: shutting down", shutdown_signal().await);
-            // Requests waiting for events answer now: the server waits for
-            // every request to end.
+            // Requests waiting for events answer now, and event streams end
+            // with a last event: the server waits for every request to end.
             tracer.close();
             tokio::spawn(async {
                 let signal = shutdown_signal().await;
@@ -76,7 +76,8 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             });
         }
     };
-    axum::serve(listener, api::router(tracer.clone(), token))
+    let api_settings = api::Settings { max_streams: config.max_streams };
+    axum::serve(listener, api::router_with(tracer.clone(), token, api_settings))
         .with_graceful_shutdown(stopping)
         .await
         .context("HTTP server failed")?;

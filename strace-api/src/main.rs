@@ -1,7 +1,9 @@
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use strace_api::{config::Config, daemon};
+use strace_api::{
+    config::{Config, ConfigError, LogFormat},
+    daemon,
+};
 use tracing_subscriber::EnvFilter;
 
 /// The HTTP side allocates many small strings per event (timestamps, hex
@@ -24,12 +26,22 @@ fn release_freed_memory() {
 }
 
 fn main() -> ExitCode {
-    let config = Config::parse();
-    tracing_subscriber::fmt()
+    let config = match Config::load() {
+        Ok(c) => c,
+        Err(ConfigError::Clap(e)) => e.exit(),
+        Err(ConfigError::Invalid(message)) => {
+            eprintln!("strace-api: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("STRACE_API_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        // One JSON object a line, for log shippers.
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -100,6 +100,7 @@ impl<'a> Iterator for Records<'a> {
                 let head: CaptureHeader = unsafe { core::ptr::read_unaligned(head.as_ptr().cast()) };
                 head.len as usize
             }
+            RecordKind::Loss => crate::LossRecord::SIZE,
             RecordKind::Batch => return None, // batches do not nest
         };
         let record = rest.get(..len).filter(|_| len > 0)?;

@@ -2,6 +2,7 @@
 //! needs (bpf-linker built against this rustc's LLVM), builds, and runs.
 mod bench;
 mod privilege;
+mod syscall_classes;
 mod syscall_table;
 mod toolchain;
 
@@ -47,6 +48,17 @@ enum Task {
     },
     /// Regenerate the syscall signature table from the running kernel's tracefs.
     SyscallTable,
+    /// Regenerate the table of strace's syscall classes (`%file`, …) from a
+    /// strace source tree.
+    SyscallClasses {
+        /// A strace source tree (its `src/linux/<arch>/syscallent.h`).
+        #[arg(long)]
+        strace_source: std::path::PathBuf,
+        /// The strace version the tree is, for the generated file's header
+        /// (e.g. `git describe` in it).
+        #[arg(long)]
+        strace_version: String,
+    },
 }
 
 /// Crates built for the BPF target by their users' build scripts, never for
@@ -64,8 +76,12 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    if let Task::SyscallTable = cli.command {
-        return syscall_table::generate(&toolchain::workspace_root());
+    match &cli.command {
+        Task::SyscallTable => return syscall_table::generate(&toolchain::workspace_root()),
+        Task::SyscallClasses { strace_source, strace_version } => {
+            return syscall_classes::generate(&toolchain::workspace_root(), strace_source, strace_version);
+        }
+        _ => {}
     }
     let env = toolchain::ensure()?;
     match cli.command {
@@ -91,7 +107,7 @@ fn run(cli: Cli) -> Result<()> {
             status(cmd)
         }
         Task::Bench { args } => bench::run(&env, &args),
-        Task::SyscallTable => unreachable!("handled above"),
+        Task::SyscallTable | Task::SyscallClasses { .. } => unreachable!("handled above"),
     }
 }
 

@@ -115,7 +115,9 @@ pub struct NoQuery {}
 /// say what is expected instead.
 fn explain(text: &str) -> String {
     let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(text);
-    if let Some(rest) = text.strip_prefix("unknown field `")
+    // (Some structs' unknown fields come with the field's name as the path.)
+    let unknown = text.find("unknown field `").map(|at| &text[at..]);
+    if let Some(rest) = unknown.and_then(|t| t.strip_prefix("unknown field `"))
         && let Some((name, expected)) = rest.split_once('`')
     {
         let expected = expected.trim_start_matches(", ");

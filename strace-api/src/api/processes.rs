@@ -5,10 +5,12 @@ use std::{collections::HashMap, sync::Arc};
 use axum::{Json, extract::State};
 use serde::Serialize;
 use tokio::sync::Semaphore;
+use utoipa::ToSchema;
 
 use super::{
     ApiError,
     blocking::off_the_workers,
+    error::ErrorBody,
     extract::{ApiQuery, NoQuery, PidPath},
     watch::{WatchView, rfc3339},
 };
@@ -17,7 +19,7 @@ use crate::{
     tracer::{Tracer, WatchStats},
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProcessView {
     pid: u32,
     /// False for an exited process whose history is still kept.
@@ -30,7 +32,7 @@ pub struct ProcessView {
 }
 
 /// What `ps` shows of a live process.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct InfoView {
     ppid: u32,
     comm: String,
@@ -44,7 +46,7 @@ struct InfoView {
     threads: u32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProcessDetail {
     #[serde(flatten)]
     process: ProcessView,
@@ -54,7 +56,7 @@ pub struct ProcessDetail {
     children: Vec<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TaskView {
     tid: u32,
     comm: String,
@@ -83,14 +85,36 @@ fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessV
 /// changes and exits use. The others wait here, holding no thread.
 static PROC_READERS: Semaphore = Semaphore::const_new(4);
 
+/// The processes of the daemon's PID namespace, as `ps` lists them.
+#[utoipa::path(
+    get,
+    path = "/v1/processes",
+    tag = "processes",
+    responses(
+        (status = 200, description = "Every process, and exited ones whose history is kept", body = Vec<ProcessView>),
+        (status = 400, description = "A query parameter (this endpoint takes none)", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(tracer): State<Arc<Tracer>>,
-    ApiQuery(_): ApiQuery<NoQuery>,
+    _query: ApiQuery<NoQuery>,
 ) -> Result<Json<Vec<ProcessView>>, ApiError> {
     let _turn = PROC_READERS.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
     off_the_workers("listing the processes", move || Json(all(&tracer))).await
 }
 
+/// One process, with its threads and children.
+#[utoipa::path(
+    get,
+    path = "/v1/processes/{pid}",
+    tag = "processes",
+    params(("pid" = u32, Path, description = "A process's pid (in the daemon's PID namespace)")),
+    responses(
+        (status = 200, description = "The process", body = ProcessDetail),
+        (status = 400, description = "A malformed pid", body = ErrorBody),
+        (status = 404, description = "No such process (or a thread, or the daemon itself)", body = ErrorBody),
+    )
+)]
 pub async fn detail(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<ProcessDetail>, ApiError> {
     let _turn = PROC_READERS.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
     off_the_workers("reading the process", move || one(&tracer, pid)).await?.map(Json)

@@ -1,4 +1,4 @@
-//! JSON bodies of event pages. A big page (up to 10,000 events, a few ms of
+//! JSON (and text) bodies of event pages. A big page (up to 10,000 events, a few ms of
 //! decoding and serialising) is built on tokio's blocking pool.
 use axum::{
     http::header,
@@ -29,4 +29,14 @@ where
     let body = if events <= INLINE_MAX { render() } else { off_the_workers("rendering the page", render).await? };
     let body = body.map_err(|e| ApiError::internal(format!("serialising the page failed: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The text response of `build()`, `events` lines (see `text::lines`),
+/// built where `json` would build its page.
+pub async fn text<F>(events: usize, build: F) -> Result<Response, ApiError>
+where
+    F: FnOnce() -> String + Send + 'static,
+{
+    let body = if events <= INLINE_MAX { build() } else { off_the_workers("rendering the page", build).await? };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response())
 }

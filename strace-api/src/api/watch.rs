@@ -4,23 +4,35 @@ use std::{sync::Arc, time::SystemTime};
 
 use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{
     ApiError,
     blocking::off_the_workers,
+    error::ErrorBody,
     extract::{ApiQuery, NoQuery, PidPath},
 };
-use crate::tracer::{Origin, Tracer, WatchStats, Watched};
+use crate::{
+    filter::SyscallSet,
+    tracer::{Origin, Tracer, WatchFilter, WatchStats, Watched},
+};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WatchQuery {
     /// Follow the processes it forks (default true).
     children: Option<bool>,
+    /// Record only these calls, in the kernel (strace's `-e trace=` list:
+    /// names, `%classes`, `!` first for all but these; `all` for every
+    /// call). The calls left out cost no copy, record or ring space. On a
+    /// watch that exists, it replaces the filter; left out, the filter
+    /// stays as it is. Followed children inherit it.
+    syscalls: Option<String>,
 }
 
 /// A watched process's state and counters.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct WatchView {
     pid: u32,
     alive: bool,
@@ -41,6 +53,8 @@ pub struct WatchView {
     comm: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     cmdline: Vec<String>,
+    /// Its kernel-side filter as asked for (`syscalls=`), `null`: every call.
+    syscalls: Option<String>,
 }
 
 impl From<WatchStats> for WatchView {
@@ -63,6 +77,7 @@ impl From<WatchStats> for WatchView {
             last_seq: w.last_seq,
             comm: w.comm,
             cmdline: w.cmdline,
+            syscalls: w.syscalls,
         }
     }
 }
@@ -73,13 +88,35 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Starts watching; 201 when new, 200 when it was watched already.
+#[utoipa::path(
+    put,
+    path = "/v1/watch/{pid}",
+    tag = "watch",
+    params(("pid" = u32, Path, description = "A process's pid (in the daemon's PID namespace)"), WatchQuery),
+    responses(
+        (status = 201, description = "Watched from now on", body = WatchView),
+        (status = 200, description = "Watched already (with `children` and `syscalls` as asked now)", body = WatchView),
+        (status = 400, description = "A malformed pid or parameter (an unknown syscall or class names it), a kernel thread, or the daemon itself", body = ErrorBody),
+        (status = 404, description = "No such process, or it has exited", body = ErrorBody),
+        (status = 409, description = "Another request unwatched it before this one could answer", body = ErrorBody),
+        (status = 503, description = "The kernel refused: its watch or filter table is full", body = ErrorBody),
+    )
+)]
 pub async fn start(
     State(tracer): State<Arc<Tracer>>,
     PidPath(pid): PidPath,
     ApiQuery(q): ApiQuery<WatchQuery>,
 ) -> Result<(StatusCode, Json<WatchView>), ApiError> {
+    let filter = match q.syscalls {
+        None => None,
+        Some(spec) => {
+            let set = SyscallSet::parse(&spec).map_err(|e| ApiError::bad_request(format!("syscalls: {e}")))?;
+            Some(set.kernel_filter().map(|bits| WatchFilter { spec, bits }))
+        }
+    };
     let t = tracer.clone();
-    let status = match off_the_workers("the watch change", move || t.watch(pid, q.children.unwrap_or(true))).await?? {
+    let children = q.children.unwrap_or(true);
+    let status = match off_the_workers("the watch change", move || t.watch_with(pid, children, filter)).await?? {
         Watched::New => StatusCode::CREATED,
         Watched::Already => StatusCode::OK,
         Watched::Exited => {
@@ -97,10 +134,32 @@ pub async fn start(
 }
 
 /// Stops watching and frees the history; answers with the final counters.
+#[utoipa::path(
+    delete,
+    path = "/v1/watch/{pid}",
+    tag = "watch",
+    params(("pid" = u32, Path, description = "A watched process's pid")),
+    responses(
+        (status = 200, description = "No longer watched; its final counters", body = WatchView),
+        (status = 400, description = "A malformed pid", body = ErrorBody),
+        (status = 404, description = "Not watched", body = ErrorBody),
+        (status = 503, description = "The kernel refused", body = ErrorBody),
+    )
+)]
 pub async fn stop(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<WatchView>, ApiError> {
     Ok(Json(off_the_workers("the watch change", move || tracer.unwatch(pid)).await??.into()))
 }
 
-pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(_): ApiQuery<NoQuery>) -> Json<Vec<WatchView>> {
+/// Watched processes, and exited ones whose history is kept.
+#[utoipa::path(
+    get,
+    path = "/v1/watch",
+    tag = "watch",
+    responses(
+        (status = 200, description = "Every watch, by pid", body = Vec<WatchView>),
+        (status = 400, description = "A query parameter (this endpoint takes none)", body = ErrorBody),
+    )
+)]
+pub async fn list(State(tracer): State<Arc<Tracer>>, _query: ApiQuery<NoQuery>) -> Json<Vec<WatchView>> {
     Json(tracer.watched().into_iter().map(WatchView::from).collect())
 }
