@@ -198,9 +198,15 @@ impl Daemon {
     }
 
     /// SIGTERM, and the exit status.
-    pub fn stop(mut self) -> ExitStatus {
+    pub fn stop(self) -> ExitStatus {
         // SAFETY: kill with a valid pid and signal.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        self.wait_exit()
+    }
+
+    /// Waits (up to 20 s) for it to exit by itself (after a signal sent
+    /// otherwise), and the exit status.
+    pub fn wait_exit(mut self) -> ExitStatus {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
