@@ -10,6 +10,7 @@ use utoipa::{
 
 use super::{
     error::ErrorBody,
+    extract::{ApiQuery, NoQuery},
     stream::{EndView, GapView},
 };
 
@@ -60,9 +61,12 @@ pub fn json() -> &'static str {
     get,
     path = "/openapi.json",
     tag = "meta",
-    responses((status = 200, description = "The OpenAPI 3.1 description of every endpoint", content_type = "application/json", body = Object))
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 description of every endpoint", content_type = "application/json", body = Object),
+        (status = 400, description = "A query parameter (this endpoint takes none)", body = ErrorBody),
+    )
 )]
-pub async fn document() -> impl IntoResponse {
+pub async fn document(_query: ApiQuery<NoQuery>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], json())
 }
 
@@ -113,6 +117,32 @@ mod tests {
                 assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: pid 0");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn the_description_is_served() {
+        let t = std::sync::Arc::new(testing::tracer());
+        let get = |uri: &'static str| {
+            super::super::router(t.clone(), None).oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap())
+        };
+        let resp = get("/openapi.json").await.unwrap();
+        assert_eq!(
+            (resp.status(), resp.headers()["content-type"].to_str().unwrap()),
+            (StatusCode::OK, "application/json")
+        );
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 22).await.unwrap();
+        let doc: Value = serde_json::from_slice(&body).unwrap();
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let stream = &doc["paths"]["/v1/processes/{pid}/events/stream"]["get"];
+        let params: Vec<&str> =
+            stream["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        for p in ["pid", "Last-Event-ID", "after", "syscall", "class", "failed", "min_duration_us", "tid", "format"] {
+            assert!(params.contains(&p), "{p} in {params:?}");
+        }
+        assert!(stream["responses"]["503"].is_object());
+        assert!(doc["components"]["schemas"]["GapView"].is_object());
+        assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+        assert_eq!(get("/openapi.json?x=1").await.unwrap().status(), StatusCode::BAD_REQUEST);
     }
 
     /// The description and the README's endpoint table list the same
