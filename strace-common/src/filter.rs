@@ -40,12 +40,17 @@ impl SyscallFilter {
         }
     }
 
-    /// Whether syscall `nr` is recorded. The mask keeps the word index in
-    /// bounds where the verifier can see it.
+    /// Whether syscall `nr` is recorded. The word is read whatever `nr` is,
+    /// at an index masked into the bitmap, before `nr` is compared: had the
+    /// comparison come first, the compiler would have dropped the mask as
+    /// redundant and indexed with a register the verifier cannot bound.
     #[inline(always)]
     pub fn allows(&self, nr: i32) -> bool {
         let n = nr as u32;
-        n < FILTER_SYSCALLS && self.bits[((n >> 6) as usize) & (WORDS - 1)] & (1 << (n & 63)) != 0
+        let at = ((n >> 6) as usize) & (WORDS - 1);
+        // SAFETY: `at` < WORDS; a volatile read stays where it is, unconditional.
+        let word = unsafe { core::ptr::read_volatile(self.bits.as_ptr().add(at)) };
+        n < FILTER_SYSCALLS && word & (1 << (n & 63)) != 0
     }
 
     pub fn is_empty(&self) -> bool {

@@ -37,6 +37,10 @@ pub struct Batch {
     /// Losses waiting for room in the ring (strace_common::loss), one per
     /// process; `count` 0 is a free entry. `waiting` counts the others.
     losses: [LossRecord; PENDING_LOSSES],
+    /// Where a new loss record is built, in the map rather than on the
+    /// stack (the verifier's 512 bytes are nearly all used by the deepest
+    /// chain of calls, which can end here).
+    scratch: LossRecord,
     waiting: u32,
     _pad: u32,
     data: [u8; BATCH_BYTES],
@@ -228,22 +232,21 @@ fn note_loss(b: &mut Batch, calls: u64) {
             core::ptr::read_unaligned(first.add(RECORD_TID_OFFSET) as *const u32),
         )
     };
-    let record = LossRecord {
-        kind: RecordKind::Loss as u16,
-        _pad: 0,
-        pid,
-        tid,
-        host_pid,
-        count: calls,
-        at_ns: unsafe { bpf_ktime_get_ns() },
-    };
-    if EVENTS.output(&record, emit::wake_flags(LossRecord::SIZE as u64)).is_ok() {
+    let at_ns = unsafe { bpf_ktime_get_ns() };
+    let r = &mut b.scratch;
+    r.kind = RecordKind::Loss as u16;
+    r._pad = 0;
+    r.pid = pid;
+    r.tid = tid;
+    r.host_pid = host_pid;
+    r.count = calls;
+    r.at_ns = at_ns;
+    if EVENTS.output(&b.scratch, emit::wake_flags(LossRecord::SIZE as u64)).is_ok() {
         return;
     }
     for i in 0..PENDING_LOSSES {
-        let w = &mut b.losses[i];
-        if w.count == 0 {
-            *w = record;
+        if b.losses[i].count == 0 {
+            b.losses[i] = b.scratch;
             b.waiting += 1;
             return;
         }

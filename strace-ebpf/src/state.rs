@@ -85,8 +85,11 @@ pub fn verdict(tgid: u32) -> u8 {
     if v == state::UNKNOWN { classify(bpf_get_current_pid_tgid(), b) } else { v }
 }
 
-/// Whether a process with verdict `v` records call `nr`.
-#[inline(always)]
+/// Whether a process with verdict `v` records call `nr`. Out of line: only
+/// cold paths and filtered processes come here, and inlined, its map key on
+/// the stack pushed sys_exit's deepest chain of calls over the verifier's
+/// 512 bytes.
+#[inline(never)]
 pub fn allows(v: u8, nr: i32) -> bool {
     match v {
         state::WATCHED => true,
