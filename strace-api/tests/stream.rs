@@ -92,13 +92,21 @@ fn a_client_that_stops_reading_is_cut_off_and_the_daemon_does_not_grow() {
         assert!(start.elapsed() < Duration::from_secs(30), "never cut off: {h}");
     };
     assert_eq!(lagged["streams"]["open"], 0, "its slot is free again");
+    let cut_after = start.elapsed();
+    // The storm goes on, the connection stays open (the client holds it):
+    // the daemon does not grow.
+    let seen_at_cut = d.counters(w.pid)["seen"].as_u64().unwrap();
+    for _ in 0..15 {
+        std::thread::sleep(Duration::from_millis(200));
+        peak = peak.max(rss_kib(d.pid()));
+    }
     let seen = d.counters(w.pid)["seen"].as_u64().unwrap();
     eprintln!(
-        "a client that stopped reading: cut off after {:.1} s of a storm ({seen} events delivered); daemon RSS {base} KiB then, peak {peak} KiB (+{} KiB)",
-        start.elapsed().as_secs_f64(),
+        "a client that stopped reading: cut off after {:.1} s of a storm; {seen} events delivered by 3 s later; daemon RSS {base} KiB then, peak {peak} KiB (+{} KiB)",
+        cut_after.as_secs_f64(),
         peak - base
     );
-    assert!(seen > 1_000_000, "the storm went on: {seen}");
+    assert!(seen > seen_at_cut + 100_000, "the storm went on: {seen_at_cut} then {seen}");
     assert!(peak - base < 16 * 1024, "the daemon grew by {} KiB", peak - base);
     drop(stuck);
 }

@@ -55,6 +55,8 @@ impl Batch {
     }
 }
 
+const _: () = assert!(core::mem::size_of::<Batch>() == strace_common::batch::CPU_BUFFER_BYTES);
+
 #[map(name = "BATCH")]
 static BATCH: PerCpuArray<Batch> = PerCpuArray::with_max_entries(1, 0);
 
