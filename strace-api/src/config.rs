@@ -7,7 +7,12 @@ use strace_common::limits;
 use crate::server::Listen;
 
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
-#[command(name = "strace-api", version, about = "eBPF syscall observer with an HTTP API")]
+#[command(
+    name = "strace-api",
+    version,
+    about = "eBPF syscall observer with an HTTP API",
+    after_help = "Every flag can also be set by the environment variable shown with it ([env: NAME=]); a flag on the command line wins over its variable. STRACE_API_LOG sets what is logged (a tracing filter: info by default, e.g. debug or strace_api=debug)."
+)]
 pub struct Config {
     /// Address and port to listen on, or `unix:/path/to/socket` for a Unix
     /// socket (mode 0600, owned by the daemon's user).
@@ -159,12 +164,23 @@ pub struct Config {
     /// exports. Repeatable; in the variable, one per line. With capture
     /// groups, only the groups are masked; without, a leading `name=` or
     /// `name:` is kept (`password=\S+` shows `password=***`).
-    #[arg(long, env = "STRACE_API_REDACT", value_delimiter = '\n')]
+    #[arg(long, env = "STRACE_API_REDACT", value_delimiter = '\n', allow_hyphen_values = true)]
     pub redact: Vec<String>,
 
     /// Set by main: which tokens came on the command line (to warn).
     #[arg(skip)]
     pub tokens_on_command_line: bool,
+
+    /// Live event streams (`/v1/processes/{pid}/events/stream`) open at once;
+    /// one more is answered 503 with Retry-After. Each holds one slice of
+    /// events at a time, whatever its client does.
+    #[arg(long, env = "STRACE_API_MAX_STREAMS", default_value_t = crate::api::DEFAULT_MAX_STREAMS)]
+    pub max_streams: usize,
+
+    /// Log lines as `text` (for a person) or `json` (one object a line, for
+    /// log shippers).
+    #[arg(long, env = "STRACE_API_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// How requests are authenticated, as the configuration asks.
@@ -182,6 +198,96 @@ pub enum OperatorToken {
     Given(String),
     /// None given: generate one into this file.
     Generate(PathBuf),
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// What clap says (and `--help`, `--version`: print and exit).
+    Clap(clap::Error),
+    /// A value out of range, naming the flag or the variable it came from.
+    Invalid(String),
+}
+
+impl Config {
+    /// The configuration from the command line and the environment. A bad
+    /// value names where it came from: the flag, or the environment
+    /// variable when it was set there.
+    pub fn load() -> Result<Config, ConfigError> {
+        Config::load_from(std::env::args_os())
+    }
+
+    pub fn load_from<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        let matches = match Config::command().try_get_matches_from(&args) {
+            Ok(m) => m,
+            Err(e) => return Err(from_environment(e, &args)),
+        };
+        let mut config = Config::from_arg_matches(&matches).map_err(ConfigError::Clap)?;
+        config.tokens_on_command_line = ["token", "read_token"]
+            .iter()
+            .any(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine));
+        config.validate().map_err(|message| ConfigError::Invalid(name_variables(&message, &matches)))?;
+        Ok(config)
+    }
+}
+
+/// A clap error about a value from an environment variable: say so.
+fn from_environment(e: clap::Error, args: &[std::ffi::OsString]) -> ConfigError {
+    use clap::{CommandFactory as _, error::ContextKind};
+    let Some(clap::error::ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return ConfigError::Clap(e);
+    };
+    let flag = arg.split_whitespace().next().unwrap_or_default().to_string();
+    let cmd = Config::command();
+    let Some(env) =
+        cmd.get_arguments().find(|a| a.get_long().is_some_and(|l| format!("--{l}") == flag)).and_then(|a| a.get_env())
+    else {
+        return ConfigError::Clap(e);
+    };
+    let on_command_line =
+        args.iter().any(|a| a.to_str().is_some_and(|a| a == flag || a.starts_with(&format!("{flag}="))));
+    match std::env::var_os(env) {
+        Some(value) if !on_command_line => {
+            let reason = e.kind().to_string();
+            let detail = e.to_string();
+            let detail = detail.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            ConfigError::Invalid(format!(
+                "the environment variable {}={:?} is not a valid {flag}: {reason} ({detail})",
+                env.to_string_lossy(),
+                value.to_string_lossy()
+            ))
+        }
+        _ => ConfigError::Clap(e),
+    }
+}
+
+/// `message` with each flag whose value came from its environment variable
+/// named as that variable.
+fn name_variables(message: &str, matches: &clap::ArgMatches) -> String {
+    use clap::CommandFactory as _;
+    let cmd = Config::command();
+    let mut out = message.to_string();
+    for arg in cmd.get_arguments() {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else { continue };
+        if matches.value_source(arg.get_id().as_str()) == Some(clap::parser::ValueSource::EnvVariable) {
+            let flag = format!("--{long}");
+            out = out.replacen(&flag, &format!("{} ({flag})", env.to_string_lossy()), 1);
+        }
+    }
+    out
 }
 
 /// A yes/no flag's value, from the command line or the environment:
@@ -319,6 +425,9 @@ impl Config {
                 "--listen-mode {:04o} lets every local user in; give the socket a group (--listen-group) and 0660 instead",
                 self.listen_mode
             ));
+        }
+        if !(1..=4096).contains(&self.max_streams) {
+            return Err(format!("--max-streams must be between 1 and 4096, not {}", self.max_streams));
         }
         Ok(())
     }
@@ -460,6 +569,60 @@ mod tests {
         assert!(same.auth().unwrap_err().contains("differ"));
         let read_only = parse(&["--read-token", "r", "--token-out", "/tmp/t"]).unwrap().auth().unwrap();
         assert_eq!(read_only, AuthPlan { operator: OperatorToken::Generate("/tmp/t".into()), read: Some("r".into()) });
+    }
+
+    /// A bad value from the environment names the variable; from the
+    /// command line, the flag. (The variables are set in a child process:
+    /// tests run in threads that share the environment.)
+    #[test]
+    fn a_bad_value_names_the_variable_it_came_from() {
+        let Ok(var) = std::env::var("STRACE_API_CONFIG_TEST") else {
+            let run = |var: &str, value: &str, args: &[&str]| {
+                let out = std::process::Command::new(std::env::current_exe().unwrap())
+                    .args(["--exact", "config::tests::a_bad_value_names_the_variable_it_came_from", "--nocapture"])
+                    .env("STRACE_API_CONFIG_TEST", args.join(" "))
+                    .env(var, value)
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let out = run("STRACE_API_EVENTS_PER_PID", "0", &[]);
+            assert!(out.contains("STRACE_API_EVENTS_PER_PID (--events-per-pid) must be between"), "{out}");
+            let out = run("STRACE_API_LISTEN", "nonsense", &[]);
+            assert!(
+                out.contains("the environment variable STRACE_API_LISTEN=\"nonsense\" is not a valid --listen"),
+                "{out}"
+            );
+            let out = run("STRACE_API_MAX_STREAMS", "many", &[]);
+            assert!(out.contains("STRACE_API_MAX_STREAMS=\"many\""), "{out}");
+            let out = run("STRACE_API_LOG_FORMAT", "xml", &[]);
+            assert!(out.contains("STRACE_API_LOG_FORMAT=\"xml\""), "{out}");
+            let out = run("STRACE_API_LISTEN", "nonsense", &["--listen", "bad"]);
+            assert!(out.contains("CLAP:") && out.contains("--listen") && !out.contains("STRACE_API_LISTEN="), "{out}");
+            let out = run("STRACE_API_MAX_STREAMS", "0", &[]);
+            assert!(out.contains("STRACE_API_MAX_STREAMS (--max-streams) must be between 1 and 4096"), "{out}");
+            return;
+        };
+        let args = std::iter::once("strace-api").chain(var.split_whitespace());
+        match Config::load_from(args) {
+            Ok(_) => println!("OK"),
+            Err(ConfigError::Invalid(m)) => println!("INVALID: {m}"),
+            Err(ConfigError::Clap(e)) => println!("CLAP: {e}"),
+        }
+    }
+
+    #[test]
+    fn help_names_every_variable() {
+        use clap::CommandFactory as _;
+        let help = Config::command().render_long_help().to_string();
+        for arg in
+            Config::command().get_arguments().filter(|a| a.get_long().is_some_and(|l| l != "help" && l != "version"))
+        {
+            let env = arg.get_env().unwrap_or_else(|| panic!("--{} has no variable", arg.get_long().unwrap()));
+            assert!(help.contains(&format!("[env: {}", env.to_string_lossy())), "{help}");
+        }
+        assert!(parse(&["--log-format", "json"]).unwrap().log_format == LogFormat::Json);
+        assert!(parse(&["--max-streams", "0"]).unwrap_err().contains("--max-streams"));
     }
 
     #[test]

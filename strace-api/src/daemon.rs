@@ -108,8 +108,9 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         let tracer = tracer.clone();
         async move {
             tracing::info!("{}: shutting down", shutdown_signal().await);
-            // Requests waiting for events answer now: the server waits for
-            // requests in flight to end (for the grace period at most).
+            // Requests waiting for events answer now, and event streams end
+            // with a last event: the server waits for requests in flight to
+            // end (for the grace period at most).
             tracer.close();
             tokio::spawn(async {
                 let signal = shutdown_signal().await;
@@ -119,7 +120,11 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         }
     };
     // Returns within --shutdown-grace of the signal, every connection closed.
-    server.serve(api::router(tracer.clone(), access), stopping).await.context("HTTP server failed")?;
+    let api_settings = api::Settings { max_streams: config.max_streams };
+    server
+        .serve(api::router_with(tracer.clone(), access, api_settings), stopping)
+        .await
+        .context("HTTP server failed")?;
 
     if let Some(keeper) = keeper {
         keeper.abort();

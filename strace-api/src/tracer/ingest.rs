@@ -1,7 +1,7 @@
 //! Storing a batch of ring-buffer records (called by the drain).
 use std::sync::{MutexGuard, atomic::Ordering};
 
-use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry, batch, capture};
+use strace_common::{LossRecord, ProcessRecord, RecordKind, SyscallRecord, WatchEntry, batch, capture};
 
 use super::{
     Inner, Tracer,
@@ -69,6 +69,13 @@ impl<'a> Ingest<'a> {
                 }
                 None => self.malformed += 1,
             },
+            // Where the kernel lost the process's calls: a gap in its history.
+            Some(RecordKind::Loss) => match LossRecord::read(bytes) {
+                Some(l) => {
+                    inner.recorder.note_loss(l.pid, l.count, l.at_ns);
+                }
+                None => self.malformed += 1,
+            },
             Some(RecordKind::Batch) | None => self.malformed += 1,
         }
     }
@@ -106,6 +113,12 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
         Start::Already { .. } | Start::Exited { .. } => None,
     };
     inner.watches.set_host_pid(p.ns_pid, p.host_pid);
+    // A followed child has its parent's filter (as the parent has it now:
+    // the kernel copied it at the fork).
+    if new.is_some() && p.filter != 0 {
+        let inherited = parent.and_then(|pp| inner.watches.get(pp)).and_then(|w| w.filter.clone());
+        inner.watches.set_filter(p.ns_pid, inherited);
+    }
     new
 }
 

@@ -15,6 +15,7 @@ use std::{
 
 use serde_json::Value;
 
+pub mod sse;
 pub mod strace;
 
 /// Starts a daemon or returns from the test (skipping outside CI).
@@ -216,6 +217,16 @@ impl Daemon {
         }
     }
 
+    /// Opens the event stream at `path` with `headers`, and the token.
+    pub fn open_stream(&self, path: &str, headers: &[(&str, &str)]) -> sse::Stream {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(a) = &auth {
+            all.push(("authorization", a));
+        }
+        sse::Stream::open(&self.base, path, &all)
+    }
+
     /// Polls until a process followed from `parent` is watched; its pid.
     pub fn wait_counters_of_child(&self, parent: u32, within: Duration) -> u32 {
         let deadline = Instant::now() + within;
@@ -267,8 +278,18 @@ impl Daemon {
 
     /// SIGTERM: the exit status, and how long the daemon took to exit.
     pub fn stop_timed(&mut self) -> (ExitStatus, Duration) {
-        let start = Instant::now();
         self.signal(libc::SIGTERM);
+        self.wait_timed()
+    }
+
+    /// Waits (up to 20 s) for it to exit by itself (after a signal sent
+    /// otherwise), and the exit status.
+    pub fn wait_exit(mut self) -> ExitStatus {
+        self.wait_timed().0
+    }
+
+    fn wait_timed(&mut self) -> (ExitStatus, Duration) {
+        let start = Instant::now();
         let deadline = start + Duration::from_secs(20);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
