@@ -10,6 +10,8 @@ use crate::{
     clock::Clock,
     config::Config,
     drain,
+    export::{self, Outlet},
+    metrics::{Metrics, MetricsConfig},
     probe::{Probe, Settings},
     recorder::{EVENT_BYTES, Limits},
     tracer::{self, Tracer, TracerConfig},
@@ -21,6 +23,7 @@ use crate::{
 pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
     let token = config.token().map_err(anyhow::Error::msg)?;
+    let export = config.export_settings().map_err(anyhow::Error::msg)?;
     let settings = Settings {
         ring_bytes: config.ring_bytes,
         max_threads: config.max_threads,
@@ -42,7 +45,25 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             ring_bytes: config.ring_bytes.into(),
         },
     );
+    let (tracer, queue) = match &export {
+        Some(_) => {
+            let select = config.export_selection().map_err(anyhow::Error::msg)?;
+            let (outlet, queue, stats) = Outlet::new(Box::new(select), config.export_queue);
+            (tracer.with_outlet(outlet), Some((queue, stats)))
+        }
+        None => (tracer, None),
+    };
     let tracer = Arc::new(tracer);
+    let exporter = match (export, queue) {
+        (Some(settings), Some((queue, stats))) => {
+            Some(export::nats::start(settings, queue, stats, *tracer.clock(), config.durations).await?)
+        }
+        _ => None,
+    };
+    let metrics = Arc::new(Metrics::new(
+        tracer.clone(),
+        MetricsConfig { max_series: config.metrics_max_series, labels: config.metric_labels() },
+    ));
     tracing::info!(
         ring_bytes = config.ring_bytes,
         events_per_pid = config.events_per_pid,
@@ -62,6 +83,17 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         "listening on http://{}",
         listener.local_addr()?
     );
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("could not listen on {addr} (--metrics-listen)"))?;
+            tracing::info!("serving /metrics on http://{}", listener.local_addr()?);
+            let app = api::metrics_router(metrics.clone(), token.clone());
+            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+        }
+        None => None,
+    };
     let stopping = {
         let tracer = tracer.clone();
         async move {
@@ -76,12 +108,15 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             });
         }
     };
-    axum::serve(listener, api::router(tracer.clone(), token))
+    axum::serve(listener, api::router_with_metrics(tracer.clone(), token, metrics))
         .with_graceful_shutdown(stopping)
         .await
         .context("HTTP server failed")?;
 
     drain.stop();
+    for task in [exporter.map(|t| t.abort_handle()), metrics_server.map(|t| t.abort_handle())].into_iter().flatten() {
+        task.abort();
+    }
     lifecycle.abort();
     let _ = lifecycle.await;
     if let Some(log) = log {

@@ -5,6 +5,7 @@ use axum::{Json, extract::State};
 use serde::Serialize;
 
 use crate::{
+    export::ExportTotals,
     kernel::{KernelCounters, ProgramStats, RingTotals},
     tracer::{Totals, Tracer},
 };
@@ -28,6 +29,44 @@ pub struct Health {
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
     hooks_attached: bool,
     programs: Vec<Program>,
+    /// The event export, when it is on (`--export-nats`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    export: Option<Export>,
+}
+
+/// The event export's counters: every event selected is published,
+/// dropped, or still queued.
+#[derive(Serialize)]
+struct Export {
+    connected: bool,
+    /// Connections made (the first one, then each reconnection).
+    connections: u64,
+    /// Events waiting in the queue now, and its size.
+    queued: usize,
+    queue_capacity: usize,
+    /// Events the queue took so far.
+    queued_total: u64,
+    published: u64,
+    /// Events dropped: the queue was full, or publishing failed.
+    dropped: u64,
+    dropped_queue_full: u64,
+    dropped_publish_failed: u64,
+}
+
+impl From<ExportTotals> for Export {
+    fn from(x: ExportTotals) -> Export {
+        Export {
+            connected: x.connected,
+            connections: x.connections,
+            queued: x.queued,
+            queue_capacity: x.queue_capacity,
+            queued_total: x.queued_total,
+            published: x.published,
+            dropped: x.dropped_queue_full + x.dropped_failed,
+            dropped_queue_full: x.dropped_queue_full,
+            dropped_publish_failed: x.dropped_failed,
+        }
+    }
 }
 
 /// Host-wide kernel loss counters.
@@ -77,6 +116,7 @@ impl From<Totals> for Health {
                 .into_iter()
                 .map(|ProgramStats { name, id, run_count, run_time_ns }| Program { name, id, run_count, run_time_ns })
                 .collect(),
+            export: t.export.map(Export::from),
         }
     }
 }
