@@ -80,9 +80,9 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
-    /// Series of the processes' metrics /metrics shows at most; processes
-    /// past it are left out whole (live ones first, oldest watch first)
-    /// and counted (`strace_metrics_series_refused`).
+    /// Series of the processes' metrics /metrics shows at most; a process
+    /// whose series would pass it is left out whole (live ones are taken
+    /// first, oldest watch first), and counted (`strace_metrics_series_refused`).
     #[arg(long, env = "STRACE_API_METRICS_MAX_SERIES", default_value_t = metrics::DEFAULT_MAX_SERIES)]
     pub metrics_max_series: usize,
 

@@ -56,7 +56,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     let tracer = Arc::new(tracer);
     let exporter = match (export, queue) {
         (Some(settings), Some((queue, stats))) => {
-            Some(export::nats::start(settings, queue, stats, *tracer.clock(), config.durations).await?)
+            Some(export::nats::start(settings, queue, stats, *tracer.clock()).await?)
         }
         _ => None,
     };

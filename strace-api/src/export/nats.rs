@@ -51,7 +51,6 @@ pub async fn start(
     queue: Queue,
     stats: Arc<ExportStats>,
     clock: Clock,
-    durations: bool,
 ) -> anyhow::Result<JoinHandle<()>> {
     let mut options = match &settings.creds_file {
         Some(path) => ConnectOptions::with_credentials_file(path)
@@ -97,7 +96,7 @@ pub async fn start(
         settings.subject_prefix,
         settings.host
     );
-    let publisher = Publisher { settings, stats, clock, durations };
+    let publisher = Publisher { settings, stats, clock };
     Ok(tokio::spawn(publisher.run(client, queue)))
 }
 
@@ -110,7 +109,6 @@ struct Publisher {
     settings: NatsSettings,
     stats: Arc<ExportStats>,
     clock: Clock,
-    durations: bool,
 }
 
 impl Publisher {
@@ -203,9 +201,10 @@ impl Publisher {
     }
 
     /// The subject and the message of an event: its JSON as the events API
-    /// has it.
+    /// has it by default (the line without strace -T's time; `duration_ns`
+    /// has it).
     fn render(&self, x: &Exported) -> (String, Bytes) {
-        let view = EventView::new(x.pid, x.seq, &x.event, &self.clock, self.durations);
+        let view = EventView::new(x.pid, x.seq, &x.event, &self.clock, false);
         let subject = subject(&self.settings.subject_prefix, &self.settings.host, x.pid, &view.syscall);
         let payload = serde_json::to_vec(&view).unwrap_or_default();
         (subject, payload.into())

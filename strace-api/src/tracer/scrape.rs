@@ -47,9 +47,10 @@ pub fn series_of(rows: &[SyscallCount]) -> usize {
 
 impl Tracer {
     /// The processes' counters, live processes first, then exited ones,
-    /// each in the order their watches began, until `max_series` would be
-    /// passed: from there on processes are left out (counted), so the set
-    /// shown stays the same from one scrape to the next.
+    /// each in the order their watches began; a process whose series would
+    /// pass `max_series` is left out whole (counted), and the next ones are
+    /// tried. The oldest watches come first, so the set shown changes little
+    /// from one scrape to the next.
     pub fn scrape(&self, max_series: usize) -> Scrape {
         let inner = self.inner();
         let mut watches: Vec<&Watch> = inner.watches.all().collect();
@@ -60,7 +61,7 @@ impl Tracer {
             let Some(log) = inner.recorder.log(w.pid) else { continue };
             let rows = log.counts().rows();
             let n = series_of(rows);
-            if s.processes_refused > 0 || s.series + n > max_series {
+            if s.series + n > max_series {
                 s.series_refused += n;
                 s.processes_refused += 1;
                 continue;
