@@ -1,5 +1,5 @@
 //! Daemon configuration: command-line flags, each with an environment variable.
-use std::{net::SocketAddr, path::PathBuf};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 use strace_common::limits;
@@ -7,14 +7,61 @@ use strace_common::limits;
 use crate::{
     export::{nats::NatsSettings, select::Filters},
     metrics,
+    server::Listen,
 };
 
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
 #[command(name = "strace-api", version, about = "eBPF syscall observer with an HTTP API")]
 pub struct Config {
-    /// Address and port to listen on.
+    /// Address and port to listen on, or `unix:/path/to/socket` for a Unix
+    /// socket (mode 0600, owned by the daemon's user).
     #[arg(long, env = "STRACE_API_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    pub listen: Listen,
+
+    /// Permissions of the Unix socket file, in octal.
+    #[arg(long, env = "STRACE_API_LISTEN_MODE", default_value = "0600", value_parser = octal_mode)]
+    pub listen_mode: u32,
+
+    /// Group (name or number) to give the Unix socket file, e.g. with
+    /// `--listen-mode 0660` to let that group in.
+    #[arg(long, env = "STRACE_API_LISTEN_GROUP")]
+    pub listen_group: Option<String>,
+
+    /// Certificate chain (PEM) to serve HTTPS with; reloaded on SIGHUP.
+    #[arg(long, env = "STRACE_API_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// Private key (PEM) of `--tls-cert`; reloaded with it on SIGHUP.
+    #[arg(long, env = "STRACE_API_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Connections open at once; at the cap the one idle the longest is
+    /// closed to admit a new one. Default: from the open-files limit.
+    #[arg(long, env = "STRACE_API_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Time a client has to send a whole request head, from connecting (TLS
+    /// handshake included) or from the first byte of a later request.
+    #[arg(long, env = "STRACE_API_HEADER_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub header_timeout: Duration,
+
+    /// Time a kept-alive connection may wait for its next request, or a
+    /// response go unread, before it is closed.
+    #[arg(long, env = "STRACE_API_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    pub idle_timeout: Duration,
+
+    /// On SIGTERM/SIGINT, time in-flight requests have to finish before
+    /// every connection is closed.
+    #[arg(long, env = "STRACE_API_SHUTDOWN_GRACE", default_value = "5s", value_parser = duration)]
+    pub shutdown_grace: Duration,
+
+    /// Largest request head (request line and headers), in bytes.
+    #[arg(long, env = "STRACE_API_MAX_HEADER_BYTES", default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Largest request body, in bytes.
+    #[arg(long, env = "STRACE_API_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
 
     /// Most recent events kept per watched process; older ones are evicted.
     #[arg(long, env = "STRACE_API_EVENTS_PER_PID", default_value_t = 4096)]
@@ -62,21 +109,39 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_RETAIN_EXITED_SECS", default_value_t = 600)]
     pub retain_exited_secs: u64,
 
-    /// Bearer token every request but /healthz must carry (`Authorization: Bearer …`).
+    /// The operator's bearer token (`Authorization: Bearer …`): every
+    /// endpoint but /healthz needs a token, and starting or stopping a
+    /// watch needs this one. Give it by environment or file: a command-line
+    /// value is visible to every local user (`ps`). Over TCP without one, the
+    /// daemon generates one into `--token-out`.
     #[arg(long, env = "STRACE_API_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
 
-    /// File holding the bearer token (e.g. a mounted secret).
+    /// File holding the operator's token (e.g. a mounted secret).
     #[arg(long, env = "STRACE_API_TOKEN_FILE", conflicts_with = "token")]
-    pub token_file: Option<std::path::PathBuf>,
+    pub token_file: Option<PathBuf>,
 
-    /// Serve a non-loopback address without a token (anyone who can reach it
-    /// can read every watched process's syscalls).
+    /// A read-only bearer token, for dashboards: events, processes, watches,
+    /// health and metrics, but no watch changes (403).
+    #[arg(long, env = "STRACE_API_READ_TOKEN", hide_env_values = true)]
+    pub read_token: Option<String>,
+
+    /// File holding the read-only token.
+    #[arg(long, env = "STRACE_API_READ_TOKEN_FILE", conflicts_with = "read_token")]
+    pub read_token_file: Option<PathBuf>,
+
+    /// Where a generated operator token is written (mode 0600, in a
+    /// directory of mode 0700), when none is given over TCP; removed at exit.
+    #[arg(long, env = "STRACE_API_TOKEN_OUT", default_value = "/run/strace-api/token")]
+    pub token_out: PathBuf,
+
+    /// No tokens at all: anyone who can reach the address can read every
+    /// watched process's syscalls and watch any process of the namespace.
     #[arg(long, env = "STRACE_API_INSECURE_NO_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub insecure_no_auth: bool,
 
     /// Also serve /metrics (only it) on this address, for scrapers in the
-    /// pod's network; the same token rule as `--listen`.
+    /// pod's network: the same tokens as `--listen` (a read-only one will do).
     #[arg(long, env = "STRACE_API_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
 
@@ -144,6 +209,27 @@ pub struct Config {
     /// (counted) until the publisher catches up.
     #[arg(long, env = "STRACE_API_EXPORT_QUEUE", default_value_t = 8192)]
     pub export_queue: usize,
+
+    /// Set by main: which tokens came on the command line (to warn).
+    #[arg(skip)]
+    pub tokens_on_command_line: bool,
+}
+
+/// How requests are authenticated, as the configuration asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthPlan {
+    pub operator: OperatorToken,
+    pub read: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OperatorToken {
+    /// No tokens: `--insecure-no-auth`, or a Unix socket whose file
+    /// permissions decide who connects.
+    None,
+    Given(String),
+    /// None given: generate one into this file.
+    Generate(PathBuf),
 }
 
 /// A yes/no flag's value, from the command line or the environment:
@@ -152,10 +238,44 @@ fn switch() -> clap::builder::BoolishValueParser {
     clap::builder::BoolishValueParser::new()
 }
 
+/// A duration: `5s`, `500ms`, `2m`, or a bare number of seconds.
+fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map(Duration::from_secs).map_err(|e| e.to_string());
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 5s, 500ms or 2m)"))
+}
+
+/// File permissions in octal, as chmod takes them (`0600`, `660`).
+fn octal_mode(s: &str) -> Result<u32, String> {
+    let digits = s.trim().trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(m) if m <= 0o777 => Ok(m),
+        _ => Err(format!("{s:?} is not a file mode in octal between 0000 and 0777")),
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config::parse_from(["strace-api"])
     }
+}
+
+/// A token from its flag or its file, trimmed; an empty one is an error.
+fn read_token(file_flag: &str, value: &Option<String>, file: &Option<PathBuf>) -> Result<Option<String>, String> {
+    let token = match (value, file) {
+        (Some(t), _) => t.trim().to_string(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the token file {} ({file_flag}): {e}", path.display()))?
+            .trim()
+            .to_string(),
+        (None, None) => return Ok(None),
+    };
+    if token.is_empty() {
+        return Err("a token is empty".into());
+    }
+    Ok(Some(token))
 }
 
 impl Config {
@@ -198,8 +318,8 @@ impl Config {
         if !self.entry_hook && self.durations {
             return Err("--entry-hook false needs --durations false: a duration starts at the entry hook".into());
         }
-        if !self.entry_hook && !cfg!(target_arch = "x86_64") {
-            return Err("--entry-hook false is implemented for x86_64 only".into());
+        if !self.entry_hook && !crate::syscall::ENTRY_HOOK_OPTIONAL {
+            return Err(format!("--entry-hook false is not implemented on {}", std::env::consts::ARCH));
         }
         if !(1..=100_000_000).contains(&self.metrics_max_series) {
             return Err(format!(
@@ -222,16 +342,86 @@ impl Config {
             ));
         }
         self.export_selection()?;
-        if let Some(addr) = self.metrics_listen
-            && self.token()?.is_none()
-            && !addr.ip().is_loopback()
-            && !self.insecure_no_auth
-        {
+        self.validate_server()
+    }
+
+    /// The flags of the HTTP server (`crate::server`).
+    fn validate_server(&self) -> Result<(), String> {
+        let secs = |d: Duration| humantime::format_duration(d).to_string();
+        if self.max_connections.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
             return Err(format!(
-                "refusing to serve /metrics on {addr} without a token; set STRACE_API_TOKEN, or pass --insecure-no-auth"
+                "--max-connections must be between 1 and 1000000, not {}",
+                self.max_connections.unwrap_or_default()
+            ));
+        }
+        let (low, high) = (Duration::from_millis(100), Duration::from_secs(3600));
+        for (flag, d) in [("--header-timeout", self.header_timeout), ("--idle-timeout", self.idle_timeout)] {
+            if !(low..=high).contains(&d) {
+                return Err(format!("{flag} must be between 100ms and 1h, not {}", secs(d)));
+            }
+        }
+        if self.shutdown_grace > Duration::from_secs(600) {
+            return Err(format!("--shutdown-grace must be at most 10m, not {}", secs(self.shutdown_grace)));
+        }
+        if !(1024..=1 << 20).contains(&self.max_header_bytes) {
+            return Err(format!("--max-header-bytes must be between 1024 and 1048576, not {}", self.max_header_bytes));
+        }
+        if self.max_body_bytes > 1 << 30 {
+            return Err(format!("--max-body-bytes must be at most 1073741824 (1 GiB), not {}", self.max_body_bytes));
+        }
+        let unix = matches!(self.listen, Listen::Unix(_));
+        if self.tls_cert.is_some() && unix {
+            return Err("--tls-cert is for a TCP --listen: a Unix socket is guarded by its file's permissions".into());
+        }
+        if !unix && (self.listen_group.is_some() || self.listen_mode != 0o600) {
+            return Err("--listen-mode and --listen-group are for a Unix socket (--listen unix:/path)".into());
+        }
+        if self.listen_mode & 0o007 != 0 {
+            return Err(format!(
+                "--listen-mode {:04o} lets every local user in; give the socket a group (--listen-group) and 0660 instead",
+                self.listen_mode
             ));
         }
         Ok(())
+    }
+
+    /// The tokens to require. Over TCP (loopback too: any local user can
+    /// reach it) a token is always required: the one given, or one the
+    /// daemon generates, unless `--insecure-no-auth`. On a Unix socket the
+    /// file's permissions decide who connects, and tokens are optional.
+    pub fn auth(&self) -> Result<AuthPlan, String> {
+        let operator = read_token("--token-file", &self.token, &self.token_file)?;
+        let read = read_token("--read-token-file", &self.read_token, &self.read_token_file)?;
+        if self.insecure_no_auth {
+            if operator.is_some() || read.is_some() {
+                return Err("--insecure-no-auth turns tokens off: give it or a token, not both".into());
+            }
+            return Ok(AuthPlan { operator: OperatorToken::None, read: None });
+        }
+        if operator.is_some() && operator == read {
+            return Err("the read-only token must differ from the operator's".into());
+        }
+        let operator = match operator {
+            Some(t) => OperatorToken::Given(t),
+            None if matches!(self.listen, Listen::Unix(_)) && read.is_none() => OperatorToken::None,
+            None if self.listen.is_local() || read.is_some() => OperatorToken::Generate(self.token_out.clone()),
+            // Reachable from elsewhere: a generated token would have to be
+            // fetched from this host; the operator gives one (the sidecar's case).
+            None => {
+                return Err(format!(
+                    "refusing to serve {} without a token: anyone who reaches it could read the syscalls of watched processes; set STRACE_API_TOKEN (or --token-file), or pass --insecure-no-auth",
+                    self.listen
+                ));
+            }
+        };
+        if let Some(addr) = self.metrics_listen
+            && operator == OperatorToken::None
+        {
+            return Err(format!(
+                "refusing to serve /metrics on {addr} without a token (the API's Unix socket has none): set STRACE_API_TOKEN (or --token-file), or pass --insecure-no-auth"
+            ));
+        }
+        Ok(AuthPlan { operator, read })
     }
 
     /// What the export sends (`--export-filter`). The shared filter module
@@ -276,31 +466,6 @@ impl Config {
             .collect()
     }
 
-    /// The bearer token to require, if any: from `--token` or `--token-file`.
-    /// Refuses a non-loopback address without one unless `--insecure-no-auth`.
-    pub fn token(&self) -> Result<Option<String>, String> {
-        let token = match (&self.token, &self.token_file) {
-            (Some(t), _) => Some(t.trim().to_string()),
-            (None, Some(path)) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?
-                    .trim()
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
-        if token.as_deref() == Some("") {
-            return Err("the token is empty".into());
-        }
-        if token.is_none() && !self.listen.ip().is_loopback() && !self.insecure_no_auth {
-            return Err(format!(
-                "refusing to serve {} without a token: anyone who reaches it could read the syscalls of watched processes; set STRACE_API_TOKEN (or --token-file), or pass --insecure-no-auth",
-                self.listen
-            ));
-        }
-        Ok(token)
-    }
-
     pub fn memory_bytes(&self) -> usize {
         self.memory_mib << 20
     }
@@ -318,9 +483,43 @@ mod tests {
     }
 
     #[test]
+    fn export_and_metrics_flags_are_checked() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.export_settings(), Ok(None), "no export unless asked");
+        assert_eq!(c.metrics_max_series, metrics::DEFAULT_MAX_SERIES);
+        let x = parse(&["--export-nats", "nats://127.0.0.1:4222", "--pod", "web.1", "--export-stream", "STRACE"])
+            .unwrap()
+            .export_settings()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (x.host.as_str(), x.subject_prefix.as_str(), x.stream.as_deref()),
+            ("web_1", "strace", Some("STRACE"))
+        );
+        assert!(parse(&["--export-filter", "failed=perhaps"]).unwrap_err().contains("--export-filter"));
+        assert!(parse(&["--export-filter", "failed=true", "--export-filter", "syscall=connect"]).is_ok());
+        assert!(parse(&["--export-subject-prefix", "a.*"]).unwrap_err().contains("wildcards"));
+        assert!(parse(&["--export-stream", "a.b"]).unwrap_err().contains("stream name"));
+        assert!(parse(&["--export-queue", "0"]).unwrap_err().contains("--export-queue"));
+        assert!(parse(&["--metrics-max-series", "0"]).unwrap_err().contains("--metrics-max-series"));
+        // Behind the API's tokens (a generated one too); a Unix socket without
+        // tokens has none to give it.
+        assert!(parse(&["--metrics-listen", "0.0.0.0:9090"]).unwrap().auth().is_ok());
+        let unix = parse(&["--listen", "unix:/run/strace-api.sock", "--metrics-listen", "0.0.0.0:9090"]).unwrap();
+        assert!(unix.auth().unwrap_err().contains("/metrics"));
+        let unix = parse(&["--listen", "unix:/s", "--metrics-listen", "0.0.0.0:9090", "--token", "t"]).unwrap();
+        assert!(unix.auth().is_ok());
+        let labelled = parse(&["--pod", "web-1", "--namespace", "shop", "--container", ""]).unwrap();
+        assert_eq!(
+            labelled.metric_labels(),
+            vec![("pod".to_string(), "web-1".to_string()), ("namespace".to_string(), "shop".to_string())]
+        );
+    }
+
+    #[test]
     fn defaults_are_valid_and_loopback() {
         let c = parse(&[]).unwrap();
-        assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(c.listen, Listen::Tcp("127.0.0.1:8080".parse().unwrap()));
         assert_eq!(c.events_per_pid, 4096);
         assert_eq!(c.ring_bytes, limits::DEFAULT_RING_BYTES);
     }
@@ -376,56 +575,86 @@ mod tests {
     }
 
     #[test]
-    fn a_public_address_needs_a_token() {
-        assert_eq!(parse(&[]).unwrap().token(), Ok(None), "loopback needs none");
+    fn a_token_is_required_everywhere_but_a_unix_socket() {
+        let generated = OperatorToken::Generate("/run/strace-api/token".into());
+        assert_eq!(
+            parse(&[]).unwrap().auth(),
+            Ok(AuthPlan { operator: generated.clone(), read: None }),
+            "loopback too"
+        );
         let open = parse(&["--listen", "0.0.0.0:8080"]).unwrap();
-        assert!(open.token().unwrap_err().contains("without a token"));
+        assert!(open.auth().unwrap_err().contains("without a token"), "a generated token could not be fetched");
         let insecure = parse(&["--listen", "0.0.0.0:8080", "--insecure-no-auth"]).unwrap();
-        assert_eq!(insecure.token(), Ok(None));
+        assert_eq!(insecure.auth(), Ok(AuthPlan { operator: OperatorToken::None, read: None }));
+        let both = parse(&["--insecure-no-auth", "--token", "x"]).unwrap();
+        assert!(both.auth().unwrap_err().contains("not both"));
         let with = parse(&["--listen", "0.0.0.0:8080", "--token", " s3cret\n"]).unwrap();
-        assert_eq!(with.token(), Ok(Some("s3cret".into())));
-        assert!(parse(&["--token", "  "]).unwrap().token().unwrap_err().contains("empty"));
+        assert_eq!(with.auth().unwrap().operator, OperatorToken::Given("s3cret".into()));
+        assert!(parse(&["--token", "  "]).unwrap().auth().unwrap_err().contains("empty"));
         let dir = std::env::temp_dir().join(format!("strace-api-token-{}", std::process::id()));
         std::fs::write(&dir, "from-file\n").unwrap();
         let file = parse(&["--listen", "[::]:80", "--token-file", dir.to_str().unwrap()]).unwrap();
-        assert_eq!(file.token(), Ok(Some("from-file".into())));
+        assert_eq!(file.auth().unwrap().operator, OperatorToken::Given("from-file".into()));
+        let read = parse(&["--token", "op", "--read-token-file", dir.to_str().unwrap()]).unwrap();
+        assert_eq!(read.auth().unwrap().read.as_deref(), Some("from-file"));
         std::fs::remove_file(&dir).unwrap();
         let missing = parse(&["--token-file", "/nonexistent/token"]).unwrap();
-        assert!(missing.token().unwrap_err().contains("cannot read the token file"));
+        assert!(missing.auth().unwrap_err().contains("cannot read the token file"));
         assert!(parse(&["--token", "a", "--token-file", "/x"]).is_err(), "one or the other");
-    }
-
-    #[test]
-    fn export_and_metrics_flags_are_checked() {
-        let c = parse(&[]).unwrap();
-        assert_eq!(c.export_settings(), Ok(None), "no export unless asked");
-        assert_eq!(c.metrics_max_series, metrics::DEFAULT_MAX_SERIES);
-        let x = parse(&["--export-nats", "nats://127.0.0.1:4222", "--pod", "web.1", "--export-stream", "STRACE"])
-            .unwrap()
-            .export_settings()
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            (x.host.as_str(), x.subject_prefix.as_str(), x.stream.as_deref()),
-            ("web_1", "strace", Some("STRACE"))
-        );
-        assert!(parse(&["--export-filter", "failed=perhaps"]).unwrap_err().contains("--export-filter"));
-        assert!(parse(&["--export-filter", "failed=true", "--export-filter", "syscall=connect"]).is_ok());
-        assert!(parse(&["--export-subject-prefix", "a.*"]).unwrap_err().contains("wildcards"));
-        assert!(parse(&["--export-stream", "a.b"]).unwrap_err().contains("stream name"));
-        assert!(parse(&["--export-queue", "0"]).unwrap_err().contains("--export-queue"));
-        assert!(parse(&["--metrics-max-series", "0"]).unwrap_err().contains("--metrics-max-series"));
-        assert!(parse(&["--metrics-listen", "0.0.0.0:9090"]).unwrap_err().contains("without a token"));
-        assert!(parse(&["--metrics-listen", "0.0.0.0:9090", "--token", "t"]).is_ok());
-        let labelled = parse(&["--pod", "web-1", "--namespace", "shop", "--container", ""]).unwrap();
-        assert_eq!(
-            labelled.metric_labels(),
-            vec![("pod".to_string(), "web-1".to_string()), ("namespace".to_string(), "shop".to_string())]
-        );
+        let same = parse(&["--token", "a", "--read-token", "a"]).unwrap();
+        assert!(same.auth().unwrap_err().contains("differ"));
+        let read_only = parse(&["--read-token", "r", "--token-out", "/tmp/t"]).unwrap().auth().unwrap();
+        assert_eq!(read_only, AuthPlan { operator: OperatorToken::Generate("/tmp/t".into()), read: Some("r".into()) });
     }
 
     #[test]
     fn listen_accepts_any_socket_address() {
-        assert_eq!(parse(&["--listen", "0.0.0.0:9000"]).unwrap().listen.port(), 9000);
+        assert_eq!(parse(&["--listen", "0.0.0.0:9000"]).unwrap().listen, Listen::Tcp("0.0.0.0:9000".parse().unwrap()));
+        assert_eq!(parse(&["--listen", "[::1]:80"]).unwrap().listen, Listen::Tcp("[::1]:80".parse().unwrap()));
+    }
+
+    #[test]
+    fn listen_takes_a_unix_socket_which_needs_no_token() {
+        let c = parse(&["--listen", "unix:/run/strace-api.sock"]).unwrap();
+        assert_eq!(c.listen, Listen::Unix("/run/strace-api.sock".into()));
+        assert_eq!(c.auth().unwrap().operator, OperatorToken::None, "the file's permissions guard it");
+        assert_eq!(c.listen_mode, 0o600);
+        let err = parse(&["--listen", "unix:"]).unwrap_err();
+        assert!(err.contains("unix:/path"), "{err}");
+        let err = parse(&["--listen", "unix:relative.sock"]).unwrap_err();
+        assert!(err.contains("absolute"), "{err}");
+        let group = parse(&["--listen", "unix:/s", "--listen-mode", "0660", "--listen-group", "adm"]).unwrap();
+        assert_eq!((group.listen_mode, group.listen_group.as_deref()), (0o660, Some("adm")));
+        assert!(parse(&["--listen", "unix:/s", "--listen-mode", "0666"]).unwrap_err().contains("every local user"));
+        assert!(parse(&["--listen", "unix:/s", "--listen-mode", "9"]).unwrap_err().contains("octal"));
+        assert!(parse(&["--listen-mode", "0660"]).unwrap_err().contains("Unix socket"));
+        assert!(parse(&["--listen", "unix:/s", "--tls-cert", "c", "--tls-key", "k"]).unwrap_err().contains("TCP"));
+    }
+
+    #[test]
+    fn server_limits_have_safe_defaults_and_bounds() {
+        let c = parse(&[]).unwrap();
+        assert_eq!((c.header_timeout, c.idle_timeout), (Duration::from_secs(5), Duration::from_secs(60)));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(5));
+        assert_eq!((c.max_connections, c.max_header_bytes, c.max_body_bytes), (None, 16384, 65536));
+        let c = parse(&["--header-timeout", "750ms", "--idle-timeout", "2", "--shutdown-grace", "0s"]).unwrap();
+        assert_eq!((c.header_timeout, c.idle_timeout), (Duration::from_millis(750), Duration::from_secs(2)));
+        assert_eq!(c.shutdown_grace, Duration::ZERO);
+        assert_eq!(parse(&["--max-connections", "10"]).unwrap().max_connections, Some(10));
+        let sentence = |args: &[&str], flag: &str| {
+            let err = parse(args).unwrap_err();
+            assert!(err.contains(flag), "{args:?}: {err}");
+        };
+        sentence(&["--max-connections", "0"], "--max-connections must be between 1");
+        sentence(&["--header-timeout", "10ms"], "--header-timeout must be between 100ms and 1h");
+        sentence(&["--idle-timeout", "2h"], "--idle-timeout must be between");
+        sentence(&["--header-timeout", "soon"], "write e.g. 5s");
+        sentence(&["--shutdown-grace", "1h"], "--shutdown-grace must be at most 10m");
+        sentence(&["--max-header-bytes", "100"], "--max-header-bytes must be between 1024");
+        sentence(&["--max-body-bytes", "2000000000"], "--max-body-bytes must be at most");
+        sentence(&["--tls-cert", "c.pem"], "--tls-key");
+        sentence(&["--tls-key", "k.pem"], "--tls-cert");
+        let tls = parse(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+        assert_eq!(tls.tls_cert, Some("c.pem".into()));
     }
 }

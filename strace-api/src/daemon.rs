@@ -1,19 +1,24 @@
 //! Start-up and shut-down: load the probe, start the drain and the HTTP
 //! server, and on SIGINT/SIGTERM stop serving and detach.
-use std::{sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::{
-    api,
+    api::{self, Access},
     clock::Clock,
-    config::Config,
+    config::{AuthPlan, Config, OperatorToken},
     drain,
     export::{self, Outlet},
     metrics::{Metrics, MetricsConfig},
     probe::{Probe, Settings},
     recorder::{EVENT_BYTES, Limits},
+    server,
     tracer::{self, Tracer, TracerConfig},
 };
 
@@ -22,8 +27,13 @@ use crate::{
 /// have its allocator return that memory to the system.
 pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
-    let token = config.token().map_err(anyhow::Error::msg)?;
+    let plan = config.auth().map_err(anyhow::Error::msg)?;
     let export = config.export_settings().map_err(anyhow::Error::msg)?;
+    if config.tokens_on_command_line {
+        tracing::warn!(
+            "a token was given on the command line, where every local user can read it (ps); give it by environment (STRACE_API_TOKEN, STRACE_API_READ_TOKEN) or file (--token-file, --read-token-file)"
+        );
+    }
     let settings = Settings {
         ring_bytes: config.ring_bytes,
         max_threads: config.max_threads,
@@ -34,6 +44,8 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     };
     let (probe, streams) = Probe::load(settings)?;
     after_load();
+    // After the load: a user who may not load the probe hears that first.
+    let (access, generated) = access(plan).context("setting up authentication")?;
     let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };
     let (tracer, exits) = Tracer::with_exits(
         Box::new(probe),
@@ -75,21 +87,29 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     let drain = drain::DrainThread::spawn(streams.events, tracer.clone()).context("starting the drain thread")?;
     let log = streams.log.map(|l| tokio::spawn(drain::run_log(l)));
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("could not listen on {}", config.listen))?;
-    tracing::info!(
-        auth = if token.is_some() { "bearer token" } else { "none" },
-        "listening on http://{}",
-        listener.local_addr()?
-    );
+    let auth = match (&access, &generated) {
+        (None, _) if config.insecure_no_auth => "none (--insecure-no-auth)",
+        (None, _) => "none (the socket file's permissions)",
+        (Some(_), Some(_)) => "bearer token (generated)",
+        (Some(_), None) => "bearer token",
+    };
+    let server = server::Server::bind(&config, auth).await?;
+    if let Some(token) = &generated {
+        let url = server.local_addr().map_or_else(|| config.listen.to_string(), |a| a.to_string());
+        tracing::info!(
+            "no token was given: one was generated into {} (readable by its owner only); use it as: curl -H \"Authorization: Bearer $(cat {})\" http://{url}/v1/watch",
+            token.path.display(),
+            token.path.display()
+        );
+    }
+    // /metrics alone, for scrapers in the pod's network, behind the same tokens.
     let metrics_server = match config.metrics_listen {
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .with_context(|| format!("could not listen on {addr} (--metrics-listen)"))?;
             tracing::info!("serving /metrics on http://{}", listener.local_addr()?);
-            let app = api::metrics_router(metrics.clone(), token.clone());
+            let app = api::metrics_router(metrics.clone(), access.clone());
             Some(tokio::spawn(async move { axum::serve(listener, app).await }))
         }
         None => None,
@@ -99,7 +119,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         async move {
             tracing::info!("{}: shutting down", shutdown_signal().await);
             // Requests waiting for events answer now: the server waits for
-            // every request to end.
+            // requests in flight to end (for the grace period at most).
             tracer.close();
             tokio::spawn(async {
                 let signal = shutdown_signal().await;
@@ -108,10 +128,9 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             });
         }
     };
-    axum::serve(listener, api::router_with_metrics(tracer.clone(), token, metrics))
-        .with_graceful_shutdown(stopping)
-        .await
-        .context("HTTP server failed")?;
+    // Returns within --shutdown-grace of the signal, every connection closed.
+    let app = api::router_with_metrics(tracer.clone(), access, metrics);
+    server.serve(app, stopping).await.context("HTTP server failed")?;
 
     drain.stop();
     for task in [exporter.map(|t| t.abort_handle()), metrics_server.map(|t| t.abort_handle())].into_iter().flatten() {
@@ -129,6 +148,59 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A token the daemon generated, in its file until the daemon ends.
+struct GeneratedToken {
+    path: PathBuf,
+}
+
+impl Drop for GeneratedToken {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The tokens requests must carry, generating the operator's if asked.
+fn access(plan: AuthPlan) -> anyhow::Result<(Option<Access>, Option<GeneratedToken>)> {
+    let (operator, generated) = match plan.operator {
+        OperatorToken::None => return Ok((None, None)),
+        OperatorToken::Given(t) => (t, None),
+        OperatorToken::Generate(path) => {
+            let token = random_token()?;
+            write_private(&path, &token).with_context(|| {
+                format!(
+                    "could not write a generated token to {} (give one with STRACE_API_TOKEN or --token-file, or another file with --token-out)",
+                    path.display()
+                )
+            })?;
+            (token, Some(GeneratedToken { path }))
+        }
+    };
+    Ok((Some(Access::tokens(operator, plan.read)), generated))
+}
+
+/// 32 random bytes, in hex.
+fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    // SAFETY: writes at most bytes.len() bytes into bytes.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    anyhow::ensure!(n == bytes.len() as isize, "getrandom: {}", std::io::Error::last_os_error());
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `text` to a new file at `path` that only its owner can read, in a
+/// directory only its owner can enter (created if missing).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    }
+    // A file left by an earlier run (or planted) is replaced, never reused.
+    let _ = std::fs::remove_file(path);
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    std::io::Write::write_all(&mut f, format!("{text}\n").as_bytes())
+}
+
 /// Waits for SIGINT or SIGTERM, and names it.
 async fn shutdown_signal() -> &'static str {
     let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
@@ -138,5 +210,29 @@ async fn shutdown_signal() -> &'static str {
     tokio::select! {
         _ = int.recv() => "SIGINT",
         _ = term.recv() => "SIGTERM",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+
+    #[test]
+    fn a_generated_token_is_private_and_goes_with_the_daemon() {
+        let dir = std::env::temp_dir().join(format!("strace-api-tokens-{}", std::process::id()));
+        let path = dir.join("sub").join("token");
+        let plan = AuthPlan { operator: OperatorToken::Generate(path.clone()), read: Some("r".into()) };
+        let (access, generated) = access(plan).unwrap();
+        assert!(access.is_some());
+        let token = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(token.trim().len(), 64, "{token:?}");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!((mode(&path), mode(path.parent().unwrap())), (0o600, 0o700));
+        drop(generated);
+        assert!(!path.exists(), "removed when the daemon ends");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_ne!(random_token().unwrap(), random_token().unwrap());
     }
 }

@@ -10,6 +10,7 @@
 //! the daemon's own into `/metrics` when it is read, and `export` receives
 //! the events a selection picks from the tracer as they are stored, through
 //! a bounded queue, and publishes them to NATS.
+//! `server` serves the API's connections (their number, timeouts, TLS);
 //! `daemon` starts and stops it all; `procs` and `clock` are what /proc and
 //! the clocks say.
 //!
@@ -28,5 +29,6 @@ pub mod metrics;
 mod probe;
 mod procs;
 pub mod recorder;
+pub mod server;
 pub mod syscall;
 pub mod tracer;

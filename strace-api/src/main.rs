@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _, parser::ValueSource};
 use strace_api::{config::Config, daemon};
 use tracing_subscriber::EnvFilter;
 
@@ -24,7 +24,13 @@ fn release_freed_memory() {
 }
 
 fn main() -> ExitCode {
-    let config = Config::parse();
+    let matches = Config::command().get_matches();
+    let mut config = match Config::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    config.tokens_on_command_line =
+        ["token", "read_token"].iter().any(|id| matches.value_source(id) == Some(ValueSource::CommandLine));
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("STRACE_API_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)

@@ -115,8 +115,9 @@ fn prometheus_reads_a_workloads_calls_through_its_query_api() {
     if !available("promtool", "apt-get install prometheus") {
         return;
     }
-    let mut d = daemon!("--token", "scrape-me", "--pod", "web-1", "--namespace", "shop");
-    d.token = Some("scrape-me".into());
+    // Prometheus scrapes with the read-only token; the test watches with the operator's.
+    let mut d = daemon!("--token", "operate-me", "--read-token", "scrape-me", "--pod", "web-1", "--namespace", "shop");
+    d.token = Some("operate-me".into());
     let target = d.base.trim_start_matches("http://").to_string();
     let Some(prom) = Prometheus::start(&target, Some("scrape-me")) else { return };
     const STORM: u64 = 20_000;
@@ -139,7 +140,7 @@ fn prometheus_reads_a_workloads_calls_through_its_query_api() {
     assert_eq!(timed, Some(STORM as f64), "every getppid timed");
     assert_eq!(prom.query(&format!("strace_process_dropped_total{}", sel(""))), Some(0.0));
     assert_eq!(prom.query("sum(strace_kernel_lost_total{job=\"strace-api\"})"), Some(0.0));
-    assert_eq!(prom.query("up{job=\"strace-api\"}"), Some(1.0), "the scrapes worked, with the token");
+    assert_eq!(prom.query("up{job=\"strace-api\"}"), Some(1.0), "the scrapes worked, with the read-only token");
     let exposition = scrape(&d);
     promtool_check(&exposition).unwrap_or_else(|e| panic!("promtool check metrics: {e}\n{exposition}"));
     // What the dashboard reads is served (the export's series only with the export on).

@@ -194,3 +194,37 @@ mod tests {
         assert_eq!(walk.rest(), 1);
     }
 }
+
+/// Whatever bytes the ring hands over, the walk ends, stays inside them and
+/// yields no more records than the header announced.
+#[cfg(test)]
+mod properties {
+    extern crate std;
+    use std::vec::Vec;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_walk_safely(mut bytes in proptest::collection::vec(any::<u8>(), 0..600), kind in 0u16..6, count in 0u32..64) {
+            if bytes.len() >= HEADER_BYTES {
+                // Often a batch header, so the walk goes further than the first check.
+                bytes[..2].copy_from_slice(&kind.to_ne_bytes());
+                bytes[4..8].copy_from_slice(&count.to_ne_bytes());
+            }
+            if let Some(mut walk) = records(&bytes) {
+                let seen: Vec<&[u8]> = walk.by_ref().collect();
+                let head = BatchHeader::read(&bytes).unwrap();
+                prop_assert!(seen.len() as u32 <= head.count);
+                prop_assert_eq!(seen.len() as u32 + walk.rest(), head.count);
+                let base = bytes.as_ptr() as usize;
+                for r in seen {
+                    let at = r.as_ptr() as usize - base;
+                    prop_assert!(!r.is_empty() && at + r.len() <= bytes.len());
+                }
+            }
+        }
+    }
+}

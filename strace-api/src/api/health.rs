@@ -1,12 +1,13 @@
 //! `GET /healthz`: liveness plus the global counters (nothing is lost silently).
 use std::sync::Arc;
 
-use axum::{Json, extract::State};
+use axum::{Extension, Json, extract::State};
 use serde::Serialize;
 
 use crate::{
     export::ExportTotals,
     kernel::{KernelCounters, ProgramStats, RingTotals},
+    server::{ConnectionCounts, Connections},
     tracer::{Totals, Tracer},
 };
 
@@ -32,6 +33,9 @@ pub struct Health {
     /// The event export, when it is on (`--export-nats`).
     #[serde(skip_serializing_if = "Option::is_none")]
     export: Option<Export>,
+    /// The server's connections, when a server serves the request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connections: Option<ConnectionCounts>,
 }
 
 /// The event export's counters: every event selected is published,
@@ -117,10 +121,13 @@ impl From<Totals> for Health {
                 .map(|ProgramStats { name, id, run_count, run_time_ns }| Program { name, id, run_count, run_time_ns })
                 .collect(),
             export: t.export.map(Export::from),
+            connections: None,
         }
     }
 }
 
-pub async fn health(State(tracer): State<Arc<Tracer>>) -> Json<Health> {
-    Json(tracer.totals().into())
+pub async fn health(State(tracer): State<Arc<Tracer>>, server: Option<Extension<Connections>>) -> Json<Health> {
+    let mut health = Health::from(tracer.totals());
+    health.connections = server.map(|Extension(c)| c.counts());
+    Json(health)
 }

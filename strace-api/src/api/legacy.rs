@@ -13,6 +13,8 @@ use tokio::time::Instant;
 
 use super::{
     ApiError,
+    audit::Who,
+    auth::Scope,
     blocking::off_the_workers,
     extract::{ApiQuery, TwoSegments, Uint, durations, in_range, pid, query_in_range},
     render,
@@ -37,6 +39,7 @@ pub struct Line {
 
 pub async fn last_lines(
     State(tracer): State<Arc<Tracer>>,
+    who: Who,
     TwoSegments(pid_s, n_s): TwoSegments,
     ApiQuery(q): ApiQuery<LegacyQuery>,
 ) -> Result<Response, ApiError> {
@@ -47,9 +50,15 @@ pub async fn last_lines(
     // Starts watching (following children), or finds the history of a process
     // that has exited. Starting, or turning following on, waits for a
     // kernel grace period: off the workers.
-    if !tracer.watching(pid, true) {
+    // A read-only token gets the lines of a process watched (or kept)
+    // already; starting a watch, or following its children, is the operator's.
+    let read_only = who.caller.scope == Scope::Read;
+    if !tracer.watching(pid, true) && !(read_only && tracer.stats(pid).is_some()) {
+        who.must_operate("starting a watch", pid)?;
         let t = tracer.clone();
-        off_the_workers("the watch change", move || t.watch(pid, true)).await??;
+        let answer = async { Ok(off_the_workers("the watch change", move || t.watch(pid, true)).await??) }.await;
+        who.log_result("start (legacy)", pid, &answer);
+        answer?;
     }
     tracer.wait_for(pid, n, Instant::now() + Duration::from_millis(wait)).await;
     // The last lines are the calls in progress, as strace shows a call that

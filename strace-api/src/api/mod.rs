@@ -1,4 +1,5 @@
 //! The HTTP API. Every error is `{"error": "…"}` with a 4xx/5xx status.
+mod audit;
 mod auth;
 mod blocking;
 mod error;
@@ -14,6 +15,7 @@ mod watch;
 
 use std::sync::Arc;
 
+pub use auth::Access;
 use axum::{
     Router,
     routing::{get, put},
@@ -25,32 +27,32 @@ use crate::{
     tracer::Tracer,
 };
 
-/// The API; with `token`, every endpoint but /healthz requires it.
-pub fn router(tracer: Arc<Tracer>, token: Option<String>) -> Router {
+/// The API, behind `access` (no tokens when `None`; see `auth`).
+pub fn router(tracer: Arc<Tracer>, access: Option<Access>) -> Router {
     let metrics = Arc::new(Metrics::new(tracer.clone(), MetricsConfig::default()));
-    router_with_metrics(tracer, token, metrics)
+    router_with_metrics(tracer, access, metrics)
 }
 
-/// The API, its `/metrics` showing `metrics` (which counts its requests).
-pub fn router_with_metrics(tracer: Arc<Tracer>, token: Option<String>, metrics: Arc<Metrics>) -> Router {
-    guarded(routes(tracer).merge(metrics_routes(metrics.clone())), token, metrics)
+/// The API, its `/metrics` showing `metrics` (which counts every request).
+pub fn router_with_metrics(tracer: Arc<Tracer>, access: Option<Access>, metrics: Arc<Metrics>) -> Router {
+    guarded(routes(tracer).merge(metrics_routes(metrics.clone())), access, metrics)
 }
 
-/// `/metrics` alone (`--metrics-listen`), under the same token rule.
-pub fn metrics_router(metrics: Arc<Metrics>, token: Option<String>) -> Router {
+/// `/metrics` alone (`--metrics-listen`), behind the same tokens (a
+/// read-only one is enough).
+pub fn metrics_router(metrics: Arc<Metrics>, access: Option<Access>) -> Router {
     let routes = metrics_routes(metrics.clone())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed);
-    guarded(routes, token, metrics)
+    guarded(routes, access, metrics)
 }
 
-/// With `token`, every endpoint but /healthz requires it; every request is counted.
-fn guarded(routes: Router, token: Option<String>, metrics: Arc<Metrics>) -> Router {
-    let routes = match token {
-        Some(t) => routes.layer(axum::middleware::from_fn_with_state(Arc::<str>::from(t), auth::require_token)),
-        None => routes,
-    };
-    routes.layer(axum::middleware::from_fn_with_state(metrics, self::metrics::count))
+/// Behind `access`; every request answered is counted, refused ones too.
+fn guarded(routes: Router, access: Option<Access>, metrics: Arc<Metrics>) -> Router {
+    let access = Arc::new(access.unwrap_or_else(Access::open));
+    routes
+        .layer(axum::middleware::from_fn_with_state(access, auth::check))
+        .layer(axum::middleware::from_fn_with_state(metrics, self::metrics::count))
 }
 
 fn metrics_routes(metrics: Arc<Metrics>) -> Router {

@@ -9,7 +9,7 @@ use serde_json::Value;
 use strace_common::{RecordKind, SyscallRecord};
 use tower::ServiceExt as _;
 
-use super::router;
+use super::{Access, router};
 use crate::{
     kernel::fake::FakeKernel,
     tracer::{Tracer, TracerConfig, testing},
@@ -318,7 +318,7 @@ async fn health_and_unknown_routes() {
 #[tokio::test]
 async fn a_token_guards_everything_but_health() {
     let t = Arc::new(testing::tracer());
-    let app = || router(t.clone(), Some("s3cret".into()));
+    let app = || router(t.clone(), Some(Access::tokens("s3cret".into(), Some("r34d".into()))));
     let send = |auth: Option<&'static str>, uri: &'static str| {
         let mut req = Request::builder().uri(uri);
         if let Some(a) = auth {
@@ -429,4 +429,42 @@ async fn every_route_refuses_bad_input_with_a_json_error() {
         }
     }
     assert!(wrong.is_empty(), "not the documented answer:\n{}", wrong.join("\n"));
+}
+
+/// A read-only token reads everything but may not change what is watched:
+/// 403, naming the scope. The legacy endpoint reads a watched process's
+/// lines with it, but does not start a watch.
+#[tokio::test]
+async fn a_read_only_token_cannot_change_watches() {
+    let t = Arc::new(testing::tracer());
+    let p = me();
+    let send = |method: Method, uri: String, token: &'static str| {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        router(t.clone(), Some(Access::tokens("op".into(), Some("ro".into())))).oneshot(req)
+    };
+    let status = |r: axum::response::Response| r.status();
+    let body = |r: axum::response::Response| async {
+        serde_json::from_slice::<Value>(&axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap()).unwrap()
+    };
+    let refused = send(Method::PUT, format!("/v1/watch/{p}"), "ro").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let why = body(refused).await;
+    assert!(why["error"].as_str().unwrap().contains("scope \"operate\""), "{why}");
+    assert_eq!(
+        status(send(Method::GET, format!("/strace/{p}/1?wait_ms=0"), "ro").await.unwrap()),
+        StatusCode::FORBIDDEN
+    );
+    assert!(t.watched().is_empty(), "nothing was watched");
+    assert_eq!(status(send(Method::PUT, format!("/v1/watch/{p}"), "op").await.unwrap()), StatusCode::CREATED);
+    for uri in ["/v1/watch".to_string(), format!("/v1/processes/{p}/events"), format!("/strace/{p}/1?wait_ms=0")] {
+        assert_eq!(status(send(Method::GET, uri.clone(), "ro").await.unwrap()), StatusCode::OK, "{uri}");
+    }
+    assert_eq!(status(send(Method::DELETE, format!("/v1/watch/{p}"), "ro").await.unwrap()), StatusCode::FORBIDDEN);
+    assert_eq!(status(send(Method::DELETE, format!("/v1/watch/{p}"), "op").await.unwrap()), StatusCode::OK);
+    assert_eq!(status(send(Method::GET, "/v1/watch".into(), "nope").await.unwrap()), StatusCode::UNAUTHORIZED);
 }

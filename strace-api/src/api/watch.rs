@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     ApiError,
+    audit::Who,
     blocking::off_the_workers,
     extract::{ApiQuery, NoQuery, PidPath},
 };
@@ -76,9 +77,17 @@ pub fn rfc3339(t: SystemTime) -> String {
 /// Starts watching; 201 when new, 200 when it was watched already.
 pub async fn start(
     State(tracer): State<Arc<Tracer>>,
+    who: Who,
     PidPath(pid): PidPath,
     ApiQuery(q): ApiQuery<WatchQuery>,
 ) -> Result<(StatusCode, Json<WatchView>), ApiError> {
+    who.must_operate("starting a watch", pid)?;
+    let answer = start_watch(tracer, pid, q).await;
+    who.log_result("start", pid, &answer);
+    answer
+}
+
+async fn start_watch(tracer: Arc<Tracer>, pid: u32, q: WatchQuery) -> Result<(StatusCode, Json<WatchView>), ApiError> {
     let t = tracer.clone();
     let status = match off_the_workers("the watch change", move || t.watch(pid, q.children.unwrap_or(true))).await?? {
         Watched::New => StatusCode::CREATED,
@@ -100,10 +109,15 @@ pub async fn start(
 /// Stops watching and frees the history; answers with the final counters.
 pub async fn stop(
     State(tracer): State<Arc<Tracer>>,
+    who: Who,
     PidPath(pid): PidPath,
     ApiQuery(_): ApiQuery<NoQuery>,
 ) -> Result<Json<WatchView>, ApiError> {
-    Ok(Json(off_the_workers("the watch change", move || tracer.unwatch(pid)).await??.into()))
+    who.must_operate("stopping a watch", pid)?;
+    let answer =
+        async { Ok(Json(off_the_workers("the watch change", move || tracer.unwatch(pid)).await??.into())) }.await;
+    who.log_result("stop", pid, &answer);
+    answer
 }
 
 pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(_): ApiQuery<NoQuery>) -> Json<Vec<WatchView>> {

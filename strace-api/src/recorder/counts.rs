@@ -23,10 +23,23 @@ pub fn bucket_bound_ns(i: usize) -> Option<u64> {
 /// The bucket of a call that took `ns`: the first whose bound is ≥ `ns`.
 #[inline]
 pub fn bucket_of(ns: u64) -> usize {
-    // ns ≤ 2^k exactly when ns - 1 has at most k bits.
-    let bits = (64 - ns.saturating_sub(1).leading_zeros()) as usize;
-    (bits.saturating_sub(10).div_ceil(2)).min(BUCKETS - 1)
+    // ns ≤ 2^k exactly when ns - 1 has at most k bits: one load from a
+    // table by its leading zeros.
+    BUCKET_BY_LEADING_ZEROS[ns.saturating_sub(1).leading_zeros() as usize].into()
 }
+
+/// `bucket_of` by the leading zeros of ns - 1 (0 to 64).
+const BUCKET_BY_LEADING_ZEROS: [u8; 65] = {
+    let mut t = [0u8; 65];
+    let mut zeros: usize = 0;
+    while zeros <= 64 {
+        let bits = 64 - zeros;
+        let b = if bits <= 10 { 0 } else { (bits - 10).div_ceil(2) };
+        t[zeros] = if b < BUCKETS { b as u8 } else { (BUCKETS - 1) as u8 };
+        zeros += 1;
+    }
+    t
+};
 
 /// One syscall's counters in one process.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -77,7 +90,8 @@ impl Counts {
     /// Counts a call: `ret` when it returned, `duration_ns` when it was timed.
     #[inline]
     pub fn add(&mut self, nr: i16, ret: Option<i64>, duration_ns: Option<u64>) {
-        let at = usize::try_from(nr).ok().filter(|&n| n < MAX_NR).unwrap_or(OTHER);
+        // A negative number is ≥ 32768 as a u16: OTHER's row, as any ≥ MAX_NR.
+        let at = usize::from(nr as u16).min(OTHER);
         let row = match self.index[at] {
             0 => self.new_row(at, nr),
             r => usize::from(r) - 1,

@@ -7,7 +7,7 @@ use std::{collections::HashMap, sync::LazyLock};
 use strace_common::capture::CaptureSpec;
 use syscalls::Sysno;
 
-use super::{ArgKind, signature};
+use super::{ArgKind, arch, signature};
 
 /// How one argument is presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +44,7 @@ pub enum Ty {
     /// A resource of `getrlimit` and the like: `RLIMIT_NOFILE`.
     Resource,
     /// An `arch_prctl` code: `ARCH_SET_FS`.
+    #[allow(dead_code, reason = "only for architectures with arch_prctl")]
     ArchCode,
     /// `mknod`'s mode: the file type by name, then the permissions.
     NodeMode,
@@ -90,8 +91,9 @@ impl Ty {
 
 use Ty::*;
 
+/// The calls of every architecture; those of one only are its `arch::SPECIAL`.
 #[rustfmt::skip]
-static SPECIAL: &[(Sysno, &[Ty])] = &[
+pub(super) static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::read, &[Fd, BufOut, Raw(ArgKind::ULong)]),
     (Sysno::write, &[Fd, BufIn { len: 2 }, Raw(ArgKind::ULong)]),
     (Sysno::pread64, &[Fd, BufOut, Raw(ArgKind::ULong), Raw(ArgKind::Long)]),
@@ -102,7 +104,6 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::lseek, &[Fd, Raw(ArgKind::Long), Whence]),
     (Sysno::openat, &[DirFd, Path, OpenFlags, OpenMode]),
     (Sysno::openat2, &[DirFd, Path, Raw(ArgKind::Pointer), Raw(ArgKind::ULong)]),
-    (Sysno::newfstatat, &[DirFd, Path, Out, AtFlags]),
     (Sysno::statx, &[DirFd, Path, AtFlags, Raw(ArgKind::Hex), Out]),
     (Sysno::fstat, &[Fd, Out]),
     (Sysno::faccessat, &[DirFd, Path, AccessMode]),
@@ -162,34 +163,8 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::exit_group, &[Raw(ArgKind::Int)]),
 ];
 
-#[cfg(target_arch = "x86_64")]
-#[rustfmt::skip]
-static SPECIAL_LEGACY: &[(Sysno, &[Ty])] = &[
-    (Sysno::open, &[Path, OpenFlags, OpenMode]),
-    (Sysno::creat, &[Path, Mode]),
-    (Sysno::stat, &[Path, Out]),
-    (Sysno::lstat, &[Path, Out]),
-    (Sysno::access, &[Path, AccessMode]),
-    (Sysno::readlink, &[Path, Out, Raw(ArgKind::Int)]),
-    (Sysno::unlink, &[Path]),
-    (Sysno::mkdir, &[Path, Mode]),
-    (Sysno::rmdir, &[Path]),
-    (Sysno::rename, &[Path, Path]),
-    (Sysno::link, &[Path, Path]),
-    (Sysno::symlink, &[Path, Path]),
-    (Sysno::chmod, &[Path, Mode]),
-    (Sysno::chown, &[Path, Raw(ArgKind::UInt), Raw(ArgKind::UInt)]),
-    (Sysno::lchown, &[Path, Raw(ArgKind::UInt), Raw(ArgKind::UInt)]),
-    (Sysno::dup2, &[Fd, Fd]),
-    (Sysno::pipe, &[Out]),
-    (Sysno::mknod, &[Path, NodeMode, NodeDev]),
-    (Sysno::arch_prctl, &[ArchCode, Raw(ArgKind::Hex)]),
-];
-#[cfg(not(target_arch = "x86_64"))]
-static SPECIAL_LEGACY: &[(Sysno, &[Ty])] = &[];
-
 static TYPES: LazyLock<HashMap<i32, &'static [Ty]>> =
-    LazyLock::new(|| SPECIAL.iter().chain(SPECIAL_LEGACY).map(|&(s, t)| (s.id(), t)).collect());
+    LazyLock::new(|| SPECIAL.iter().chain(arch::SPECIAL).map(|&(s, t)| (s.id(), t)).collect());
 
 /// The presentation type of argument `i` of syscall `nr`.
 pub fn ty(nr: i32, i: usize) -> Ty {
@@ -238,7 +213,7 @@ mod tests {
 
     #[test]
     fn the_table_agrees_with_the_kernels_signatures() {
-        for (sysno, types) in SPECIAL.iter().chain(SPECIAL_LEGACY) {
+        for (sysno, types) in SPECIAL.iter().chain(arch::SPECIAL) {
             // Without one, a call is shown with six raw registers.
             let sig = signature(sysno.id()).unwrap_or_else(|| panic!("{} has no signature", sysno.name()));
             assert_eq!(types.len(), sig.args.len(), "{} takes {} arguments", sysno.name(), sig.args.len());

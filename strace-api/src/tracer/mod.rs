@@ -618,4 +618,6 @@ pub mod testing {
 }
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
