@@ -102,15 +102,15 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             token.path.display()
         );
     }
-    // /metrics alone, for scrapers in the pod's network, behind the same tokens.
+    // /metrics alone, for scrapers in the pod's network: the same tokens, and
+    // a server of the same limits of its own (ended with the daemon).
     let metrics_server = match config.metrics_listen {
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
+            let server = server::Server::bind_also(&config, addr, auth)
                 .await
-                .with_context(|| format!("could not listen on {addr} (--metrics-listen)"))?;
-            tracing::info!("serving /metrics on http://{}", listener.local_addr()?);
+                .with_context(|| format!("could not serve /metrics on {addr} (--metrics-listen)"))?;
             let app = api::metrics_router(metrics.clone(), access.clone());
-            Some(tokio::spawn(async move { axum::serve(listener, app).await }))
+            Some(tokio::spawn(server.serve(app, std::future::pending())))
         }
         None => None,
     };

@@ -218,3 +218,31 @@ fn an_exited_process_series_go_with_its_history() {
     }
     assert_eq!(d.get(&format!("/v1/processes/{pid}/events")).0, 404, "the history is gone too");
 }
+
+/// `--metrics-listen` serves /metrics alone, behind the API's tokens (the
+/// read-only one will do).
+#[test]
+fn the_metrics_listener_serves_only_metrics_behind_the_tokens() {
+    let port = support::servers::free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let d = daemon!("--read-token", "scrape-me", "--metrics-listen", &addr);
+    d.wait_log("serving /metrics only on", Duration::from_secs(10));
+    let agent = ureq::Agent::config_builder().http_status_as_error(false).build().new_agent();
+    let get = |path: &str, token: Option<&str>| {
+        let mut req = agent.get(format!("http://{addr}{path}"));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let mut resp = req.call().unwrap();
+        (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap_or_default())
+    };
+    let (status, text) = get("/metrics", Some("scrape-me"));
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("# TYPE strace_events_delivered_total counter"), "{text}");
+    assert_eq!(get("/metrics", None).0, 401);
+    assert_eq!(get("/metrics", Some("wrong")).0, 401);
+    assert_eq!(get("/v1/watch", Some("scrape-me")).0, 404, "nothing but /metrics there");
+    // Its requests are counted with the API's.
+    let text = scrape(&d);
+    assert!(text.contains("strace_http_requests_total{route=\"/metrics\",status=\"200\"}"), "{text}");
+}
