@@ -67,6 +67,13 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_EVENTS_PER_PID", default_value_t = 4096)]
     pub events_per_pid: usize,
 
+    /// The newest events of a live process the memory cap never takes:
+    /// exited processes' histories go first, then the oldest events of the
+    /// largest live ones, down to this many (rounded up to a chunk, ~100
+    /// events).
+    #[arg(long, env = "STRACE_API_KEEP_EVENTS_PER_PID", default_value_t = 100)]
+    pub keep_events_per_pid: usize,
+
     /// Memory for all retained events together, in MiB.
     #[arg(long, env = "STRACE_API_MEMORY_MIB", default_value_t = 256)]
     pub memory_mib: usize,
@@ -104,6 +111,16 @@ pub struct Config {
     /// shows), exit/exit_group records, and a successful execve's arguments.
     #[arg(long, env = "STRACE_API_ENTRY_HOOK", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub entry_hook: bool,
+
+    /// Exited processes whose histories are kept at most: beyond, the oldest
+    /// go before their time is up (heavy churn under --watch-all).
+    #[arg(long, env = "STRACE_API_MAX_EXITED", default_value_t = 10_000)]
+    pub max_exited: usize,
+
+    /// A file where the watches people asked for are kept, so that a
+    /// restarted daemon takes them up again (none: they are not kept).
+    #[arg(long, env = "STRACE_API_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
 
     /// Seconds an exited process's history stays readable.
     #[arg(long, env = "STRACE_API_RETAIN_EXITED_SECS", default_value_t = 600)]
@@ -283,6 +300,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=1_000_000).contains(&self.events_per_pid) {
             return Err(format!("--events-per-pid must be between 1 and 1000000, not {}", self.events_per_pid));
+        }
+        if self.keep_events_per_pid > self.events_per_pid {
+            return Err(format!(
+                "--keep-events-per-pid ({}) must not be more than --events-per-pid ({})",
+                self.keep_events_per_pid, self.events_per_pid
+            ));
         }
         if !(1..=1 << 20).contains(&self.memory_mib) {
             return Err(format!("--memory-mib must be between 1 and 1048576, not {}", self.memory_mib));

@@ -18,7 +18,7 @@ use crate::{
     metrics::{Metrics, MetricsConfig},
     probe::{Probe, Settings},
     recorder::{EVENT_BYTES, Limits},
-    server,
+    server, state,
     tracer::{self, Tracer, TracerConfig},
 };
 
@@ -46,7 +46,11 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     after_load();
     // After the load: a user who may not load the probe hears that first.
     let (access, generated) = access(plan).context("setting up authentication")?;
-    let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };
+    let limits = Limits {
+        per_process: config.events_per_pid,
+        memory_bytes: config.memory_bytes(),
+        keep_per_process: config.keep_events_per_pid,
+    };
     let (tracer, exits) = Tracer::with_exits(
         Box::new(probe),
         TracerConfig {
@@ -55,6 +59,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             retention: Duration::from_secs(config.retain_exited_secs),
             durations: config.durations,
             ring_bytes: config.ring_bytes.into(),
+            max_exited: config.max_exited,
         },
     );
     let (tracer, queue) = match &export {
@@ -83,6 +88,20 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         "recording"
     );
     let lifecycle = tokio::spawn(tracer::follow_exits(tracer.clone(), exits));
+    let keeper = config.state_file.clone().map(|path| {
+        let t = tracer.clone();
+        // Off the workers: watching waits for kernel grace periods.
+        let restored = tokio::task::spawn_blocking(move || {
+            state::restore(&t, &path);
+            path
+        });
+        let t = tracer.clone();
+        tokio::spawn(async move {
+            if let Ok(path) = restored.await {
+                state::keep(t, path).await
+            }
+        })
+    });
 
     let drain = drain::DrainThread::spawn(streams.events, tracer.clone()).context("starting the drain thread")?;
     let log = streams.log.map(|l| tokio::spawn(drain::run_log(l)));
@@ -132,6 +151,13 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     let app = api::router_with_metrics(tracer.clone(), access, metrics);
     server.serve(app, stopping).await.context("HTTP server failed")?;
 
+    if let Some(keeper) = keeper {
+        keeper.abort();
+        let _ = keeper.await;
+    }
+    if let Some(path) = &config.state_file {
+        state::save_now(&tracer, path);
+    }
     drain.stop();
     for task in [exporter.map(|t| t.abort_handle()), metrics_server.map(|t| t.abort_handle())].into_iter().flatten() {
         task.abort();

@@ -30,5 +30,6 @@ mod probe;
 mod procs;
 pub mod recorder;
 pub mod server;
+mod state;
 pub mod syscall;
 pub mod tracer;

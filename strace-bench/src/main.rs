@@ -388,11 +388,12 @@ fn ingest_only(n: u64) -> Result<()> {
     use strace_common::{RecordKind, SyscallRecord};
     let pid = std::os::unix::process::parent_id();
     let config = TracerConfig {
-        limits: Limits { per_process: 4096, memory_bytes: 256 << 20 },
+        limits: Limits { per_process: 4096, memory_bytes: 256 << 20, keep_per_process: 100 },
         clock: Clock::from_offset(0),
         retention: Duration::from_secs(600),
         durations: true,
         ring_bytes: 8 << 20,
+        max_exited: 10_000,
     };
     let tracer = Tracer::new(Box::new(FakeKernel::default()), config);
     tracer.watch(pid, false).context("watching our parent")?;

@@ -55,6 +55,7 @@ pub async fn page(
     let after = q.after.map_or(0, |Uint(a)| a);
     let durations = durations(q.durations, tracer.durations())?;
     let stats = tracer.stats(pid).ok_or(WatchError::NotWatched(pid))?;
+    let _turn = render::turn(limit as usize).await?;
     let clock = *tracer.clock();
     // Copy under the lock (with the cursor, so both are of one moment),
     // render outside it.

@@ -4,7 +4,7 @@ use std::ops::RangeInclusive;
 
 use axum::{
     extract::{FromRequestParts, Path, Query},
-    http::request::Parts,
+    http::{HeaderName, HeaderValue, header, request::Parts},
 };
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 
@@ -120,6 +120,40 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map_err(|e| ApiError::bad_request(explain(&e.body_text())))?;
         Ok(ApiQuery(q))
+    }
+}
+
+/// A page of a list ordered by pid: the entries after pid `after`, at most
+/// `limit` (default [`Page::DEFAULT`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    after: Option<Uint>,
+    limit: Option<Uint>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub after: u32,
+    pub limit: usize,
+}
+
+impl Page {
+    pub const DEFAULT: u64 = 1000;
+    pub const MAX: u64 = 10_000;
+
+    pub fn of(q: PageQuery) -> Result<Page, ApiError> {
+        let limit = query_in_range("limit", q.limit, Page::DEFAULT, 1..=Page::MAX)? as usize;
+        let after = query_in_range("after", q.after, 0, 0..=i32::MAX as u64)? as u32;
+        Ok(Page { after, limit })
+    }
+
+    /// The `Link` header of a full page (`rel="next"`, RFC 8288): there may
+    /// be more after its last pid.
+    pub fn next_link(&self, path: &str, returned: usize, last_pid: Option<u32>) -> Option<(HeaderName, HeaderValue)> {
+        let last = last_pid.filter(|_| returned >= self.limit)?;
+        let link = format!("<{path}?after={last}&limit={}>; rel=\"next\"", self.limit);
+        Some((header::LINK, HeaderValue::from_str(&link).ok()?))
     }
 }
 

@@ -61,6 +61,7 @@ pub async fn last_lines(
         answer?;
     }
     tracer.wait_for(pid, n, Instant::now() + Duration::from_millis(wait)).await;
+    let _turn = render::turn(n as usize).await?;
     // The last lines are the calls in progress, as strace shows a call that
     // has not returned; completed calls fill the rest of the n.
     let mut in_flight = tracer.in_flight(pid);

@@ -1,12 +1,28 @@
 //! JSON bodies of event pages. A big page (up to 10,000 events, a few ms of
-//! decoding and serialising) is built on tokio's blocking pool.
+//! decoding and serialising) is built on tokio's blocking pool, a few at a
+//! time: each holds a copy of its events and its body (~5 MB at 10,000), and
+//! 200 built at once took the daemon's memory to half a gigabyte.
 use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
 use serde::Serialize;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::{ApiError, blocking::off_the_workers};
+
+/// Big pages being read and built at once, at most; the others wait their
+/// turn, holding nothing.
+static BIG_PAGES: Semaphore = Semaphore::const_new(2);
+
+/// A turn to read and build a page of up to `events` events: taken before
+/// the events are copied out of the history. Small pages need none.
+pub async fn turn(events: usize) -> Result<Option<SemaphorePermit<'static>>, ApiError> {
+    if events <= INLINE_MAX {
+        return Ok(None);
+    }
+    BIG_PAGES.acquire().await.map(Some).map_err(|e| ApiError::internal(e.to_string()))
+}
 
 /// Pages of at most this many events are built where the request runs.
 pub const INLINE_MAX: usize = 256;

@@ -468,3 +468,56 @@ async fn a_read_only_token_cannot_change_watches() {
     assert_eq!(status(send(Method::DELETE, format!("/v1/watch/{p}"), "op").await.unwrap()), StatusCode::OK);
     assert_eq!(status(send(Method::GET, "/v1/watch".into(), "nope").await.unwrap()), StatusCode::UNAUTHORIZED);
 }
+
+/// Lists come in pages by pid: a full page links to the next, and the pages
+/// put together are the whole list, each entry once.
+#[tokio::test]
+async fn watches_and_processes_come_in_pages() {
+    let t = Arc::new(testing::tracer());
+    {
+        // Processes the kernel announces (as --watch-all does), numbered above any pid.
+        let mut batch = t.ingest();
+        for pid in 5_000_000..5_000_007u32 {
+            let announced = strace_common::ProcessRecord {
+                kind: RecordKind::Process as u16,
+                flags: strace_common::WatchEntry::AUTO,
+                host_pid: pid,
+                ns_pid: pid,
+                ..Default::default()
+            };
+            batch.record(announced.as_bytes());
+        }
+    }
+    for list in ["/v1/watch", "/v1/processes"] {
+        let mut all = vec![];
+        let mut uri = format!("{list}?limit=3");
+        for _ in 0..10_000 {
+            let req = Request::builder().uri(&uri).body(Body::empty()).unwrap();
+            let resp = router(t.clone(), None).oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+            let link = resp.headers().get("link").map(|l| l.to_str().unwrap().to_string());
+            let page: Value =
+                serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap()).unwrap();
+            let pids: Vec<u64> = page.as_array().unwrap().iter().map(|e| e["pid"].as_u64().unwrap()).collect();
+            assert!(pids.len() <= 3, "{uri}: {pids:?}");
+            all.extend(pids);
+            match link {
+                Some(l) => uri = l.trim_start_matches('<').split('>').next().unwrap().to_string(),
+                None => break,
+            }
+        }
+        let mut sorted = all.clone();
+        sorted.dedup();
+        assert_eq!(all, sorted, "{list}: in pid order, each once");
+        if list == "/v1/watch" {
+            let announced = (5_000_000..5_000_007).filter(|p| all.contains(p)).count();
+            assert_eq!(announced, 7, "{list}: every watch is on a page: {all:?}");
+        } else {
+            assert!(all.contains(&u64::from(me())), "{list}: our parent is on a page: {all:?}");
+        }
+    }
+    let (s, whole) = get(&t, "/v1/watch").await;
+    assert_eq!((s, whole.as_array().unwrap().len()), (StatusCode::OK, 7), "a default page holds them all");
+    assert_error(get(&t, "/v1/watch?limit=10001").await, StatusCode::BAD_REQUEST, "limit");
+    assert_error(get(&t, "/v1/processes?after=x").await, StatusCode::BAD_REQUEST, "after");
+}

@@ -2,14 +2,14 @@
 //! and the JSON shape of a watch.
 use std::{sync::Arc, time::SystemTime};
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode, response::IntoResponse as _};
 use serde::{Deserialize, Serialize};
 
 use super::{
     ApiError,
     audit::Who,
     blocking::off_the_workers,
-    extract::{ApiQuery, NoQuery, PidPath},
+    extract::{ApiQuery, NoQuery, Page, PageQuery, PidPath},
 };
 use crate::tracer::{Origin, Tracer, WatchStats, Watched};
 
@@ -120,6 +120,16 @@ pub async fn stop(
     answer
 }
 
-pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(_): ApiQuery<NoQuery>) -> Json<Vec<WatchView>> {
-    Json(tracer.watched().into_iter().map(WatchView::from).collect())
+/// A page of the watches, by pid (`after`, `limit`), with a `Link` to the
+/// next when full.
+pub async fn list(
+    State(tracer): State<Arc<Tracer>>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let page = Page::of(q)?;
+    let _turn = super::render::turn(page.limit).await?;
+    let watches = tracer.watched_page(page.after, page.limit, false);
+    let next = page.next_link("/v1/watch", watches.len(), watches.last().map(|w| w.pid));
+    let views: Vec<WatchView> = watches.into_iter().map(WatchView::from).collect();
+    Ok((next.into_iter().collect::<axum::http::HeaderMap>(), Json(views)).into_response())
 }

@@ -97,6 +97,9 @@ pub struct ProcessLog {
     evicted: u64,
     /// This log's bytes as filed in `Recorder::by_size`.
     pub(super) filed: usize,
+    /// Set when its process exited: the log's place in the order exited
+    /// histories are shed (the oldest exit first).
+    pub(super) exited: Option<u64>,
     /// Calls, errors and latencies by syscall, for /metrics (outside the
     /// memory cap: a few KiB a process).
     counts: Counts,
@@ -198,6 +201,11 @@ impl ProcessLog {
     /// Its calls, errors and latencies by syscall.
     pub fn counts(&self) -> &Counts {
         &self.counts
+    }
+
+    /// Events in the oldest chunk: evicting that many frees it.
+    pub(super) fn front_chunk_len(&self) -> usize {
+        self.events.front_len()
     }
 
     pub(super) fn evict(&mut self, n: usize) {

@@ -92,6 +92,10 @@ impl Event {
 pub struct Limits {
     pub per_process: usize,
     pub memory_bytes: usize,
+    /// The newest events of a live process the memory cap never takes away
+    /// (rounded up to whole chunks): churn, however heavy, cannot empty the
+    /// history of the process someone is looking at.
+    pub keep_per_process: usize,
 }
 
 /// All watched processes' logs.
@@ -108,6 +112,14 @@ pub struct Recorder {
     /// chunk's cost of its log's bytes, and a key under a chunk's cost means
     /// an empty log.
     by_size: BTreeSet<(usize, u32)>,
+    /// (exit order, pid) of exited processes' logs holding events, oldest
+    /// exit first: the cap sheds these first, whole. Their logs are not in
+    /// `by_size`.
+    exited: BTreeSet<(u64, u32)>,
+    exits: u64,
+    /// Times the cap had to go below a live history's kept minimum (every
+    /// history was at it: more live processes than the cap holds minimums for).
+    below_minimum: u64,
     /// Bytes of all rings' allocations.
     bytes: usize,
     /// Events that arrived for a process no longer watched.
@@ -131,6 +143,9 @@ impl Recorder {
             limits,
             logs: FxHashMap::default(),
             by_size: BTreeSet::new(),
+            exited: BTreeSet::new(),
+            exits: 0,
+            below_minimum: 0,
             bytes: 0,
             late: 0,
             closed_seen: 0,
@@ -164,12 +179,27 @@ impl Recorder {
     /// Frees `pid`'s log, returning its final counters.
     pub fn close(&mut self, pid: u32) -> Option<LogStats> {
         let log = self.logs.remove(&pid)?;
-        self.by_size.remove(&(log.filed, pid));
+        match log.exited {
+            Some(order) => self.exited.remove(&(order, pid)),
+            None => self.by_size.remove(&(log.filed, pid)),
+        };
         self.bytes -= log.bytes();
         let stats = log.stats();
         self.closed_seen += stats.seen;
         self.closed_evicted += stats.evicted;
         Some(stats)
+    }
+
+    /// `pid`'s process exited: its history is the first the cap sheds (after
+    /// those of processes that exited before), and has no kept minimum.
+    pub fn exited(&mut self, pid: u32) {
+        let Some(log) = self.logs.get_mut(&pid).filter(|l| l.exited.is_none()) else { return };
+        self.by_size.remove(&(log.filed, pid));
+        self.exits += 1;
+        log.exited = Some(self.exits);
+        if log.bytes() > 0 {
+            self.exited.insert((self.exits, pid));
+        }
     }
 
     /// Adds an event; false (and counted as late) if `pid` has no log (for
@@ -196,8 +226,12 @@ impl Recorder {
         let seq = log.push(stored, capture, self.limits.per_process);
         let after = log.bytes();
         self.bytes = self.bytes + after - before;
-        if after.abs_diff(log.filed) >= CHUNK_COST {
-            refile(&mut self.by_size, pid, log);
+        match log.exited {
+            // A late event of an exited process whose history was shed.
+            Some(order) if before == 0 => _ = self.exited.insert((order, pid)),
+            Some(_) => {}
+            None if after.abs_diff(log.filed) >= CHUNK_COST => refile(&mut self.by_size, pid, log),
+            None => {}
         }
         if self.bytes > self.limits.memory_bytes {
             self.shed();
@@ -205,21 +239,38 @@ impl Recorder {
         Some(seq)
     }
 
-    /// Over the memory cap: take a chunk's worth of the oldest events of the
-    /// largest history until under it. A chunk at a time, because the chunk
+    /// Over the memory cap: first the histories of exited processes, whole,
+    /// the oldest exit first; then a chunk of the oldest events of the
+    /// largest live history, until under the cap, but never a live history's
+    /// newest `keep_per_process` events (unless every live history is down
+    /// to them, counted in `below_minimum`). A chunk at a time, because the chunk
     /// freed is the one the next new chunk reuses: evicting a quarter of the
     /// history at once left 16 MiB freed but resident (the allocator keeps
     /// freed memory for a while) while new chunks came from fresh pages, so
     /// the resident set rose above the cap (bench/README.md).
     fn shed(&mut self) {
         while self.bytes > self.limits.memory_bytes {
-            let Some(&(filed, pid)) = self.by_size.last() else { return };
+            if let Some((order, pid)) = self.exited.pop_first() {
+                if let Some(log) = self.logs.get_mut(&pid).filter(|l| l.exited == Some(order)) {
+                    let before = log.bytes();
+                    log.evict(log.len());
+                    log.release_spare();
+                    self.bytes = self.bytes + log.bytes() - before;
+                }
+                continue;
+            }
+            let Some(&(filed, pid)) = self.live_to_shed() else { return };
             let Some(log) = self.logs.get_mut(&pid) else { return };
             let before = log.bytes();
             if before > 0 {
-                // A chunk's worth frees at least one chunk (and the spare);
-                // a log emptied so frees everything.
-                let n = CHUNK.min(log.len()).max(1);
+                // The oldest chunk's events free it (and the spare); a log
+                // emptied so frees everything. Above the minimum when there
+                // is one above it, else the largest anyway.
+                let keep = self.limits.keep_per_process;
+                let n = log.front_chunk_len().max(1).min(log.len());
+                if log.len() < keep + n {
+                    self.below_minimum += 1;
+                }
                 log.evict(n);
                 log.release_spare();
                 let after = log.bytes();
@@ -236,6 +287,23 @@ impl Recorder {
             }
             refile(&mut self.by_size, pid, log);
         }
+    }
+
+    /// The live history to shed a chunk of: the largest with more than its
+    /// kept minimum beyond its oldest chunk; if none has, the largest.
+    fn live_to_shed(&self) -> Option<&(usize, u32)> {
+        let keep = self.limits.keep_per_process;
+        let above = |&&(_, pid): &&(usize, u32)| {
+            self.logs.get(&pid).is_some_and(|l| l.len() >= keep + l.front_chunk_len().max(1))
+        };
+        // Histories at their minimum hold a chunk or two each: the scan stops
+        // at the first one above it, and walks them all only when none is.
+        self.by_size.iter().rev().find(above).or_else(|| self.by_size.last())
+    }
+
+    /// Times the cap went below a live history's kept minimum.
+    pub fn below_minimum(&self) -> u64 {
+        self.below_minimum
     }
 
     pub fn log(&self, pid: u32) -> Option<&ProcessLog> {
@@ -344,7 +412,7 @@ mod tests {
     }
 
     fn recorder(per_process: usize, memory_bytes: usize) -> Recorder {
-        Recorder::new(Limits { per_process, memory_bytes })
+        Recorder::new(Limits { per_process, memory_bytes, keep_per_process: 0 })
     }
 
     #[test]
@@ -413,6 +481,81 @@ mod tests {
         assert_eq!(nrs(r.log(1).unwrap().after(5, 10)), vec![(6, 7), (7, 8)]);
         r.replace(2);
         assert_eq!(r.log(2).unwrap().stats().last_seq, 0, "nothing replaced: from 1");
+    }
+
+    /// Exited histories go first, oldest exit first, whole; a live one is
+    /// shed from its oldest events but keeps its newest `keep_per_process`.
+    #[test]
+    fn the_cap_sheds_exited_histories_first_and_keeps_a_minimum_of_live_ones() {
+        let cap = 16 * CHUNK_COST;
+        let keep = CHUNK;
+        let mut r = Recorder::new(Limits { per_process: 1_000_000, memory_bytes: cap, keep_per_process: keep });
+        // A quiet live process (the one someone is looking at), and two
+        // that ran and exited, each with more than the quiet one.
+        r.open(1);
+        for i in 0..2 * CHUNK {
+            r.push(1, ev(i as i32));
+        }
+        for pid in [2, 3] {
+            r.open(pid);
+            for i in 0..4 * CHUNK {
+                r.push(pid, ev(i as i32));
+            }
+        }
+        r.exited(3);
+        r.exited(2);
+        // A busy live process pushes past the cap.
+        r.open(4);
+        for i in 0..8 * CHUNK {
+            r.push(4, ev(i as i32));
+        }
+        assert_eq!(r.log(3).unwrap().len(), 0, "the first to exit went first, whole");
+        assert_eq!(r.log(2).unwrap().len(), 4 * CHUNK, "the next waits its turn");
+        assert_eq!(r.log(1).unwrap().len(), 2 * CHUNK, "live ones are untouched while exited ones have events");
+        for i in 0..40 * CHUNK {
+            r.push(4, ev(i as i32));
+        }
+        assert_eq!(r.log(2).unwrap().len(), 0);
+        let quiet = r.log(1).unwrap();
+        assert!(quiet.len() >= keep, "the quiet process keeps {} of its newest events", quiet.len());
+        assert_eq!(nrs(quiet.last(1)), vec![(2 * CHUNK as u64, 2 * CHUNK as i32 - 1)], "the newest are kept");
+        assert!(r.bytes() <= cap, "{} > {cap}", r.bytes());
+        assert_eq!(r.below_minimum(), 0);
+        for pid in 1..=4 {
+            let s = r.log(pid).unwrap().stats();
+            assert_eq!(s.retained + s.evicted, s.seen, "pid {pid}: every event retained or counted");
+        }
+        // A late event of a shed exited process: counted, and at the cap the
+        // first to go again.
+        let seen = r.log(3).unwrap().stats().seen;
+        r.push(3, ev(7));
+        assert_eq!(r.log(3).unwrap().stats().seen, seen + 1);
+        assert_eq!(r.log(3).unwrap().len(), 0, "shed first again");
+        assert!(r.bytes() <= cap);
+    }
+
+    /// Churn: thousands of processes come, record a little and exit, while
+    /// one quiet live process is watched; its newest events survive.
+    #[test]
+    fn churn_cannot_take_a_live_processs_minimum() {
+        let cap = 64 * CHUNK_COST;
+        let keep = 100;
+        let mut r = Recorder::new(Limits { per_process: 4096, memory_bytes: cap, keep_per_process: keep });
+        r.open(1);
+        for i in 0..300 {
+            r.push(1, ev(i));
+        }
+        for pid in 10..40_010 {
+            r.open(pid);
+            for i in 0..30 {
+                r.push(pid, ev(i));
+            }
+            r.exited(pid);
+            assert!(r.bytes() <= cap);
+        }
+        let quiet = r.log(1).unwrap();
+        assert!(quiet.len() >= keep, "{}", quiet.len());
+        assert_eq!(nrs(quiet.last(1)), vec![(300, 299)]);
     }
 
     #[test]

@@ -51,6 +51,16 @@ pub enum WatchError {
     Kernel(#[from] KernelError),
 }
 
+/// A watch someone asked for (or a child it followed), as a restarted
+/// daemon takes it up again: the process is the same when its pid and start
+/// time are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AskedFor {
+    pub pid: u32,
+    pub start_ticks: u64,
+    pub children: bool,
+}
+
 /// What `Tracer::watch` did.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Watched {
@@ -72,6 +82,9 @@ pub struct TracerConfig {
     pub durations: bool,
     /// The kernel ring buffer's size, for /healthz.
     pub ring_bytes: u64,
+    /// Exited processes whose histories are kept at most (the oldest go
+    /// first, before their retention time is up).
+    pub max_exited: usize,
 }
 
 /// A watched process's state and counters.
@@ -411,6 +424,7 @@ impl Tracer {
         // The kernel's counters go with its entry: keep the final count.
         let dropped = host.map_or(0, |h| self.reads.lost(h));
         inner.watches.exited(pid, id, Instant::now().into_std(), SystemTime::now(), dropped);
+        inner.recorder.exited(pid);
         if let Err(e) = kernel.unwatch(pid, host) {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
@@ -423,7 +437,7 @@ impl Tracer {
     /// Frees the histories of processes that exited longer ago than `retention`.
     pub fn sweep(&self) -> usize {
         let mut inner = self.inner();
-        let expired = inner.watches.expired(Instant::now().into_std(), self.config.retention);
+        let expired = inner.watches.expired(Instant::now().into_std(), self.config.retention, self.config.max_exited);
         for &pid in &expired {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
@@ -477,10 +491,44 @@ impl Tracer {
     }
 
     pub fn watched(&self) -> Vec<WatchStats> {
+        self.watched_page(0, usize::MAX, false)
+    }
+
+    /// The watches (of exited processes only, with `exited_only`) of pids
+    /// above `after`, by pid, at most `limit`: only the page's counters are
+    /// built (a list of exited processes can be long).
+    pub fn watched_page(&self, after: u32, limit: usize, exited_only: bool) -> Vec<WatchStats> {
         let inner = self.inner();
-        let mut all: Vec<_> = inner.watches.all().map(|w| self.stats_of(&inner, w)).collect();
-        all.sort_by_key(|s| s.pid);
-        all
+        let mut pids: Vec<u32> = inner
+            .watches
+            .all()
+            .filter(|w| w.pid > after && (!exited_only || w.exited.is_some()))
+            .map(|w| w.pid)
+            .collect();
+        pids.sort_unstable();
+        pids.truncate(limit);
+        pids.iter().filter_map(|&p| inner.watches.get(p)).map(|w| self.stats_of(&inner, w)).collect()
+    }
+
+    /// The live watches someone asked for, and their followed children, by
+    /// pid: what a restarted daemon takes up again (`--watch-all`'s come
+    /// back by themselves).
+    pub fn asked_for(&self) -> Vec<AskedFor> {
+        let inner = self.inner();
+        let mut out: Vec<AskedFor> = inner
+            .watches
+            .all()
+            .filter(|w| w.exited.is_none() && w.origin != Origin::Auto)
+            .filter_map(|w| Some(AskedFor { pid: w.pid, start_ticks: w.start_ticks?, children: w.follow_children }))
+            .collect();
+        out.sort_by_key(|a| a.pid);
+        out
+    }
+
+    /// The watches of `pids`, where there are, under one lock.
+    pub fn stats_of_pids(&self, pids: &[u32]) -> Vec<Option<WatchStats>> {
+        let inner = self.inner();
+        pids.iter().map(|&p| inner.watches.get(p).map(|w| self.stats_of(&inner, w))).collect()
     }
 
     /// The syscalls `pid`'s threads are in right now (blocked, most
@@ -512,7 +560,7 @@ impl Tracer {
     pub fn totals(&self) -> Totals {
         let (kernel, programs, hooks_attached) = (self.reads.counters(), self.reads.programs(), self.reads.active());
         let inner = self.inner();
-        let exited = inner.watches.all().filter(|w| w.exited.is_some()).count();
+        let exited = inner.watches.exited_count();
         Totals {
             watched: inner.watches.len() - exited,
             exited,
@@ -595,11 +643,12 @@ pub mod testing {
 
     pub fn config(per_process: usize, memory_bytes: usize) -> TracerConfig {
         TracerConfig {
-            limits: Limits { per_process, memory_bytes },
+            limits: Limits { per_process, memory_bytes, keep_per_process: 0 },
             clock: Clock::from_offset(0),
             retention: Duration::from_secs(600),
             durations: true,
             ring_bytes: 1 << 20,
+            max_exited: 10_000,
         }
     }
 
