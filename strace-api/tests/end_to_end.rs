@@ -165,8 +165,9 @@ fn sigterm_stops_serving_detaches_and_exits_zero() {
     // A workload that makes no call until told: the request waits its 30 s.
     let w = Workload::new(&["getppid"]);
     let url = format!("{}/strace/{}/5?wait_ms=30000", d.base, w.pid);
+    let auth = format!("Bearer {}", d.token.clone().unwrap_or_default());
     let waiting = std::thread::spawn(move || {
-        let mut r = ureq::get(&url).call().map_err(|e| e.to_string())?;
+        let mut r = ureq::get(&url).header("authorization", &auth).call().map_err(|e| e.to_string())?;
         Ok::<_, String>((r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()))
     });
     d.wait_counters(w.pid, Duration::from_secs(10), |c| c["alive"] == true);

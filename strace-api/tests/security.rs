@@ -54,7 +54,7 @@ fn another_local_user_gets_401_and_cannot_read_the_generated_token() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let Some(mut d) = Daemon::start(&["--token-out", token_file.to_str().unwrap()]) else { return };
-    assert!(d.log().contains("no token was given: one was generated into"), "{}", d.log());
+    d.wait_log("no token was given: one was generated into", Duration::from_secs(10));
     let mut w = Workload::new(&["openat-enoent"]);
     let url = |path: &str| format!("{}{path}", d.base);
 
@@ -78,6 +78,7 @@ fn another_local_user_gets_401_and_cannot_read_the_generated_token() {
     d.watch(w.pid);
     w.go();
     d.wait_events(w.pid, Duration::from_secs(10), |e| e.iter().any(|x| x["syscall"] == "openat"));
+    d.wait_log("action=\"start\"", Duration::from_secs(10));
     let audit = d.log();
     let line = audit.lines().find(|l| l.contains("watch change") && l.contains("action=\"start\"")).unwrap_or("");
     assert!(line.contains("peer=\"tcp:127.0.0.1:") && line.contains("token=\"operator\""), "audit: {audit}");
@@ -101,7 +102,7 @@ fn a_read_only_token_reads_but_does_not_watch() {
     let (status, body) = d.put(&format!("/v1/watch/{}", w.pid));
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].as_str().unwrap().contains("operate"), "{body}");
-    assert!(d.log().contains("refused: read-only token"), "the refusal is audited:\n{}", d.log());
+    d.wait_log("refused: read-only token", Duration::from_secs(10));
     d.token = Some("operator-secret".into());
     d.watch(w.pid);
     w.go();
