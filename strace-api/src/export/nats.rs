@@ -163,7 +163,7 @@ impl Publisher {
             subjects: vec![format!("{}.>", self.settings.subject_prefix)],
             ..Default::default()
         };
-        let mut attempt = 0;
+        let mut attempt: usize = 0;
         loop {
             match js.get_or_create_stream(config.clone()).await {
                 Ok(_) => {
@@ -171,7 +171,7 @@ impl Publisher {
                     return js;
                 }
                 Err(e) => {
-                    if attempt % 10 == 0 {
+                    if attempt.is_multiple_of(10) {
                         tracing::warn!(stream = name, "export: cannot create or find the JetStream stream: {e}");
                     }
                     tokio::time::sleep(backoff(attempt)).await;
@@ -195,7 +195,7 @@ impl Publisher {
     fn failed(&self, e: &dyn std::fmt::Display) {
         let before = self.stats.dropped_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // Said once, then every 1000th: a server that is down fails them all.
-        if before % 1000 == 0 {
+        if before.is_multiple_of(1000) {
             tracing::warn!("export: publishing failed, event dropped ({} so far): {e}", before + 1);
         }
     }
