@@ -227,6 +227,15 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_EXPORT_QUEUE", default_value_t = 8192)]
     pub export_queue: usize,
 
+    /// A regular expression whose matches are masked (`***`) in every
+    /// string that leaves the daemon: paths, argv, socket paths, captured
+    /// bytes, command lines, in lines, JSON, the stream, metrics and
+    /// exports. Repeatable; in the variable, one per line. With capture
+    /// groups, only the groups are masked; without, a leading `name=` or
+    /// `name:` is kept (`password=\S+` shows `password=***`).
+    #[arg(long, env = "STRACE_API_REDACT", value_delimiter = '\n')]
+    pub redact: Vec<String>,
+
     /// Set by main: which tokens came on the command line (to warn).
     #[arg(skip)]
     pub tokens_on_command_line: bool,
@@ -338,6 +347,7 @@ impl Config {
                 self.retain_exited_secs
             ));
         }
+        crate::redact::compile(&self.redact)?;
         if !self.entry_hook && self.durations {
             return Err("--entry-hook false needs --durations false: a duration starts at the entry hook".into());
         }

@@ -27,6 +27,10 @@ use crate::{
 /// have its allocator return that memory to the system.
 pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
+    crate::redact::install(&config.redact).map_err(anyhow::Error::msg)?;
+    if !config.redact.is_empty() {
+        tracing::info!(patterns = config.redact.len(), "strings are redacted");
+    }
     let plan = config.auth().map_err(anyhow::Error::msg)?;
     let export = config.export_settings().map_err(anyhow::Error::msg)?;
     if config.tokens_on_command_line {

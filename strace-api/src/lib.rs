@@ -29,6 +29,7 @@ pub mod metrics;
 mod probe;
 mod procs;
 pub mod recorder;
+mod redact;
 pub mod server;
 mod state;
 pub mod syscall;

@@ -183,7 +183,8 @@ struct ProcessLabels {
 
 impl ProcessLabels {
     fn new(pid: u32, comm: Option<&str>) -> ProcessLabels {
-        let comm: String = comm.unwrap_or("").chars().take(COMM_MAX).collect();
+        // Masked as the API's views mask it (--redact), then bounded.
+        let comm: String = crate::redact::text(comm.unwrap_or("")).chars().take(COMM_MAX).collect();
         ProcessLabels { pid: pid.to_string(), comm }
     }
 }

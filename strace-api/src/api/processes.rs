@@ -18,6 +18,7 @@ use super::{
 };
 use crate::{
     procs::{self, NotAProcess, ProcInfo, ThreadInfo},
+    redact,
     tracer::{Tracer, WatchStats},
 };
 
@@ -70,8 +71,8 @@ fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessV
     let watched = watch.as_ref().is_some_and(|w| w.alive);
     let info = info.map(|p| InfoView {
         ppid: p.ppid,
-        comm: p.comm,
-        cmdline: p.cmdline,
+        comm: redact::text(&p.comm).into_owned(),
+        cmdline: p.cmdline.iter().map(|a| redact::text(a).into_owned()).collect(),
         uid: p.uid,
         user: p.user,
         state: p.state,
@@ -151,7 +152,9 @@ fn one(tracer: &Tracer, pid: u32) -> Result<ProcessDetail, ApiError> {
     } else {
         vec![]
     };
-    let tasks =
-        procs::threads(pid).into_iter().map(|ThreadInfo { tid, comm, state }| TaskView { tid, comm, state }).collect();
+    let tasks = procs::threads(pid)
+        .into_iter()
+        .map(|ThreadInfo { tid, comm, state }| TaskView { tid, comm: redact::text(&comm).into_owned(), state })
+        .collect();
     Ok(ProcessDetail { process: view(info, watch, pid), tasks, children })
 }

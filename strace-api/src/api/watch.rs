@@ -11,7 +11,10 @@ use super::{
     blocking::off_the_workers,
     extract::{ApiQuery, NoQuery, Page, PageQuery, PidPath},
 };
-use crate::tracer::{Origin, Tracer, WatchStats, Watched};
+use crate::{
+    redact,
+    tracer::{Origin, Tracer, WatchStats, Watched},
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,8 +66,8 @@ impl From<WatchStats> for WatchView {
             evicted: w.evicted,
             dropped: w.dropped,
             last_seq: w.last_seq,
-            comm: w.comm,
-            cmdline: (!w.cmdline.is_empty()).then_some(w.cmdline),
+            comm: w.comm.map(|c| redact::text(&c).into_owned()),
+            cmdline: (!w.cmdline.is_empty()).then(|| w.cmdline.iter().map(|a| redact::text(a).into_owned()).collect()),
         }
     }
 }

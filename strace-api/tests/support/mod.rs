@@ -217,6 +217,20 @@ impl Daemon {
         }
     }
 
+    /// Polls until a process followed from `parent` is watched; its pid.
+    pub fn wait_counters_of_child(&self, parent: u32, within: Duration) -> u32 {
+        let deadline = Instant::now() + within;
+        loop {
+            let (_, list) = self.get("/v1/watch");
+            let child = list.as_array().and_then(|l| l.iter().find(|w| w["parent"] == parent).cloned());
+            if let Some(pid) = child.and_then(|c| c["pid"].as_u64()) {
+                return pid as u32;
+            }
+            assert!(Instant::now() < deadline, "no child of {parent} was watched: {list}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Polls until `check` holds for `pid`'s counters, or panics after `within`.
     pub fn wait_counters(&self, pid: u32, within: Duration, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + within;
