@@ -233,7 +233,7 @@ pub struct Config {
     /// exports. Repeatable; in the variable, one per line. With capture
     /// groups, only the groups are masked; without, a leading `name=` or
     /// `name:` is kept (`password=\S+` shows `password=***`).
-    #[arg(long, env = "STRACE_API_REDACT", value_delimiter = '\n')]
+    #[arg(long, env = "STRACE_API_REDACT", value_delimiter = '\n', allow_hyphen_values = true)]
     pub redact: Vec<String>,
 
     /// Set by main: which tokens came on the command line (to warn).
