@@ -1,10 +1,14 @@
 //! Daemon configuration: command-line flags, each with an environment variable.
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 use strace_common::limits;
 
-use crate::server::Listen;
+use crate::{
+    export::{nats::NatsSettings, select::Filters},
+    metrics,
+    server::Listen,
+};
 
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
 #[command(
@@ -157,6 +161,76 @@ pub struct Config {
     /// watched process's syscalls and watch any process of the namespace.
     #[arg(long, env = "STRACE_API_INSECURE_NO_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub insecure_no_auth: bool,
+
+    /// Also serve /metrics (only it) on this address, for scrapers in the
+    /// pod's network: the same tokens as `--listen` (a read-only one will do).
+    #[arg(long, env = "STRACE_API_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Series of the processes' metrics /metrics shows at most; a process
+    /// whose series would pass it is left out whole (live ones are taken
+    /// first, oldest watch first), and counted (`strace_metrics_series_refused`).
+    #[arg(long, env = "STRACE_API_METRICS_MAX_SERIES", default_value_t = metrics::DEFAULT_MAX_SERIES)]
+    pub metrics_max_series: usize,
+
+    /// The `pod` label of every metric (Kubernetes: the downward API's metadata.name).
+    #[arg(long, env = "STRACE_API_POD")]
+    pub pod: Option<String>,
+
+    /// The `namespace` label of every metric (the downward API's metadata.namespace).
+    #[arg(long, env = "STRACE_API_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// The `container` label of every metric: the application container's name.
+    #[arg(long, env = "STRACE_API_CONTAINER")]
+    pub container: Option<String>,
+
+    /// Publish selected events to this NATS server (`nats://host:4222`;
+    /// `tls://…` for TLS; several, comma-separated, for a cluster).
+    #[arg(long, env = "STRACE_API_EXPORT_NATS")]
+    pub export_nats: Option<String>,
+
+    /// NATS credentials file (user JWT and nkey seed).
+    #[arg(long, env = "STRACE_API_EXPORT_CREDS_FILE")]
+    pub export_creds_file: Option<PathBuf>,
+
+    /// NATS token.
+    #[arg(long, env = "STRACE_API_EXPORT_TOKEN", hide_env_values = true, conflicts_with = "export_token_file")]
+    pub export_token: Option<String>,
+
+    /// File holding the NATS token.
+    #[arg(long, env = "STRACE_API_EXPORT_TOKEN_FILE")]
+    pub export_token_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) to trust for the NATS server's TLS.
+    #[arg(long, env = "STRACE_API_EXPORT_TLS_CA")]
+    pub export_tls_ca: Option<PathBuf>,
+
+    /// JetStream stream to publish to (created for `<prefix>.>` if missing),
+    /// each publish acknowledged; without it, core NATS messages.
+    #[arg(long, env = "STRACE_API_EXPORT_STREAM")]
+    pub export_stream: Option<String>,
+
+    /// The subjects' first token(s): `<prefix>.<host>.<pid>.<syscall>`.
+    #[arg(long, env = "STRACE_API_EXPORT_SUBJECT_PREFIX", default_value = "strace")]
+    pub export_subject_prefix: String,
+
+    /// The subjects' host token (default: `--pod`, else the host name).
+    #[arg(long, env = "STRACE_API_EXPORT_HOST")]
+    pub export_host: Option<String>,
+
+    /// Which events to export, in the API's filter syntax (`syscall=a,b`,
+    /// `failed=true`, `min_duration_us=N`, `tid=N`, joined by `&`); given
+    /// several times (`;` between them in the variable), an event matching
+    /// any is exported. Default: failed calls, calls of 100 ms or more,
+    /// execve/execveat and connect.
+    #[arg(long, env = "STRACE_API_EXPORT_FILTER", value_delimiter = ';')]
+    pub export_filter: Vec<String>,
+
+    /// Events the export queue holds; past it, selected events are dropped
+    /// (counted) until the publisher catches up.
+    #[arg(long, env = "STRACE_API_EXPORT_QUEUE", default_value_t = 8192)]
+    pub export_queue: usize,
 
     /// A regular expression whose matches are masked (`***`) in every
     /// string that leaves the daemon: paths, argv, socket paths, captured
@@ -386,6 +460,27 @@ impl Config {
         if !self.entry_hook && !crate::syscall::ENTRY_HOOK_OPTIONAL {
             return Err(format!("--entry-hook false is not implemented on {}", std::env::consts::ARCH));
         }
+        if !(1..=100_000_000).contains(&self.metrics_max_series) {
+            return Err(format!(
+                "--metrics-max-series must be between 1 and 100000000, not {}",
+                self.metrics_max_series
+            ));
+        }
+        if !(1..=1 << 20).contains(&self.export_queue) {
+            return Err(format!("--export-queue must be between 1 and 1048576, not {}", self.export_queue));
+        }
+        let prefix = &self.export_subject_prefix;
+        if prefix.is_empty() || prefix.split('.').any(|t| t.is_empty() || t.contains(['*', '>', ' ', '\t'])) {
+            return Err(format!("--export-subject-prefix must be NATS subject tokens (no wildcards), not {prefix:?}"));
+        }
+        if let Some(s) = &self.export_stream
+            && (s.is_empty() || s.contains(['.', '*', '>', ' ', '/', '\\']))
+        {
+            return Err(format!(
+                "--export-stream must be a JetStream stream name (no . * > / \\ or blanks), not {s:?}"
+            ));
+        }
+        self.export_selection()?;
         self.validate_server()
     }
 
@@ -461,7 +556,56 @@ impl Config {
                 ));
             }
         };
+        if let Some(addr) = self.metrics_listen
+            && operator == OperatorToken::None
+        {
+            return Err(format!(
+                "refusing to serve /metrics on {addr} without a token (the API's Unix socket has none): set STRACE_API_TOKEN (or --token-file), or pass --insecure-no-auth"
+            ));
+        }
         Ok(AuthPlan { operator, read })
+    }
+
+    /// What the export sends (`--export-filter`). The shared filter module
+    /// (issue #18) takes `Filters`' place here.
+    pub fn export_selection(&self) -> Result<Filters, String> {
+        Filters::parse(&self.export_filter, self.durations).map_err(|e| format!("--export-filter: {e}"))
+    }
+
+    /// Where and how to export events, if `--export-nats` is given.
+    pub fn export_settings(&self) -> Result<Option<NatsSettings>, String> {
+        let Some(url) = &self.export_nats else { return Ok(None) };
+        let token = match (&self.export_token, &self.export_token_file) {
+            (Some(t), _) => Some(t.trim().to_string()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the NATS token file {}: {e}", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let host = match (&self.export_host, &self.pod) {
+            (Some(h), _) | (None, Some(h)) => crate::export::nats::token(h),
+            (None, None) => crate::export::nats::host_name(),
+        };
+        Ok(Some(NatsSettings {
+            url: url.clone(),
+            creds_file: self.export_creds_file.clone(),
+            token,
+            tls_ca: self.export_tls_ca.clone(),
+            stream: self.export_stream.clone(),
+            subject_prefix: self.export_subject_prefix.clone(),
+            host,
+        }))
+    }
+
+    /// Labels every metric carries: `container`, `pod`, `namespace`, as given.
+    pub fn metric_labels(&self) -> Vec<(String, String)> {
+        [("container", &self.container), ("pod", &self.pod), ("namespace", &self.namespace)]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.clone().filter(|v| !v.is_empty())?)))
+            .collect()
     }
 
     pub fn memory_bytes(&self) -> usize {
@@ -478,6 +622,40 @@ mod tests {
             .map_err(|e| e.to_string())?;
         c.validate()?;
         Ok(c)
+    }
+
+    #[test]
+    fn export_and_metrics_flags_are_checked() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.export_settings(), Ok(None), "no export unless asked");
+        assert_eq!(c.metrics_max_series, metrics::DEFAULT_MAX_SERIES);
+        let x = parse(&["--export-nats", "nats://127.0.0.1:4222", "--pod", "web.1", "--export-stream", "STRACE"])
+            .unwrap()
+            .export_settings()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (x.host.as_str(), x.subject_prefix.as_str(), x.stream.as_deref()),
+            ("web_1", "strace", Some("STRACE"))
+        );
+        assert!(parse(&["--export-filter", "failed=perhaps"]).unwrap_err().contains("--export-filter"));
+        assert!(parse(&["--export-filter", "failed=true", "--export-filter", "syscall=connect"]).is_ok());
+        assert!(parse(&["--export-subject-prefix", "a.*"]).unwrap_err().contains("wildcards"));
+        assert!(parse(&["--export-stream", "a.b"]).unwrap_err().contains("stream name"));
+        assert!(parse(&["--export-queue", "0"]).unwrap_err().contains("--export-queue"));
+        assert!(parse(&["--metrics-max-series", "0"]).unwrap_err().contains("--metrics-max-series"));
+        // Behind the API's tokens (a generated one too); a Unix socket without
+        // tokens has none to give it.
+        assert!(parse(&["--metrics-listen", "0.0.0.0:9090"]).unwrap().auth().is_ok());
+        let unix = parse(&["--listen", "unix:/run/strace-api.sock", "--metrics-listen", "0.0.0.0:9090"]).unwrap();
+        assert!(unix.auth().unwrap_err().contains("/metrics"));
+        let unix = parse(&["--listen", "unix:/s", "--metrics-listen", "0.0.0.0:9090", "--token", "t"]).unwrap();
+        assert!(unix.auth().is_ok());
+        let labelled = parse(&["--pod", "web-1", "--namespace", "shop", "--container", ""]).unwrap();
+        assert_eq!(
+            labelled.metric_labels(),
+            vec![("pod".to_string(), "web-1".to_string()), ("namespace".to_string(), "shop".to_string())]
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::stream::{StreamCounts, Streams};
 use crate::{
+    export::ExportTotals,
     kernel::{KernelCounters, ProgramStats, RingTotals},
     server::{ConnectionCounts, Connections},
     tracer::{Totals, Tracer},
@@ -33,12 +34,51 @@ pub struct Health {
     programs: Vec<Program>,
     /// Live streams (`/v1/processes/{pid}/events/stream`).
     streams: StreamCounts,
+    /// The event export, when it is on (`--export-nats`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    export: Option<Export>,
     /// The server's connections, when a server serves the request: `open`,
     /// `max`, `accepted`, `refused_at_cap`, `evicted_at_cap`,
     /// `header_timeouts`, `idle_timeouts`, `tls_failures`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     connections: Option<ConnectionCounts>,
+}
+
+/// The event export's counters: every event selected is published,
+/// dropped, or still queued.
+#[derive(Serialize)]
+struct Export {
+    connected: bool,
+    /// Connections made (the first one, then each reconnection).
+    connections: u64,
+    /// Events waiting in the queue now, and its size.
+    queued: usize,
+    queue_capacity: usize,
+    /// Events the queue took so far.
+    queued_total: u64,
+    published: u64,
+    /// Events dropped: the queue was full, or publishing failed.
+    dropped: u64,
+    dropped_queue_full: u64,
+    dropped_publish_failed: u64,
+}
+
+impl From<ExportTotals> for Export {
+    fn from(x: ExportTotals) -> Export {
+        Export {
+            connected: x.connected,
+            connections: x.connections,
+            queued: x.queued,
+            queue_capacity: x.queue_capacity,
+            queued_total: x.queued_total,
+            published: x.published,
+            dropped: x.dropped_queue_full + x.dropped_failed,
+            dropped_queue_full: x.dropped_queue_full,
+            dropped_publish_failed: x.dropped_failed,
+        }
+    }
 }
 
 /// Host-wide kernel loss counters.
@@ -92,6 +132,7 @@ impl Health {
                 .map(|ProgramStats { name, id, run_count, run_time_ns }| Program { name, id, run_count, run_time_ns })
                 .collect(),
             streams,
+            export: t.export.map(Export::from),
             connections: None,
         }
     }

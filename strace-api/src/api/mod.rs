@@ -14,6 +14,7 @@ mod extract;
 mod filters;
 mod health;
 mod legacy;
+mod metrics;
 mod openapi;
 mod processes;
 mod render;
@@ -21,7 +22,7 @@ mod sse;
 mod stream;
 mod summary;
 mod text;
-mod view;
+pub(crate) mod view;
 mod watch;
 
 use std::sync::Arc;
@@ -33,13 +34,17 @@ pub use stream::{DEFAULT_MAX_STREAMS, StreamCounts, Streams};
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::tracer::Tracer;
+use crate::{
+    metrics::{Metrics, MetricsConfig},
+    tracer::Tracer,
+};
 
 /// What the API's handlers share.
 #[derive(Clone)]
 pub struct AppState {
     tracer: Arc<Tracer>,
     streams: Arc<Streams>,
+    metrics: Arc<Metrics>,
 }
 
 impl FromRef<AppState> for Arc<Tracer> {
@@ -51,6 +56,12 @@ impl FromRef<AppState> for Arc<Tracer> {
 impl FromRef<AppState> for Arc<Streams> {
     fn from_ref(s: &AppState) -> Arc<Streams> {
         s.streams.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Metrics> {
+    fn from_ref(s: &AppState) -> Arc<Metrics> {
+        s.metrics.clone()
     }
 }
 
@@ -67,18 +78,39 @@ impl Default for Settings {
     }
 }
 
-/// The API, behind `access` (no tokens when `None`; see `auth`).
+/// The API, behind `access` (no tokens when `None`; see `auth`), with
+/// default limits and metrics.
 pub fn router(tracer: Arc<Tracer>, access: Option<Access>) -> Router {
-    router_with(tracer, access, Settings::default())
+    let metrics = Arc::new(Metrics::new(tracer.clone(), MetricsConfig::default()));
+    router_with(tracer, access, Settings::default(), metrics)
 }
 
-/// `router`, with the API's limits.
-pub fn router_with(tracer: Arc<Tracer>, access: Option<Access>, settings: Settings) -> Router {
-    let state = AppState { tracer, streams: Arc::new(Streams::new(settings.max_streams)) };
+/// The API with its limits; its `/metrics` shows `metrics`, which counts
+/// every request answered.
+pub fn router_with(tracer: Arc<Tracer>, access: Option<Access>, settings: Settings, metrics: Arc<Metrics>) -> Router {
+    let state = AppState { tracer, streams: Arc::new(Streams::new(settings.max_streams)), metrics: metrics.clone() };
     let (api, _) = routes().split_for_parts();
     let api = api.fallback(error::not_found).method_not_allowed_fallback(error::method_not_allowed).with_state(state);
+    guarded(api, access, metrics)
+}
+
+/// `/metrics` alone (`--metrics-listen`), behind the same tokens (a
+/// read-only one is enough).
+pub fn metrics_router(metrics: Arc<Metrics>, access: Option<Access>) -> Router {
+    let (routes, _) = OpenApiRouter::<Arc<Metrics>>::new().routes(routes!(self::metrics::render)).split_for_parts();
+    let routes = routes
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .with_state(metrics.clone());
+    guarded(routes, access, metrics)
+}
+
+/// Behind `access`; every request answered is counted, refused ones too.
+fn guarded(routes: Router, access: Option<Access>, metrics: Arc<Metrics>) -> Router {
     let access = Arc::new(access.unwrap_or_else(Access::open));
-    api.layer(axum::middleware::from_fn_with_state(access, auth::check))
+    routes
+        .layer(axum::middleware::from_fn_with_state(access, auth::check))
+        .layer(axum::middleware::from_fn_with_state(metrics, self::metrics::count))
 }
 
 /// Every route, each with its description: the only place routes are added.
@@ -93,6 +125,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(stream::stream))
         .routes(routes!(summary::summary))
         .routes(routes!(health::health))
+        .routes(routes!(self::metrics::render))
         .routes(routes!(openapi::document))
 }
 

@@ -395,7 +395,8 @@ async fn streams_are_validated_and_capped() {
         StatusCode::NOT_FOUND
     );
     // One stream allowed: the second waits for the first to end.
-    let app = router_with(t.clone(), None, Settings { max_streams: 1 });
+    let metrics = Arc::new(crate::metrics::Metrics::new(t.clone(), Default::default()));
+    let app = router_with(t.clone(), None, Settings { max_streams: 1 }, metrics);
     let first = Sse::open_with(app.clone(), &base, &[]).await.unwrap();
     let refused = Sse::open_with(app.clone(), &base, &[]).await.err().unwrap();
     assert_eq!(

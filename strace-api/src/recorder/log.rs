@@ -9,6 +9,7 @@ use strace_common::SyscallRecord;
 use super::{
     Event,
     chunks::Chunks,
+    counts::Counts,
     gaps::{Gap, GapReason, Gaps},
 };
 
@@ -106,6 +107,9 @@ pub struct ProcessLog {
     /// Set when its process exited: the log's place in the order exited
     /// histories are shed (the oldest exit first).
     pub(super) exited: Option<u64>,
+    /// Calls, errors and latencies by syscall, for /metrics (outside the
+    /// memory cap: a few KiB a process).
+    counts: Counts,
 }
 
 /// Where a reader is in a history: it has read, or been told it missed,
@@ -267,8 +271,16 @@ impl ProcessLog {
         self.captures.binary_search_by_key(&seq, |(s, _)| *s).ok().map(|i| &self.captures[i].1[..])
     }
 
-    pub(super) fn push(&mut self, mut stored: Stored, capture: Option<Box<[u8]>>, per_process: usize) {
+    /// Adds an event; returns its sequence number.
+    pub(super) fn push(&mut self, mut stored: Stored, capture: Option<Box<[u8]>>, per_process: usize) -> u64 {
         self.delivered += 1;
+        let returns = stored.flags & SyscallRecord::NO_RETURN == 0;
+        let timed = returns && stored.flags & SyscallRecord::NO_ENTER_TIME == 0;
+        self.counts.add(
+            stored.nr,
+            returns.then_some(stored.ret),
+            timed.then(|| stored.exit_ns.saturating_sub(stored.enter_ns)),
+        );
         if self.events.len() >= per_process {
             // The common case when full: one out, one in (evict(1) does the
             // same, but cost ~3 ns more an event in the drain, measured).
@@ -288,7 +300,14 @@ impl ProcessLog {
             self.capture_bytes += heap_bytes(capture.len());
             self.captures.push_back((self.first_seq + self.events.len() as u64, capture));
         }
+        let seq = self.first_seq + self.events.len() as u64;
         self.events.push_back(stored);
+        seq
+    }
+
+    /// Its calls, errors and latencies by syscall.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
     }
 
     /// Events in the oldest chunk: evicting that many frees it.

@@ -4,6 +4,7 @@
 //! Every event delivered is either retained or evicted, and counted either way:
 //! `retained + evicted == delivered` for each process.
 mod chunks;
+pub mod counts;
 mod gaps;
 mod log;
 
@@ -48,6 +49,11 @@ pub const EVENT_BYTES: usize = size_of::<Stored>();
 const _: () = assert!(EVENT_BYTES <= 80);
 
 impl Event {
+    /// The event of a kernel record, without its capture.
+    pub fn from_record(r: &SyscallRecord) -> Event {
+        Stored::from_record(r).event(None)
+    }
+
     /// A syscall number as stored. Every number of the native ABI fits, and
     /// -1 (a call a tracer cancelled); any other (x32's, with bit 30 set,
     /// which the decoder does not know either) is kept as `i16::MIN`.
@@ -121,6 +127,17 @@ pub struct Recorder {
     bytes: usize,
     /// Events that arrived for a process no longer watched.
     late: u64,
+    /// Events delivered to, and evicted from, the logs closed so far.
+    closed_seen: u64,
+    closed_evicted: u64,
+}
+
+/// Event totals of all logs, those closed included (monotonic, for /metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventTotals {
+    pub delivered: u64,
+    pub retained: u64,
+    pub evicted: u64,
 }
 
 impl Recorder {
@@ -134,6 +151,8 @@ impl Recorder {
             below_minimum: 0,
             bytes: 0,
             late: 0,
+            closed_seen: 0,
+            closed_evicted: 0,
         }
     }
 
@@ -168,7 +187,10 @@ impl Recorder {
             None => self.by_size.remove(&(log.filed, pid)),
         };
         self.bytes -= log.bytes();
-        Some(log.stats())
+        let stats = log.stats();
+        self.closed_seen += stats.seen;
+        self.closed_evicted += stats.evicted;
+        Some(stats)
     }
 
     /// `pid`'s process exited: its history is the first the cap sheds (after
@@ -188,26 +210,28 @@ impl Recorder {
     #[cfg(test)]
     pub fn push(&mut self, pid: u32, ev: Event) -> bool {
         let (stored, capture) = Stored::split(ev);
-        self.push_stored(pid, stored, capture)
+        self.push_stored(pid, stored, capture).is_some()
     }
 
-    /// Adds the event of a kernel record, with its capture (the drain's path).
-    pub fn push_record(&mut self, r: &SyscallRecord, capture: Option<Box<[u8]>>) -> bool {
+    /// Adds the event of a kernel record, with its capture (the drain's
+    /// path); returns its sequence number, `None` (and counted as late) if
+    /// `pid` has no log.
+    pub fn push_record(&mut self, r: &SyscallRecord, capture: Option<Box<[u8]>>) -> Option<u64> {
         self.push_stored(r.pid, Stored::from_record(r), capture)
     }
 
-    fn push_stored(&mut self, pid: u32, stored: Stored, capture: Option<Box<[u8]>>) -> bool {
+    fn push_stored(&mut self, pid: u32, stored: Stored, capture: Option<Box<[u8]>>) -> Option<u64> {
         let Some(log) = self.logs.get_mut(&pid) else {
             self.late += 1;
-            return false;
+            return None;
         };
         let before = log.bytes();
-        log.push(stored, capture, self.limits.per_process);
+        let seq = log.push(stored, capture, self.limits.per_process);
         account(&mut self.bytes, &mut self.by_size, &mut self.exited, pid, log, before);
         if self.bytes > self.limits.memory_bytes {
             self.shed();
         }
-        true
+        Some(seq)
     }
 
     /// The kernel lost `count` of `pid`'s calls here (a loss record): a gap
@@ -300,6 +324,23 @@ impl Recorder {
 
     pub fn late(&self) -> u64 {
         self.late
+    }
+
+    /// Every log, by pid (in no order).
+    pub fn logs(&self) -> impl Iterator<Item = (u32, &ProcessLog)> {
+        self.logs.iter().map(|(&pid, log)| (pid, log))
+    }
+
+    /// Events delivered, retained and evicted, closed logs' included.
+    pub fn event_totals(&self) -> EventTotals {
+        let mut t = EventTotals { delivered: self.closed_seen, retained: 0, evicted: self.closed_evicted };
+        for log in self.logs.values() {
+            let s = log.stats();
+            t.delivered += s.seen;
+            t.retained += s.retained;
+            t.evicted += s.evicted;
+        }
+        t
     }
 }
 

@@ -7,6 +7,7 @@
 //! drain calls `Tracer::ingest`, the API calls the rest. It knows neither.
 mod ingest;
 mod lifecycle;
+mod scrape;
 mod watches;
 
 use std::{
@@ -20,6 +21,7 @@ use std::{
 
 pub use ingest::Ingest;
 pub use lifecycle::follow_exits;
+pub use scrape::{ProcessCounts, Scrape, series_of};
 use tokio::{
     sync::{Notify, mpsc},
     time::Instant,
@@ -30,6 +32,7 @@ use watches::{Start, Watch, Watches};
 use crate::{
     capture,
     clock::Clock,
+    export::{ExportTotals, Outlet},
     kernel::{
         CallInProgress, Kernel, KernelCounters, KernelError, KernelReads, KernelThreads, ProgramStats, RingTotals,
         RingUse,
@@ -128,6 +131,8 @@ pub struct Totals {
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
     pub hooks_attached: bool,
     pub programs: Vec<ProgramStats>,
+    /// The event export's state, when it is on.
+    pub export: Option<ExportTotals>,
 }
 
 /// A process to watch for its exit (consumed by `lifecycle`); no pidfd when
@@ -195,6 +200,10 @@ pub struct Tracer {
     config: TracerConfig,
     /// How full the kernel ring buffer got (the drain notes it).
     ring: RingUse,
+    /// How long records waited to be stored (the drain notes it).
+    lag: scrape::DrainLag,
+    /// Where selected events are exported, when they are.
+    outlet: Option<Outlet>,
 }
 impl Tracer {
     /// A tracer whose watches end only when unwatched (tests, benchmarks).
@@ -233,7 +242,15 @@ impl Tracer {
             exits,
             config,
             ring,
+            lag: scrape::DrainLag::default(),
+            outlet: None,
         }
+    }
+
+    /// Offers the events `outlet` selects to the export, as they are stored.
+    pub fn with_outlet(mut self, outlet: Outlet) -> Tracer {
+        self.outlet = Some(outlet);
+        self
     }
 
     pub fn clock(&self) -> &Clock {
@@ -581,6 +598,7 @@ impl Tracer {
             ring: self.ring.totals(),
             hooks_attached,
             programs,
+            export: self.outlet.as_ref().map(Outlet::totals),
         }
     }
 
@@ -655,6 +673,14 @@ impl Tracer {
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+impl Tracer {
+    /// Stores `ev` as if the drain had (false: `pid` has no history).
+    pub fn push_for_test(&self, pid: u32, ev: crate::recorder::Event) -> bool {
+        self.inner().recorder.push(pid, ev)
     }
 }
 

@@ -15,6 +15,7 @@ use std::{
 
 use serde_json::Value;
 
+pub mod servers;
 pub mod sse;
 pub mod strace;
 
