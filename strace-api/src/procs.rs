@@ -55,7 +55,8 @@ pub fn lookup(pid: u32) -> Lookup {
     match (p.status(), p.stat()) {
         (Ok(_), Ok(st)) if st.flags & PF_KTHREAD != 0 => Lookup::KernelThread,
         (Ok(s), Ok(st)) if s.tgid as u32 == pid => Lookup::Process { start_ticks: st.starttime },
-        (Ok(s), _) => Lookup::Thread { tgid: s.tgid as u32 },
+        // A process being reaped reads as tgid 0: gone, not a thread.
+        (Ok(s), _) if s.tgid > 0 && s.tgid as u32 != pid => Lookup::Thread { tgid: s.tgid as u32 },
         _ => Lookup::Missing,
     }
 }
@@ -102,10 +103,21 @@ pub fn info(pid: u32) -> Option<ProcInfo> {
 
 /// Every process of the namespace (the /proc the daemon sees).
 pub fn all() -> Vec<ProcInfo> {
-    let Ok(iter) = procfs::process::all_processes() else { return vec![] };
-    let mut all: Vec<_> = iter.filter_map(Result::ok).filter_map(|p| info(p.pid as u32)).collect();
-    all.sort_by_key(|p| p.pid);
-    all
+    page(0, usize::MAX)
+}
+
+/// The pids of the namespace's processes, sorted (one directory read).
+pub fn pids() -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return vec![] };
+    let mut pids: Vec<u32> = dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// The processes with pids above `after`, by pid, at most `limit`: /proc is
+/// read only for those.
+pub fn page(after: u32, limit: usize) -> Vec<ProcInfo> {
+    pids().into_iter().filter(|&p| p > after).filter_map(info).take(limit).collect()
 }
 
 #[derive(Clone, Debug)]

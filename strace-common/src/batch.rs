@@ -41,6 +41,12 @@ pub const FLUSH_AT: usize = 4096;
 /// slack for a copy in progress). A power of two, for the same reason.
 pub const BATCH_BYTES: usize = 8192;
 
+/// Bytes of a CPU's whole buffer as the kernel lays it out (strace-ebpf's
+/// `batch::Batch`): 32 bytes of bookkeeping (`len` and `count` first, as
+/// u32s), the losses waiting for room and a record being built
+/// ([`crate::loss`]), 8 more bytes, then the `BATCH_BYTES` of records.
+pub const CPU_BUFFER_BYTES: usize = 32 + (crate::loss::PENDING_LOSSES + 1) * crate::LossRecord::SIZE + 8 + BATCH_BYTES;
+
 /// Where the next record goes after one of `len` bytes at `at`.
 pub const fn next_offset(at: usize, len: usize) -> usize {
     (at + len + 7) & !7
@@ -100,6 +106,7 @@ impl<'a> Iterator for Records<'a> {
                 let head: CaptureHeader = unsafe { core::ptr::read_unaligned(head.as_ptr().cast()) };
                 head.len as usize
             }
+            RecordKind::Loss => crate::LossRecord::SIZE,
             RecordKind::Batch => return None, // batches do not nest
         };
         let record = rest.get(..len).filter(|_| len > 0)?;
@@ -192,5 +199,39 @@ mod tests {
         let mut walk = records(&b).unwrap();
         assert_eq!(walk.next(), None);
         assert_eq!(walk.rest(), 1);
+    }
+}
+
+/// Whatever bytes the ring hands over, the walk ends, stays inside them and
+/// yields no more records than the header announced.
+#[cfg(test)]
+mod properties {
+    extern crate std;
+    use std::vec::Vec;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_walk_safely(mut bytes in proptest::collection::vec(any::<u8>(), 0..600), kind in 0u16..6, count in 0u32..64) {
+            if bytes.len() >= HEADER_BYTES {
+                // Often a batch header, so the walk goes further than the first check.
+                bytes[..2].copy_from_slice(&kind.to_ne_bytes());
+                bytes[4..8].copy_from_slice(&count.to_ne_bytes());
+            }
+            if let Some(mut walk) = records(&bytes) {
+                let seen: Vec<&[u8]> = walk.by_ref().collect();
+                let head = BatchHeader::read(&bytes).unwrap();
+                prop_assert!(seen.len() as u32 <= head.count);
+                prop_assert_eq!(seen.len() as u32 + walk.rest(), head.count);
+                let base = bytes.as_ptr() as usize;
+                for r in seen {
+                    let at = r.as_ptr() as usize - base;
+                    prop_assert!(!r.is_empty() && at + r.len() <= bytes.len());
+                }
+            }
+        }
     }
 }

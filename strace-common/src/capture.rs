@@ -433,3 +433,34 @@ mod tests {
         assert_eq!((h.kind, region.len()), (3, 0));
     }
 }
+
+/// Whatever bytes a capture record holds, reading it stays inside them.
+#[cfg(all(test, feature = "user"))]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn any_bytes_parse_and_walk_safely(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let region = match parse(&bytes) {
+                Some((_, region)) => region,
+                None => &bytes[..],
+            };
+            let base = region.as_ptr() as usize;
+            for item in items(region) {
+                let at = item.data.as_ptr() as usize - base;
+                prop_assert!(at + item.data.len() <= region.len());
+            }
+        }
+
+        #[test]
+        fn what_build_writes_reads_back(parts in proptest::collection::vec((0u8..6, 1u8..5, any::<u8>(), any::<u8>(), proptest::collection::vec(any::<u8>(), 0..40)), 0..8)) {
+            let items_in: alloc::vec::Vec<_> = parts.iter().map(|(a, k, f, i, d)| (*a, *k, *f, *i, &d[..])).collect();
+            let region = build(&items_in);
+            let back: alloc::vec::Vec<_> = items(&region).map(|i| (i.arg, i.kind, i.flags, i.index, i.data)).collect();
+            prop_assert_eq!(back, items_in);
+        }
+    }
+}

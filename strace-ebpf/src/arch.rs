@@ -1,4 +1,8 @@
-//! Where the syscall arguments live in `struct pt_regs`, per architecture.
+//! Where the syscall arguments live in `struct pt_regs`, per architecture: the
+//! one architecture-specific place on the kernel side. `bpf_target_arch` is
+//! set by aya-build from the target the daemon is built for. Porting to
+//! another architecture is a `regs` module here plus its userspace file in
+//! `strace-api/src/syscall/arch/`.
 
 #[cfg(bpf_target_arch = "x86_64")]
 mod regs {
@@ -34,7 +38,8 @@ mod regs {
 
 #[cfg(bpf_target_arch = "aarch64")]
 mod regs {
-    /// `struct user_pt_regs` x0..x5 (at entry x0 still holds the first argument).
+    /// `struct pt_regs` `regs[0]`..`regs[5]` (x0..x5, offset 0): the arm64
+    /// syscall ABI's arguments. At `sys_enter` x0 still holds the first.
     #[repr(C)]
     #[derive(Clone, Copy)]
     pub struct Window([u64; 6]);
@@ -44,12 +49,19 @@ mod regs {
     pub fn args(w: &Window) -> [u64; 6] {
         w.0
     }
-    /// At exit x0 holds the return value: not implemented here.
+    /// Not implemented, so the daemon refuses `--entry-hook false` on arm64
+    /// (`ENTRY_HOOK_OPTIONAL` in strace-api/src/syscall/arch/aarch64.rs). At
+    /// exit x0 holds the return value: the number would be `syscallno` (s32,
+    /// offset 280) and the first argument `orig_x0` (offset 272), neither of
+    /// which this reads, and nothing here runs on an arm64 kernel to test it.
     #[inline(always)]
     pub fn exit_nr(_regs: *const u8) -> Option<i32> {
         None
     }
 }
+
+#[cfg(not(any(bpf_target_arch = "x86_64", bpf_target_arch = "aarch64")))]
+compile_error!("no `struct pt_regs` layout for this bpf_target_arch: add a `regs` module to strace-ebpf/src/arch.rs");
 
 /// At `sys_exit`: the call's number and its six arguments, where that is
 /// implemented (the daemon accepts `--entry-hook false` only there).

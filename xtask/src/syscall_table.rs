@@ -1,9 +1,34 @@
 //! `cargo xtask syscall-table`: regenerates the syscall signature table from the
 //! running kernel's own metadata (tracefs `events/syscalls/sys_enter_*/format`),
 //! so argument counts, names and C types are the kernel's, not hand-written.
+//! `--derive aarch64` makes the aarch64 table from the x86_64 one instead.
+mod aarch64;
+
 use std::{collections::BTreeMap, fmt::Write as _, fs, path::Path};
 
 use anyhow::{Context as _, Result, bail};
+
+/// `signatures/aarch64.txt` from `signatures/x86_64.txt` (see `aarch64.rs`).
+pub fn derive_aarch64(workspace: &Path) -> Result<()> {
+    let dir = workspace.join("strace-api/src/syscall/signatures");
+    let source = dir.join("x86_64.txt");
+    let x86_64 = fs::read_to_string(&source).with_context(|| format!("reading {}", source.display()))?;
+    let derived = aarch64::derive(&x86_64)?;
+    let path = dir.join("aarch64.txt");
+    fs::write(&path, &derived.text)?;
+    for line in derived.text.lines().skip(1).take_while(|l| l.starts_with('#')) {
+        eprintln!("xtask: {}", line.strip_prefix("# ").unwrap_or(line));
+    }
+    eprintln!("xtask: wrote {} signatures to {}", derived.entries, path.display());
+    if !derived.not_in_x86_64_table.is_empty() {
+        eprintln!(
+            "xtask: {} aarch64 calls have no signature, as on x86_64 (update the exceptions in \
+             strace-api/src/syscall/arch/aarch64.rs if this list changed)",
+            derived.not_in_x86_64_table.len()
+        );
+    }
+    Ok(())
+}
 
 pub fn generate(workspace: &Path) -> Result<()> {
     let events = Path::new("/sys/kernel/tracing/events/syscalls");

@@ -51,6 +51,11 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
+/// `rustc --print sysroot`.
+pub fn sysroot() -> Result<PathBuf> {
+    Ok(PathBuf::from(output(Command::new("rustc").args(["--print", "sysroot"]))?.trim()))
+}
+
 fn works(linker: &Path) -> bool {
     Command::new(linker).arg("--version").output().is_ok_and(|o| o.status.success())
 }
@@ -73,7 +78,7 @@ impl RustcInfo {
         let commit = field("commit-hash:")?;
         let llvm = field("LLVM version:")?;
         let llvm_major = llvm.split('.').next().unwrap_or_default().to_string();
-        let sysroot = PathBuf::from(output(Command::new("rustc").args(["--print", "sysroot"]))?.trim());
+        let sysroot = sysroot()?;
         let lib = sysroot.join("lib");
         let libllvm = std::fs::read_dir(&lib)
             .with_context(|| format!("reading {}", lib.display()))?

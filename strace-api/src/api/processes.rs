@@ -1,23 +1,30 @@
 //! `GET /v1/processes` and `GET /v1/processes/{pid}`: the processes of the
 //! daemon's PID namespace as `ps` would list them, with their watch state.
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashSet, sync::Arc};
 
-use axum::{Json, extract::State};
+use axum::{
+    Json,
+    extract::State,
+    response::{IntoResponse as _, Response},
+};
 use serde::Serialize;
 use tokio::sync::Semaphore;
+use utoipa::ToSchema;
 
 use super::{
     ApiError,
     blocking::off_the_workers,
-    extract::{ApiQuery, NoQuery, PidPath},
+    error::ErrorBody,
+    extract::{ApiQuery, NoQuery, Page, PageQuery, PidPath},
     watch::{WatchView, rfc3339},
 };
 use crate::{
     procs::{self, NotAProcess, ProcInfo, ThreadInfo},
+    redact,
     tracer::{Tracer, WatchStats},
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProcessView {
     pid: u32,
     /// False for an exited process whose history is still kept.
@@ -30,7 +37,7 @@ pub struct ProcessView {
 }
 
 /// What `ps` shows of a live process.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct InfoView {
     ppid: u32,
     comm: String,
@@ -44,7 +51,7 @@ struct InfoView {
     threads: u32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProcessDetail {
     #[serde(flatten)]
     process: ProcessView,
@@ -54,7 +61,7 @@ pub struct ProcessDetail {
     children: Vec<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TaskView {
     tid: u32,
     comm: String,
@@ -66,8 +73,8 @@ fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessV
     let watched = watch.as_ref().is_some_and(|w| w.alive);
     let info = info.map(|p| InfoView {
         ppid: p.ppid,
-        comm: p.comm,
-        cmdline: p.cmdline,
+        comm: redact::text(&p.comm).into_owned(),
+        cmdline: p.cmdline.iter().map(|a| redact::text(a).into_owned()).collect(),
         uid: p.uid,
         user: p.user,
         state: p.state,
@@ -83,38 +90,76 @@ fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessV
 /// changes and exits use. The others wait here, holding no thread.
 static PROC_READERS: Semaphore = Semaphore::const_new(4);
 
-pub async fn list(
-    State(tracer): State<Arc<Tracer>>,
-    ApiQuery(_): ApiQuery<NoQuery>,
-) -> Result<Json<Vec<ProcessView>>, ApiError> {
+/// A page of the processes of the daemon's PID namespace, as `ps` lists
+/// them, by pid (`after`, `limit`), with a `Link` to the next when full.
+#[utoipa::path(
+    get,
+    path = "/v1/processes",
+    tag = "processes",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of the processes, and of exited ones whose history is kept; a `Link` header to the next page when full", body = Vec<ProcessView>),
+        (status = 400, description = "A malformed `after` or `limit`, or another parameter", body = ErrorBody),
+    )
+)]
+pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Response, ApiError> {
+    let page = Page::of(q)?;
     let _turn = PROC_READERS.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
-    off_the_workers("listing the processes", move || Json(all(&tracer))).await
+    let views = off_the_workers("listing the processes", move || listed(&tracer, page)).await?;
+    let next = page.next_link("/v1/processes", views.len(), views.last().map(|v| v.pid));
+    Ok((next.into_iter().collect::<axum::http::HeaderMap>(), Json(views)).into_response())
 }
 
-pub async fn detail(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<ProcessDetail>, ApiError> {
+/// One process, with its threads and children.
+#[utoipa::path(
+    get,
+    path = "/v1/processes/{pid}",
+    tag = "processes",
+    params(("pid" = u32, Path, description = "A process's pid (in the daemon's PID namespace)")),
+    responses(
+        (status = 200, description = "The process", body = ProcessDetail),
+        (status = 400, description = "A malformed pid, or a query parameter (it takes none)", body = ErrorBody),
+        (status = 404, description = "No such process (or a thread, or the daemon itself)", body = ErrorBody),
+    )
+)]
+pub async fn detail(
+    State(tracer): State<Arc<Tracer>>,
+    PidPath(pid): PidPath,
+    _query: ApiQuery<NoQuery>,
+) -> Result<Json<ProcessDetail>, ApiError> {
     let _turn = PROC_READERS.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
     off_the_workers("reading the process", move || one(&tracer, pid)).await?.map(Json)
 }
 
-fn all(tracer: &Tracer) -> Vec<ProcessView> {
-    let mut watches: HashMap<u32, WatchStats> = tracer.watched().into_iter().map(|w| (w.pid, w)).collect();
+/// The page: live processes (their watches beside them) and exited ones
+/// whose history is kept, merged by pid. Each source gives at most a page.
+fn listed(tracer: &Tracer, page: Page) -> Vec<ProcessView> {
     let me = std::process::id();
-    let mut all: Vec<ProcessView> = procs::all()
+    let live: Vec<ProcInfo> = procs::page(page.after, page.limit + 1).into_iter().filter(|p| p.pid != me).collect();
+    let pids: Vec<u32> = live.iter().map(|p| p.pid).collect();
+    let live_watches = tracer.stats_of_pids(&pids);
+    let mut all: Vec<ProcessView> = live
         .into_iter()
-        .filter(|p| p.pid != me)
-        .map(|p| {
+        .zip(live_watches)
+        .map(|(p, w)| {
             let pid = p.pid;
             // A watch of an earlier process with this pid is not this process's.
-            let w = watches.remove(&pid).filter(|w| w.alive);
-            view(Some(p), w, pid)
+            view(Some(p), w.filter(|w| w.alive), pid)
         })
         .collect();
-    // Exited processes whose history is kept.
-    all.extend(watches.into_values().filter(|w| !w.alive).map(|w| {
-        let pid = w.pid;
-        view(None, Some(w), pid)
-    }));
+    let live_pids: HashSet<u32> = pids.into_iter().collect();
+    // Exited processes whose history is kept (a live process with the same
+    // pid is another: it is listed, not them).
+    all.extend(
+        tracer.watched_page(page.after, page.limit, true).into_iter().filter(|w| !live_pids.contains(&w.pid)).map(
+            |w| {
+                let pid = w.pid;
+                view(None, Some(w), pid)
+            },
+        ),
+    );
     all.sort_by_key(|p| p.pid);
+    all.truncate(page.limit);
     all
 }
 
@@ -131,7 +176,9 @@ fn one(tracer: &Tracer, pid: u32) -> Result<ProcessDetail, ApiError> {
     } else {
         vec![]
     };
-    let tasks =
-        procs::threads(pid).into_iter().map(|ThreadInfo { tid, comm, state }| TaskView { tid, comm, state }).collect();
+    let tasks = procs::threads(pid)
+        .into_iter()
+        .map(|ThreadInfo { tid, comm, state }| TaskView { tid, comm: redact::text(&comm).into_owned(), state })
+        .collect();
     Ok(ProcessDetail { process: view(info, watch, pid), tasks, children })
 }

@@ -9,13 +9,13 @@ use serde_json::Value;
 use strace_common::{RecordKind, SyscallRecord};
 use tower::ServiceExt as _;
 
-use super::router;
+use super::{Access, router};
 use crate::{
     kernel::fake::FakeKernel,
     tracer::{Tracer, TracerConfig, testing},
 };
 
-async fn call(tracer: &Arc<Tracer>, method: Method, uri: &str) -> (StatusCode, Value) {
+pub(super) async fn call(tracer: &Arc<Tracer>, method: Method, uri: &str) -> (StatusCode, Value) {
     let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
     let resp = router(tracer.clone(), None).oneshot(req).await.unwrap();
     let status = resp.status();
@@ -23,17 +23,17 @@ async fn call(tracer: &Arc<Tracer>, method: Method, uri: &str) -> (StatusCode, V
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-async fn get(t: &Arc<Tracer>, uri: &str) -> (StatusCode, Value) {
+pub(super) async fn get(t: &Arc<Tracer>, uri: &str) -> (StatusCode, Value) {
     call(t, Method::GET, uri).await
 }
 
-fn assert_error(resp: (StatusCode, Value), status: StatusCode, words: &str) {
+pub(super) fn assert_error(resp: (StatusCode, Value), status: StatusCode, words: &str) {
     assert_eq!(resp.0, status, "{}", resp.1);
     let msg = resp.1["error"].as_str().unwrap_or_else(|| panic!("no error field in {}", resp.1));
     assert!(msg.contains(words), "{msg:?} lacks {words:?}");
 }
 
-fn feed(t: &Tracer, pid: u32, nrs: &[(i32, i64)]) {
+pub(super) fn feed(t: &Tracer, pid: u32, nrs: &[(i32, i64)]) {
     let mut batch = t.ingest();
     for &(nr, ret) in nrs {
         let r = SyscallRecord {
@@ -50,7 +50,7 @@ fn feed(t: &Tracer, pid: u32, nrs: &[(i32, i64)]) {
 }
 
 /// A live process other than this one (which cannot be watched): our parent.
-fn me() -> u32 {
+pub(super) fn me() -> u32 {
     std::os::unix::process::parent_id()
 }
 
@@ -328,7 +328,7 @@ async fn health_and_unknown_routes() {
 #[tokio::test]
 async fn a_token_guards_everything_but_health() {
     let t = Arc::new(testing::tracer());
-    let app = || router(t.clone(), Some("s3cret".into()));
+    let app = || router(t.clone(), Some(Access::tokens("s3cret".into(), Some("r34d".into()))));
     let send = |auth: Option<&'static str>, uri: &'static str| {
         let mut req = Request::builder().uri(uri);
         if let Some(a) = auth {
@@ -349,4 +349,196 @@ async fn a_token_guards_everything_but_health() {
     assert_eq!(send(Some("bearer\ts3cret"), "/v1/watch").await.unwrap().status(), StatusCode::OK, "a tab");
     assert_eq!(send(Some("Bearer"), "/v1/watch").await.unwrap().status(), StatusCode::UNAUTHORIZED);
     assert_eq!(send(Some("Bearer s3cret"), "/nope").await.unwrap().status(), StatusCode::NOT_FOUND);
+}
+
+/// Every route against bad input: each answer has the documented status and
+/// a JSON `{"error": …}` body. (Transport-level abuse — oversized heads and
+/// bodies, slow clients — is the server's, tested against the real daemon.)
+#[tokio::test]
+async fn every_route_refuses_bad_input_with_a_json_error() {
+    let t = Arc::new(testing::tracer());
+    let p = me();
+    t.watch(p, false).unwrap();
+    let bad_pids = [
+        "abc",
+        "-1",
+        "+1",
+        "0",
+        "1.5",
+        "0x10",
+        "99999999999999999999999",
+        "2147483648",
+        "%E2%91%A0",
+        "%20",
+        "..%2F..%2Fetc%2Fpasswd",
+        "1%00",
+        "1,2",
+    ];
+    // (method, route with {} for the pid)
+    let routes = [
+        (Method::GET, "/strace/{}/10?wait_ms=0"),
+        (Method::PUT, "/v1/watch/{}"),
+        (Method::DELETE, "/v1/watch/{}"),
+        (Method::GET, "/v1/processes/{}"),
+        (Method::GET, "/v1/processes/{}/events"),
+        (Method::GET, "/v1/processes/{}/events/stream"),
+        (Method::GET, "/v1/processes/{}/summary"),
+    ];
+    let mut cases: Vec<(Method, String, StatusCode)> = vec![];
+    for (method, route) in &routes {
+        for bad in bad_pids {
+            cases.push((method.clone(), route.replace("{}", bad), StatusCode::BAD_REQUEST));
+        }
+        let good = route.replace("{}", &p.to_string());
+        let join = if good.contains('?') { '&' } else { '?' };
+        // Unknown and repeated parameters.
+        cases.push((method.clone(), format!("{good}{join}bogus=1"), StatusCode::BAD_REQUEST));
+        cases.push((method.clone(), format!("{good}{join}%E2%91%A0=1"), StatusCode::BAD_REQUEST));
+        // An empty pid: a malformed one in the middle of a path; at its end,
+        // another route (none).
+        let empty = if route.ends_with("{}") { StatusCode::NOT_FOUND } else { StatusCode::BAD_REQUEST };
+        cases.push((method.clone(), route.replace("{}", ""), empty));
+    }
+    let events = format!("/v1/processes/{p}/events");
+    for q in ["limit=0", "limit=10001", "limit=+5", "limit=-1", "limit=", "limit=x", "limit=1&limit=2", "after=-1"] {
+        cases.push((Method::GET, format!("{events}?{q}"), StatusCode::BAD_REQUEST));
+    }
+    for q in ["wait_ms=30001", "wait_ms=+1", "durations=maybe", "wait_ms=1&wait_ms=1"] {
+        cases.push((Method::GET, format!("/strace/{p}/1?{q}"), StatusCode::BAD_REQUEST));
+    }
+    for n in ["0", "10001", "+5", "-5", "x", "%E2%91%A0"] {
+        cases.push((Method::GET, format!("/strace/{p}/{n}?wait_ms=0"), StatusCode::BAD_REQUEST));
+    }
+    for q in ["children=maybe", "children=", "children=1&children=1"] {
+        cases.push((Method::PUT, format!("/v1/watch/{p}?{q}"), StatusCode::BAD_REQUEST));
+    }
+    for q in ["min_duration_us=+5", "syscall=nosuchcall", "class=%nosuchclass", "failed=maybe", "tid=x", "format=xml"] {
+        cases.push((Method::GET, format!("{events}?{q}"), StatusCode::BAD_REQUEST));
+        cases.push((Method::GET, format!("/v1/processes/{p}/events/stream?{q}"), StatusCode::BAD_REQUEST));
+    }
+    for q in ["since=yesterday", "latency=maybe", "min_duration_us=-1"] {
+        cases.push((Method::GET, format!("/v1/processes/{p}/summary?{q}"), StatusCode::BAD_REQUEST));
+    }
+    cases.push((Method::GET, format!("/v1/processes/{p}/events/stream?after=x"), StatusCode::BAD_REQUEST));
+    cases.push((Method::PUT, format!("/v1/watch/{p}?syscalls=nosuchcall"), StatusCode::BAD_REQUEST));
+    for uri in ["/v1/watch?x=1", "/v1/processes?x=1", "/v1/watch?limit=+1", "/openapi.json?x=1"] {
+        cases.push((Method::GET, uri.to_string(), StatusCode::BAD_REQUEST));
+    }
+    // Wrong methods, and routes that do not exist.
+    for (method, uri) in [
+        (Method::POST, "/v1/watch"),
+        (Method::DELETE, "/v1/processes"),
+        (Method::POST, "/healthz"),
+        (Method::PATCH, "/v1/watch/1"),
+        (Method::PUT, "/strace/1/1"),
+    ] {
+        cases.push((method, uri.to_string(), StatusCode::METHOD_NOT_ALLOWED));
+    }
+    for uri in ["/", "/v2/watch", "/strace", "/strace/1/2/3", "/v1/processes/1/events/x", "/%2e%2e/etc/passwd"] {
+        cases.push((Method::GET, uri.to_string(), StatusCode::NOT_FOUND));
+    }
+    let mut wrong = vec![];
+    for (method, uri, status) in cases {
+        let req = Request::builder().method(method.clone()).uri(&uri).body(Body::empty()).unwrap();
+        let resp = router(t.clone(), None).oneshot(req).await.unwrap();
+        let got = resp.status();
+        let json = resp.headers().get("content-type").is_some_and(|c| c == "application/json");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let error = serde_json::from_slice::<Value>(&body).ok().and_then(|b| b["error"].as_str().map(String::from));
+        if got != status || !json || error.is_none() {
+            wrong.push(format!("{method} {uri}: {got} {}", String::from_utf8_lossy(&body)));
+        }
+    }
+    assert!(wrong.is_empty(), "not the documented answer:\n{}", wrong.join("\n"));
+}
+
+/// A read-only token reads everything but may not change what is watched:
+/// 403, naming the scope. The legacy endpoint reads a watched process's
+/// lines with it, but does not start a watch.
+#[tokio::test]
+async fn a_read_only_token_cannot_change_watches() {
+    let t = Arc::new(testing::tracer());
+    let p = me();
+    let send = |method: Method, uri: String, token: &'static str| {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        router(t.clone(), Some(Access::tokens("op".into(), Some("ro".into())))).oneshot(req)
+    };
+    let status = |r: axum::response::Response| r.status();
+    let body = |r: axum::response::Response| async {
+        serde_json::from_slice::<Value>(&axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap()).unwrap()
+    };
+    let refused = send(Method::PUT, format!("/v1/watch/{p}"), "ro").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let why = body(refused).await;
+    assert!(why["error"].as_str().unwrap().contains("scope \"operate\""), "{why}");
+    assert_eq!(
+        status(send(Method::GET, format!("/strace/{p}/1?wait_ms=0"), "ro").await.unwrap()),
+        StatusCode::FORBIDDEN
+    );
+    assert!(t.watched().is_empty(), "nothing was watched");
+    assert_eq!(status(send(Method::PUT, format!("/v1/watch/{p}"), "op").await.unwrap()), StatusCode::CREATED);
+    for uri in ["/v1/watch".to_string(), format!("/v1/processes/{p}/events"), format!("/strace/{p}/1?wait_ms=0")] {
+        assert_eq!(status(send(Method::GET, uri.clone(), "ro").await.unwrap()), StatusCode::OK, "{uri}");
+    }
+    assert_eq!(status(send(Method::DELETE, format!("/v1/watch/{p}"), "ro").await.unwrap()), StatusCode::FORBIDDEN);
+    assert_eq!(status(send(Method::DELETE, format!("/v1/watch/{p}"), "op").await.unwrap()), StatusCode::OK);
+    assert_eq!(status(send(Method::GET, "/v1/watch".into(), "nope").await.unwrap()), StatusCode::UNAUTHORIZED);
+}
+
+/// Lists come in pages by pid: a full page links to the next, and the pages
+/// put together are the whole list, each entry once.
+#[tokio::test]
+async fn watches_and_processes_come_in_pages() {
+    let t = Arc::new(testing::tracer());
+    {
+        // Processes the kernel announces (as --watch-all does), numbered above any pid.
+        let mut batch = t.ingest();
+        for pid in 5_000_000..5_000_007u32 {
+            let announced = strace_common::ProcessRecord {
+                kind: RecordKind::Process as u16,
+                flags: strace_common::WatchEntry::AUTO,
+                host_pid: pid,
+                ns_pid: pid,
+                ..Default::default()
+            };
+            batch.record(announced.as_bytes());
+        }
+    }
+    for list in ["/v1/watch", "/v1/processes"] {
+        let mut all = vec![];
+        let mut uri = format!("{list}?limit=3");
+        for _ in 0..10_000 {
+            let req = Request::builder().uri(&uri).body(Body::empty()).unwrap();
+            let resp = router(t.clone(), None).oneshot(req).await.unwrap();
+            assert_eq!(resp.status(), StatusCode::OK, "{uri}");
+            let link = resp.headers().get("link").map(|l| l.to_str().unwrap().to_string());
+            let page: Value =
+                serde_json::from_slice(&axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap()).unwrap();
+            let pids: Vec<u64> = page.as_array().unwrap().iter().map(|e| e["pid"].as_u64().unwrap()).collect();
+            assert!(pids.len() <= 3, "{uri}: {pids:?}");
+            all.extend(pids);
+            match link {
+                Some(l) => uri = l.trim_start_matches('<').split('>').next().unwrap().to_string(),
+                None => break,
+            }
+        }
+        let mut sorted = all.clone();
+        sorted.dedup();
+        assert_eq!(all, sorted, "{list}: in pid order, each once");
+        if list == "/v1/watch" {
+            let announced = (5_000_000..5_000_007).filter(|p| all.contains(p)).count();
+            assert_eq!(announced, 7, "{list}: every watch is on a page: {all:?}");
+        } else {
+            assert!(all.contains(&u64::from(me())), "{list}: our parent is on a page: {all:?}");
+        }
+    }
+    let (s, whole) = get(&t, "/v1/watch").await;
+    assert_eq!((s, whole.as_array().unwrap().len()), (StatusCode::OK, 7), "a default page holds them all");
+    assert_error(get(&t, "/v1/watch?limit=10001").await, StatusCode::BAD_REQUEST, "limit");
+    assert_error(get(&t, "/v1/processes?after=x").await, StatusCode::BAD_REQUEST, "after");
 }

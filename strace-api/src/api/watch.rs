@@ -1,29 +1,43 @@
-//! `PUT /v1/watch/{pid}?children=&fd_paths=`, `DELETE /v1/watch/{pid}`, `GET /v1/watch`,
+//! `PUT /v1/watch/{pid}?children=&syscalls=&fd_paths=`, `DELETE /v1/watch/{pid}`, `GET /v1/watch`,
 //! and the JSON shape of a watch.
 use std::{sync::Arc, time::SystemTime};
 
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, extract::State, http::StatusCode, response::IntoResponse as _};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{
     ApiError,
+    audit::Who,
     blocking::off_the_workers,
-    extract::{ApiQuery, NoQuery, PidPath},
+    error::ErrorBody,
+    extract::{ApiQuery, NoQuery, Page, PageQuery, PidPath},
 };
-use crate::tracer::{Origin, Tracer, WatchStats, Watched};
+use crate::{
+    filter::SyscallSet,
+    redact,
+    tracer::{Origin, Tracer, WatchFilter, WatchOptions, WatchStats, Watched},
+};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WatchQuery {
     /// Follow the processes it forks (default true).
     children: Option<bool>,
     /// Show fds with their paths, as strace -y (default: the daemon's
     /// `--fd-paths` for a new watch, unchanged for one that exists).
     fd_paths: Option<bool>,
+    /// Record only these calls, in the kernel (strace's `-e trace=` list:
+    /// names, `%classes`, `!` first for all but these; `all` for every
+    /// call). The calls left out cost no copy, record or ring space. On a
+    /// watch that exists, it replaces the filter; left out, the filter
+    /// stays as it is. Followed children inherit it.
+    syscalls: Option<String>,
 }
 
 /// A watched process's state and counters.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct WatchView {
     pid: u32,
     alive: bool,
@@ -42,10 +56,13 @@ pub struct WatchView {
     /// Events lost in the kernel (ring buffer or thread table full).
     dropped: u64,
     last_seq: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Its command name and line as read when the watch began (the name
+    /// again at its exit); `null` when they could not be read (a child that
+    /// was gone before anyone looked).
     comm: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    cmdline: Vec<String>,
+    cmdline: Option<Vec<String>>,
+    /// Its kernel-side filter as asked for (`syscalls=`), `null`: every call.
+    syscalls: Option<String>,
 }
 
 impl From<WatchStats> for WatchView {
@@ -67,8 +84,9 @@ impl From<WatchStats> for WatchView {
             evicted: w.evicted,
             dropped: w.dropped,
             last_seq: w.last_seq,
-            comm: w.comm,
-            cmdline: w.cmdline,
+            comm: w.comm.map(|c| redact::text(&c).into_owned()),
+            cmdline: (!w.cmdline.is_empty()).then(|| w.cmdline.iter().map(|a| redact::text(a).into_owned()).collect()),
+            syscalls: w.syscalls,
         }
     }
 }
@@ -79,15 +97,45 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Starts watching; 201 when new, 200 when it was watched already.
+#[utoipa::path(
+    put,
+    path = "/v1/watch/{pid}",
+    tag = "watch",
+    params(("pid" = u32, Path, description = "A process's pid (in the daemon's PID namespace)"), WatchQuery),
+    responses(
+        (status = 201, description = "Watched from now on", body = WatchView),
+        (status = 200, description = "Watched already (with `children` and `syscalls` as asked now)", body = WatchView),
+        (status = 400, description = "A malformed pid or parameter (an unknown syscall or class names it), a kernel thread, or the daemon itself", body = ErrorBody),
+        (status = 404, description = "No such process, or it has exited", body = ErrorBody),
+        (status = 403, description = "A read-only token: starting a watch needs the operator's", body = ErrorBody),
+        (status = 409, description = "Another request unwatched it before this one could answer", body = ErrorBody),
+        (status = 503, description = "The kernel refused: its watch or filter table is full", body = ErrorBody),
+    )
+)]
 pub async fn start(
     State(tracer): State<Arc<Tracer>>,
+    who: Who,
     PidPath(pid): PidPath,
     ApiQuery(q): ApiQuery<WatchQuery>,
 ) -> Result<(StatusCode, Json<WatchView>), ApiError> {
+    who.must_operate("starting a watch", pid)?;
+    let answer = start_watch(tracer, pid, q).await;
+    who.log_result("start", pid, &answer);
+    answer
+}
+
+async fn start_watch(tracer: Arc<Tracer>, pid: u32, q: WatchQuery) -> Result<(StatusCode, Json<WatchView>), ApiError> {
+    let filter = match q.syscalls {
+        None => None,
+        Some(spec) => {
+            let set = SyscallSet::parse(&spec).map_err(|e| ApiError::bad_request(format!("syscalls: {e}")))?;
+            Some(set.kernel_filter().map(|bits| WatchFilter { spec, bits }))
+        }
+    };
     let t = tracer.clone();
     let children = q.children.unwrap_or(true);
-    let watch = move || t.watch_with(pid, children, q.fd_paths);
-    let status = match off_the_workers("the watch change", watch).await?? {
+    let options = WatchOptions { filter, fd_paths: q.fd_paths };
+    let status = match off_the_workers("the watch change", move || t.watch_with(pid, children, options)).await?? {
         Watched::New => StatusCode::CREATED,
         Watched::Already => StatusCode::OK,
         Watched::Exited => {
@@ -105,10 +153,52 @@ pub async fn start(
 }
 
 /// Stops watching and frees the history; answers with the final counters.
-pub async fn stop(State(tracer): State<Arc<Tracer>>, PidPath(pid): PidPath) -> Result<Json<WatchView>, ApiError> {
-    Ok(Json(off_the_workers("the watch change", move || tracer.unwatch(pid)).await??.into()))
+#[utoipa::path(
+    delete,
+    path = "/v1/watch/{pid}",
+    tag = "watch",
+    params(("pid" = u32, Path, description = "A watched process's pid")),
+    responses(
+        (status = 200, description = "No longer watched; its final counters", body = WatchView),
+        (status = 400, description = "A malformed pid, or a query parameter (it takes none)", body = ErrorBody),
+        (status = 403, description = "A read-only token: stopping a watch needs the operator's", body = ErrorBody),
+        (status = 404, description = "Not watched", body = ErrorBody),
+        (status = 503, description = "The kernel refused", body = ErrorBody),
+    )
+)]
+pub async fn stop(
+    State(tracer): State<Arc<Tracer>>,
+    who: Who,
+    PidPath(pid): PidPath,
+    _query: ApiQuery<NoQuery>,
+) -> Result<Json<WatchView>, ApiError> {
+    who.must_operate("stopping a watch", pid)?;
+    let answer =
+        async { Ok(Json(off_the_workers("the watch change", move || tracer.unwatch(pid)).await??.into())) }.await;
+    who.log_result("stop", pid, &answer);
+    answer
 }
 
-pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(_): ApiQuery<NoQuery>) -> Json<Vec<WatchView>> {
-    Json(tracer.watched().into_iter().map(WatchView::from).collect())
+/// A page of the watched processes (and exited ones whose history is kept),
+/// by pid (`after`, `limit`), with a `Link` to the next when full.
+#[utoipa::path(
+    get,
+    path = "/v1/watch",
+    tag = "watch",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of the watches, by pid; a `Link` header to the next page when full", body = Vec<WatchView>),
+        (status = 400, description = "A malformed `after` or `limit`, or another parameter", body = ErrorBody),
+    )
+)]
+pub async fn list(
+    State(tracer): State<Arc<Tracer>>,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let page = Page::of(q)?;
+    let _turn = super::render::turn(page.limit).await?;
+    let watches = tracer.watched_page(page.after, page.limit, false);
+    let next = page.next_link("/v1/watch", watches.len(), watches.last().map(|w| w.pid));
+    let views: Vec<WatchView> = watches.into_iter().map(WatchView::from).collect();
+    Ok((next.into_iter().collect::<axum::http::HeaderMap>(), Json(views)).into_response())
 }

@@ -58,3 +58,55 @@ impl Pending {
         self.by_tid.retain(|_, (p, _, _)| *p != pid);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capture_goes_to_its_own_call_only() {
+        let mut p = Pending::default();
+        p.add(10, 11, 100, b"path");
+        assert_eq!(p.peek(11, 100), Some(&b"path"[..]), "the call in progress shows it");
+        assert_eq!(p.take(11, 99), None, "another call of that thread");
+        assert_eq!(p.unpaired, 1, "its capture is counted as unpaired and dropped");
+        assert_eq!(p.take(11, 100), None);
+        p.add(10, 11, 200, b"a");
+        p.add(10, 11, 200, b"b");
+        assert_eq!(p.take(11, 200).as_deref(), Some(&b"ab"[..]), "entry and exit captures of one call");
+        assert_eq!(p.take(11, 200), None, "taken once");
+    }
+
+    #[test]
+    fn a_new_call_replaces_a_capture_never_taken() {
+        let mut p = Pending::default();
+        p.add(10, 11, 100, b"lost call");
+        p.add(10, 11, 101, b"next");
+        assert_eq!(p.unpaired, 1);
+        assert_eq!(p.take(11, 101).as_deref(), Some(&b"next"[..]));
+    }
+
+    #[test]
+    fn an_exec_from_a_thread_finds_its_capture_under_the_old_tid() {
+        let mut p = Pending::default();
+        p.add(10, 12, 300, b"/bin/true");
+        assert_eq!(p.take(10, 300), None, "the leader's id has none");
+        assert_eq!(p.take_moved(10, 300).as_deref(), Some(&b"/bin/true"[..]));
+        p.add(10, 12, 301, b"x");
+        p.add(20, 21, 301, b"y");
+        p.forget_process(10);
+        assert_eq!((p.peek(12, 301), p.peek(21, 301)), (None, Some(&b"y"[..])));
+    }
+
+    #[test]
+    fn the_threads_waiting_are_bounded() {
+        let mut p = Pending::default();
+        for tid in 0..Pending::MAX as u32 {
+            p.add(1, tid, 1, b"x");
+        }
+        assert_eq!(p.unpaired, 0);
+        p.add(1, u32::MAX, 1, b"x");
+        assert_eq!(p.unpaired, Pending::MAX as u64, "all dropped at once, and counted");
+        assert_eq!(p.by_tid.len(), 1);
+    }
+}

@@ -1,16 +1,20 @@
 //! What a syscall number and its raw values mean: names and errno names from
 //! the `syscalls` crate, argument signatures from the kernel's own metadata,
 //! and strace-style rendering.
+mod arch;
 mod call;
 mod decode;
 pub mod flags;
 mod layout;
+#[cfg(test)]
+mod properties;
 mod render;
 mod signature;
 mod sockaddr;
 mod structs;
 mod table;
 
+pub use arch::ENTRY_HOOK_OPTIONAL;
 pub use call::Call;
 pub use decode::{Decoded, decode};
 pub use render::{format_arg, format_ret, line, line_of, returned_path, unfinished};
@@ -58,7 +62,7 @@ pub fn fork_numbers() -> [i32; 4] {
 
 /// Kernel convention: a return value in -4095..=-1 is `-errno`.
 pub fn errno_of(ret: i64) -> Option<i32> {
-    (-4095..=-1).contains(&ret).then_some(-ret as i32)
+    (-4095..=-1).contains(&ret).then(|| -ret as i32)
 }
 
 /// The longest string (not path) and array shown, as strace's `-s`: the
@@ -91,8 +95,14 @@ pub fn quote_hex(bytes: &[u8], truncated: bool) -> String {
 }
 
 /// Bytes as strace quotes them: `"..."`, C escapes, other non-printable
-/// bytes in octal, and `...` after the quote when the data went on.
+/// bytes in octal, and `...` after the quote when the data went on; with
+/// `--redact` patterns, their matches masked (see `redact`).
 pub fn quote(bytes: &[u8], truncated: bool) -> String {
+    quote_shown(&crate::redact::bytes(bytes), truncated)
+}
+
+/// `quote` of bytes already redacted.
+fn quote_shown(bytes: &[u8], truncated: bool) -> String {
     let mut s = String::with_capacity(bytes.len() + 2);
     s.push('"');
     escape_into(&mut s, bytes, b"");
@@ -204,6 +214,7 @@ mod tests {
         assert_eq!(errno_of(-4095), Some(4095));
         assert_eq!(errno_of(-4096), None);
         assert_eq!(errno_of(0), None);
+        assert_eq!(errno_of(i64::MIN), None, "no overflow negating it (found by cargo xtask fuzz)");
         assert_eq!(errno_name(2), Some("ENOENT"));
         assert_eq!(errno_description(2), Some("No such file or directory"));
         // The C library's words, as strace prints them, not the kernel headers'.

@@ -4,10 +4,9 @@ use std::{collections::HashMap, sync::LazyLock};
 
 use syscalls::Sysno;
 
-#[cfg(target_arch = "x86_64")]
-const TABLE: &str = include_str!("signatures/x86_64.txt");
-#[cfg(target_arch = "aarch64")]
-const TABLE: &str = include_str!("signatures/aarch64.txt");
+use super::arch;
+
+const TABLE: &str = arch::SIGNATURES;
 
 /// How a raw argument is shown before any semantic decoding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +42,8 @@ pub struct Signature {
 }
 
 /// Syscalls whose kernel function, after which the table's entries are
-/// named, has another name than the syscall: (syscall, kernel name).
+/// named, has another name than the syscall: (syscall, kernel name). Those
+/// of one architecture only are its `arch::KERNEL_NAMES`.
 const KERNEL_NAMES: &[(&str, &str)] = &[
     ("stat", "newstat"),
     ("fstat", "newfstat"),
@@ -57,13 +57,19 @@ const KERNEL_NAMES: &[(&str, &str)] = &[
 pub fn signature(nr: i32) -> Option<&'static Signature> {
     static BY_NR: LazyLock<HashMap<i32, Signature>> = LazyLock::new(|| {
         let by_name = parse(TABLE);
-        let kernel_name = |s: Sysno| KERNEL_NAMES.iter().find(|(n, _)| *n == s.name()).map_or(s.name(), |(_, k)| k);
-        Sysno::iter().filter_map(|s| Some((s.id(), by_name.get(kernel_name(s))?.clone()))).collect()
+        Sysno::iter()
+            .filter_map(|s| Some((s.id(), by_name.get(kernel_name(s.name(), arch::KERNEL_NAMES))?.clone())))
+            .collect()
     });
     BY_NR.get(&nr)
 }
 
-fn parse(table: &'static str) -> HashMap<&'static str, Signature> {
+/// The name the table files `syscall` under: its kernel function's.
+pub(super) fn kernel_name<'a>(syscall: &'a str, arch_names: &[(&'a str, &'a str)]) -> &'a str {
+    arch_names.iter().chain(KERNEL_NAMES).find(|(n, _)| *n == syscall).map_or(syscall, |(_, k)| k)
+}
+
+pub(super) fn parse(table: &'static str) -> HashMap<&'static str, Signature> {
     table
         .lines()
         .filter(|l| !l.is_empty() && !l.starts_with('#'))

@@ -12,7 +12,7 @@ use strace_common::capture::COPIES;
 use strace_common::capture::{CaptureSpec, CopySpec, MAX_COPY};
 use syscalls::Sysno;
 
-use super::{ArgKind, flags, layout, signature};
+use super::{ArgKind, arch, flags, layout, signature};
 
 /// How one argument is presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,7 @@ pub enum Ty {
     /// A resource of `getrlimit` and the like: `RLIMIT_NOFILE`.
     Resource,
     /// An `arch_prctl` code: `ARCH_SET_FS`.
+    #[allow(dead_code, reason = "only for architectures with arch_prctl")]
     ArchCode,
     /// `mknod`'s mode: the file type by name, then the permissions.
     NodeMode,
@@ -202,8 +203,9 @@ pub enum Kind {
 
 use Ty::*;
 
+/// The calls of every architecture; those of one only are its `arch::SPECIAL`.
 #[rustfmt::skip]
-static SPECIAL: &[(Sysno, &[Ty])] = &[
+pub(super) static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::read, &[Fd, BufOut, Raw(ArgKind::ULong)]),
     (Sysno::write, &[Fd, BufIn { len: 2 }, Raw(ArgKind::ULong)]),
     (Sysno::pread64, &[Fd, BufOut, Raw(ArgKind::ULong), Raw(ArgKind::Long)]),
@@ -214,7 +216,6 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::lseek, &[Fd, Raw(ArgKind::Long), Whence]),
     (Sysno::openat, &[DirFd, Path, OpenFlags, OpenMode]),
     (Sysno::openat2, &[DirFd, Path, Raw(ArgKind::Pointer), Raw(ArgKind::ULong)]),
-    (Sysno::newfstatat, &[DirFd, Path, Filled(Kind::Stat), AtFlags]),
     (Sysno::statx, &[DirFd, Path, StatxFlags, Bits(flags::STATX_MASK), Filled(Kind::Statx)]),
     (Sysno::fstat, &[Fd, Filled(Kind::Stat)]),
     (Sysno::faccessat, &[DirFd, Path, AccessMode]),
@@ -279,11 +280,9 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::rt_sigreturn, &[SigFrame]),
     (Sysno::rt_sigsuspend, &[In(Kind::Sigset), Raw(ArgKind::ULong)]),
     (Sysno::sigaltstack, &[In(Kind::StackT), Filled(Kind::StackT)]),
-    (Sysno::poll, &[InOut(Kind::Pollfds { count: 1 }), Raw(ArgKind::UInt), Raw(ArgKind::Int)]),
     (Sysno::ppoll, &[InOut(Kind::Pollfds { count: 1 }), Raw(ArgKind::UInt), In(Kind::Timespec), In(Kind::Sigset), Raw(ArgKind::ULong)]),
     (Sysno::epoll_create1, &[Bits(flags::EPOLL_FLAGS)]),
     (Sysno::epoll_ctl, &[Fd, Named(flags::EPOLL_CTL), Fd, In(Kind::EpollEvent)]),
-    (Sysno::epoll_wait, &[Fd, Filled(Kind::EpollEvents), Raw(ArgKind::Int), Raw(ArgKind::Int)]),
     (Sysno::epoll_pwait, &[Fd, Filled(Kind::EpollEvents), Raw(ArgKind::Int), Raw(ArgKind::Int), In(Kind::Sigset), Raw(ArgKind::ULong)]),
     (Sysno::futex, &[Raw(ArgKind::Pointer), FutexOp, FutexVal, FutexTimeout, FutexAddr2, FutexVal3]),
     (Sysno::getrandom, &[Random, Raw(ArgKind::ULong), Bits(flags::GRND)]),
@@ -320,34 +319,8 @@ static SPECIAL: &[(Sysno, &[Ty])] = &[
     (Sysno::exit_group, &[Raw(ArgKind::Int)]),
 ];
 
-#[cfg(target_arch = "x86_64")]
-#[rustfmt::skip]
-static SPECIAL_LEGACY: &[(Sysno, &[Ty])] = &[
-    (Sysno::open, &[Path, OpenFlags, OpenMode]),
-    (Sysno::creat, &[Path, Mode]),
-    (Sysno::stat, &[Path, Filled(Kind::Stat)]),
-    (Sysno::lstat, &[Path, Filled(Kind::Stat)]),
-    (Sysno::access, &[Path, AccessMode]),
-    (Sysno::readlink, &[Path, Filled(Kind::Written), Raw(ArgKind::Int)]),
-    (Sysno::unlink, &[Path]),
-    (Sysno::mkdir, &[Path, Mode]),
-    (Sysno::rmdir, &[Path]),
-    (Sysno::rename, &[Path, Path]),
-    (Sysno::link, &[Path, Path]),
-    (Sysno::symlink, &[Path, Path]),
-    (Sysno::chmod, &[Path, Mode]),
-    (Sysno::chown, &[Path, Id, Id]),
-    (Sysno::lchown, &[Path, Id, Id]),
-    (Sysno::dup2, &[Fd, Fd]),
-    (Sysno::pipe, &[Filled(Kind::FdPair)]),
-    (Sysno::mknod, &[Path, NodeMode, NodeDev]),
-    (Sysno::arch_prctl, &[ArchCode, Raw(ArgKind::Hex)]),
-];
-#[cfg(not(target_arch = "x86_64"))]
-static SPECIAL_LEGACY: &[(Sysno, &[Ty])] = &[];
-
 static TYPES: LazyLock<HashMap<i32, &'static [Ty]>> =
-    LazyLock::new(|| SPECIAL.iter().chain(SPECIAL_LEGACY).map(|&(s, t)| (s.id(), t)).collect());
+    LazyLock::new(|| SPECIAL.iter().chain(arch::SPECIAL).map(|&(s, t)| (s.id(), t)).collect());
 
 /// The presentation type of argument `i` of syscall `nr`.
 pub fn ty(nr: i32, i: usize) -> Ty {
@@ -644,7 +617,7 @@ mod tests {
 
     #[test]
     fn the_table_agrees_with_the_kernels_signatures() {
-        for (sysno, types) in SPECIAL.iter().chain(SPECIAL_LEGACY) {
+        for (sysno, types) in SPECIAL.iter().chain(arch::SPECIAL) {
             // Without one, a call is shown with six raw registers.
             let sig = signature(sysno.id()).unwrap_or_else(|| panic!("{} has no signature", sysno.name()));
             if *sysno == Sysno::rt_sigreturn {

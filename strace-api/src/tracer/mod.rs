@@ -7,6 +7,7 @@
 //! drain calls `Tracer::ingest`, the API calls the rest. It knows neither.
 mod ingest;
 mod lifecycle;
+mod scrape;
 mod watches;
 
 use std::{
@@ -20,22 +21,24 @@ use std::{
 
 pub use ingest::Ingest;
 pub use lifecycle::follow_exits;
+pub use scrape::{ProcessCounts, Scrape, series_of};
 use tokio::{
     sync::{Notify, mpsc},
     time::Instant,
 };
-pub use watches::Origin;
+pub use watches::{Origin, WatchFilter};
 use watches::{Start, Watch, Watches};
 
 use crate::{
     capture,
     clock::Clock,
+    export::{ExportTotals, Outlet},
     kernel::{
         CallInProgress, Kernel, KernelCounters, KernelError, KernelReads, KernelThreads, ProgramStats, RingTotals,
         RingUse,
     },
     procs::{self, NotAProcess},
-    recorder::{Limits, LogStats, ProcessLog, Recorder},
+    recorder::{Cursor, Entry, Limits, LogStats, ProcessLog, Recorder},
 };
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +51,16 @@ pub enum WatchError {
     Kernel(#[from] KernelError),
 }
 
+/// A watch someone asked for (or a child it followed), as a restarted
+/// daemon takes it up again: the process is the same when its pid and start
+/// time are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AskedFor {
+    pub pid: u32,
+    pub start_ticks: u64,
+    pub children: bool,
+}
+
 /// What `Tracer::watch` did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Watched {
@@ -55,6 +68,16 @@ pub enum Watched {
     Already,
     /// The process is gone; its history is still readable.
     Exited,
+}
+
+/// How `Tracer::watch_with` sets a watch up; left out (`None`), a new
+/// watch gets the daemon's defaults and one that exists stays as it is.
+#[derive(Clone, Debug, Default)]
+pub struct WatchOptions {
+    /// The kernel-side filter: `Some(None)` for none (every call recorded).
+    pub filter: Option<Option<WatchFilter>>,
+    /// Whether fds show their paths, as strace -y (`--fd-paths`).
+    pub fd_paths: Option<bool>,
 }
 
 /// How the tracer keeps what it records.
@@ -71,6 +94,9 @@ pub struct TracerConfig {
     pub ring_bytes: u64,
     /// Watches show fds' paths unless asked otherwise (`--fd-paths`).
     pub fd_paths: bool,
+    /// Exited processes whose histories are kept at most (the oldest go
+    /// first, before their retention time is up).
+    pub max_exited: usize,
 }
 
 /// A watched process's state and counters.
@@ -96,6 +122,8 @@ pub struct WatchStats {
     /// name again at its exit), so an exited process can still be told.
     pub comm: Option<String>,
     pub cmdline: Vec<String>,
+    /// The kernel-side filter, as asked for (`None`: every call recorded).
+    pub syscalls: Option<String>,
 }
 
 /// Totals for /healthz.
@@ -119,6 +147,8 @@ pub struct Totals {
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
     pub hooks_attached: bool,
     pub programs: Vec<ProgramStats>,
+    /// The event export's state, when it is on.
+    pub export: Option<ExportTotals>,
 }
 
 /// A process to watch for its exit (consumed by `lifecycle`); no pidfd when
@@ -188,6 +218,10 @@ pub struct Tracer {
     config: TracerConfig,
     /// How full the kernel ring buffer got (the drain notes it).
     ring: RingUse,
+    /// How long records waited to be stored (the drain notes it).
+    lag: scrape::DrainLag,
+    /// Where selected events are exported, when they are.
+    outlet: Option<Outlet>,
 }
 impl Tracer {
     /// A tracer whose watches end only when unwatched (tests, benchmarks).
@@ -227,7 +261,15 @@ impl Tracer {
             exits,
             config,
             ring,
+            lag: scrape::DrainLag::default(),
+            outlet: None,
         }
+    }
+
+    /// Offers the events `outlet` selects to the export, as they are stored.
+    pub fn with_outlet(mut self, outlet: Outlet) -> Tracer {
+        self.outlet = Some(outlet);
+        self
     }
 
     pub fn clock(&self) -> &Clock {
@@ -292,18 +334,18 @@ impl Tracer {
 
     /// Starts watching process `pid` (following its children when `children`).
     pub fn watch(&self, pid: u32, children: bool) -> Result<Watched, WatchError> {
-        self.watch_with(pid, children, None)
+        self.watch_with(pid, children, WatchOptions::default())
     }
 
-    /// The same, showing fds' paths or not (`None`: as the daemon's
-    /// `--fd-paths` says for a new watch, unchanged for one that exists).
-    /// The fd table of a new watch is read from /proc (blocking).
-    pub fn watch_with(&self, pid: u32, children: bool, fd_paths: Option<bool>) -> Result<Watched, WatchError> {
-        let watched = self.watch_inner(pid, children)?;
+    /// The same, with `options`: the kernel-side filter and whether fds
+    /// show their paths. The fd table of a watch that shows them from now
+    /// on is read from /proc (blocking).
+    pub fn watch_with(&self, pid: u32, children: bool, options: WatchOptions) -> Result<Watched, WatchError> {
+        let watched = self.watch_inner(pid, children, options.filter)?;
         if watched == Watched::Exited {
             return Ok(watched);
         }
-        let want = match (watched, fd_paths) {
+        let want = match (watched, options.fd_paths) {
             (_, Some(on)) => on,
             (Watched::New, None) => self.config.fd_paths,
             _ => return Ok(watched),
@@ -326,7 +368,10 @@ impl Tracer {
         Ok(watched)
     }
 
-    fn watch_inner(&self, pid: u32, children: bool) -> Result<Watched, WatchError> {
+    /// `watch`, and sets the kernel-side filter: `Some(None)` for none
+    /// (every call recorded), `None` to leave it as it is (none for a new
+    /// watch).
+    fn watch_inner(&self, pid: u32, children: bool, filter: Option<Option<WatchFilter>>) -> Result<Watched, WatchError> {
         let start_ticks = match procs::process(pid) {
             Ok(start_ticks) => start_ticks,
             Err(NotAProcess::Missing(_)) if self.inner().watches.get(pid).is_some() => return Ok(Watched::Exited),
@@ -355,14 +400,23 @@ impl Tracer {
             // Off, the children watched already stay watched.
             Start::Already { children_added, .. } => {
                 let turned_off = !children && inner.watches.set_follow_children(pid, false);
-                if !children_added && !turned_off {
+                let current = inner.watches.get(pid).and_then(|w| w.filter.clone());
+                let refilter = filter.filter(|f| *f != current);
+                if !children_added && !turned_off && refilter.is_none() {
                     return Ok(Watched::Already);
                 }
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
-                if let Err(e) = kernel.watch(pid, host, children) {
+                let follow = inner.watches.get(pid).is_some_and(|w| w.follow_children);
+                let wanted = refilter.clone().unwrap_or(current.clone());
+                if let Err(e) = kernel.watch(pid, host, follow, wanted.as_ref().map(|f| &f.bits)) {
                     // As it was: the kernel kept its entry.
-                    inner.watches.set_follow_children(pid, !children);
+                    if children_added || turned_off {
+                        inner.watches.set_follow_children(pid, !children);
+                    }
                     return Err(e.into());
+                }
+                if let Some(f) = refilter {
+                    inner.watches.set_filter(pid, f);
                 }
                 drop(inner);
                 self.settle(kernel);
@@ -370,12 +424,14 @@ impl Tracer {
             }
             Start::New { id, .. } => {
                 inner.watches.set_names(pid, id, names);
+                inner.watches.set_filter(pid, filter.clone().flatten());
                 id
             }
         };
+        let bits = filter.flatten().map(|f| f.bits);
         // Attached above, unless the history lock was taken before (then at
         // once: attached already, or a zombie's history swept meanwhile).
-        if let Err(e) = kernel.set_active(true).and_then(|()| kernel.watch(pid, None, children)) {
+        if let Err(e) = kernel.set_active(true).and_then(|()| kernel.watch(pid, None, children, bits.as_ref())) {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
             self.watch_ended(kernel, inner);
@@ -449,6 +505,7 @@ impl Tracer {
         // The kernel's counters go with its entry: keep the final count.
         let dropped = host.map_or(0, |h| self.reads.lost(h));
         inner.watches.exited(pid, id, Instant::now().into_std(), SystemTime::now(), dropped);
+        inner.recorder.exited(pid);
         if let Err(e) = kernel.unwatch(pid, host) {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
@@ -462,7 +519,7 @@ impl Tracer {
     /// Frees the histories of processes that exited longer ago than `retention`.
     pub fn sweep(&self) -> usize {
         let mut inner = self.inner();
-        let expired = inner.watches.expired(Instant::now().into_std(), self.config.retention);
+        let expired = inner.watches.expired(Instant::now().into_std(), self.config.retention, self.config.max_exited);
         for &pid in &expired {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
@@ -508,6 +565,7 @@ impl Tracer {
             last_seq,
             comm: w.comm.clone(),
             cmdline: w.cmdline.clone(),
+            syscalls: w.filter.as_ref().map(|f| f.spec.clone()),
         }
     }
 
@@ -518,10 +576,44 @@ impl Tracer {
     }
 
     pub fn watched(&self) -> Vec<WatchStats> {
+        self.watched_page(0, usize::MAX, false)
+    }
+
+    /// The watches (of exited processes only, with `exited_only`) of pids
+    /// above `after`, by pid, at most `limit`: only the page's counters are
+    /// built (a list of exited processes can be long).
+    pub fn watched_page(&self, after: u32, limit: usize, exited_only: bool) -> Vec<WatchStats> {
         let inner = self.inner();
-        let mut all: Vec<_> = inner.watches.all().map(|w| self.stats_of(&inner, w)).collect();
-        all.sort_by_key(|s| s.pid);
-        all
+        let mut pids: Vec<u32> = inner
+            .watches
+            .all()
+            .filter(|w| w.pid > after && (!exited_only || w.exited.is_some()))
+            .map(|w| w.pid)
+            .collect();
+        pids.sort_unstable();
+        pids.truncate(limit);
+        pids.iter().filter_map(|&p| inner.watches.get(p)).map(|w| self.stats_of(&inner, w)).collect()
+    }
+
+    /// The live watches someone asked for, and their followed children, by
+    /// pid: what a restarted daemon takes up again (`--watch-all`'s come
+    /// back by themselves).
+    pub fn asked_for(&self) -> Vec<AskedFor> {
+        let inner = self.inner();
+        let mut out: Vec<AskedFor> = inner
+            .watches
+            .all()
+            .filter(|w| w.exited.is_none() && w.origin != Origin::Auto)
+            .filter_map(|w| Some(AskedFor { pid: w.pid, start_ticks: w.start_ticks?, children: w.follow_children }))
+            .collect();
+        out.sort_by_key(|a| a.pid);
+        out
+    }
+
+    /// The watches of `pids`, where there are, under one lock.
+    pub fn stats_of_pids(&self, pids: &[u32]) -> Vec<Option<WatchStats>> {
+        let inner = self.inner();
+        pids.iter().map(|&p| inner.watches.get(p).map(|w| self.stats_of(&inner, w))).collect()
     }
 
     /// The syscalls `pid`'s threads are in right now (blocked, most
@@ -561,7 +653,7 @@ impl Tracer {
     pub fn totals(&self) -> Totals {
         let (kernel, programs, hooks_attached) = (self.reads.counters(), self.reads.programs(), self.reads.active());
         let inner = self.inner();
-        let exited = inner.watches.all().filter(|w| w.exited.is_some()).count();
+        let exited = inner.watches.exited_count();
         Totals {
             watched: inner.watches.len() - exited,
             exited,
@@ -574,7 +666,31 @@ impl Tracer {
             ring: self.ring.totals(),
             hooks_attached,
             programs,
+            export: self.outlet.as_ref().map(Outlet::totals),
         }
+    }
+
+    /// For a reader of `pid`'s history at `cursor`: what it has not read
+    /// (at most `limit` events, with the gaps; see `ProcessLog::read`),
+    /// the cursor after it, and whether the process has exited (its last
+    /// records are in: nothing more comes). `None` if `pid` has no history.
+    pub fn read_entries(&self, pid: u32, cursor: Cursor, limit: usize) -> Option<(Vec<Entry>, Cursor, bool)> {
+        let inner = self.inner();
+        let exited = inner.watches.get(pid).is_some_and(|w| w.exited.is_some());
+        let (entries, next) = inner.recorder.log(pid)?.read(cursor, limit, exited);
+        Some((entries, next, exited))
+    }
+
+    /// Wakes its waiters whenever records were stored, a watch ended, or the
+    /// daemon began shutting down (see `closing`). Enable a `Notified`
+    /// before looking, as `wait_for` does.
+    pub fn arrivals(&self) -> &Notify {
+        &self.arrivals
+    }
+
+    /// The daemon is shutting down: readers end now.
+    pub fn closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     /// Runs `f` on `pid`'s log while holding the lock (keep `f` short).
@@ -628,6 +744,14 @@ impl Tracer {
     }
 }
 
+#[cfg(test)]
+impl Tracer {
+    /// Stores `ev` as if the drain had (false: `pid` has no history).
+    pub fn push_for_test(&self, pid: u32, ev: crate::recorder::Event) -> bool {
+        self.inner().recorder.push(pid, ev)
+    }
+}
+
 /// Tracers over the in-memory kernel, for tests.
 #[cfg(test)]
 pub mod testing {
@@ -636,12 +760,13 @@ pub mod testing {
 
     pub fn config(per_process: usize, memory_bytes: usize) -> TracerConfig {
         TracerConfig {
-            limits: Limits { per_process, memory_bytes },
+            limits: Limits { per_process, memory_bytes, keep_per_process: 0 },
             clock: Clock::from_offset(0),
             retention: Duration::from_secs(600),
             durations: true,
             ring_bytes: 1 << 20,
             fd_paths: false,
+            max_exited: 10_000,
         }
     }
 
@@ -659,5 +784,7 @@ pub mod testing {
     }
 }
 
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

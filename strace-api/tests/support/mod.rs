@@ -15,6 +15,8 @@ use std::{
 
 use serde_json::Value;
 
+pub mod servers;
+pub mod sse;
 pub mod strace;
 
 /// Starts a daemon or returns from the test (skipping outside CI).
@@ -60,9 +62,20 @@ impl Daemon {
     }
 
     /// Starts `cmd` (the daemon, however it is wrapped), listening on a free
-    /// loopback port it reports in its log.
+    /// loopback port it reports in its log (unless `cmd` has a `--listen`).
     pub fn start_command(mut cmd: Command) -> Option<Daemon> {
-        cmd.args(["--listen", "127.0.0.1:0"]);
+        if !cmd.get_args().any(|a| a == "--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        // A token of its own (every daemon needs one over TCP), by
+        // environment, unless the test chose how the daemon authenticates.
+        let chosen = cmd.get_args().any(|a| {
+            ["--token", "--token-file", "--insecure-no-auth", "--token-out"].contains(&a.to_str().unwrap_or_default())
+        }) || cmd.get_envs().any(|(k, _)| k.to_str().is_some_and(|k| k.starts_with("STRACE_API_TOKEN")));
+        let token = (!chosen).then(|| format!("test-{}-{}", std::process::id(), unique()));
+        if let Some(t) = &token {
+            cmd.env("STRACE_API_TOKEN", t);
+        }
         let strace_harness::Started { child, base, log } = match strace_harness::start(cmd, Duration::from_secs(30)) {
             Ok(started) => started,
             Err(reason) => {
@@ -78,7 +91,7 @@ impl Daemon {
             .timeout_global(Some(Duration::from_secs(60)))
             .build()
             .new_agent();
-        Some(Daemon { child, base, log, agent, token: None })
+        Some(Daemon { child, base, log, agent, token })
     }
 
     pub fn pid(&self) -> u32 {
@@ -87,6 +100,45 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
+    }
+
+    /// `host:port` of a TCP listener (HTTP or HTTPS).
+    pub fn addr(&self) -> &str {
+        self.base.split("://").nth(1).expect("a TCP listener")
+    }
+
+    /// Polls the log until it holds `needle`, or panics after `within`.
+    pub fn wait_log(&self, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.log().contains(needle) {
+            assert!(Instant::now() < deadline, "the log never said {needle:?}:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill with a valid pid and signal.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+
+    /// `curl` on `path` (through the Unix socket for a `unix:` listener),
+    /// with `args` before the URL: the status (0 when curl failed, e.g. a
+    /// certificate it does not trust), and the body or curl's complaint.
+    pub fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
+        let mut cmd = Command::new("curl");
+        cmd.args(["--silent", "--show-error", "--max-time", "10", "--write-out", "\n%{http_code}"]).args(args);
+        match self.base.strip_prefix("unix:") {
+            Some(socket) => cmd.arg("--unix-socket").arg(socket).arg(format!("http://localhost{path}")),
+            None => cmd.arg(format!("{}{path}", self.base)),
+        };
+        let out = cmd.output().expect("curl runs (Debian package curl)");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+        let status = code.trim().parse().unwrap_or(0);
+        if status == 0 {
+            return (0, String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        (status, body.to_string())
     }
 
     fn send(&self, method: &str, path: &str) -> (u16, Value) {
@@ -166,6 +218,30 @@ impl Daemon {
         }
     }
 
+    /// Opens the event stream at `path` with `headers`, and the token.
+    pub fn open_stream(&self, path: &str, headers: &[(&str, &str)]) -> sse::Stream {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(a) = &auth {
+            all.push(("authorization", a));
+        }
+        sse::Stream::open(&self.base, path, &all)
+    }
+
+    /// Polls until a process followed from `parent` is watched; its pid.
+    pub fn wait_counters_of_child(&self, parent: u32, within: Duration) -> u32 {
+        let deadline = Instant::now() + within;
+        loop {
+            let (_, list) = self.get("/v1/watch");
+            let child = list.as_array().and_then(|l| l.iter().find(|w| w["parent"] == parent).cloned());
+            if let Some(pid) = child.and_then(|c| c["pid"].as_u64()) {
+                return pid as u32;
+            }
+            assert!(Instant::now() < deadline, "no child of {parent} was watched: {list}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Polls until `check` holds for `pid`'s counters, or panics after `within`.
     pub fn wait_counters(&self, pid: u32, within: Duration, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + within;
@@ -198,17 +274,81 @@ impl Daemon {
 
     /// SIGTERM, and the exit status.
     pub fn stop(mut self) -> ExitStatus {
-        // SAFETY: kill with a valid pid and signal.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.stop_timed().0
+    }
+
+    /// SIGTERM: the exit status, and how long the daemon took to exit.
+    pub fn stop_timed(&mut self) -> (ExitStatus, Duration) {
+        self.signal(libc::SIGTERM);
+        self.wait_timed()
+    }
+
+    /// Waits (up to 20 s) for it to exit by itself (after a signal sent
+    /// otherwise), and the exit status.
+    pub fn wait_exit(mut self) -> ExitStatus {
+        self.wait_timed().0
+    }
+
+    fn wait_timed(&mut self) -> (ExitStatus, Duration) {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(20);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
-                return st;
+                return (st, start.elapsed());
             }
             assert!(Instant::now() < deadline, "daemon ignored SIGTERM");
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
+}
+
+/// Raises this process's open-files limit to its hard limit (tests that
+/// hold thousands of connections); returns it.
+pub fn raise_fd_limit() -> u64 {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid resource and pointers to a live rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max.min(1 << 20);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0, "{}", std::io::Error::last_os_error());
+    }
+    lim.rlim_cur
+}
+
+/// An HTTP/1.1 answer read to its end from a raw connection.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {self:?}"))
+    }
+}
+
+/// Sends `request` on a new connection to `addr` and reads until the server
+/// closes it (or 10 s pass).
+pub fn raw_request(addr: &str, request: &[u8]) -> RawResponse {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request).unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all);
+    let text = String::from_utf8_lossy(&all).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    RawResponse { status, head: head.to_string(), body: body.to_string() }
 }
 
 impl Drop for Daemon {
@@ -335,6 +475,11 @@ impl Drop for Workload {
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.flag);
     }
+}
+
+fn unique() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 pub fn read_line(r: &mut impl std::io::Read) -> String {
