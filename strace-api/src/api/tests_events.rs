@@ -237,7 +237,10 @@ fn the_kernel_gets_the_filters_bitmap() {
     let f = crate::tracer::WatchFilter { spec: "%file,connect".into(), bits: set.kernel_filter().unwrap() };
     t.watch_with(p, true, WatchOptions { filter: Some(Some(f.clone())), fd_paths: None }).unwrap();
     assert_eq!(t.stats(p).unwrap().syscalls.as_deref(), Some("%file,connect"));
-    assert_eq!(t.watch_with(p, true, WatchOptions { filter: Some(Some(f)), fd_paths: None }).unwrap(), crate::tracer::Watched::Already);
+    assert_eq!(
+        t.watch_with(p, true, WatchOptions { filter: Some(Some(f)), fd_paths: None }).unwrap(),
+        crate::tracer::Watched::Already
+    );
     t.watch_with(p, true, WatchOptions { filter: Some(None), fd_paths: None }).unwrap();
     assert_eq!(t.stats(p).unwrap().syscalls, None);
 }

@@ -54,11 +54,17 @@ pub enum WatchError {
 /// A watch someone asked for (or a child it followed), as a restarted
 /// daemon takes it up again: the process is the same when its pid and start
 /// time are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AskedFor {
     pub pid: u32,
     pub start_ticks: u64,
     pub children: bool,
+    /// Its kernel-side filter as given (`%file,connect`), if it has one.
+    #[serde(default)]
+    pub syscalls: Option<String>,
+    /// Whether its fds show their paths.
+    #[serde(default)]
+    pub fd_paths: bool,
 }
 
 /// What `Tracer::watch` did.
@@ -371,7 +377,12 @@ impl Tracer {
     /// `watch`, and sets the kernel-side filter: `Some(None)` for none
     /// (every call recorded), `None` to leave it as it is (none for a new
     /// watch).
-    fn watch_inner(&self, pid: u32, children: bool, filter: Option<Option<WatchFilter>>) -> Result<Watched, WatchError> {
+    fn watch_inner(
+        &self,
+        pid: u32,
+        children: bool,
+        filter: Option<Option<WatchFilter>>,
+    ) -> Result<Watched, WatchError> {
         let start_ticks = match procs::process(pid) {
             Ok(start_ticks) => start_ticks,
             Err(NotAProcess::Missing(_)) if self.inner().watches.get(pid).is_some() => return Ok(Watched::Exited),
@@ -604,7 +615,15 @@ impl Tracer {
             .watches
             .all()
             .filter(|w| w.exited.is_none() && w.origin != Origin::Auto)
-            .filter_map(|w| Some(AskedFor { pid: w.pid, start_ticks: w.start_ticks?, children: w.follow_children }))
+            .filter_map(|w| {
+                Some(AskedFor {
+                    pid: w.pid,
+                    start_ticks: w.start_ticks?,
+                    children: w.follow_children,
+                    syscalls: w.filter.as_ref().map(|f| f.spec.clone()),
+                    fd_paths: w.fd_paths,
+                })
+            })
             .collect();
         out.sort_by_key(|a| a.pid);
         out

@@ -5,7 +5,10 @@ use syscalls::aarch64::Sysno;
 
 use super::super::{
     flags::Table,
-    table::{Kind, Ty::{self, *}},
+    table::{
+        Kind,
+        Ty::{self, *},
+    },
 };
 
 /// Derived by `cargo xtask syscall-table --derive aarch64`.
