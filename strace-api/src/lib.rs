@@ -26,6 +26,7 @@ mod drain;
 pub mod export;
 pub mod filter;
 pub mod kernel;
+pub mod memory;
 pub mod metrics;
 mod probe;
 mod procs;

@@ -58,6 +58,9 @@ struct HttpLabels {
 pub struct Metrics {
     registry: Registry,
     http: Family<HttpLabels, Counter>,
+    /// The last exposition served and when it was rendered (see
+    /// `api::metrics::FRESH_FOR`); its lock makes renders one at a time.
+    pub(crate) last: tokio::sync::Mutex<Option<(std::time::Instant, bytes::Bytes)>>,
 }
 
 /// Every metric name /metrics can show, as Prometheus stores them (counters
@@ -108,7 +111,7 @@ impl Metrics {
         let http = Family::<HttpLabels, Counter>::default();
         registry.register("strace_http_requests", "HTTP requests answered, by route and status", http.clone());
         registry.register_collector(Box::new(TracerCollector { tracer, max_series: config.max_series }));
-        Metrics { registry, http }
+        Metrics { registry, http, last: tokio::sync::Mutex::new(None) }
     }
 
     /// Counts a request answered; `route` is its route's pattern.

@@ -4,6 +4,7 @@ mod bench;
 mod cross;
 mod fuzz;
 mod privilege;
+mod soak;
 mod syscall_classes;
 mod syscall_table;
 mod toolchain;
@@ -60,6 +61,17 @@ enum Task {
         seconds: u64,
         /// Only these targets (ingest, decode, request).
         targets: Vec<String>,
+    },
+    /// Soak the release daemon (in a PID namespace of its own, `--watch-all`)
+    /// under a storm, a process churn, pollers and stream readers for a
+    /// bounded time, sampling its RSS; fails unless RSS stays flat.
+    Soak {
+        /// How long, in seconds.
+        #[arg(long, default_value_t = 180)]
+        seconds: u64,
+        /// Seconds between samples.
+        #[arg(long, default_value_t = 5)]
+        sample: u64,
     },
     /// Regenerate the syscall signature table from the running kernel's tracefs.
     SyscallTable {
@@ -149,6 +161,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Task::Bench { args } => bench::run(&env, &args),
         Task::Fuzz { seconds, targets } => fuzz::run(&env, seconds, &targets),
+        Task::Soak { seconds, sample } => soak::run(&env, seconds, sample),
         Task::SyscallTable { .. } | Task::SyscallClasses { .. } => unreachable!("handled above"),
     }
 }

@@ -32,7 +32,11 @@ pub async fn follow_exits(tracer: Arc<Tracer>, mut requests: Exits) {
                         // Its last records may still be in the ring.
                         t.flush().await;
                         // It waits for a kernel grace period: off the workers.
-                        let _ = tokio::task::spawn_blocking(move || t.exited(pid, id)).await;
+                        let _ = tokio::task::spawn_blocking(move || {
+                            t.exited(pid, id);
+                            crate::memory::release_thread();
+                        })
+                        .await;
                     });
                     waiting.insert(id, task.abort_handle());
                 }
