@@ -7,6 +7,7 @@ mod events;
 mod extract;
 mod health;
 mod legacy;
+mod page;
 mod processes;
 mod render;
 mod view;
@@ -23,10 +24,11 @@ pub use error::ApiError;
 
 use crate::tracer::Tracer;
 
-/// The API, behind `access` (no tokens when `None`; see `auth`).
+/// The API, behind `access` (no tokens when `None`; see `auth`), and the
+/// page, which needs none (`page`).
 pub fn router(tracer: Arc<Tracer>, access: Option<Access>) -> Router {
     let access = Arc::new(access.unwrap_or_else(Access::open));
-    routes(tracer).layer(axum::middleware::from_fn_with_state(access, auth::check))
+    routes(tracer).layer(axum::middleware::from_fn_with_state(access, auth::check)).merge(page::routes())
 }
 
 fn routes(tracer: Arc<Tracer>) -> Router {
