@@ -15,6 +15,7 @@ use std::{
 
 use serde_json::Value;
 
+pub mod browser;
 pub mod strace;
 
 /// Starts a daemon or returns from the test (skipping outside CI).
