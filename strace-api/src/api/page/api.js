@@ -105,12 +105,25 @@ export class Api {
     return this.caps;
   }
 
-  /** Every process, page after page (`Link: rel="next"`), at most `max`. */
+  /**
+   * Every process, page after page (`Link: rel="next"`), at most `max`. A
+   * daemon from before the list came in pages refuses `limit`: it gets
+   * one request for the whole list.
+   */
   async processes(max = 10000) {
     const all = [];
-    let path = '/v1/processes?limit=1000';
+    let path = this.unpaged ? '/v1/processes' : '/v1/processes?limit=1000';
     while (path && all.length < max) {
-      const { body, res } = await this.json('GET', path);
+      let answer;
+      try {
+        answer = await this.json('GET', path);
+      } catch (e) {
+        if (e.status !== 400 || !/limit/.test(e.message) || this.unpaged) throw e;
+        this.unpaged = true;
+        path = '/v1/processes';
+        continue;
+      }
+      const { body, res } = answer;
       all.push(...body);
       const link = res.headers.get('link') ?? '';
       const next = /<([^>]+)>;\s*rel="next"/.exec(link);

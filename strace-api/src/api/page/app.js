@@ -10,8 +10,11 @@ import { $, count, el } from './util.js';
 
 /** How often the process list is read again (while the tab is visible). */
 const PROCS_MS = 3000;
-/** Calls of history shown when a process is opened, before the live ones. */
-const BACKLOG = 500;
+/**
+ * Calls of history shown when a process is opened, before the live ones:
+ * no more than one batch of the worker's holds, so none is left out.
+ */
+const BACKLOG = 200;
 
 const api = new Api();
 const worker = new Worker('/ui/source.js', { type: 'module' });

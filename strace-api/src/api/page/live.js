@@ -1,19 +1,13 @@
-// The live view: calls scrolling as they arrive, taken in batches (one
-// requestAnimationFrame at a time) into a list of at most MAX_ROWS that can
-// be scrolled back through, of which only the rows in sight are in the DOM
-// (a few dozen elements, reused), so a storm costs the page a fixed amount
-// of memory and time. Whatever is not kept is said where it was left out.
+// The live view: calls scrolling as they arrive, taken in batches (at the
+// next requestAnimationFrame; the worker's batches are bounded) into a list
+// of at most MAX_ROWS that can be scrolled back through, of which only the
+// rows in sight are in the DOM (a few dozen elements, reused), so a storm
+// costs the page a fixed amount of memory and time. Whatever is not kept is
+// said where it was left out.
 import { $, copyText, count, duration, el, timeOfDay } from './util.js';
 
 /** Rows kept to scroll back through; older ones are dropped (and counted). */
 export const MAX_ROWS = 2000;
-/**
- * Rows added at one time at most; beyond, the newest, and a count of the
- * rest (source.js's batches hold no more).
- */
-const FRAME_ROWS = 250;
-/** When more than FRAME_ROWS wait, the screen is redrawn at most this often. */
-const BUSY_MS = 100;
 /** Every row is one line this high (px), so the rows in sight are known without layout. */
 const ROW_H = 17;
 /** Rows drawn beyond the edges of the view, for smooth scrolling. */
@@ -38,7 +32,6 @@ export class Live {
     this.paused = false;
     this.follow = true;
     this.scheduled = false;
-    this.lastRender = 0;
     this.slowNs = 10e6;
     this._multi = false;
     this.removed = 0;
@@ -136,20 +129,17 @@ export class Live {
     return this.paused || !this.follow;
   }
 
+  /** Takes what waits at the next frame (source.js's batches come ten times a second). */
   schedule() {
     if (this.scheduled || this.held()) return;
     this.scheduled = true;
-    const wait = this.pendingEvents > FRAME_ROWS ? BUSY_MS - (performance.now() - this.lastRender) : 0;
-    const go = () => requestAnimationFrame(() => this.frame());
-    if (wait > 0) setTimeout(go, wait);
-    else go();
+    requestAnimationFrame(() => this.frame());
   }
 
   frame() {
     this.scheduled = false;
     if (this.held()) return;
-    this.lastRender = performance.now();
-    const items = this.keepNewest(this.pending, FRAME_ROWS);
+    const items = this.pending;
     this.pending = [];
     this.pendingEvents = 0;
     if (items.length) {

@@ -102,8 +102,10 @@ export class Processes {
     const shown = this.visible();
     const rows = [];
     for (const p of shown.slice(0, MAX_SHOWN)) rows.push(this.row(p));
-    // Rows are kept by pid and updated in place, so a click is never lost to a refresh.
-    this.body.replaceChildren(...rows);
+    // Rows are kept by pid and updated in place (and moved only when the
+    // order changed), so a click is never lost to a refresh.
+    const same = rows.length === this.body.children.length && rows.every((r, i) => this.body.children[i] === r);
+    if (!same) this.body.replaceChildren(...rows);
     for (const pid of this.rows.keys()) if (!this.byPid.has(pid)) this.rows.delete(pid);
     for (const th of document.querySelectorAll('#proc-table th[data-sort]')) {
       th.ariaSort = th.dataset.sort === this.sort.key ? (this.sort.dir > 0 ? 'ascending' : 'descending') : 'none';

@@ -12,11 +12,13 @@ import { BUCKETS, bucketOf, sleep } from './util.js';
 /** How often batches go to the page. */
 const FLUSH_MS = 100;
 /**
- * The most events a batch holds (the newest; the others are counted): what
- * the page adds to the screen at a time at most (live.js's FRAME_ROWS), so a
- * storm costs the page's thread no more than a calm.
+ * Events handed to the page: BATCH_EVENTS a batch on average (ten batches a
+ * second), up to BURST_EVENTS at once after quieter batches (a backlog, a
+ * burst). Beyond, the newest, and a count of the others where they were
+ * left out: a storm costs the page's thread no more than a busy calm.
  */
 const BATCH_EVENTS = 250;
+const BURST_EVENTS = 2000;
 /** Events a poll asks for (the events page's fallback): the most it gives. */
 const POLL_LIMIT = 10000;
 /** A poll that found less than a full page waits this long. */
@@ -34,9 +36,11 @@ let filters = {};
 const sources = new Map();
 let tokenWaiters = [];
 
-// The next batch: items in arrival order, and how many of them are events.
+// The next batch: items in arrival order, and how many of them are events;
+// and how many events the page may be handed now.
 let out = [];
 let outEvents = 0;
+let credit = BURST_EVENTS;
 
 self.onmessage = ({ data: m }) => {
   switch (m.type) {
@@ -77,7 +81,7 @@ function push(item) {
     out.push(item);
     outEvents++;
     // Trimmed as it goes, so a storm between two flushes costs no more.
-    if (outEvents >= 2 * BATCH_EVENTS) trim();
+    if (outEvents >= 2 * BURST_EVENTS) trim(BURST_EVENTS);
     return;
   }
   const last = out[out.length - 1];
@@ -89,11 +93,11 @@ function push(item) {
 }
 
 /**
- * Keeps the newest BATCH_EVENTS events; the older ones become one `skip`
- * item, first, which also counts the gaps among them.
+ * Keeps the newest `n` events; the older ones become one `skip` item,
+ * first, which also counts the gaps among them.
  */
-function trim() {
-  let drop = outEvents - BATCH_EVENTS;
+function trim(n) {
+  let drop = outEvents - n;
   if (drop <= 0) return;
   const skip = out[0]?.k === 'skip' ? out.shift() : { k: 'skip', count: 0, per: {}, lost: {} };
   const kept = [];
@@ -109,12 +113,14 @@ function trim() {
     }
   }
   out = [skip, ...kept];
-  outEvents = BATCH_EVENTS;
+  outEvents = n;
 }
 
 setInterval(() => {
+  credit = Math.min(BURST_EVENTS, credit + BATCH_EVENTS);
   if (!out.length) return;
-  trim();
+  trim(credit);
+  credit -= outEvents;
   post({ type: 'batch', gen, items: out });
   out = [];
   outEvents = 0;
