@@ -11,7 +11,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use support::{
     Daemon, Workload,
     browser::{Browser, Page},

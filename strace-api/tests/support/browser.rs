@@ -245,7 +245,7 @@ impl Browser {
         let target = target["targetId"].as_str().unwrap().to_string();
         let session = self.call(None, "Target.attachToTarget", json!({"targetId": target, "flatten": true})).unwrap();
         let page = Page { browser: self, session: session["sessionId"].as_str().unwrap().to_string() };
-        for domain in ["Page", "Runtime", "Network", "Log", "Performance"] {
+        for domain in ["Page", "Runtime", "Network", "Log"] {
             page.call(&format!("{domain}.enable"), json!({}));
         }
         // Its workers too, each in a session of its own (their heaps are the page's too).
@@ -415,18 +415,6 @@ impl Page<'_> {
             .filter_map(|e| used(e["params"]["sessionId"].as_str()?))
             .sum();
         (page, workers)
-    }
-
-    /// The renderer's counters (`Performance.getMetrics`): `TaskDuration`
-    /// is the seconds its main thread spent in tasks so far.
-    pub fn metrics(&self) -> HashMap<String, f64> {
-        let m = self.call("Performance.getMetrics", json!({}));
-        m["metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|x| (x["name"].as_str().unwrap().to_string(), x["value"].as_f64().unwrap_or(0.0)))
-            .collect()
     }
 
     /// The kept events of this tab with this method.

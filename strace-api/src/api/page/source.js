@@ -2,10 +2,10 @@
 // of calls never holds up the page. One source per chosen process: the live
 // stream (GET …/events/stream, Server-Sent Events read with fetch, since
 // EventSource cannot send a token) when the daemon has it, else polling the
-// events page. It hands the page batches every FLUSH_MS with at most
-// BATCH_EVENTS events (the newest; the others are counted as not shown), the
-// calls in progress, and a tally of every call it received (for the
-// summary's histograms).
+// events page. It hands the page batches every FLUSH_MS, of bounded size
+// (BATCH_EVENTS, BURST_EVENTS: the newest; the others are counted where they
+// were left out), the calls in progress, and a tally of every call it
+// received (for the summary's histograms).
 import { filterParams } from './api.js';
 import { BUCKETS, bucketOf, sleep } from './util.js';
 
@@ -69,6 +69,7 @@ function forget(pid) {
   sources.get(pid)?.close();
   sources.delete(pid);
   out = out.filter((i) => i.pid !== pid);
+  if (out[0]?.k === 'skip') delete out[0].per[pid];
   outEvents = out.filter((i) => i.k === 'e').length;
 }
 
