@@ -111,3 +111,37 @@ fn a_read_only_token_reads_but_does_not_watch() {
     assert_eq!(d.delete(&format!("/v1/watch/{}", w.pid)).0, 403);
     assert_eq!(d.get("/v1/processes").0, 200);
 }
+
+/// `--redact`: a secret in a path and a command line is masked wherever it
+/// leaves the daemon: strace lines (legacy and events), decoded JSON, the
+/// watch list's command line and name, and the processes list.
+#[test]
+fn redacted_strings_never_leave_the_daemon() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("redact-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = dir.join("db-password=hunter2");
+    let _ = std::fs::remove_file(&secret);
+    std::os::unix::fs::symlink("/bin/sleep", &secret).unwrap();
+    let Some(d) = Daemon::start(&["--redact", r"password=\S+", "--redact", r"--key (\S+)"]) else { return };
+    let step = format!("fork-exec:{}", secret.display());
+    let mut w = Workload::new(&[&step]);
+    d.watch(w.pid);
+    w.go_without_waiting();
+    // The child (sleep, run by the secret's name) is watched as a child.
+    let child = d.wait_counters_of_child(w.pid, Duration::from_secs(10));
+    let events = d.wait_events(child, Duration::from_secs(10), |e| e.iter().any(|x| x["syscall"] == "execve"));
+    let everything = [
+        serde_json::to_string(&events).unwrap(),
+        d.get(&format!("/strace/{child}/50?wait_ms=0")).1.to_string(),
+        d.get("/v1/watch").1.to_string(),
+        d.get(&format!("/v1/processes/{child}")).1.to_string(),
+        d.get("/v1/processes").1.to_string(),
+    ];
+    for (i, text) in everything.iter().enumerate() {
+        assert!(!text.contains("hunter2"), "output {i} leaks the secret: {text}");
+    }
+    let execve = events.iter().find(|e| e["syscall"] == "execve").unwrap();
+    assert!(execve["text"].as_str().unwrap().contains("db-password=***"), "{execve}");
+    assert!(execve["decoded"][0]["value"].as_str().unwrap().ends_with("db-password=***"), "{execve}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

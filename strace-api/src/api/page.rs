@@ -3,8 +3,9 @@
 //! embedded in the binary: no build step, and nothing fetched from anywhere
 //! but this daemon (the `Content-Security-Policy` forbids it).
 //!
-//! The page holds no data, so it is served without a token: `mod.rs` adds
-//! these routes after the auth layer. Everything the page fetches is the
+//! The page holds no data, so it is served without a token: `mod.rs` merges
+//! this router in beside the API's, after the auth layer (and before the
+//! metrics' count). It is not the API, so it is not in `/openapi.json`. Everything the page fetches is the
 //! API, with `Authorization: Bearer` (asked for once, kept in the tab's
 //! sessionStorage).
 use std::sync::LazyLock;
@@ -69,7 +70,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// The page's routes; they need no state.
-pub fn routes() -> Router {
+pub fn router() -> Router {
     Router::new()
         .route("/", get(index).fallback(error::method_not_allowed))
         .route("/ui/{file}", get(file).fallback(error::method_not_allowed))
@@ -124,7 +125,7 @@ mod tests {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = routes().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+        let resp = router().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
         let (parts, body) = resp.into_parts();
         (parts.status, parts.headers, axum::body::to_bytes(body, 1 << 22).await.unwrap().to_vec())
     }
@@ -177,6 +178,26 @@ mod tests {
             let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
             assert_eq!(app.clone().oneshot(req).await.unwrap().status(), status, "{uri}");
         }
+    }
+
+    /// The page's requests are counted in `/metrics` as the API's are, by
+    /// their route's pattern (two routes, however many files).
+    #[tokio::test]
+    async fn the_page_s_requests_are_counted() {
+        let tracer = std::sync::Arc::new(crate::tracer::testing::tracer());
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::new(tracer.clone(), Default::default()));
+        let app = super::super::router_with(tracer, None, Default::default(), metrics.clone());
+        for uri in ["/", "/ui/app.js", "/ui/style.css", "/ui/nope.js"] {
+            app.clone().oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
+        }
+        let text = metrics.render();
+        let count = |labels: &str| {
+            let prefix = format!("strace_http_requests_total{{{labels}}} ");
+            text.lines().find_map(|l| l.strip_prefix(prefix.as_str())).map(str::to_owned)
+        };
+        assert_eq!(count("route=\"/\",status=\"200\"").as_deref(), Some("1"), "{text}");
+        assert_eq!(count("route=\"/ui/{file}\",status=\"200\"").as_deref(), Some("2"), "{text}");
+        assert_eq!(count("route=\"/ui/{file}\",status=\"404\"").as_deref(), Some("1"), "{text}");
     }
 
     /// Every module the page imports is one the daemon serves: a file added

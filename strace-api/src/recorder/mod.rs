@@ -4,13 +4,16 @@
 //! Every event delivered is either retained or evicted, and counted either way:
 //! `retained + evicted == delivered` for each process.
 mod chunks;
+pub mod counts;
+mod gaps;
 mod log;
 
 use std::collections::BTreeSet;
 
 use chunks::Chunks;
+pub use gaps::{Gap, GapReason};
 use log::Stored;
-pub use log::{LogStats, ProcessLog};
+pub use log::{Cursor, Entry, LogStats, ProcessLog};
 use rustc_hash::FxHashMap;
 
 use strace_common::SyscallRecord;
@@ -35,6 +38,7 @@ pub struct Event {
 }
 
 /// Events per chunk of a history.
+#[cfg(test)]
 const CHUNK: usize = Chunks::<Stored>::PER_CHUNK;
 const CHUNK_COST: usize = Chunks::<Stored>::COST;
 
@@ -45,6 +49,11 @@ pub const EVENT_BYTES: usize = size_of::<Stored>();
 const _: () = assert!(EVENT_BYTES <= 80);
 
 impl Event {
+    /// The event of a kernel record, without its capture.
+    pub fn from_record(r: &SyscallRecord) -> Event {
+        Stored::from_record(r).event(None)
+    }
+
     /// A syscall number as stored. Every number of the native ABI fits, and
     /// -1 (a call a tracer cancelled); any other (x32's, with bit 30 set,
     /// which the decoder does not know either) is kept as `i16::MIN`.
@@ -118,6 +127,17 @@ pub struct Recorder {
     bytes: usize,
     /// Events that arrived for a process no longer watched.
     late: u64,
+    /// Events delivered to, and evicted from, the logs closed so far.
+    closed_seen: u64,
+    closed_evicted: u64,
+}
+
+/// Event totals of all logs, those closed included (monotonic, for /metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventTotals {
+    pub delivered: u64,
+    pub retained: u64,
+    pub evicted: u64,
 }
 
 impl Recorder {
@@ -131,6 +151,8 @@ impl Recorder {
             below_minimum: 0,
             bytes: 0,
             late: 0,
+            closed_seen: 0,
+            closed_evicted: 0,
         }
     }
 
@@ -165,7 +187,10 @@ impl Recorder {
             None => self.by_size.remove(&(log.filed, pid)),
         };
         self.bytes -= log.bytes();
-        Some(log.stats())
+        let stats = log.stats();
+        self.closed_seen += stats.seen;
+        self.closed_evicted += stats.evicted;
+        Some(stats)
     }
 
     /// `pid`'s process exited: its history is the first the cap sheds (after
@@ -185,30 +210,37 @@ impl Recorder {
     #[cfg(test)]
     pub fn push(&mut self, pid: u32, ev: Event) -> bool {
         let (stored, capture) = Stored::split(ev);
-        self.push_stored(pid, stored, capture)
+        self.push_stored(pid, stored, capture).is_some()
     }
 
-    /// Adds the event of a kernel record, with its capture (the drain's path).
-    pub fn push_record(&mut self, r: &SyscallRecord, capture: Option<Box<[u8]>>) -> bool {
+    /// Adds the event of a kernel record, with its capture (the drain's
+    /// path); returns its sequence number, `None` (and counted as late) if
+    /// `pid` has no log.
+    pub fn push_record(&mut self, r: &SyscallRecord, capture: Option<Box<[u8]>>) -> Option<u64> {
         self.push_stored(r.pid, Stored::from_record(r), capture)
     }
 
-    fn push_stored(&mut self, pid: u32, stored: Stored, capture: Option<Box<[u8]>>) -> bool {
+    fn push_stored(&mut self, pid: u32, stored: Stored, capture: Option<Box<[u8]>>) -> Option<u64> {
         let Some(log) = self.logs.get_mut(&pid) else {
             self.late += 1;
-            return false;
+            return None;
         };
         let before = log.bytes();
-        log.push(stored, capture, self.limits.per_process);
-        let after = log.bytes();
-        self.bytes = self.bytes + after - before;
-        match log.exited {
-            // A late event of an exited process whose history was shed.
-            Some(order) if before == 0 => _ = self.exited.insert((order, pid)),
-            Some(_) => {}
-            None if after.abs_diff(log.filed) >= CHUNK_COST => refile(&mut self.by_size, pid, log),
-            None => {}
+        let seq = log.push(stored, capture, self.limits.per_process);
+        account(&mut self.bytes, &mut self.by_size, &mut self.exited, pid, log, before);
+        if self.bytes > self.limits.memory_bytes {
+            self.shed();
         }
+        Some(seq)
+    }
+
+    /// The kernel lost `count` of `pid`'s calls here (a loss record): a gap
+    /// after its newest event. False if `pid` has no log.
+    pub fn note_loss(&mut self, pid: u32, count: u64, at_ns: u64) -> bool {
+        let Some(log) = self.logs.get_mut(&pid) else { return false };
+        let before = log.bytes();
+        log.note_loss(count, at_ns);
+        account(&mut self.bytes, &mut self.by_size, &mut self.exited, pid, log, before);
         if self.bytes > self.limits.memory_bytes {
             self.shed();
         }
@@ -292,6 +324,44 @@ impl Recorder {
 
     pub fn late(&self) -> u64 {
         self.late
+    }
+
+    /// Every log, by pid (in no order).
+    pub fn logs(&self) -> impl Iterator<Item = (u32, &ProcessLog)> {
+        self.logs.iter().map(|(&pid, log)| (pid, log))
+    }
+
+    /// Events delivered, retained and evicted, closed logs' included.
+    pub fn event_totals(&self) -> EventTotals {
+        let mut t = EventTotals { delivered: self.closed_seen, retained: 0, evicted: self.closed_evicted };
+        for log in self.logs.values() {
+            let s = log.stats();
+            t.delivered += s.seen;
+            t.retained += s.retained;
+            t.evicted += s.evicted;
+        }
+        t
+    }
+}
+
+/// `pid`'s log changed from `before` bytes: counts the difference, and
+/// refiles it once it has moved a chunk's cost.
+fn account(
+    bytes: &mut usize,
+    by_size: &mut BTreeSet<(usize, u32)>,
+    exited: &mut BTreeSet<(u64, u32)>,
+    pid: u32,
+    log: &mut ProcessLog,
+    before: usize,
+) {
+    let after = log.bytes();
+    *bytes = *bytes + after - before;
+    match log.exited {
+        // A late event of an exited process whose history was shed.
+        Some(order) if before == 0 && after > 0 => _ = exited.insert((order, pid)),
+        Some(_) => {}
+        None if after.abs_diff(log.filed) >= CHUNK_COST => refile(by_size, pid, log),
+        None => {}
     }
 }
 
@@ -515,6 +585,62 @@ mod tests {
         let quiet = r.log(1).unwrap();
         assert!(quiet.len() >= keep, "{}", quiet.len());
         assert_eq!(nrs(quiet.last(1)), vec![(300, 299)]);
+    }
+
+    fn entries(log: &ProcessLog, from: Cursor, limit: usize, complete: bool) -> (Vec<String>, Cursor) {
+        let (entries, cur) = log.read(from, limit, complete);
+        let shown = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Event(seq, _) => format!("{seq}"),
+                Entry::Gap(g) => format!("{}:{}{}", g.after, g.reason.name(), g.count),
+            })
+            .collect();
+        (shown, cur)
+    }
+
+    /// A reader gets the kernel's losses where they happened, each once, a
+    /// loss at the end only once it is final, and evictions as one gap.
+    #[test]
+    fn a_reader_gets_events_and_gaps_in_their_places() {
+        let mut r = recorder(5, 1 << 20);
+        r.open(1);
+        r.note_loss(1, 2, 0);
+        r.push(1, ev(10));
+        r.push(1, ev(11));
+        r.note_loss(1, 3, 0);
+        r.note_loss(1, 4, 0);
+        r.push(1, ev(12));
+        assert!(!r.note_loss(9, 1, 0), "no such log");
+        let log = r.log(1).unwrap();
+        let (all, end) = entries(log, Cursor::default(), 10, false);
+        assert_eq!(all, ["0:dropped2", "1", "2", "2:dropped7", "3"]);
+        assert_eq!((end, log.gaps_dropped()), (Cursor::at(3), 9));
+        // In slices: the same, each once.
+        let (a, c) = entries(log, Cursor::default(), 1, false);
+        let (b, c) = entries(log, c, 1, false);
+        let (d, c) = entries(log, c, 1, false);
+        assert_eq!([a, b, d].concat(), all);
+        assert_eq!(entries(log, c, 10, false).0, Vec::<String>::new());
+        // A loss after the newest event: read once the process has exited (or the next event came).
+        r.note_loss(1, 1, 0);
+        let log = r.log(1).unwrap();
+        assert_eq!(entries(log, c, 10, false), (vec![], Cursor::at(3)));
+        let (tail, c) = entries(log, c, 10, true);
+        assert_eq!((tail, c), (vec!["3:dropped1".to_string()], Cursor { seq: 3, gap_seen: true }));
+        assert_eq!(entries(log, c, 10, true).0, Vec::<String>::new());
+        // Evicted past the reader: one gap, and the losses among the evicted are gone with them.
+        for nr in 0..4 {
+            r.push(1, ev(nr));
+        }
+        let log = r.log(1).unwrap();
+        assert_eq!(
+            entries(log, Cursor::at(1), 10, false).0,
+            ["1:evicted1", "2:dropped7", "3", "3:dropped1", "4", "5", "6", "7"]
+        );
+        assert_eq!(entries(log, Cursor::at(0), 10, false).0[0], "0:evicted2");
+        r.push(1, ev(0));
+        assert_eq!(r.log(1).unwrap().gaps_dropped(), 1, "the loss after 2 went with event 3");
     }
 
     #[test]

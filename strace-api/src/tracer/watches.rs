@@ -5,7 +5,18 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
+use strace_common::filter::SyscallFilter;
+
 use crate::procs::Names;
+
+/// A watch's kernel-side syscall filter: what was asked for, and the
+/// bitmap the kernel tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchFilter {
+    /// As given: `%file,connect`.
+    pub spec: String,
+    pub bits: SyscallFilter,
+}
 
 /// Why a process is watched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +53,8 @@ pub struct Watch {
     /// the name again at its exit): what an exited process was.
     pub comm: Option<String>,
     pub cmdline: Vec<String>,
+    /// The syscalls the kernel records for it (`None`: all).
+    pub filter: Option<WatchFilter>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,6 +129,7 @@ impl Watches {
             final_dropped: None,
             comm: None,
             cmdline: vec![],
+            filter: None,
         };
         self.by_pid.insert(pid, w);
         Start::New { id, replaced }
@@ -162,6 +176,12 @@ impl Watches {
     /// Sets whether `pid`'s watch follows its children; true if it changed.
     pub fn set_follow_children(&mut self, pid: u32, follow: bool) -> bool {
         self.by_pid.get_mut(&pid).is_some_and(|w| std::mem::replace(&mut w.follow_children, follow) != follow)
+    }
+
+    /// Sets `pid`'s kernel-side filter; returns the one it had, or `None`
+    /// if it has no watch (as `Some(None)` for a watch without one).
+    pub fn set_filter(&mut self, pid: u32, filter: Option<WatchFilter>) -> Option<Option<WatchFilter>> {
+        self.by_pid.get_mut(&pid).map(|w| std::mem::replace(&mut w.filter, filter))
     }
 
     pub fn set_exit_tracked(&mut self, pid: u32, id: u64) {
