@@ -83,7 +83,7 @@ impl Daemon {
                 if in_ci() {
                     panic!("{reason}");
                 }
-                eprintln!("SKIPPED (eBPF unavailable here, and CI is not set): {reason}");
+                skipped(&format!("eBPF unavailable here, and CI is not set: {reason}"));
                 return None;
             }
         };
@@ -357,6 +357,15 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Says that the running test skips, and why, where a person sees it: on
+/// stderr itself, past the test harness's capture (which hides a passing
+/// test's `eprintln!`). Outside CI only: there a skip is a failure.
+pub fn skipped(reason: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {reason}");
 }
 
 /// True when tests must not skip: CI=true.
