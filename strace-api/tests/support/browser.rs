@@ -4,8 +4,9 @@
 //! its fd 3 and written on its fd 4), so no websocket client, no npm and no
 //! browser download.
 //!
-//! Outside CI a missing chromium makes the test skip with a `SKIPPED:` line;
-//! with `CI=true` it fails (`.ci/run` installs it).
+//! Outside CI a missing chromium makes the test skip with a `SKIPPED` line
+//! that shows past the harness's capture; with `CI=true` it fails (`.ci/run`
+//! installs it).
 use std::{
     collections::HashMap,
     fs::File,
@@ -51,9 +52,14 @@ const KEPT_EVENTS: [&str; 5] = [
 /// How long one DevTools command may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Ids of the commands the reader sends itself (to a worker as it starts),
+/// whose answers nobody waits for: above the tests' own, below 2^31 (what
+/// chromium takes for an id).
+const OWN_IDS: u64 = 1 << 30;
+
 pub struct Browser {
     child: Child,
-    to: Mutex<File>,
+    to: Arc<Mutex<File>>,
     inbox: Arc<Inbox>,
     next: AtomicU64,
     profile: PathBuf,
@@ -97,7 +103,7 @@ impl Browser {
     pub fn start() -> Option<Browser> {
         let Some(bin) = chromium() else {
             assert!(!in_ci(), "chromium is missing (.ci/run installs Debian's chromium)");
-            eprintln!("SKIPPED: chromium is missing (apt-get install chromium), and CI is not set");
+            super::skipped("chromium is missing (apt-get install chromium), and CI is not set");
             return None;
         };
         let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
@@ -151,7 +157,27 @@ impl Browser {
         let inbox = Arc::new(Inbox::default());
         let sink = inbox.clone();
         let mut from = File::from(our_in);
+        let to = Arc::new(Mutex::new(File::from(our_out)));
+        let to_worker = to.clone();
         std::thread::spawn(move || {
+            // A page's worker waits for its debugger (`Page::new`): it runs
+            // once its requests and exceptions are reported too.
+            let mut own = OWN_IDS;
+            let mut start_worker = |session: &str| {
+                // Requests reported, their bodies not kept (a stream's would be).
+                let network = json!({"maxTotalBufferSize": 1024, "maxResourceBufferSize": 1024});
+                for (method, params) in [
+                    ("Network.enable", network),
+                    ("Runtime.enable", json!({})),
+                    ("Runtime.runIfWaitingForDebugger", json!({})),
+                ] {
+                    own += 1;
+                    let command = json!({"id": own, "method": method, "params": params, "sessionId": session});
+                    let mut bytes = serde_json::to_vec(&command).unwrap();
+                    bytes.push(0);
+                    let _ = to_worker.lock().unwrap().write_all(&bytes);
+                }
+            };
             let mut buf = Vec::new();
             let mut chunk = vec![0u8; 1 << 16];
             loop {
@@ -163,9 +189,14 @@ impl Browser {
                 while let Some(end) = buf.iter().position(|&b| b == 0) {
                     let msg: Vec<u8> = buf.drain(..=end).collect();
                     let Ok(v) = serde_json::from_slice::<Value>(&msg[..end]) else { continue };
+                    if v["method"] == "Target.attachedToTarget" && v["params"]["waitingForDebugger"] == true {
+                        start_worker(v["params"]["sessionId"].as_str().unwrap_or_default());
+                    }
                     let mut s = sink.state.lock().unwrap();
                     if let Some(id) = v["id"].as_u64() {
-                        s.replies.insert(id, v);
+                        if id < OWN_IDS {
+                            s.replies.insert(id, v);
+                        }
                     } else if KEPT_EVENTS.contains(&v["method"].as_str().unwrap_or_default()) {
                         s.events.push(v);
                     }
@@ -175,8 +206,7 @@ impl Browser {
             sink.state.lock().unwrap().closed = true;
             sink.arrived.notify_all();
         });
-        let browser =
-            Browser { child, to: Mutex::new(File::from(our_out)), inbox, next: AtomicU64::new(1), profile, log };
+        let browser = Browser { child, to, inbox, next: AtomicU64::new(1), profile, log };
         let version = browser.call(None, "Browser.getVersion", json!({})).unwrap_or_else(|e| {
             panic!("chromium does not answer: {e}\n{}", std::fs::read_to_string(&browser.log).unwrap_or_default())
         });
@@ -248,11 +278,10 @@ impl Browser {
         for domain in ["Page", "Runtime", "Network", "Log"] {
             page.call(&format!("{domain}.enable"), json!({}));
         }
-        // Its workers too, each in a session of its own (their heaps are the page's too).
-        page.call(
-            "Target.setAutoAttach",
-            json!({"autoAttach": true, "waitForDebuggerOnStart": false, "flatten": true}),
-        );
+        // Its workers too, each in a session of its own (their heaps,
+        // requests and exceptions are the page's too), held at their start
+        // until the reader has enabled what reports them.
+        page.call("Target.setAutoAttach", json!({"autoAttach": true, "waitForDebuggerOnStart": true, "flatten": true}));
         page.call(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
@@ -417,10 +446,28 @@ impl Page<'_> {
         (page, workers)
     }
 
-    /// The kept events of this tab with this method.
+    /// The kept events of this tab with this method (the tab's own).
     pub fn events(&self, method: &str) -> Vec<Value> {
         let s = self.browser.inbox.state.lock().unwrap();
         s.events.iter().filter(|e| e["sessionId"] == self.session.as_str() && e["method"] == method).cloned().collect()
+    }
+
+    /// The kept events with this method of this tab and its workers.
+    fn events_with_workers(&self, method: &str) -> Vec<Value> {
+        let workers: Vec<Value> = self
+            .events("Target.attachedToTarget")
+            .iter()
+            .filter(|e| e["params"]["targetInfo"]["type"] == "worker")
+            .map(|e| e["params"]["sessionId"].clone())
+            .collect();
+        let s = self.browser.inbox.state.lock().unwrap();
+        s.events
+            .iter()
+            .filter(|e| {
+                e["method"] == method && (e["sessionId"] == self.session.as_str() || workers.contains(&e["sessionId"]))
+            })
+            .cloned()
+            .collect()
     }
 
     /// What the page's console would show a developer as wrong: uncaught
@@ -430,11 +477,11 @@ impl Page<'_> {
     /// 404 for a process not watched yet or an endpoint this daemon lacks).
     pub fn problems(&self) -> Vec<String> {
         let mut all: Vec<String> = self
-            .events("Runtime.exceptionThrown")
+            .events_with_workers("Runtime.exceptionThrown")
             .iter()
             .map(|e| format!("exception: {}", e["params"]["exceptionDetails"]))
             .collect();
-        for e in self.events("Runtime.consoleAPICalled") {
+        for e in self.events_with_workers("Runtime.consoleAPICalled") {
             if e["params"]["type"] == "error" {
                 all.push(format!("console.error: {}", e["params"]["args"]));
             }
@@ -450,9 +497,9 @@ impl Page<'_> {
         all
     }
 
-    /// Every URL the page requested.
+    /// Every URL the page and its workers requested.
     pub fn requested(&self) -> Vec<String> {
-        self.events("Network.requestWillBeSent")
+        self.events_with_workers("Network.requestWillBeSent")
             .iter()
             .map(|e| e["params"]["request"]["url"].as_str().unwrap_or_default().to_string())
             .collect()
