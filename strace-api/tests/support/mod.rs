@@ -420,6 +420,19 @@ impl Workload {
         w
     }
 
+    /// The same, its command line naming no folder of this machine
+    /// (`workload flag-… STEPS…`, run from the flag's folder): for a
+    /// screenshot that shows it.
+    pub fn new_short(steps: &[&str]) -> Workload {
+        use std::os::unix::process::CommandExt as _;
+        let mut cmd = Command::new(workload_binary());
+        cmd.arg0("workload").current_dir(env!("CARGO_TARGET_TMPDIR"));
+        let (mut w, line) = Workload::spawn(cmd, steps);
+        assert!(line.starts_with("ready "), "workload said {line:?}");
+        w.pid = line[6..].trim().parse().unwrap_or_else(|_| panic!("workload said {line:?}"));
+        w
+    }
+
     /// Starts it as pid 1 of a new PID namespace (with its own /proc), with
     /// `unshare`; `pid` is then 1 and `host_pid` its pid outside.
     pub fn in_new_pid_namespace(steps: &[&str]) -> (Workload, u32) {
@@ -437,8 +450,13 @@ impl Workload {
     /// Runs `cmd FLAG STEPS…` and reads its first line.
     fn spawn(mut cmd: Command, steps: &[&str]) -> (Workload, String) {
         let flag = flag_file();
+        // By its name alone when run from its folder.
+        let arg = match cmd.get_current_dir() {
+            Some(dir) if flag.parent() == Some(dir) => flag.file_name().unwrap().into(),
+            _ => flag.clone().into_os_string(),
+        };
         let mut child = cmd
-            .arg(&flag)
+            .arg(arg)
             .args(steps)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -1,6 +1,6 @@
 // The daemon's API as the page uses it: every request carries the bearer
-// token (asked for once, kept in this tab's sessionStorage), and what this
-// daemon can do is learnt from its OpenAPI description when it has one.
+// token (asked for once, kept in this tab's sessionStorage). The page and
+// the daemon ship in one binary: this is the API of the daemon serving it.
 import { $ } from './util.js';
 
 const TOKEN_KEY = 'strace-api.token';
@@ -20,8 +20,6 @@ export class Api {
     /** One token prompt at a time, however many requests got a 401. */
     this.asking = null;
     this.onToken = [];
-    /** What this daemon serves beyond main's API (see `learn`). */
-    this.caps = { stream: false, summary: false, eventFilters: false, fdPaths: false, openapi: false };
   }
 
   headers(extra = {}) {
@@ -84,57 +82,21 @@ export class Api {
     for (const f of this.onToken) f(token);
   }
 
-  /**
-   * What the daemon can do: its OpenAPI description lists the stream, the
-   * summary and the events filters when it has them; a daemon without
-   * /openapi.json has the API of main (process list, watches, events pages).
-   */
-  async learn() {
-    const res = await this.fetch('GET', '/openapi.json');
-    if (!res.ok) return this.caps;
-    const doc = await res.json().catch(() => null);
-    const paths = doc?.paths ?? {};
-    const params = (path, method) => (paths[path]?.[method]?.parameters ?? []).map((p) => p.name);
-    this.caps = {
-      openapi: true,
-      stream: '/v1/processes/{pid}/events/stream' in paths,
-      summary: '/v1/processes/{pid}/summary' in paths,
-      eventFilters: params('/v1/processes/{pid}/events', 'get').includes('syscall'),
-      fdPaths: params('/v1/watch/{pid}', 'put').includes('fd_paths'),
-    };
-    return this.caps;
-  }
-
-  /**
-   * Every process, page after page (`Link: rel="next"`), at most `max`. A
-   * daemon from before the list came in pages refuses `limit`: it gets
-   * one request for the whole list.
-   */
+  /** Every process, page after page (`Link: rel="next"`), at most `max`. */
   async processes(max = 10000) {
     const all = [];
-    let path = this.unpaged ? '/v1/processes' : '/v1/processes?limit=1000';
+    let path = '/v1/processes?limit=1000';
     while (path && all.length < max) {
-      let answer;
-      try {
-        answer = await this.json('GET', path);
-      } catch (e) {
-        if (e.status !== 400 || !/limit/.test(e.message) || this.unpaged) throw e;
-        this.unpaged = true;
-        path = '/v1/processes';
-        continue;
-      }
-      const { body, res } = answer;
+      const { body, res } = await this.json('GET', path);
       all.push(...body);
-      const link = res.headers.get('link') ?? '';
-      const next = /<([^>]+)>;\s*rel="next"/.exec(link);
+      const next = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '');
       path = next ? next[1] : null;
     }
     return all;
   }
 
-  watch(pid, { fdPaths = false } = {}) {
-    const q = fdPaths ? '?fd_paths=true' : '';
-    return this.json('PUT', `/v1/watch/${pid}${q}`).then((r) => { this.scope = 'operate'; return r; });
+  watch(pid) {
+    return this.json('PUT', `/v1/watch/${pid}`).then((r) => { this.scope = 'operate'; return r; });
   }
 
   unwatch(pid) {

@@ -50,10 +50,6 @@ worker.onmessage = ({ data: m }) => {
       if (m.state === 'bad-request') $('#f-error').textContent = m.message;
       drawChosen();
       break;
-    case 'caps':
-      api.caps.stream = false;
-      drawSource();
-      break;
     case 'auth':
       api.askToken(api.token ? 'That token was refused: the daemon answered 401.' : 'This daemon needs a bearer token.');
       break;
@@ -92,7 +88,7 @@ function choose(pid, chosen) {
 
 async function watch(pid, start) {
   try {
-    if (start) await api.watch(pid, { fdPaths: $('#fd-paths').checked });
+    if (start) await api.watch(pid);
     else await api.unwatch(pid);
     banner(null);
     if (start && !procs.chosen.has(pid)) procs.toggle(pid, true);
@@ -130,23 +126,6 @@ function drawChosen() {
     : 'Choose a process on the left: its calls scroll here as they happen.';
 }
 
-function drawSource() {
-  const c = $('#chip-source');
-  c.textContent = api.caps.stream ? 'live stream' : 'polling';
-  c.title = api.caps.stream
-    ? 'Calls arrive over the daemon\'s live stream (Server-Sent Events)'
-    : 'This daemon has no live stream: the page polls its events pages';
-  document.body.dataset.source = api.caps.stream ? 'stream' : 'poll';
-  const server = api.caps.stream || api.caps.eventFilters;
-  document.body.dataset.filtering = server ? 'daemon' : 'page';
-  $('#f-where').textContent = server ? 'filtered by the daemon' : 'filtered in this page (this daemon has no filters)';
-  for (const c of document.querySelectorAll('#f-classes input')) {
-    c.disabled = !server;
-    c.parentElement.title = server ? '' : 'Classes need a daemon with filters';
-  }
-  $('#fd-paths-label').hidden = !api.caps.fdPaths;
-}
-
 function drawToken() {
   const c = $('#chip-token');
   c.hidden = !api.token;
@@ -182,7 +161,7 @@ async function refreshProcs() {
 // ---- filters, pause, copy ----
 
 function readFilters() {
-  const classes = [...document.querySelectorAll('#f-classes input:checked:not(:disabled)')].map((c) => c.value);
+  const classes = [...document.querySelectorAll('#f-classes input:checked')].map((c) => c.value);
   return {
     syscall: $('#f-syscall').value.trim(),
     classes,
@@ -251,13 +230,7 @@ setInterval(() => {
 // ---- start ----
 
 async function start() {
-  try {
-    await api.learn();
-  } catch (e) {
-    banner(`Reading what this daemon serves: ${e.message}`);
-  }
-  worker.postMessage({ type: 'config', token: api.token, caps: api.caps, filters });
-  drawSource();
+  worker.postMessage({ type: 'config', token: api.token, filters });
   drawToken();
   await refreshProcs();
   const wanted = /pid=([\d,]+)/.exec(location.hash)?.[1]?.split(',').map(Number).filter((p) => p > 0) ?? [];

@@ -222,7 +222,7 @@ export class Live {
     switch (it.k) {
       case 'gap': {
         const what = it.reason === 'dropped'
-          ? `dropped by the kernel ${it.approx ? 'about ' : ''}here (its ring buffer was full)`
+          ? 'dropped by the kernel here (its ring buffer was full)'
           : 'left the daemon\'s history before this page read them';
         return `⋯ ${count(it.count)} calls of pid ${it.pid} ${what} ⋯`;
       }

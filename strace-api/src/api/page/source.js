@@ -1,11 +1,11 @@
 // The page's reader of events: a worker, so that reading and parsing a storm
-// of calls never holds up the page. One source per chosen process: the live
-// stream (GET …/events/stream, Server-Sent Events read with fetch, since
-// EventSource cannot send a token) when the daemon has it, else polling the
-// events page. It hands the page batches every FLUSH_MS, of bounded size
-// (BATCH_EVENTS, BURST_EVENTS: the newest; the others are counted where they
-// were left out), the calls in progress, and a tally of every call it
-// received (for the summary's histograms).
+// of calls never holds up the page. One source per chosen process: its live
+// stream (GET …/events/stream with the filters, Server-Sent Events read with
+// fetch, since EventSource cannot send a token; the daemon filters), and the
+// calls in progress from its events page. It hands the page batches every
+// FLUSH_MS, of bounded size (BATCH_EVENTS, BURST_EVENTS: the newest; the
+// others are counted where they were left out), the calls in progress, and
+// a tally of every call it received (for the summary's histograms).
 import { filterParams } from './api.js';
 import { BUCKETS, bucketOf, sleep } from './util.js';
 
@@ -19,17 +19,12 @@ const FLUSH_MS = 100;
  */
 const BATCH_EVENTS = 250;
 const BURST_EVENTS = 2000;
-/** Events a poll asks for (the events page's fallback): the most it gives. */
-const POLL_LIMIT = 10000;
-/** A poll that found less than a full page waits this long. */
-const POLL_IDLE_MS = 250;
-/** How often the calls in progress are asked for (stream mode). */
+/** How often the calls in progress are asked for. */
 const INFLIGHT_MS = 1000;
 /** How often tallies go to the page. */
 const TALLY_MS = 1000;
 
 let token = null;
-let caps = {};
 /** The page's count of filter changes: what it receives is tagged with it. */
 let gen = 0;
 let filters = {};
@@ -50,7 +45,6 @@ self.onmessage = ({ data: m }) => {
         for (const w of tokenWaiters) w();
         tokenWaiters = [];
       }
-      if (m.caps) caps = { ...m.caps };
       if (m.filters) filters = m.filters;
       if (m.gen !== undefined) gen = m.gen;
       break;
@@ -153,31 +147,14 @@ function seqOf(id) {
   return parseInt(String(id), 10) || 0;
 }
 
-/** The filters the events page lacks on a daemon without them, applied here. */
-function localFilter() {
-  const names = (filters.syscall ?? '').trim();
-  const negate = names.startsWith('!');
-  const list = new Set((negate ? names.slice(1) : names).split(',').map((s) => s.trim()).filter(Boolean));
-  const tids = new Set((filters.tid ?? '').split(',').map((s) => parseInt(s, 10)).filter((n) => n > 0));
-  const minNs = (filters.minUs ?? 0) * 1000;
-  return (e) => {
-    if (filters.failed && !e.errno) return false;
-    if (minNs && !(e.duration_ns >= minNs)) return false;
-    if (tids.size && !tids.has(e.tid)) return false;
-    if (list.size && list.has(e.syscall) === negate) return false;
-    return true;
-  };
-}
-
 class Source {
   constructor(pid, after) {
     this.pid = pid;
     this.cursor = String(after ?? 0);
     this.abort = new AbortController();
     this.closed = false;
-    this.mode = caps.stream ? 'stream' : 'poll';
     this.backoff = 0;
-    /** syscall → { calls, errors, time, timed, max, hist } */
+    /** syscall → { calls, hist }: the calls received, for the summary's histograms. */
     this.tally = new Map();
     this.tallyDirty = false;
     this.run();
@@ -190,7 +167,7 @@ class Source {
 
   state(state, message = '') {
     if (this.closed) return;
-    post({ type: 'state', pid: this.pid, state, mode: this.mode, message });
+    post({ type: 'state', pid: this.pid, state, message });
   }
 
   note(text, level = 'info') {
@@ -200,7 +177,7 @@ class Source {
   async run() {
     while (!this.closed) {
       try {
-        const again = this.mode === 'stream' ? await this.stream() : await this.poll();
+        const again = await this.stream();
         if (again === 'stop') {
           // Until the page closes this source (or opens it again).
           await new Promise((r) => this.abort.signal.addEventListener('abort', r, { once: true }));
@@ -221,13 +198,6 @@ class Source {
   async refused(res) {
     const body = await res.json().catch(() => ({}));
     const why = body.error ?? `HTTP ${res.status}`;
-    if (res.status === 404 && /no such endpoint/.test(why)) {
-      // A daemon without the stream: poll its events pages instead.
-      this.mode = 'poll';
-      caps.stream = false;
-      post({ type: 'caps', stream: false });
-      return 'again';
-    }
     if (res.status === 404) {
       // Not watched (yet): the page offers to watch it; look again soon.
       this.state('not-watched', why);
@@ -311,7 +281,7 @@ class Source {
         break;
       case 'gap': {
         const g = JSON.parse(data);
-        this.gap(g.count, g.reason, false);
+        this.gap(g.count, g.reason);
         break;
       }
       case 'end': {
@@ -336,7 +306,7 @@ class Source {
     if (this.inflightRunning) return;
     this.inflightRunning = true;
     try {
-      while (!this.closed && this.mode === 'stream') {
+      while (!this.closed) {
         const res = await get(`/v1/processes/${this.pid}/events?after=${seqOf(this.cursor)}&limit=1`, this.abort.signal);
         if (res.ok) {
           const page = await res.json();
@@ -352,48 +322,7 @@ class Source {
     }
   }
 
-  // ---- polling the events page (a daemon without the stream) ----
-
-  async poll() {
-    const serverFilters = !!caps.eventFilters;
-    const keep = serverFilters ? () => true : localFilter();
-    let cursor = seqOf(this.cursor);
-    let dropped = null;
-    let first = true;
-    for (;;) {
-      const q = serverFilters ? filterParams(filters) : new URLSearchParams();
-      q.set('after', String(cursor));
-      q.set('limit', String(POLL_LIMIT));
-      const res = await get(`/v1/processes/${this.pid}/events?${q}`, this.abort.signal);
-      if (!res.ok) return this.refused(res);
-      const page = await res.json();
-      if (first) this.state('live');
-      first = false;
-      this.backoff = 0;
-      // The kernel's losses since the last poll: here, as near as polling can tell.
-      if (dropped !== null && page.dropped > dropped) this.gap(page.dropped - dropped, 'dropped', true);
-      dropped = page.dropped;
-      const events = page.events;
-      // Unfiltered, sequence numbers follow each other: a jump is what the
-      // history evicted before this page read it.
-      if (!serverFilters && events.length && events[0].seq > cursor + 1 && cursor > 0) {
-        this.gap(events[0].seq - cursor - 1, 'evicted', false);
-      }
-      for (const e of events) if (keep(e)) this.event(e);
-      cursor = page.next_after ?? (events.length ? events[events.length - 1].seq : cursor);
-      this.cursor = String(cursor);
-      post({ type: 'inflight', pid: this.pid, calls: page.in_flight ?? [], at: Date.now() });
-      if (!page.alive && !events.length) {
-        this.note(`pid ${this.pid} exited; every call was read`);
-        this.state('exited');
-        return 'stop';
-      }
-      if (events.length < POLL_LIMIT) await sleep(POLL_IDLE_MS, this.abort.signal);
-      if (this.closed) return 'stop';
-    }
-  }
-
-  // ---- what both hand over ----
+  // ---- what the stream hands over ----
 
   event(e) {
     push({
@@ -409,31 +338,25 @@ class Source {
     });
     let t = this.tally.get(e.syscall);
     if (!t) {
-      t = { calls: 0, errors: 0, time: 0, timed: 0, max: 0, hist: new Uint32Array(BUCKETS) };
+      t = { calls: 0, hist: new Uint32Array(BUCKETS) };
       this.tally.set(e.syscall, t);
     }
     t.calls++;
-    if (e.errno) t.errors++;
     const d = e.duration_ns;
-    if (d !== null && d !== undefined) {
-      t.timed++;
-      t.time += d;
-      if (d > t.max) t.max = d;
-      t.hist[bucketOf(d)]++;
-    }
+    if (d !== null && d !== undefined) t.hist[bucketOf(d)]++;
     this.tallyDirty = true;
   }
 
   /** Calls missing here: `dropped` by the kernel, or `evicted` from the history unread. */
-  gap(count, reason, approx) {
-    if (count > 0) push({ k: 'gap', pid: this.pid, count, reason, approx });
+  gap(count, reason) {
+    if (count > 0) push({ k: 'gap', pid: this.pid, count, reason });
   }
 
   postTally() {
     if (!this.tallyDirty || this.closed) return;
     this.tallyDirty = false;
     const rows = [];
-    for (const [syscall, t] of this.tally) rows.push({ syscall, ...t, hist: t.hist.slice() });
+    for (const [syscall, t] of this.tally) rows.push({ syscall, calls: t.calls, hist: t.hist.slice() });
     post({ type: 'tally', gen, pid: this.pid, rows });
   }
 }

@@ -1,9 +1,9 @@
-// strace -c's table for a chosen process: from the daemon's summary
-// endpoint when it has one (over the whole retained history, with its
-// percentiles), else from the calls this page received. Sortable; a small
-// latency histogram per syscall from the calls this page received.
+// strace -c's table for a chosen process, from the daemon's summary (over
+// its whole retained history, with the filters and percentiles), sortable;
+// a small latency histogram per syscall from the calls this page received
+// (the worker's tallies).
 import { filterParams } from './api.js';
-import { $, bucketLow, copyText, count, duration, el, percentile } from './util.js';
+import { $, bucketLow, copyText, count, duration, el } from './util.js';
 
 /** Histogram bars: one a power of two, from 2^FIRST ns (~1 µs) to 2^LAST ns (~1 s) and more. */
 const FIRST = 10;
@@ -58,7 +58,6 @@ export class Summary {
 
   setTally(pid, rows) {
     this.tallies.set(pid, new Map(rows.map((r) => [r.syscall, r])));
-    if (pid === this.pid && this.visible() && !this.api.caps.summary) this.draw();
   }
 
   async refresh() {
@@ -66,68 +65,36 @@ export class Summary {
       this.draw();
       return;
     }
-    if (this.api.caps.summary) {
-      try {
-        const { body } = await this.api.json('GET', `/v1/processes/${this.pid}/summary?${filterParams(this.filters)}`);
-        this.server = body;
-        this.error = null;
-      } catch (e) {
-        this.server = null;
-        this.error = e.message;
-      }
+    try {
+      const { body } = await this.api.json('GET', `/v1/processes/${this.pid}/summary?${filterParams(this.filters)}`);
+      this.server = body;
+      this.error = null;
+    } catch (e) {
+      this.server = null;
+      this.error = e.message;
     }
     this.draw();
   }
 
-  /** The table's rows, whichever the source. */
+  /** The table's rows, from the daemon's summary (none until it answers). */
   rows() {
-    const tally = this.tallies.get(this.pid) ?? new Map();
-    const hist = (name) => tally.get(name)?.hist ?? null;
-    if (this.server) {
-      const s = this.server;
-      const row = (r) => ({
-        syscall: r.syscall,
-        calls: r.calls,
-        errors: r.errors,
-        seconds: r.time_ns / 1e9,
-        percent: r.percent_time,
-        usecs: r.usecs_per_call,
-        p50: r.latency_ns?.p50 ?? null,
-        p95: r.latency_ns?.p95 ?? null,
-        p99: r.latency_ns?.p99 ?? null,
-        max: r.latency_ns?.max ?? null,
-        hist: hist(r.syscall),
-      });
-      return { rows: s.syscalls.map(row), total: row(s.total) };
-    }
-    let time = 0;
-    for (const t of tally.values()) time += t.time;
-    const rows = [...tally.entries()].map(([syscall, t]) => ({
-      syscall,
-      calls: t.calls,
-      errors: t.errors,
-      seconds: t.time / 1e9,
-      percent: time ? (100 * t.time) / time : 0,
-      usecs: t.calls ? Math.round(t.time / t.calls / 1000) : 0,
-      p50: percentile(t.hist, t.timed, 50),
-      p95: percentile(t.hist, t.timed, 95),
-      p99: percentile(t.hist, t.timed, 99),
-      max: t.timed ? t.max : null,
-      hist: t.hist,
-    }));
-    const calls = rows.reduce((a, r) => a + r.calls, 0);
-    const total = {
-      syscall: 'total',
-      calls,
-      errors: rows.reduce((a, r) => a + r.errors, 0),
-      seconds: time / 1e9,
-      percent: 100,
-      usecs: calls ? Math.round(time / calls / 1000) : 0,
-      p50: null, p95: null, p99: null,
-      max: rows.reduce((a, r) => Math.max(a, r.max ?? 0), 0) || null,
-      hist: null,
-    };
-    return { rows, total };
+    const tally = this.tallies.get(this.pid);
+    const s = this.server;
+    if (!s) return { rows: [], total: null };
+    const row = (r) => ({
+      syscall: r.syscall,
+      calls: r.calls,
+      errors: r.errors,
+      seconds: r.time_ns / 1e9,
+      percent: r.percent_time,
+      usecs: r.usecs_per_call,
+      p50: r.latency_ns?.p50 ?? null,
+      p95: r.latency_ns?.p95 ?? null,
+      p99: r.latency_ns?.p99 ?? null,
+      max: r.latency_ns?.max ?? null,
+      hist: tally?.get(r.syscall)?.hist ?? null,
+    });
+    return { rows: s.syscalls.map(row), total: { ...row(s.total), hist: null } };
   }
 
   draw() {
@@ -148,21 +115,18 @@ export class Summary {
       return (x < y ? -1 : x > y ? 1 : 0) * dir || a.syscall.localeCompare(b.syscall);
     });
     body.replaceChildren(...rows.map((r) => this.row(r)));
-    foot.replaceChildren(this.row(total));
+    foot.replaceChildren(...(total ? [this.row(total)] : []));
     for (const th of document.querySelectorAll('#sum-table th[data-sort]')) {
       th.ariaSort = th.dataset.sort === key ? (dir > 0 ? 'ascending' : 'descending') : 'none';
     }
     const received = [...(this.tallies.get(this.pid)?.values() ?? [])].reduce((a, t) => a + t.calls, 0);
     if (this.server) {
       const s = this.server;
-      where.textContent = `The daemon's summary of pid ${this.pid}: calls ${count(s.first_seq)}–${count(s.last_seq)} of its history`
+      where.textContent = `pid ${this.pid}: calls ${count(s.first_seq)}–${count(s.last_seq)} of the daemon's history`
         + `${s.missed ? ` (${count(s.missed)} evicted while read)` : ''}; histograms of the ${count(received)} calls this page received.`;
     } else {
-      where.textContent = this.error
-        ? `The daemon's summary failed (${this.error}); from the ${count(received)} calls this page received.`
-        : `From the ${count(received)} calls of pid ${this.pid} this page received since it opened it (this daemon has no summary endpoint).`;
+      where.textContent = this.error ? `The daemon's summary failed: ${this.error}` : 'Asking the daemon…';
     }
-    $('#summary').dataset.source = this.server ? 'daemon' : 'page';
   }
 
   row(r) {
@@ -184,20 +148,11 @@ export class Summary {
     );
   }
 
-  /** The table as strace -c prints it (the daemon's own text when it has one). */
+  /** The table as strace -c prints it, with its percentiles: the daemon's own text. */
   async copy() {
     if (this.pid === null) return;
-    if (this.api.caps.summary) {
-      const res = await this.api.fetch('GET', `/v1/processes/${this.pid}/summary?${filterParams(this.filters)}&format=text&latency=true`);
-      if (res.ok) return copyText(await res.text());
-    }
-    const { rows, total } = this.rows();
-    rows.sort((a, b) => b.seconds - a.seconds);
-    const line = (r) => `${r.percent.toFixed(2).padStart(6)} ${r.seconds.toFixed(6).padStart(11)} ${String(r.usecs).padStart(11)} `
-      + `${String(r.calls).padStart(9)} ${(r.errors ? String(r.errors) : '').padStart(9)} ${r.syscall}`;
-    const rule = '------ ----------- ----------- --------- --------- ----------------';
-    const text = ['% time     seconds  usecs/call     calls    errors syscall', rule, ...rows.map(line), rule, line(total)].join('\n');
-    return copyText(`${text}\n`);
+    const res = await this.api.fetch('GET', `/v1/processes/${this.pid}/summary?${filterParams(this.filters)}&format=text&latency=true`);
+    if (res.ok) await copyText(await res.text());
   }
 }
 

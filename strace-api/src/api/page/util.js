@@ -27,11 +27,6 @@ export function duration(ns) {
   return `${(ns / 1e9).toFixed(2)} s`;
 }
 
-/** strace -T's form: "<0.000012>". */
-export function straceDuration(ns) {
-  return ns === null || ns === undefined ? '' : `<${(ns / 1e9).toFixed(6)}>`;
-}
-
 export function bytes(n) {
   if (n === null || n === undefined) return '?';
   if (n < 1024) return `${n} B`;
@@ -64,18 +59,6 @@ export function bucketOf(ns) {
 }
 export function bucketLow(i) {
   return 2 ** (i / 4);
-}
-
-/** The p-th percentile (0–100) of a bucket histogram: its bucket's upper edge. */
-export function percentile(hist, total, p) {
-  if (!total) return null;
-  const want = Math.ceil((total * p) / 100);
-  let seen = 0;
-  for (let i = 0; i < hist.length; i++) {
-    seen += hist[i];
-    if (seen >= want) return Math.round(bucketLow(i + 1));
-  }
-  return Math.round(bucketLow(hist.length));
 }
 
 /** Writes text to the clipboard, or shows it in a dialog to copy by hand. */
