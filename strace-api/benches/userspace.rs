@@ -68,6 +68,7 @@ fn tracer(limits: Limits) -> Tracer {
         retention: Duration::from_secs(600),
         durations: true,
         ring_bytes: 8 << 20,
+        fd_paths: false,
         max_exited: 10_000,
     };
     Tracer::new(Box::new(FakeKernel::default()), config)

@@ -99,9 +99,24 @@ pub struct Config {
     pub watch_all: bool,
 
     /// Bytes of read/write/send/recv buffers to copy and show (0: none; they
-    /// may hold secrets). At most 256.
+    /// may hold secrets). At most 256. Also the longest string (argv entries,
+    /// but not paths) and array shown, as strace's `-s`.
     #[arg(long, env = "STRACE_API_CAPTURE_BYTES", default_value_t = 0)]
     pub capture_bytes: u32,
+
+    /// Copy and show the structs calls read and fill (stat, sigaction,
+    /// rlimit, pollfd arrays, …) and the counts strace prints (a directory's
+    /// entries, the environment's variables). `false` shows their addresses
+    /// and saves the copies.
+    #[arg(long, env = "STRACE_API_CAPTURE_STRUCTS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
+    pub capture_structs: bool,
+
+    /// Show the path of every fd, as `strace -y` (`read(3</etc/hosts>, …)`),
+    /// for watches that do not say (`PUT /v1/watch/{pid}?fd_paths=`). Each
+    /// such process's fd table is kept from the calls it makes and read from
+    /// /proc when its watch begins.
+    #[arg(long, env = "STRACE_API_FD_PATHS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
+    pub fd_paths: bool,
 
     /// Time each call (its duration, as `strace -T`). `false` saves one clock
     /// read a traced call (20–30 ns on the benchmark machine): events then carry

@@ -43,9 +43,11 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         max_threads: config.max_threads,
         watch_all: config.watch_all,
         capture_bytes: config.capture_bytes,
+        capture_structs: config.capture_structs,
         durations: config.durations,
         entry_hook: config.entry_hook,
     };
+    crate::syscall::set_string_limit(config.capture_bytes as usize);
     let (probe, streams) = Probe::load(settings)?;
     after_load();
     // After the load: a user who may not load the probe hears that first.
@@ -63,6 +65,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             retention: Duration::from_secs(config.retain_exited_secs),
             durations: config.durations,
             ring_bytes: config.ring_bytes.into(),
+            fd_paths: config.fd_paths,
             max_exited: config.max_exited,
         },
     );

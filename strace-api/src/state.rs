@@ -3,7 +3,8 @@
 //! again and a dashboard does not go blind. Written when they change (looked
 //! at every second) and at shutdown, atomically (a new file renamed over the
 //! old); read at start, where a watch is taken up again only if its process
-//! is the same one (pid and start time).
+//! is the same one (pid and start time), with its children, kernel-side
+//! filter and fd paths as they were.
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -13,8 +14,9 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
+    filter::SyscallSet,
     procs,
-    tracer::{AskedFor, Tracer, Watched},
+    tracer::{AskedFor, Tracer, WatchFilter, WatchOptions, Watched},
 };
 
 #[derive(Serialize, Deserialize)]
@@ -73,7 +75,21 @@ pub fn restore(tracer: &Tracer, path: &Path) -> Restored {
             r.gone += 1;
             continue;
         }
-        match tracer.watch(a.pid, a.children) {
+        let filter = match a.syscalls.as_deref().map(SyscallSet::parse).transpose() {
+            Ok(set) => set.map(|set| {
+                set.kernel_filter().map(|bits| WatchFilter { spec: a.syscalls.clone().unwrap_or_default(), bits })
+            }),
+            Err(e) => {
+                tracing::warn!(
+                    pid = a.pid,
+                    "its saved filter {:?} no longer parses ({e}); watched without it",
+                    a.syscalls
+                );
+                Some(None)
+            }
+        };
+        let options = WatchOptions { filter, fd_paths: Some(a.fd_paths) };
+        match tracer.watch_with(a.pid, a.children, options) {
             Ok(Watched::New | Watched::Already) => r.watched += 1,
             Ok(Watched::Exited) => r.gone += 1,
             Err(e) => {
@@ -125,9 +141,22 @@ mod tests {
     #[test]
     fn the_state_reads_back_and_a_missing_file_is_no_watch() {
         let path = std::env::temp_dir().join(format!("strace-api-state-{}", std::process::id()));
-        let watches = vec![AskedFor { pid: 7, start_ticks: 99, children: true }];
+        let watches = vec![
+            AskedFor { pid: 7, start_ticks: 99, children: true, syscalls: None, fd_paths: false },
+            AskedFor {
+                pid: 8,
+                start_ticks: 9,
+                children: false,
+                syscalls: Some("%file,connect".into()),
+                fd_paths: true,
+            },
+        ];
         write(&path, &watches).unwrap();
         assert_eq!(read(&path).unwrap(), watches);
+        // A file written before filters and fd paths were kept.
+        std::fs::write(&path, br#"{"version": 1, "watches": [{"pid": 7, "start_ticks": 99, "children": true}]}"#)
+            .unwrap();
+        assert_eq!(read(&path).unwrap(), watches[..1]);
         std::fs::write(&path, b"{\"version\": 9, \"watches\": []}").unwrap();
         assert!(read(&path).unwrap_err().to_string().contains("version"));
         std::fs::write(&path, b"nonsense").unwrap();
@@ -143,14 +172,26 @@ mod tests {
         let parent = std::os::unix::process::parent_id();
         let start = procs::process(parent).unwrap();
         let path = std::env::temp_dir().join(format!("strace-api-state-r-{}", std::process::id()));
+        let asked = |start_ticks, children, syscalls: Option<&str>| AskedFor {
+            pid: parent,
+            start_ticks,
+            children,
+            syscalls: syscalls.map(String::from),
+            fd_paths: false,
+        };
         let watches = vec![
-            AskedFor { pid: parent, start_ticks: start, children: false },
-            AskedFor { pid: parent, start_ticks: start + 1, children: false },
-            AskedFor { pid: i32::MAX as u32, start_ticks: 1, children: true },
+            asked(start, false, Some("%file,connect")),
+            asked(start + 1, false, None),
+            AskedFor { pid: i32::MAX as u32, ..asked(1, true, None) },
         ];
         write(&path, &watches).unwrap();
         assert_eq!(restore(&t, &path), Restored { watched: 1, gone: 2, failed: 0 });
-        assert_eq!(t.asked_for(), vec![AskedFor { pid: parent, start_ticks: start, children: false }]);
+        // With its filter, as it was.
+        assert_eq!(t.asked_for(), vec![asked(start, false, Some("%file,connect"))]);
+        // A filter that no longer parses: watched without one.
+        write(&path, &[asked(start, true, Some("nosuchcall"))]).unwrap();
+        assert_eq!(restore(&t, &path), Restored { watched: 1, gone: 0, failed: 0 });
+        assert_eq!(t.asked_for(), vec![asked(start, true, None)]);
         std::fs::remove_file(&path).unwrap();
     }
 }

@@ -286,6 +286,7 @@ impl Drop for KillOnDrop {
 }
 
 /// A watch someone asked for survives the daemon's restart (`--state-file`),
+/// with its filter and fd paths,
 /// even a SIGKILL, which leaves none of its programs in the kernel.
 #[test]
 fn watches_survive_a_restart_and_sigkill_leaves_nothing_in_the_kernel() {
@@ -293,7 +294,8 @@ fn watches_survive_a_restart_and_sigkill_leaves_nothing_in_the_kernel() {
     let _ = std::fs::remove_file(&state);
     let d = daemon!("--state-file", state.to_str().unwrap());
     let mut w = Workload::new(&["getppid", "getppid"]);
-    d.watch(w.pid);
+    let (status, body) = d.put(&format!("/v1/watch/{}?syscalls=getppid,%25process&fd_paths=true", w.pid));
+    assert_eq!(status, 201, "{body}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains(&format!("\"pid\":{}", w.pid))) {
         assert!(std::time::Instant::now() < deadline, "the state file never listed the watch");
@@ -319,6 +321,8 @@ fn watches_survive_a_restart_and_sigkill_leaves_nothing_in_the_kernel() {
     d.wait_log("watches taken up again", Duration::from_secs(10));
     let c = d.counters(w.pid);
     assert_eq!((c["origin"].as_str(), c["alive"].as_bool()), (Some("requested"), Some(true)), "{c}");
+    // As it was asked for: its kernel-side filter and fd paths too.
+    assert_eq!((c["syscalls"].as_str(), c["fd_paths"].as_bool()), (Some("getppid,%process"), Some(true)), "{c}");
     w.go();
     d.wait_events(w.pid, Duration::from_secs(10), |e| e.iter().filter(|x| x["syscall"] == "getppid").count() == 2);
     let _ = std::fs::remove_file(&state);

@@ -6,7 +6,7 @@ mod support;
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use support::{Daemon, Workload, in_ci};
+use support::{Daemon, Workload, in_ci, sse::Stream};
 
 /// `curl` run as the unprivileged user `nobody` (65534): (status, body).
 fn curl_as_nobody(args: &[&str]) -> (u16, String) {
@@ -113,8 +113,10 @@ fn a_read_only_token_reads_but_does_not_watch() {
 }
 
 /// `--redact`: a secret in a path and a command line is masked wherever it
-/// leaves the daemon: strace lines (legacy and events), decoded JSON, the
-/// watch list's command line and name, and the processes list.
+/// leaves the daemon: strace lines (legacy, events, the stream's), decoded
+/// JSON (events and stream), the watch list's command line and name, the
+/// processes list, and /metrics' `comm` label. (The NATS export's events
+/// are the API's JSON, written by the same code.)
 #[test]
 fn redacted_strings_never_leave_the_daemon() {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("redact-{}", std::process::id()));
@@ -130,12 +132,35 @@ fn redacted_strings_never_leave_the_daemon() {
     // The child (sleep, run by the secret's name) is watched as a child.
     let child = d.wait_counters_of_child(w.pid, Duration::from_secs(10));
     let events = d.wait_events(child, Duration::from_secs(10), |e| e.iter().any(|x| x["syscall"] == "execve"));
+    // The stream from the start: its JSON events, then its strace lines.
+    let bearer = format!("Bearer {}", d.token.clone().unwrap_or_default());
+    let headers = [("authorization", bearer.as_str()), ("accept", "text/event-stream")];
+    let mut stream = Stream::open(&d.base, &format!("/v1/processes/{child}/events/stream?after=0"), &headers);
+    let mut frames = vec![];
+    while let Some(f) = stream.frame() {
+        let end = f.event.as_deref() == Some("end");
+        frames.push(f.data);
+        if end || frames.len() > 10_000 {
+            break;
+        }
+    }
+    assert!(frames.iter().any(|f| f.contains("execve")), "the stream sent the execve: {frames:?}");
+    let text_headers = [("authorization", bearer.as_str())];
+    let mut text =
+        Stream::open(&d.base, &format!("/v1/processes/{child}/events/stream?after=0&format=text"), &text_headers);
+    let lines = text.lines(10_000).join("\n");
+    assert!(lines.contains("execve("), "{lines}");
     let everything = [
         serde_json::to_string(&events).unwrap(),
         d.get(&format!("/strace/{child}/50?wait_ms=0")).1.to_string(),
+        d.get(&format!("/v1/processes/{child}/events?format=text")).1.to_string(),
         d.get("/v1/watch").1.to_string(),
         d.get(&format!("/v1/processes/{child}")).1.to_string(),
         d.get("/v1/processes").1.to_string(),
+        frames.join("\n"),
+        lines,
+        // The process's name (the secret's, cut to 15 bytes) is a label.
+        d.get("/metrics").1.to_string(),
     ];
     for (i, text) in everything.iter().enumerate() {
         assert!(!text.contains("hunter2"), "output {i} leaks the secret: {text}");

@@ -416,6 +416,7 @@ fn ingest_only(n: u64) -> Result<()> {
         retention: Duration::from_secs(600),
         durations: true,
         ring_bytes: 8 << 20,
+        fd_paths: false,
         max_exited: 10_000,
     };
     let tracer = Tracer::new(Box::new(FakeKernel::default()), config);

@@ -37,8 +37,8 @@ pub const HEADER_BYTES: usize = core::mem::size_of::<BatchHeader>();
 /// to can be masked with `FLUSH_AT - 1`).
 pub const FLUSH_AT: usize = 4096;
 /// The per-CPU buffer: room for `FLUSH_AT` bytes plus the largest record
-/// (a capture record, below MAX_CAPTURE_BYTES, with up to MAX_STRING bytes of slack
-/// for a copy in progress). A power of two, for the same reason.
+/// (a capture record, below MAX_CAPTURE_BYTES, with up to MAX_ONE_COPY bytes of
+/// slack for a copy in progress). A power of two, for the same reason.
 pub const BATCH_BYTES: usize = 8192;
 
 /// Bytes of a CPU's whole buffer as the kernel lays it out (strace-ebpf's
@@ -121,7 +121,7 @@ const _: () = assert!(HEADER_BYTES == 16);
 const _: () = assert!(SyscallRecord::SIZE.is_multiple_of(8));
 const _: () = assert!(FLUSH_AT.is_power_of_two() && BATCH_BYTES.is_power_of_two());
 const _: () = assert!(
-    FLUSH_AT + crate::capture::MAX_CAPTURE_BYTES + crate::capture::CAPTURE_ITEM_BYTES + crate::capture::MAX_STRING
+    FLUSH_AT + crate::capture::MAX_CAPTURE_BYTES + crate::capture::CAPTURE_ITEM_BYTES + crate::capture::MAX_ONE_COPY
         <= BATCH_BYTES
 );
 

@@ -28,19 +28,41 @@ pub const BUFFER_BYTES: &str = "BUFFER_BYTES";
 
 /// Longest string (path) copied, NUL included; longer ones are truncated.
 pub const MAX_STRING: usize = 256;
-/// argv entries copied from `execve`, and bytes of each.
-pub const MAX_ARGV: usize = 6;
-pub const MAX_ARGV_STRING: usize = 128;
+/// argv entries copied from `execve`, and bytes of each (NUL included): a
+/// longer one is cut, and so is one the record has no more room for.
+pub const MAX_ARGV: usize = 16;
+pub const MAX_ARGV_STRING: usize = 1024;
 /// Longest socket address copied.
 pub const MAX_SOCKADDR: usize = 128;
 /// Largest `BUFFER_BYTES`.
 pub const MAX_BUFFER: usize = 256;
+/// Longest struct or array a [`CopySpec`] copies.
+pub const MAX_COPY: usize = 512;
+/// The longest single copy of any kind: the slack a batch keeps after a
+/// capture record's last item (strace_common::batch::BATCH_BYTES).
+pub const MAX_ONE_COPY: usize = max(max(MAX_STRING, MAX_ARGV_STRING), max(MAX_COPY, max(MAX_SOCKADDR, MAX_BUFFER)));
+/// Copy descriptors per syscall.
+pub const COPIES: usize = 4;
+/// A [`CopySpec::COUNT_POINTERS`] walk reads this many pointers at a time,
+/// at most [`MAX_POINTER_CHUNKS`] times.
+pub const POINTER_CHUNK: usize = 4;
+pub const MAX_POINTER_CHUNKS: usize = 128;
+/// A [`CopySpec::COUNT_RECORDS`] walk counts at most this many records.
+pub const MAX_RECORDS: usize = 1024;
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b { a } else { b }
+}
 
 /// Argument positions are stored plus one, so 0 means "none". Aligned so
-/// the kernel reads a table entry in two loads, not sixteen.
+/// the kernel reads the entry's first word (`when`) in one load.
 #[repr(C, align(8))]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CaptureSpec {
+    /// What there is to do: [`CaptureSpec::AT_ENTRY`], [`CaptureSpec::AT_EXIT`]
+    /// (0: nothing). Derived from the rest by [`CaptureSpec::sealed`]: the
+    /// one byte a call that captures nothing costs.
+    pub when: u8,
     /// Bit i: argument i is a string, copied at entry.
     pub strings: u8,
     /// Argument holding an argv array (`char *const *`), copied at entry.
@@ -60,12 +82,109 @@ pub struct CaptureSpec {
     /// Argument holding data the kernel fills (length: the return value),
     /// copied at exit (only with BUFFER_BYTES > 0).
     pub buf_out: u8,
-    pub _pad: [u8; 7],
+    pub _pad: [u8; 6],
+    /// Structs, arrays and counts: what a call reads at entry or writes at
+    /// exit, as the decode table names them (unused slots have `arg` 0).
+    pub copies: [CopySpec; COPIES],
+}
+
+/// One copy of argument memory besides strings, addresses and buffers: `len`
+/// bytes at the pointer in argument `arg` (plus `offset`), at entry or at
+/// exit, where `len` is `elem` times a count from a fixed 1, an argument,
+/// the return value or the `u32` a pointer argument points at, at most
+/// `max` bytes; or a count of what is there (pointers up to a NULL,
+/// self-sized records). Optionally only when another argument holds one of
+/// a set of values (a command). The item it makes has kind
+/// [`CaptureItem::COPY`], `arg`, and `index` 0 at entry, 1 at exit.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopySpec {
+    /// The argument whose pointer is copied from, plus one (0: unused), or
+    /// [`CopySpec::STACK`].
+    pub arg: u8,
+    /// [`CopySpec::AT_EXIT`] and an operation (`BYTES` when none is set).
+    pub flags: u8,
+    /// Where the count of `elem`s comes from: [`CopySpec::ONE`], an
+    /// argument's value ([`CopySpec::arg_value`]), the return value
+    /// ([`CopySpec::RETURN`]), or the u32 an argument points at
+    /// ([`CopySpec::pointed_u32`]).
+    pub count: u8,
+    /// The argument a condition tests, plus one (0: always copied).
+    pub cond_arg: u8,
+    /// Bytes of one element (COUNT_RECORDS: the offset of the u16 length
+    /// in each record).
+    pub elem: u16,
+    /// At most this many bytes are copied (COUNT_*: walked); copies at most
+    /// MAX_COPY.
+    pub max: u16,
+    /// The condition: with `v = (args[cond_arg] as u32 & cond_mask) - cond_base`,
+    /// copied only when `v < 64` and bit `v` of `cond_set` is set.
+    pub cond_mask: u32,
+    pub cond_base: u16,
+    /// Added to the pointer (the place of a field in the stack's frame).
+    pub offset: u16,
+    pub cond_set: u64,
+}
+
+impl CopySpec {
+    /// Copied at exit (else at entry). At exit only after a call that succeeded.
+    pub const AT_EXIT: u8 = 1;
+    /// Count the non-NULL pointers of a NULL-terminated array (`envp`):
+    /// the item holds the count as a u32, flagged MORE if `max / 8`
+    /// pointers were read without a NULL.
+    pub const COUNT_POINTERS: u8 = 2;
+    /// Count the records of a buffer of `count` bytes each of which starts
+    /// its own length as a u16 at offset `elem` (`getdents64`): the item
+    /// holds the count as a u32, flagged MORE if the walk stopped early.
+    pub const COUNT_RECORDS: u8 = 4;
+    /// The inode numbers of new fds (`socket:[1234]`, `pipe:[1234]`): of
+    /// the fd the call returned (`arg` RETURNED_FD), or of the two in the
+    /// int[2] argument `arg` points at (`pipe2`, `socketpair`). At exit. The
+    /// item ([`CaptureItem::INODES`]) holds a u64 per fd (0: unknown).
+    pub const FD_INODES: u8 = 8;
+
+    /// `arg`: the pointer is the stack pointer at entry (rt_sigreturn's
+    /// signal frame); not copied when the call is seen only at its exit.
+    pub const STACK: u8 = 7;
+
+    /// `arg` of an FD_INODES copy: the fd the call returned.
+    pub const RETURNED_FD: u8 = 8;
+
+    /// The count is one: `elem` bytes.
+    pub const ONE: u8 = 0;
+    /// The count is the return value.
+    pub const RETURN: u8 = 7;
+
+    /// The count is argument `i`'s value.
+    pub const fn arg_value(i: u8) -> u8 {
+        1 + i
+    }
+    /// The count is the u32 argument `i` points at, read when the copy is made.
+    pub const fn pointed_u32(i: u8) -> u8 {
+        8 + i
+    }
+
+    pub fn at_exit(&self) -> bool {
+        self.flags & CopySpec::AT_EXIT != 0
+    }
+
+    /// Whether the condition holds for these arguments.
+    #[inline(always)]
+    pub fn holds(&self, cond: u64) -> bool {
+        let v = (cond as u32 & self.cond_mask).wrapping_sub(self.cond_base as u32);
+        v < 64 && (self.cond_set >> v) & 1 != 0
+    }
 }
 
 impl CaptureSpec {
+    /// [`CaptureSpec::when`]: something is copied at entry.
+    pub const AT_ENTRY: u8 = 1;
+    /// [`CaptureSpec::when`]: something is copied at exit.
+    pub const AT_EXIT: u8 = 2;
+
     /// Nothing to copy.
     pub const NONE: CaptureSpec = CaptureSpec {
+        when: 0,
         strings: 0,
         argv: 0,
         addr_in: 0,
@@ -75,20 +194,56 @@ impl CaptureSpec {
         buf_in: 0,
         buf_in_len: 0,
         buf_out: 0,
-        _pad: [0; 7],
+        _pad: [0; 6],
+        copies: [CopySpec {
+            arg: 0,
+            flags: 0,
+            count: 0,
+            cond_arg: 0,
+            elem: 0,
+            max: 0,
+            cond_mask: 0,
+            cond_base: 0,
+            offset: 0,
+            cond_set: 0,
+        }; COPIES],
     };
 
     pub fn at_entry(&self) -> bool {
-        self.strings != 0 || self.argv != 0 || self.addr_in != 0 || self.buf_in != 0
+        self.when & CaptureSpec::AT_ENTRY != 0
     }
     pub fn at_exit(&self) -> bool {
-        self.addr_out != 0 || self.buf_out != 0
+        self.when & CaptureSpec::AT_EXIT != 0
+    }
+
+    /// The same with `when` set from what it copies.
+    pub fn sealed(self) -> CaptureSpec {
+        let used = |c: &&CopySpec| c.arg != 0;
+        // (An FD_INODES copy is at exit: the fds are new then.)
+        let entry = self.strings != 0
+            || self.argv != 0
+            || self.addr_in != 0
+            || self.buf_in != 0
+            || self.copies.iter().filter(used).any(|c| !c.at_exit());
+        let exit = self.addr_out != 0 || self.buf_out != 0 || self.copies.iter().filter(used).any(|c| c.at_exit());
+        let when = if entry { CaptureSpec::AT_ENTRY } else { 0 } | if exit { CaptureSpec::AT_EXIT } else { 0 };
+        CaptureSpec { when, ..self }
     }
 
     /// The same without the data buffers, for a kernel told to copy none:
     /// a read or write then leaves its hooks without setting up a copy.
     pub fn without_buffers(self) -> CaptureSpec {
-        CaptureSpec { buf_in: 0, buf_in_len: 0, buf_out: 0, ..self }
+        CaptureSpec { buf_in: 0, buf_in_len: 0, buf_out: 0, ..self }.sealed()
+    }
+
+    /// The same without the struct copies and counts (`--capture-structs false`).
+    pub fn without_copies(self) -> CaptureSpec {
+        CaptureSpec { copies: CaptureSpec::NONE.copies, ..self }.sealed()
+    }
+
+    /// Whether it copies nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.sealed().when == 0
     }
 }
 
@@ -142,6 +297,14 @@ impl CaptureItem {
     pub const ARGV: u8 = 2;
     pub const SOCKADDR: u8 = 3;
     pub const BYTES: u8 = 4;
+    /// A [`CopySpec`]'s copy (`index`: 0 at entry, 1 at exit).
+    pub const COPY: u8 = 5;
+    /// Made in userspace: the path an fd argument had at the call
+    /// (`--fd-paths`); `arg` [`RETURNED`] is the returned fd, `index` an
+    /// fd's position in an array (`pipe2`'s pair).
+    pub const FD_PATH: u8 = 6;
+    /// A [`CopySpec::FD_INODES`] copy (`arg` [`RETURNED`] for a returned fd).
+    pub const INODES: u8 = 7;
 
     /// The data went on beyond what was copied.
     pub const TRUNCATED: u8 = 1;
@@ -150,6 +313,9 @@ impl CaptureItem {
     /// (argv) more entries follow than were copied.
     pub const MORE: u8 = 4;
 }
+
+/// The `arg` of an FD_PATH item for the fd a call returned.
+pub const RETURNED: u8 = 6;
 
 /// Bytes an item takes in the record: its head and its payload rounded up to 8.
 pub const fn item_span(len: usize) -> usize {
@@ -227,6 +393,12 @@ pub fn build(items: &[(u8, u8, u8, u8, &[u8])]) -> alloc::vec::Vec<u8> {
 
 // No padding: `build` and the kernel's writer expose every byte.
 const _: () = assert!(CAPTURE_ITEM_BYTES == 8 && CAPTURE_HEADER_BYTES == 32);
+// The kernel reads `when` as the first byte of the entry, each copy as 24.
+const _: () = assert!(core::mem::size_of::<CopySpec>() == 24);
+const _: () = assert!(core::mem::size_of::<CaptureSpec>() == 16 + 24 * COPIES);
+// Item lengths are masked with 0x7ff in the writer.
+const _: () = assert!(MAX_ONE_COPY < 0x800 && MAX_CAPTURE_BYTES <= 0x800);
+const _: () = assert!(POINTER_CHUNK * 8 <= MAX_COPY);
 
 #[cfg(feature = "user")]
 mod pod {

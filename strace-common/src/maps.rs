@@ -76,6 +76,11 @@ pub mod globals {
     /// Byte offsets of `pid` and `tgid` in `struct task_struct`, from the kernel's BTF.
     pub const TASK_PID_OFFSET: &str = "TASK_PID_OFFSET";
     pub const TASK_TGID_OFFSET: &str = "TASK_TGID_OFFSET";
+    /// Byte offsets, from the kernel's BTF, of what leads from a task to an
+    /// fd's inode number: `task_struct.files`, `files_struct.fdt`,
+    /// `fdtable.max_fds`, `fdtable.fd`, `file.f_inode`, `inode.i_ino` (a
+    /// `[u32; 6]`; zeros when the BTF lacks one: no inode is read).
+    pub const FD_INODE_OFFSETS: &str = "FD_INODE_OFFSETS";
     /// 1: read the clock at entry too, for durations; 0: at exit only.
     pub const DURATIONS: &str = "DURATIONS";
     /// execve and execveat: with the entry hook off, their arguments are

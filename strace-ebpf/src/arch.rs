@@ -24,6 +24,8 @@ mod regs {
     pub fn args(w: &Window) -> [u64; 6] {
         [w.di, w.si, w.dx, w.r10, w.r8, w.r9]
     }
+    /// `sp` (offset 152).
+    pub const SP: usize = 152;
     /// `orig_ax` (offset 120): the call's number, kept to its exit. The
     /// argument registers are unchanged at exit too, but after a successful
     /// execve they are the new program's.
@@ -42,6 +44,8 @@ mod regs {
     #[derive(Clone, Copy)]
     pub struct Window([u64; 6]);
     pub const OFFSET: usize = 0;
+    /// `sp` (after x0..x30).
+    pub const SP: usize = 31 * 8;
     pub fn args(w: &Window) -> [u64; 6] {
         w.0
     }
@@ -73,4 +77,11 @@ pub fn syscall_args(regs: *const u8) -> [u64; 6] {
     // verifier checks each load against the struct and makes it fault-safe.
     let w = unsafe { core::ptr::read_volatile(regs.wrapping_add(regs::OFFSET) as *const regs::Window) };
     regs::args(&w)
+}
+
+/// The stack pointer in the `pt_regs` the `sys_enter` tracepoint passes.
+#[inline(always)]
+pub fn stack_pointer(regs: *const u8) -> u64 {
+    // SAFETY: as in `syscall_args`, a checked load from `struct pt_regs`.
+    unsafe { core::ptr::read_volatile(regs.wrapping_add(regs::SP) as *const u64) }
 }

@@ -64,6 +64,9 @@ pub static WAKE_BYTES: Global<u64> = Global::new(1);
 pub static TASK_PID_OFFSET: Global<u32> = Global::new(0);
 #[unsafe(no_mangle)]
 pub static TASK_TGID_OFFSET: Global<u32> = Global::new(0);
+/// See strace_common::maps::globals::FD_INODE_OFFSETS.
+#[unsafe(no_mangle)]
+pub static FD_INODE_OFFSETS: Global<[u32; 6]> = Global::new([0; 6]);
 /// 0: no clock read at entry (see SyscallRecord::NO_ENTER_TIME).
 #[unsafe(no_mangle)]
 pub static DURATIONS: Global<u32> = Global::new(1);

@@ -15,7 +15,7 @@ use super::{
     filters::{filter, filter_query},
     render,
     text::{self, Format},
-    view::{EventView, InFlightView},
+    view::{EventView, GapView, InFlightView},
     watch::rfc3339,
 };
 use crate::{
@@ -74,6 +74,12 @@ pub struct EventsPage {
     /// it may be past the last one returned). Page with `after` set to it.
     next_after: u64,
     events: Vec<EventView>,
+    /// Where calls are missing among those this page looked at (after
+    /// `after`, up to `next_after`), in order: `after` the event they
+    /// follow, `count`, `reason` (`dropped` by the kernel, or `evicted`
+    /// before this reader got there). Each gap is in one page: one after
+    /// the newest event shows once an event follows it.
+    gaps: Vec<GapView>,
     /// Calls in progress now, one per thread that is in one.
     in_flight: Vec<InFlightView>,
 }
@@ -107,7 +113,7 @@ pub async fn page(
     let clock = *tracer.clock();
     // Copy under the lock (with the cursor, so both are of one moment),
     // render outside it.
-    let (last_seq, (events, next_after)) = tracer
+    let (last_seq, (events, next_after), gaps) = tracer
         .read(pid, |log| {
             let page = if filter.is_everything() {
                 let events: Vec<_> = log.after(after, limit).collect();
@@ -116,12 +122,22 @@ pub async fn page(
             } else {
                 log.after_matching(after, limit, MAX_SCAN, |_, ev| filter.matches(ev))
             };
-            (log.stats().last_seq, page)
+            // The calls missing among those the page looked at.
+            let gaps = log.gaps_in(after, page.1);
+            (log.stats().last_seq, page, gaps)
         })
         .ok_or(WatchError::NotWatched(pid))?;
     if text {
         return render::text(events.len(), move || {
-            let lines: Vec<_> = events.iter().map(|(_, ev)| (ev.tid, syscall::line(ev, durations))).collect();
+            let mut lines = Vec::with_capacity(events.len() + gaps.len());
+            let mut gaps = gaps.iter().peekable();
+            for (seq, ev) in &events {
+                while let Some(g) = gaps.next_if(|g| g.after < *seq) {
+                    lines.push((0, text::gap_line(g)));
+                }
+                lines.push((ev.tid, syscall::line(ev, durations)));
+            }
+            lines.extend(gaps.map(|g| (0, text::gap_line(g))));
             text::lines(&lines)
         })
         .await;
@@ -137,6 +153,7 @@ pub async fn page(
         last_seq,
         next_after: next_after.max(after),
         events: events.iter().map(|(seq, ev)| EventView::new(pid, *seq, ev, &clock, durations)).collect(),
+        gaps: gaps.iter().map(|g| GapView::new(g, &clock)).collect(),
         in_flight: in_flight.iter().map(|ev| InFlightView::new(ev, &clock, now)).collect(),
     })
     .await

@@ -27,6 +27,9 @@ pub struct Health {
     malformed: u64,
     /// Captures (argument copies) that found no syscall record to go with.
     aux_unpaired: u64,
+    /// Fds shown without their path because their process's fd table was
+    /// full (`--fd-paths`).
+    fd_table_full: u64,
     kernel: Kernel,
     ring: Ring,
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
@@ -123,6 +126,7 @@ impl Health {
             late: t.late,
             malformed: t.malformed,
             aux_unpaired: t.capture_unpaired,
+            fd_table_full: t.fd_table_full,
             kernel: Kernel { ring_full, threads_full, watched_full, aux_lost: capture_lost, loss_unplaced },
             ring: Ring { size_bytes, peak_used_bytes },
             hooks_attached: t.hooks_attached,

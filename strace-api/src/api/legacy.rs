@@ -2,7 +2,9 @@
 //!
 //! Returns the last `n` syscalls of `pid` as `[{"data": "<strace line>"}]`,
 //! oldest first; the last of them are the calls its threads are in right now
-//! (`read(3, <unfinished ...>`). If `pid` is not watched yet this starts
+//! (`read(3, <unfinished ...>`); where calls are missing among them, a line
+//! says how many (`--- 12 calls missing here: … ---`, not counted in `n`).
+//! If `pid` is not watched yet this starts
 //! watching it and waits up to `wait_ms` (default 1000) for `n` events, then
 //! returns what it has.
 use std::{sync::Arc, time::Duration};
@@ -22,7 +24,7 @@ use super::{
     render,
     text::{self, Format},
 };
-use crate::{syscall, tracer::Tracer};
+use crate::{recorder::Gap, syscall, tracer::Tracer};
 
 pub const MAX_LINES: u64 = 10_000;
 pub const MAX_WAIT_MS: u64 = 30_000;
@@ -99,21 +101,32 @@ pub async fn last_lines(
     in_flight.truncate(n as usize);
     let completed = n as usize - in_flight.len();
     // Copy under the lock, render outside it.
-    let events: Vec<_> = tracer
-        .read(pid, |log| log.last(completed).map(|(_, ev)| ev).collect())
-        .ok_or_else(|| ApiError::conflict(format!("pid {pid} was unwatched by another request meanwhile")))?;
-    if text {
-        return render::text(events.len(), move || {
-            let mut lines: Vec<_> = events.iter().map(|ev| (ev.tid, syscall::line(ev, durations))).collect();
-            lines.extend(in_flight.iter().map(|call| (call.tid, syscall::unfinished(call))));
-            text::lines(&lines)
+    // And where calls are missing among them (a gap line in its place).
+    let (events, gaps): (Vec<_>, Vec<Gap>) = tracer
+        .read(pid, |log| {
+            let events: Vec<_> = log.last(completed).collect();
+            let gaps = match (events.first(), events.last()) {
+                (Some((first, _)), Some((last, _))) => log.gaps_in(first - 1, *last),
+                _ => vec![],
+            };
+            (events, gaps)
         })
-        .await;
-    }
-    render::json(events.len(), move || {
-        let mut lines: Vec<Line> = events.iter().map(|ev| Line { data: syscall::line(ev, durations) }).collect();
-        lines.extend(in_flight.iter().map(|call| Line { data: syscall::unfinished(call) }));
+        .ok_or_else(|| ApiError::conflict(format!("pid {pid} was unwatched by another request meanwhile")))?;
+    let count = events.len();
+    let lines = move || {
+        let mut lines = Vec::with_capacity(events.len() + gaps.len() + in_flight.len());
+        let mut gaps = gaps.iter().peekable();
+        for (seq, ev) in &events {
+            while let Some(g) = gaps.next_if(|g| g.after < *seq) {
+                lines.push((0, text::gap_line(g)));
+            }
+            lines.push((ev.tid, syscall::line(ev, durations)));
+        }
+        lines.extend(in_flight.iter().map(|call| (call.tid, syscall::unfinished(call))));
         lines
-    })
-    .await
+    };
+    if text {
+        return render::text(count, move || text::lines(&lines())).await;
+    }
+    render::json(count, move || lines().into_iter().map(|(_, data)| Line { data }).collect::<Vec<_>>()).await
 }

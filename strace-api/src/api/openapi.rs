@@ -11,7 +11,8 @@ use utoipa::{
 use super::{
     error::ErrorBody,
     extract::{ApiQuery, NoQuery},
-    stream::{EndView, GapView},
+    stream::EndView,
+    view::GapView,
 };
 
 #[derive(OpenApi)]

@@ -51,7 +51,7 @@ use super::{
     filters::{filter, filter_query},
     sse,
     text::{self, Format},
-    view::EventView,
+    view::{EventView, GapView},
 };
 use crate::{
     clock::Clock,
@@ -144,20 +144,6 @@ pub struct StreamQuery {
     tid: Option<String>,
 }
 filter_query!(StreamQuery);
-
-/// The data of an `event: gap`.
-#[derive(Serialize, ToSchema)]
-pub struct GapView {
-    /// The gap lies after this event and before the next.
-    after: u64,
-    /// Calls missing there.
-    count: u64,
-    /// `dropped`: the kernel's ring buffer had no room; `evicted`: pushed
-    /// out of the history before this stream sent them.
-    reason: &'static str,
-    /// When the kernel lost the first of them (dropped only).
-    at: Option<String>,
-}
 
 /// The data of the last event (`end`, `shutdown`, `lagged`).
 #[derive(Serialize, ToSchema)]
@@ -424,19 +410,11 @@ impl Producer {
             GapReason::Evicted => (g.after + g.count).to_string(),
         };
         if self.mode == Mode::Lines {
-            let why = match g.reason {
-                GapReason::Dropped => "dropped by the kernel (its ring buffer was full)",
-                GapReason::Evicted => "evicted from the history before they were sent",
-            };
-            out.push_str(&format!("--- {} calls missing here: {why} ---\n", g.count));
+            out.push_str(&text::gap_line(g));
+            out.push('\n');
             return;
         }
-        let view = GapView {
-            after: g.after,
-            count: g.count,
-            reason: g.reason.name(),
-            at: (g.at_ns != 0).then(|| self.clock.rfc3339(g.at_ns)),
-        };
+        let view = GapView::new(g, &self.clock);
         sse::event(out, Some(&id), Some("gap"), &serde_json::to_string(&view).unwrap_or_default());
     }
 }

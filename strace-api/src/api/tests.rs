@@ -256,6 +256,16 @@ async fn watch_options_and_self() {
         StatusCode::BAD_REQUEST,
         "children",
     );
+    assert_eq!(body["fd_paths"], false, "the daemon's default (off)");
+    let (s, body) = call(&t, Method::PUT, &format!("/v1/watch/{p}?children=false&fd_paths=true")).await;
+    assert_eq!((s, &body["fd_paths"]), (StatusCode::OK, &serde_json::json!(true)), "turned on for the watch");
+    assert_error(
+        call(&t, Method::PUT, &format!("/v1/watch/{p}?fd_paths=perhaps")).await,
+        StatusCode::BAD_REQUEST,
+        "fd_paths",
+    );
+    let (_, body) = call(&t, Method::PUT, &format!("/v1/watch/{p}?children=false&fd_paths=false")).await;
+    assert_eq!(body["fd_paths"], false, "and off");
     let own = std::process::id();
     assert_error(
         call(&t, Method::PUT, &format!("/v1/watch/{own}")).await,

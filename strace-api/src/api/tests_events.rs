@@ -19,7 +19,7 @@ use super::{
 };
 use crate::{
     kernel::fake::FakeKernel,
-    tracer::{Tracer, testing},
+    tracer::{Tracer, WatchOptions, testing},
 };
 
 /// A syscall record: `nr` by `tid`, returning `ret`, taking `us` microseconds.
@@ -147,6 +147,48 @@ async fn pages_and_lines_answer_in_text() {
     assert_error(get(&t, &format!("/strace/{p}/1?format=csv")).await, StatusCode::BAD_REQUEST, "format");
 }
 
+/// Every reader sees where calls went missing: the events page (JSON and
+/// text) and the legacy lines, each gap once, in its place.
+#[tokio::test]
+async fn pages_and_lines_show_where_calls_are_missing() {
+    let t = Arc::new(testing::with_history(4));
+    let p = me();
+    t.watch(p, true).unwrap();
+    feed(&t, &[rec(p, p, Sysno::getppid, 1, 1), rec(p, p, Sysno::getppid, 2, 1)]);
+    lose(&t, p, 7);
+    feed(&t, &[rec(p, p, Sysno::chdir, 0, 1)]);
+    let (_, page) = get(&t, &format!("/v1/processes/{p}/events?after=0")).await;
+    assert_eq!(page["gaps"].as_array().unwrap().len(), 1, "{page}");
+    let gap = &page["gaps"][0];
+    assert_eq!(
+        (gap["after"].as_u64(), gap["count"].as_u64(), gap["reason"].as_str()),
+        (Some(2), Some(7), Some("dropped"))
+    );
+    // Paged one event at a time, the gap comes once, with the page it is in.
+    let gaps_of = |after: u64| {
+        let t = t.clone();
+        async move { get(&t, &format!("/v1/processes/{p}/events?after={after}&limit=1")).await.1["gaps"].clone() }
+    };
+    assert_eq!(gaps_of(1).await, serde_json::json!([]));
+    assert_eq!(gaps_of(2).await[0]["count"], 7);
+    assert_eq!(gaps_of(3).await, serde_json::json!([]));
+    let (_, _, body) = text(&t, &format!("/v1/processes/{p}/events?format=text"), None).await;
+    let missing = "--- 7 calls missing here: dropped by the kernel (its ring buffer was full) ---";
+    assert_eq!(body, format!("getppid() = 1\ngetppid() = 2\n{missing}\nchdir(NULL) = 0\n"));
+    let (_, legacy) = get(&t, &format!("/strace/{p}/2?wait_ms=0")).await;
+    assert_eq!(legacy, serde_json::json!([{"data": "getppid() = 2"}, {"data": missing}, {"data": "chdir(NULL) = 0"}]));
+    // Pushed out of a history of 4 before this reader got there: evicted.
+    feed(&t, &(0..3).map(|_| rec(p, p, Sysno::getppid, 3, 1)).collect::<Vec<_>>());
+    let (_, page) = get(&t, &format!("/v1/processes/{p}/events?after=0")).await;
+    assert_eq!(page["gaps"][0]["reason"], "evicted", "{page}");
+    assert_eq!(page["gaps"][0]["count"], 2, "{page}");
+    let (_, _, body) = text(&t, &format!("/v1/processes/{p}/events?format=text"), None).await;
+    assert!(
+        body.starts_with("--- 2 calls missing here: evicted from the history before they were read ---\n"),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn the_summary_counts_exactly_the_events_it_summarises() {
     let (t, p) = watched();
@@ -235,10 +277,13 @@ fn the_kernel_gets_the_filters_bitmap() {
     let p = me();
     let set = crate::filter::SyscallSet::parse("%file,connect").unwrap();
     let f = crate::tracer::WatchFilter { spec: "%file,connect".into(), bits: set.kernel_filter().unwrap() };
-    t.watch_with(p, true, Some(Some(f.clone()))).unwrap();
+    t.watch_with(p, true, WatchOptions { filter: Some(Some(f.clone())), fd_paths: None }).unwrap();
     assert_eq!(t.stats(p).unwrap().syscalls.as_deref(), Some("%file,connect"));
-    assert_eq!(t.watch_with(p, true, Some(Some(f))).unwrap(), crate::tracer::Watched::Already);
-    t.watch_with(p, true, Some(None)).unwrap();
+    assert_eq!(
+        t.watch_with(p, true, WatchOptions { filter: Some(Some(f)), fd_paths: None }).unwrap(),
+        crate::tracer::Watched::Already
+    );
+    t.watch_with(p, true, WatchOptions { filter: Some(None), fd_paths: None }).unwrap();
     assert_eq!(t.stats(p).unwrap().syscalls, None);
 }
 

@@ -4,6 +4,8 @@ use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::recorder::{Gap, GapReason};
+
 /// `format=json` (the default) or `format=text`.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -43,13 +45,26 @@ pub fn pid_prefix(tid: u32) -> String {
     format!("[pid {tid:>5}] ")
 }
 
+/// The line that stands where calls are missing (no thread's: `tid` 0 in
+/// `lines`).
+pub fn gap_line(g: &Gap) -> String {
+    let why = match g.reason {
+        GapReason::Dropped => "dropped by the kernel (its ring buffer was full)",
+        GapReason::Evicted => "evicted from the history before they were read",
+    };
+    format!("--- {} calls missing here: {why} ---", g.count)
+}
+
 /// Lines of (thread, text): each with the thread's prefix when more than
-/// one thread made them, as `strace -f` does.
+/// one thread made them, as `strace -f` does; a line of thread 0 (a gap's)
+/// has none.
 pub fn lines(lines: &[(u32, String)]) -> String {
-    let many = lines.iter().any(|(tid, _)| *tid != lines[0].0);
+    let mut tids = lines.iter().map(|(tid, _)| *tid).filter(|&tid| tid != 0);
+    let first = tids.next();
+    let many = tids.any(|tid| Some(tid) != first);
     let mut out = String::with_capacity(lines.iter().map(|(_, l)| l.len() + 14).sum());
     for (tid, line) in lines {
-        if many {
+        if many && *tid != 0 {
             out.push_str(&pid_prefix(*tid));
         }
         out.push_str(line);

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use crate::{
     clock::Clock,
     kernel::CallInProgress,
-    recorder::Event,
+    recorder::{Event, Gap},
     syscall::{self, Decoded},
 };
 
@@ -34,6 +34,9 @@ pub struct EventView {
     pub ret: Option<i64>,
     /// Errno name when the call failed.
     pub errno: Option<&'static str>,
+    /// The path of the fd it returned (`--fd-paths`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ret_path: Option<String>,
     pub duration_ns: Option<u64>,
     /// The capture of its argument memory was lost (ring buffer full): its
     /// paths and addresses show as pointers. (The API's name for a capture
@@ -62,6 +65,7 @@ impl EventView {
             args: Hex::all(&ev.args[..decoded.len()]),
             ret,
             errno: ret.and_then(syscall::errno_of).map(|e| syscall::errno_name(e).unwrap_or("E?")),
+            ret_path: syscall::returned_path(ev),
             duration_ns: ev.duration_ns(),
             capture_lost: ev.flags & SyscallRecord::CAPTURE_LOST != 0,
             args_lost: ev.flags & SyscallRecord::ARGS_LOST != 0,
@@ -147,6 +151,32 @@ mod tests {
     fn hex_is_what_format_writes() {
         for v in [0, 1, 0xf, 0x10, 0x1b, 0xdead_beef, u64::from(u32::MAX) + 1, u64::MAX - 1, u64::MAX] {
             assert_eq!(serde_json::to_string(&Hex(v)).unwrap(), format!("\"{v:#x}\""));
+        }
+    }
+}
+
+/// Where calls are missing, and how many: the stream's `event: gap`, and an
+/// entry of an events page's `gaps`.
+#[derive(Serialize, ToSchema)]
+pub struct GapView {
+    /// The gap lies after this event and before the next.
+    after: u64,
+    /// Calls missing there.
+    count: u64,
+    /// `dropped`: the kernel's ring buffer had no room; `evicted`: pushed
+    /// out of the history before this reader read them.
+    reason: &'static str,
+    /// When the kernel lost the first of them (dropped only).
+    at: Option<String>,
+}
+
+impl GapView {
+    pub fn new(g: &Gap, clock: &Clock) -> GapView {
+        GapView {
+            after: g.after,
+            count: g.count,
+            reason: g.reason.name(),
+            at: (g.at_ns != 0).then(|| clock.rfc3339(g.at_ns)),
         }
     }
 }

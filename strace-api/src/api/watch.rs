@@ -1,4 +1,4 @@
-//! `PUT /v1/watch/{pid}?children=`, `DELETE /v1/watch/{pid}`, `GET /v1/watch`,
+//! `PUT /v1/watch/{pid}?children=&syscalls=&fd_paths=`, `DELETE /v1/watch/{pid}`, `GET /v1/watch`,
 //! and the JSON shape of a watch.
 use std::{sync::Arc, time::SystemTime};
 
@@ -16,7 +16,7 @@ use super::{
 use crate::{
     filter::SyscallSet,
     redact,
-    tracer::{Origin, Tracer, WatchFilter, WatchStats, Watched},
+    tracer::{Origin, Tracer, WatchFilter, WatchOptions, WatchStats, Watched},
 };
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -25,6 +25,9 @@ use crate::{
 pub struct WatchQuery {
     /// Follow the processes it forks (default true).
     children: Option<bool>,
+    /// Show fds with their paths, as strace -y (default: the daemon's
+    /// `--fd-paths` for a new watch, unchanged for one that exists).
+    fd_paths: Option<bool>,
     /// Record only these calls, in the kernel (strace's `-e trace=` list:
     /// names, `%classes`, `!` first for all but these; `all` for every
     /// call). The calls left out cost no copy, record or ring space. On a
@@ -44,6 +47,8 @@ pub struct WatchView {
     origin: &'static str,
     parent: Option<u32>,
     children: bool,
+    /// Fds are shown with their paths (`strace -y`).
+    fd_paths: bool,
     /// Events delivered to userspace.
     seen: u64,
     retained: u64,
@@ -73,6 +78,7 @@ impl From<WatchStats> for WatchView {
             },
             parent: w.parent,
             children: w.children,
+            fd_paths: w.fd_paths,
             seen: w.seen,
             retained: w.retained,
             evicted: w.evicted,
@@ -128,7 +134,8 @@ async fn start_watch(tracer: Arc<Tracer>, pid: u32, q: WatchQuery) -> Result<(St
     };
     let t = tracer.clone();
     let children = q.children.unwrap_or(true);
-    let status = match off_the_workers("the watch change", move || t.watch_with(pid, children, filter)).await?? {
+    let options = WatchOptions { filter, fd_paths: q.fd_paths };
+    let status = match off_the_workers("the watch change", move || t.watch_with(pid, children, options)).await?? {
         Watched::New => StatusCode::CREATED,
         Watched::Already => StatusCode::OK,
         Watched::Exited => {

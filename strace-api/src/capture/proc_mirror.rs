@@ -7,7 +7,7 @@
 //! daemon lacks); without it there is nothing to show.
 use std::{fs::File, os::unix::fs::FileExt as _};
 
-use strace_common::capture::{self, CaptureItem, CaptureSpec, MAX_SOCKADDR, MAX_STRING, position};
+use strace_common::capture::{self, CaptureItem, CaptureSpec, CopySpec, MAX_COPY, MAX_SOCKADDR, MAX_STRING, position};
 
 use crate::{kernel::CallInProgress, syscall};
 
@@ -65,6 +65,27 @@ fn inputs(mem: &File, spec: &CaptureSpec, args: &[u64; 6]) -> Option<Box<[u8]>> 
         items.push(match mem.read_exact_at(&mut buf, args[a as usize]) {
             Ok(()) => (a, CaptureItem::SOCKADDR, 0, 0, buf),
             Err(_) => (a, CaptureItem::SOCKADDR, CaptureItem::FAULT, 0, vec![]),
+        });
+    }
+    // The structs and arrays read at entry (a blocked poll's fds), as the
+    // kernel copies them; its counts (a blocked execve's environment) are left out.
+    for c in spec.copies.iter().filter(|c| c.arg != 0 && !c.at_exit() && c.flags == 0) {
+        let Some(a) = position(c.arg) else { continue };
+        if position(c.cond_arg).is_some_and(|k| !c.holds(args[k as usize])) || args[a as usize] == 0 {
+            continue;
+        }
+        let count = match c.count {
+            CopySpec::ONE => 1,
+            n @ 1..=6 => args[n as usize - 1],
+            _ => continue,
+        };
+        let len = count.saturating_mul(c.elem as u64);
+        let n = len.min(c.max as u64).min(MAX_COPY as u64) as usize;
+        let mut buf = vec![0; n];
+        let flags = if len > n as u64 { CaptureItem::TRUNCATED } else { 0 };
+        items.push(match mem.read_exact_at(&mut buf, args[a as usize].wrapping_add(c.offset as u64)) {
+            Ok(()) => (a, CaptureItem::COPY, flags, 0, buf),
+            Err(_) => (a, CaptureItem::COPY, CaptureItem::FAULT, 0, vec![]),
         });
     }
     if items.is_empty() {

@@ -43,7 +43,8 @@ fn one(text: &str, durations: bool) -> Result<Filter, String> {
     let mut spec = FilterSpec::default();
     let mut min_duration_us = None;
     for clause in text.split('&').filter(|c| !c.trim().is_empty()) {
-        let (key, value) = clause.split_once('=').ok_or_else(|| format!("{clause:?} is not key=value (in {text:?})"))?;
+        let (key, value) =
+            clause.split_once('=').ok_or_else(|| format!("{clause:?} is not key=value (in {text:?})"))?;
         let (key, value) = (key.trim(), value.trim());
         let repeated = match key {
             "syscall" => spec.syscall.replace(value).is_some(),

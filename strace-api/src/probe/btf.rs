@@ -15,6 +15,10 @@ pub const VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 pub struct TaskOffsets {
     pub pid: u32,
     pub tgid: u32,
+    /// From a task to an fd's inode number (see
+    /// strace_common::maps::globals::FD_INODE_OFFSETS); `None` if the BTF
+    /// lacks one of the fields.
+    pub fd_inode: Option<[u32; 6]>,
 }
 
 pub fn task_offsets() -> Result<TaskOffsets, String> {
@@ -23,7 +27,30 @@ pub fn task_offsets() -> Result<TaskOffsets, String> {
     Ok(TaskOffsets {
         pid: member_offset(&btf, "task_struct", "pid")?,
         tgid: member_offset(&btf, "task_struct", "tgid")?,
+        fd_inode: fd_inode_offsets(&btf),
     })
+}
+
+fn fd_inode_offsets(btf: &Btf) -> Option<[u32; 6]> {
+    let fields = [
+        ("task_struct", "files"),
+        ("files_struct", "fdt"),
+        ("fdtable", "max_fds"),
+        ("fdtable", "fd"),
+        ("file", "f_inode"),
+        ("inode", "i_ino"),
+    ];
+    let mut out = [0; 6];
+    for (o, (s, f)) in out.iter_mut().zip(fields) {
+        match member_offset(btf, s, f) {
+            Ok(v) => *o = v,
+            Err(e) => {
+                tracing::warn!("{e}: the inode numbers of new sockets and pipes are not read (fd paths)");
+                return None;
+            }
+        }
+    }
+    Some(out)
 }
 
 /// Byte offset of `field` in `struct name`, looking into anonymous members
@@ -298,6 +325,8 @@ mod tests {
             return;
         }
         let o = task_offsets().unwrap();
+        let fd = o.fd_inode.expect("task to inode offsets");
+        assert!(fd[0] > 0 && fd[4] > 0 && fd[5] > 0, "{fd:?}");
         assert!(o.pid > 0 && o.tgid == o.pid + 4, "{o:?}");
         let bytes = std::fs::read(VMLINUX).unwrap();
         let btf = Btf::parse(&bytes).unwrap();

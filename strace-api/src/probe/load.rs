@@ -34,6 +34,7 @@ pub struct Globals {
     durations: u32,
     threads_mask: u32,
     task_pid_offset: u32,
+    fd_inode_offsets: [u32; 6],
     task_tgid_offset: u32,
     nr_exit: i32,
     nr_exit_group: i32,
@@ -59,6 +60,7 @@ impl Globals {
             durations: u32::from(settings.durations),
             threads_mask: settings.thread_table_size() - 1,
             task_pid_offset: offsets.pid,
+            fd_inode_offsets: offsets.fd_inode.unwrap_or_default(),
             task_tgid_offset: offsets.tgid,
             nr_exit,
             nr_exit_group,
@@ -67,7 +69,7 @@ impl Globals {
             nr_rt_sigreturn,
             nr_forks: syscall::fork_numbers(),
             buffer_bytes: settings.capture_bytes,
-            capture: capture_table(settings.capture_bytes),
+            capture: capture_table(settings.capture_bytes, settings.capture_structs),
             wake_bytes: wake_bytes(settings.ring_bytes),
         })
     }
@@ -82,6 +84,7 @@ impl Globals {
             .override_global(globals::DURATIONS, &self.durations, true)
             .override_global(globals::THREADS_MASK, &self.threads_mask, true)
             .override_global(globals::TASK_PID_OFFSET, &self.task_pid_offset, true)
+            .override_global(globals::FD_INODE_OFFSETS, &self.fd_inode_offsets, true)
             .override_global(globals::TASK_TGID_OFFSET, &self.task_tgid_offset, true)
             .override_global(globals::NR_EXIT, &self.nr_exit, true)
             .override_global(globals::NR_EXIT_GROUP, &self.nr_exit_group, true)
@@ -139,7 +142,10 @@ pub fn programs(
     for &(name, hook) in syscall_hooks {
         let program = btf_tracepoint(ebpf, name).map_err(|e| StartupError::program(name, e))?;
         program.load(hook, &btf).map_err(|e| StartupError::program(name, e))?;
-        ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
+        let info = program.info().map_err(|e| StartupError::program(name, e))?;
+        // The verifier's work (its limit is a million): how near a change came.
+        tracing::debug!(program = name, verified = ?info.verified_instruction_count(), "loaded");
+        ids.push((name, info.id()));
     }
     Ok(ids)
 }
@@ -197,12 +203,13 @@ fn wake_bytes(ring_bytes: u32) -> u64 {
 }
 
 /// Tells the kernel what to capture for which syscall (from `syscall::table`).
-fn capture_table(capture_bytes: u32) -> CaptureTable {
+fn capture_table(capture_bytes: u32, structs: bool) -> CaptureTable {
     let mut table = [CaptureSpec::NONE; capture::CAPTURE_ENTRIES as usize];
     for (nr, spec) in syscall::capture_specs() {
         // Buffers off (the default): the kernel would set up a capture for
         // every read and write and find nothing to do.
         let spec = if capture_bytes == 0 { spec.without_buffers() } else { spec };
+        let spec = if structs { spec } else { spec.without_copies() };
         match usize::try_from(nr).ok().and_then(|nr| table.get_mut(nr)) {
             Some(entry) => *entry = spec,
             // The decode table's own test keeps every number in range.
@@ -228,13 +235,18 @@ mod tests {
     #[test]
     fn with_buffers_off_the_kernel_sets_up_no_buffer_capture() {
         let entry = |table: &CaptureTable, s: Sysno| table[s.id() as usize];
-        let off = capture_table(0);
+        let off = capture_table(0, true);
         assert_eq!(entry(&off, Sysno::write), CaptureSpec::NONE);
         assert_eq!(entry(&off, Sysno::read), CaptureSpec::NONE);
         let recvfrom = entry(&off, Sysno::recvfrom);
         assert_eq!((recvfrom.addr_out, recvfrom.buf_out), (5, 0), "the address is still captured");
         assert_eq!(entry(&off, Sysno::openat).strings, 0b10);
-        let on = capture_table(64);
+        let on = capture_table(64, true);
         assert_eq!((entry(&on, Sysno::write).buf_in, entry(&on, Sysno::read).buf_out), (2, 2));
+        let bare = capture_table(0, false);
+        assert_eq!(entry(&bare, Sysno::fstat), CaptureSpec::NONE, "no struct copies: nothing to do");
+        let stat = entry(&bare, Sysno::newfstatat);
+        assert_eq!((stat.strings, stat.when), (0b10, CaptureSpec::AT_ENTRY), "its path is still copied");
+        assert!(entry(&off, Sysno::fstat).at_exit());
     }
 }

@@ -44,6 +44,8 @@ pub struct Settings {
     pub watch_all: bool,
     /// Bytes of read/write buffers to copy (0: none).
     pub capture_bytes: u32,
+    /// Copy structs, arrays and counts (the CaptureSpecs' copies).
+    pub capture_structs: bool,
     /// Read the clock at entry too (durations); off saves one read a call.
     pub durations: bool,
     /// Attach sys_enter; off, calls are recorded whole at sys_exit.

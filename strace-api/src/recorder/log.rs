@@ -168,6 +168,21 @@ impl ProcessLog {
         self.from(skip).take(limit)
     }
 
+    /// The gaps a page of the events from `after + 1` to `upto` covers:
+    /// those at places `after..upto` (a gap at place `s` lies between events
+    /// `s` and `s + 1`), so consecutive pages (`after` the last one's
+    /// `upto`) report each gap once: an eviction gap first if events after
+    /// `after` are gone, then the kernel's losses. A loss after the newest
+    /// event is reported once an event follows it.
+    pub fn gaps_in(&self, after: u64, upto: u64) -> Vec<Gap> {
+        let mut out = vec![];
+        if after + 1 < self.first_seq && after < upto {
+            out.push(Gap { after, count: self.first_seq - 1 - after, reason: GapReason::Evicted, at_ns: 0 });
+        }
+        out.extend(self.gaps.from(after).take_while(|g| g.after < upto).copied());
+        out
+    }
+
     /// What a reader at `cursor` has not read, oldest first: at most `limit`
     /// events, and the gaps in their places: an eviction gap first if events
     /// after the cursor are gone, and the kernel's losses where they

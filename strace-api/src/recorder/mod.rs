@@ -639,6 +639,13 @@ mod tests {
             ["1:evicted1", "2:dropped7", "3", "3:dropped1", "4", "5", "6", "7"]
         );
         assert_eq!(entries(log, Cursor::at(0), 10, false).0[0], "0:evicted2");
+        // A page's gaps: those at its places, each in one page only.
+        let gaps = |after, upto| -> Vec<String> {
+            log.gaps_in(after, upto).iter().map(|g| format!("{}:{}{}", g.after, g.reason.name(), g.count)).collect()
+        };
+        assert_eq!(gaps(1, 4), ["1:evicted1", "2:dropped7", "3:dropped1"]);
+        assert_eq!([gaps(1, 3), gaps(3, 7), gaps(7, 7)].concat(), gaps(1, 7));
+        assert_eq!(gaps(0, 0), Vec::<String>::new(), "an empty page has none");
         r.push(1, ev(0));
         assert_eq!(r.log(1).unwrap().gaps_dropped(), 1, "the loss after 2 went with event 3");
     }

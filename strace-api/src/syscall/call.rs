@@ -15,6 +15,8 @@ pub trait Call {
     /// Its arguments went with the registers that held them (a successful
     /// execve seen only at its exit): there is nothing to decode.
     fn args_lost(&self) -> bool;
+    /// What it returned, once it has.
+    fn ret(&self) -> Option<i64>;
 }
 
 impl Call for Event {
@@ -30,6 +32,9 @@ impl Call for Event {
     fn args_lost(&self) -> bool {
         self.flags & SyscallRecord::ARGS_LOST != 0
     }
+    fn ret(&self) -> Option<i64> {
+        self.returns().then_some(self.ret)
+    }
 }
 
 impl Call for CallInProgress {
@@ -44,5 +49,8 @@ impl Call for CallInProgress {
     }
     fn args_lost(&self) -> bool {
         false
+    }
+    fn ret(&self) -> Option<i64> {
+        None
     }
 }

@@ -5,21 +5,29 @@ mod arch;
 mod call;
 mod decode;
 pub mod flags;
+mod layout;
 #[cfg(test)]
 mod properties;
 mod render;
 mod signature;
 mod sockaddr;
+mod structs;
 mod table;
 
 pub use arch::ENTRY_HOOK_OPTIONAL;
 pub use call::Call;
 pub use decode::{Decoded, decode};
-pub use render::{format_arg, format_ret, line, line_of, unfinished};
+pub use render::{format_arg, format_ret, line, line_of, returned_path, unfinished};
 pub use signature::{Arg, ArgKind, Signature, signature};
-pub use table::{capture_spec, capture_specs};
+pub use table::{FdArg, capture_spec, capture_specs, fd_args, returns_fd};
 
-use std::{collections::HashMap, sync::LazyLock};
+use std::{
+    collections::HashMap,
+    sync::{
+        LazyLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
 
 use syscalls::{Errno, Sysno};
 
@@ -57,6 +65,35 @@ pub fn errno_of(ret: i64) -> Option<i32> {
     (-4095..=-1).contains(&ret).then(|| -ret as i32)
 }
 
+/// The longest string (not path) and array shown, as strace's `-s`: the
+/// daemon's `--capture-bytes` when set, else none (strings are shown as far
+/// as they were copied).
+static STRING_LIMIT: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the string limit (0: none). Called once, at start.
+pub fn set_string_limit(limit: usize) {
+    STRING_LIMIT.store(limit, Ordering::Relaxed);
+}
+
+/// The string limit, if any (see `set_string_limit`).
+pub fn string_limit() -> Option<usize> {
+    Some(STRING_LIMIT.load(Ordering::Relaxed)).filter(|&l| l > 0)
+}
+
+/// Bytes as strace quotes data it prints in hex (`getrandom`'s): `"\x9e\x01"`.
+pub fn quote_hex(bytes: &[u8], truncated: bool) -> String {
+    let mut s = String::with_capacity(bytes.len() * 4 + 2);
+    s.push('"');
+    for b in bytes {
+        s.push_str(&format!("\\x{b:02x}"));
+    }
+    s.push('"');
+    if truncated {
+        s.push_str("...");
+    }
+    s
+}
+
 /// Bytes as strace quotes them: `"..."`, C escapes, other non-printable
 /// bytes in octal, and `...` after the quote when the data went on; with
 /// `--redact` patterns, their matches masked (see `redact`).
@@ -68,7 +105,34 @@ pub fn quote(bytes: &[u8], truncated: bool) -> String {
 fn quote_shown(bytes: &[u8], truncated: bool) -> String {
     let mut s = String::with_capacity(bytes.len() + 2);
     s.push('"');
+    escape_into(&mut s, bytes, b"");
+    s.push('"');
+    if truncated {
+        s.push_str("...");
+    }
+    s
+}
+
+/// A path in an fd's `<…>`, as strace -y writes it: escaped as a string,
+/// without quotes, and `<` and `>` in octal.
+pub fn fd_path_text(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    escape_into(&mut s, bytes, b"<>");
+    s
+}
+
+/// `bytes` with strace's escapes (and `extra` in octal) appended to `s`.
+fn escape_into(s: &mut String, bytes: &[u8], extra: &[u8]) {
     for (i, &b) in bytes.iter().enumerate() {
+        if extra.contains(&b) {
+            let next_is_digit = bytes.get(i + 1).is_some_and(|n| (b'0'..=b'7').contains(n));
+            if next_is_digit {
+                s.push_str(&format!("\\{b:03o}"))
+            } else {
+                s.push_str(&format!("\\{b:o}"))
+            }
+            continue;
+        }
         match b {
             b'"' => s.push_str("\\\""),
             b'\\' => s.push_str("\\\\"),
@@ -85,11 +149,6 @@ fn quote_shown(bytes: &[u8], truncated: bool) -> String {
             }
         }
     }
-    s.push('"');
-    if truncated {
-        s.push_str("...");
-    }
-    s
 }
 
 /// `ENOENT`, or `None` for numbers without a name.

@@ -3,7 +3,9 @@ use std::fmt::Write as _;
 
 use syscalls::Sysno;
 
-use super::{ArgKind, Call, Decoded, decode, errno_description, errno_name, errno_of, flags, name, restarts};
+use strace_common::capture::{self, CaptureItem};
+
+use super::{ArgKind, Call, Decoded, decode, errno_description, errno_name, errno_of, flags, name, restarts, structs};
 use crate::recorder::Event;
 
 /// The whole line for one event; with `durations`, strace -T's `<0.000012>`.
@@ -19,13 +21,31 @@ pub fn line_of(ev: &Event, args: &[Decoded], durations: bool) -> String {
         // C's %#x, as strace: 0, 0x8802.
         (true, Some(flags)) if ev.ret == 0 => write!(s, "0 (flags {flags})").expect("writing to a String"),
         (true, Some(flags)) => write!(s, "{:#x} (flags {flags})", ev.ret).expect("writing to a String"),
-        (true, None) => s.push_str(&format_ret(ev.nr(), ev.ret)),
+        (true, None) => {
+            s.push_str(&format_ret(ev.nr(), ev.ret));
+            if ev.ret >= 0
+                && let Some(p) = super::decode::fd_path(ev, capture::RETURNED as usize, 0)
+            {
+                write!(s, "<{}>", super::fd_path_text(p)).expect("writing to a String");
+            }
+            if let Some(note) = annotation(ev) {
+                write!(s, " ({note})").expect("writing to a String");
+            }
+        }
         (false, _) => s.push('?'),
     }
     if durations && let Some(ns) = ev.duration_ns() {
         write!(s, " <{}.{:06}>", ns / 1_000_000_000, (ns % 1_000_000_000) / 1000).expect("writing to a String");
     }
     s
+}
+
+/// The path of the fd `ev` returned, if known (`--fd-paths`).
+pub fn returned_path(ev: &Event) -> Option<String> {
+    (ev.returns() && ev.ret >= 0)
+        .then(|| super::decode::fd_path(ev, capture::RETURNED as usize, 0))
+        .flatten()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
 }
 
 /// What the flags `fcntl(F_GETFL)` and `fcntl(F_GETFD)` returned mean, as
@@ -36,9 +56,37 @@ fn returned_flags(ev: &Event) -> Option<String> {
     }
     match ev.args[1] as i32 {
         libc::F_GETFL => Some(flags::open_flags(ev.ret as u64).join("|")),
-        libc::F_GETFD => Some(flags::bits(ev.ret as u64, flags::FD_FLAGS).join("|")),
+        // strace says nothing of no flags.
+        libc::F_GETFD if ev.ret != 0 => Some(flags::bits(ev.ret as u64, flags::FD_FLAGS).join("|")),
         _ => None,
     }
+}
+
+/// What strace adds after some calls' return values: `(Timeout)`, what
+/// `poll` returned in its fds, the name of `prctl`'s answer.
+fn annotation(ev: &Event) -> Option<String> {
+    if ev.ret < 0 {
+        return None;
+    }
+    let nr = ev.nr();
+    if nr == Sysno::poll.id() || nr == Sysno::ppoll.id() {
+        if ev.ret == 0 {
+            return Some("Timeout".into());
+        }
+        let fds = capture::items(ev.capture()).find(|x| x.arg == 0 && x.kind == CaptureItem::COPY && x.index == 1)?;
+        return (!fds.fault()).then(|| structs::poll_revents(fds.data).0);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if nr == Sysno::select.id() && ev.ret == 0 {
+        return Some("Timeout".into());
+    }
+    if nr == Sysno::pselect6.id() && ev.ret == 0 {
+        return Some("Timeout".into());
+    }
+    if nr == Sysno::prctl.id() && ev.args[0] as i32 == libc::PR_GET_DUMPABLE {
+        return flags::name(ev.ret as u64, flags::DUMPABLE).map(str::to_string);
+    }
+    None
 }
 
 /// A call still in progress, as strace shows it: `read(3, <unfinished ...>`.
@@ -58,8 +106,10 @@ fn call(ev: &(impl Call + ?Sized), args: &[Decoded], inputs_only: bool) -> Strin
     if ev.args_lost() {
         return format!("{}(?)", name(ev.nr()));
     }
-    let args: Vec<&str> =
-        args.iter().take_while(|a| !(inputs_only && a.output)).filter(|a| !a.hidden).map(|a| a.text.as_str()).collect();
+    let mut shown: Vec<&Decoded> =
+        args.iter().take_while(|a| !(inputs_only && a.output)).filter(|a| !a.hidden).collect();
+    shown.sort_by_key(|a| a.order);
+    let args: Vec<&str> = shown.iter().map(|a| a.text.as_str()).collect();
     format!("{}({})", name(ev.nr()), args.join(", "))
 }
 
@@ -219,5 +269,249 @@ mod tests {
         // Interrupted by a signal: restarted or EINTR, never seen by the program.
         let r = ev(Sysno::read, [4, 0x1000, 1, 0, 0, 0], -512);
         assert_eq!(line(&r, false), "read(4, 0x1000, 1) = ? ERESTARTSYS (To be restarted if SA_RESTART is set)");
+    }
+}
+
+/// Whole lines with what the kernel copied, each as strace 6.1 printed the
+/// same call (from runs of a small C program under `strace -f -y`).
+#[cfg(test)]
+mod copied {
+    use strace_common::capture::{CaptureItem, RETURNED, build};
+    use syscalls::Sysno;
+
+    use super::line;
+    use crate::recorder::Event;
+
+    /// Item kinds and directions, for short tables below.
+    const COPY: u8 = CaptureItem::COPY;
+    const AT_ENTRY: u8 = 0;
+    const AT_EXIT: u8 = 1;
+
+    fn ev(nr: Sysno, args: [u64; 6], ret: i64, items: &[(u8, u8, u8, u8, &[u8])]) -> Event {
+        let capture = (!items.is_empty()).then(|| build(items).into_boxed_slice());
+        Event { nr: Event::stored_nr(nr.id()), args, ret, capture, ..Default::default() }
+    }
+
+    fn u64s(v: &[u64]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_ne_bytes()).collect()
+    }
+
+    fn i32s(v: &[i32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_ne_bytes()).collect()
+    }
+
+    const CWD: u64 = libc::AT_FDCWD as u32 as u64;
+
+    #[test]
+    fn stat_sigaction_rlimit() {
+        // SAFETY: all-zero is a valid stat.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        st.st_mode = libc::S_IFREG | 0o644;
+        st.st_size = 35151;
+        // SAFETY: plain data.
+        let stb =
+            unsafe { std::slice::from_raw_parts((&st as *const libc::stat).cast::<u8>(), size_of::<libc::stat>()) };
+        let e = ev(
+            Sysno::newfstatat,
+            [3, 0x1000, 0x2000, libc::AT_EMPTY_PATH as u64, 0, 0],
+            0,
+            &[(1, CaptureItem::STRING, 0, 0, b""), (2, COPY, 0, AT_EXIT, stb)],
+        );
+        assert_eq!(
+            line(&e, false),
+            r#"newfstatat(3, "", {st_mode=S_IFREG|0644, st_size=35151, ...}, AT_EMPTY_PATH) = 0"#
+        );
+        let act = u64s(&[0x55e3_c4e9_c599, 0x0400_0000 | 0x1000_0000 | 4, 0x7f62_363f_0050, 1 << 14]);
+        let old = u64s(&[0, 0, 0, 0]);
+        let e = ev(
+            Sysno::rt_sigaction,
+            [10, 0x1000, 0x2000, 8, 0, 0],
+            0,
+            &[(1, COPY, 0, AT_ENTRY, &act), (2, COPY, 0, AT_EXIT, &old)],
+        );
+        assert_eq!(
+            line(&e, false),
+            "rt_sigaction(SIGUSR1, {sa_handler=0x55e3c4e9c599, sa_mask=[TERM], sa_flags=SA_RESTORER|SA_RESTART|SA_SIGINFO, sa_restorer=0x7f62363f0050}, {sa_handler=SIG_DFL, sa_mask=[], sa_flags=0}, 8) = 0"
+        );
+        let full = u64s(&[!(3 << 31)]);
+        let e = ev(
+            Sysno::rt_sigprocmask,
+            [0, 0x1000, 0x2000, 8, 0, 0],
+            0,
+            &[(1, COPY, 0, AT_ENTRY, &full), (2, COPY, 0, AT_EXIT, &u64s(&[0]))],
+        );
+        assert_eq!(line(&e, false), "rt_sigprocmask(SIG_BLOCK, ~[RTMIN RT_1], [], 8) = 0");
+        let e = ev(
+            Sysno::prlimit64,
+            [0, libc::RLIMIT_NOFILE as u64, 0x1000, 0, 0, 0],
+            -1,
+            &[(2, COPY, 0, AT_ENTRY, &u64s(&[1000, u64::MAX]))],
+        );
+        assert_eq!(
+            line(&e, false),
+            "prlimit64(0, RLIMIT_NOFILE, {rlim_cur=1000, rlim_max=RLIM64_INFINITY}, NULL) = -1 EPERM (Operation not permitted)"
+        );
+    }
+
+    #[test]
+    fn poll_futex_clone() {
+        let fds = i32s(&[5, libc::POLLIN as i32, 6, libc::POLLOUT as i32]);
+        let out = i32s(&[5, libc::POLLIN as i32, 6, libc::POLLOUT as i32 | (libc::POLLOUT as i32) << 16]);
+        let e =
+            ev(Sysno::poll, [0x1000, 2, 0, 0, 0, 0], 1, &[(0, COPY, 0, AT_ENTRY, &fds), (0, COPY, 0, AT_EXIT, &out)]);
+        assert_eq!(
+            line(&e, false),
+            "poll([{fd=5, events=POLLIN}, {fd=6, events=POLLOUT}], 2, 0) = 1 ([{fd=6, revents=POLLOUT}])"
+        );
+        let e = ev(Sysno::poll, [0x1000, 1, 0, 0, 0, 0], 0, &[(0, COPY, 0, AT_ENTRY, &fds[..8])]);
+        assert_eq!(line(&e, false), "poll([{fd=5, events=POLLIN}], 1, 0) = 0 (Timeout)");
+        let wake = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as u64;
+        let e = ev(Sysno::futex, [0x7fff_6815_2f2c, wake, 1, 0x55, 0x66, 7], 0, &[]);
+        assert_eq!(line(&e, false), "futex(0x7fff68152f2c, FUTEX_WAKE_PRIVATE, 1) = 0");
+        let wait = (libc::FUTEX_WAIT_BITSET | libc::FUTEX_PRIVATE_FLAG | libc::FUTEX_CLOCK_REALTIME) as u64;
+        let e = ev(
+            Sysno::futex,
+            [0x7fff_6815_2f2c, wait, 0, 0x1000, 0, u32::MAX as u64],
+            -110,
+            &[(3, COPY, 0, AT_ENTRY, &u64s(&[0, 1000]))],
+        );
+        assert_eq!(
+            line(&e, false),
+            "futex(0x7fff68152f2c, FUTEX_WAIT_BITSET_PRIVATE|FUTEX_CLOCK_REALTIME, 0, {tv_sec=0, tv_nsec=1000}, FUTEX_BITSET_MATCH_ANY) = -1 ETIMEDOUT (Connection timed out)"
+        );
+        let flags = (libc::CLONE_CHILD_CLEARTID | libc::CLONE_CHILD_SETTID | libc::SIGCHLD) as u64;
+        let e = ev(Sysno::clone, [flags, 0, 0, 0x7fb9_4d99_fa10, 0, 0], 20773, &[]);
+        assert_eq!(
+            line(&e, false),
+            "clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x7fb94d99fa10) = 20773"
+        );
+    }
+
+    #[test]
+    fn sockets_and_fds() {
+        let e = ev(
+            Sysno::getsockname,
+            [7, 0, 0x2000, 0, 0, 0],
+            0,
+            &[(2, COPY, 0, AT_ENTRY, &128u32.to_ne_bytes()), (2, COPY, 0, AT_EXIT, &16u32.to_ne_bytes())],
+        );
+        assert_eq!(line(&e, false), "getsockname(7, NULL, [128 => 16]) = 0");
+        let e = ev(
+            Sysno::setsockopt,
+            [7, libc::SOL_TCP as u64, libc::TCP_NODELAY as u64, 0x1000, 4, 0],
+            0,
+            &[(3, COPY, 0, AT_ENTRY, &1i32.to_ne_bytes())],
+        );
+        assert_eq!(line(&e, false), "setsockopt(7, SOL_TCP, TCP_NODELAY, [1], 4) = 0");
+        let e = ev(Sysno::socket, [libc::AF_INET as u64, libc::SOCK_STREAM as u64, 6, 0, 0, 0], 7, &[]);
+        assert_eq!(line(&e, false), "socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 7");
+        let e = ev(
+            Sysno::pipe2,
+            [0x1000, libc::O_CLOEXEC as u64, 0, 0, 0, 0],
+            0,
+            &[
+                (0, COPY, 0, AT_EXIT, &i32s(&[3, 4])),
+                (0, CaptureItem::FD_PATH, 0, 0, b"pipe:[293060]"),
+                (0, CaptureItem::FD_PATH, 0, 1, b"pipe:[293060]"),
+            ],
+        );
+        assert_eq!(line(&e, false), "pipe2([3<pipe:[293060]>, 4<pipe:[293060]>], O_CLOEXEC) = 0");
+        let e = ev(
+            Sysno::openat,
+            [CWD, 0x1000, libc::O_CLOEXEC as u64, 0, 0, 0],
+            3,
+            &[
+                (0, CaptureItem::FD_PATH, 0, 0, b"/tmp/dec"),
+                (1, CaptureItem::STRING, 0, 0, b"/lib/x86_64-linux-gnu/libc.so.6"),
+                (RETURNED, CaptureItem::FD_PATH, 0, 0, b"/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            ],
+        );
+        assert_eq!(
+            line(&e, false),
+            r#"openat(AT_FDCWD</tmp/dec>, "/lib/x86_64-linux-gnu/libc.so.6", O_RDONLY|O_CLOEXEC) = 3</usr/lib/x86_64-linux-gnu/libc.so.6>"#
+        );
+        let e = ev(Sysno::close, [3, 0, 0, 0, 0, 0], 0, &[(0, CaptureItem::FD_PATH, 0, 0, b"/a<b>")]);
+        assert_eq!(line(&e, false), r"close(3</a\74b\76>) = 0", "< and > escaped, as strace -y does");
+        let e = ev(Sysno::fcntl, [0, libc::F_GETFD as u64, 0, 0, 0, 0], 0, &[]);
+        assert_eq!(line(&e, false), "fcntl(0, F_GETFD) = 0");
+        let e = ev(Sysno::fcntl, [0, libc::F_GETFL as u64, 0, 0, 0, 0], 0x8000, &[]);
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(line(&e, false), "fcntl(0, F_GETFL) = 0x8000 (flags O_RDONLY|O_LARGEFILE)");
+        // SAFETY: all-zero is a valid flock.
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_RDLCK as i16;
+        fl.l_start = 100;
+        fl.l_len = 1;
+        // SAFETY: plain data.
+        let flb =
+            unsafe { std::slice::from_raw_parts((&fl as *const libc::flock).cast::<u8>(), size_of::<libc::flock>()) };
+        let e = ev(Sysno::fcntl, [12, libc::F_SETLK as u64, 0x1000, 0, 0, 0], 0, &[(2, COPY, 0, AT_ENTRY, flb)]);
+        assert_eq!(
+            line(&e, false),
+            "fcntl(12, F_SETLK, {l_type=F_RDLCK, l_whence=SEEK_SET, l_start=100, l_len=1}) = 0"
+        );
+    }
+
+    #[test]
+    fn counts_strings_and_frames() {
+        let e = ev(
+            Sysno::getdents64,
+            [15, 0x7fff_6815_30f0, 4096, 0, 0, 0],
+            120,
+            &[(1, COPY, 0, AT_EXIT, &5u32.to_ne_bytes())],
+        );
+        assert_eq!(line(&e, false), "getdents64(15, 0x7fff681530f0 /* 5 entries */, 4096) = 120");
+        let e = ev(
+            Sysno::execve,
+            [0x1000, 0x2000, 0x7fff_c5f9_4ec8, 0, 0, 0],
+            0,
+            &[
+                (0, CaptureItem::STRING, 0, 0, b"./p"),
+                (1, CaptureItem::ARGV, 0, 0, b"./p"),
+                (2, COPY, 0, AT_ENTRY, &35u32.to_ne_bytes()),
+            ],
+        );
+        assert_eq!(line(&e, false), r#"execve("./p", ["./p"], 0x7fffc5f94ec8 /* 35 vars */) = 0"#);
+        let e = ev(Sysno::getcwd, [0x1000, 4096, 0, 0, 0, 0], 9, &[(0, COPY, 0, AT_EXIT, b"/tmp/dec\0")]);
+        assert_eq!(line(&e, false), r#"getcwd("/tmp/dec", 4096) = 9"#);
+        let e = ev(
+            Sysno::readlink,
+            [0x1000, 0x2000, 4096, 0, 0, 0],
+            10,
+            &[(0, CaptureItem::STRING, 0, 0, b"/proc/self/exe"), (1, COPY, 0, AT_EXIT, b"/tmp/dec/p")],
+        );
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(line(&e, false), r#"readlink("/proc/self/exe", "/tmp/dec/p", 4096) = 10"#);
+        let e =
+            ev(Sysno::wait4, [20773, 0x1000, 0, 0, 0, 0], 20773, &[(1, COPY, 0, AT_EXIT, &(3i32 << 8).to_ne_bytes())]);
+        assert_eq!(line(&e, false), "wait4(20773, [{WIFEXITED(s) && WEXITSTATUS(s) == 3}], 0, NULL) = 20773");
+        let mask = u64s(&[1 << 1 | 1 << 33 | 1 << 39]);
+        let e = ev(Sysno::rt_sigreturn, [0; 6], 0, &[(0, COPY, 0, AT_ENTRY, &mask)]);
+        assert_eq!(line(&e, false), "rt_sigreturn({mask=[INT RT_2 RT_8]}) = 0");
+        assert_eq!(line(&ev(Sysno::rt_sigreturn, [0; 6], 0, &[]), false), "rt_sigreturn() = 0", "no frame copied");
+        let e = ev(Sysno::rseq, [0x7f62_363b_2060, 0x20, 0, 0x5305_3053, 0, 0], 0, &[]);
+        assert_eq!(line(&e, false), "rseq(0x7f62363b2060, 0x20, 0, 0x53053053) = 0");
+        let e = ev(
+            Sysno::getrandom,
+            [0x1000, 8, 1, 0, 0, 0],
+            8,
+            &[(0, CaptureItem::BYTES, 0, 0, b"\x70\xe5\xfa\xf4\xf6\x28\xb0\x1e")],
+        );
+        assert_eq!(line(&e, false), r#"getrandom("\x70\xe5\xfa\xf4\xf6\x28\xb0\x1e", 8, GRND_NONBLOCK) = 8"#);
+        let e = ev(Sysno::getrandom, [0x1000, 8, 1, 0, 0, 0], 8, &[]);
+        assert_eq!(line(&e, false), "getrandom(0x1000, 8, GRND_NONBLOCK) = 8", "hidden as the buffers are");
+        let e = ev(
+            Sysno::prctl,
+            [libc::PR_SET_NAME as u64, 0x1000, 0, 0, 0, 0],
+            0,
+            &[(1, COPY, 0, AT_ENTRY, b"probe\0\0\0\0\0\0\0\0\0\0\0")],
+        );
+        assert_eq!(line(&e, false), r#"prctl(PR_SET_NAME, "probe") = 0"#);
+        let e = ev(Sysno::prctl, [libc::PR_GET_DUMPABLE as u64, 0, 0, 0, 0, 0], 1, &[]);
+        assert_eq!(line(&e, false), "prctl(PR_GET_DUMPABLE) = 1 (SUID_DUMP_USER)");
+        let e = ev(Sysno::madvise, [0x7f62_3659_d000, 8192, libc::MADV_DONTNEED as u64, 0, 0, 0], 0, &[]);
+        assert_eq!(line(&e, false), "madvise(0x7f623659d000, 8192, MADV_DONTNEED) = 0");
+        let e = ev(Sysno::fchown, [12, u32::MAX as u64, 0, 0, 0, 0], 0, &[]);
+        assert_eq!(line(&e, false), "fchown(12, -1, 0) = 0");
     }
 }

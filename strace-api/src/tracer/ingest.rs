@@ -9,6 +9,7 @@ use super::{
     watches::{Origin, Start},
 };
 use crate::{
+    capture::Seed,
     export::Exported,
     procs::{self, Lookup},
     recorder::Event,
@@ -19,8 +20,9 @@ use crate::{
 pub struct Ingest<'a> {
     inner: Option<MutexGuard<'a, Inner>>,
     malformed: u64,
-    /// Processes the kernel started watching by itself, to track for exit.
-    adopted: Vec<(u32, u64)>,
+    /// Processes the kernel started watching by itself, to track for exit
+    /// (and whether to read their fd table, for `--fd-paths`).
+    adopted: Vec<(u32, u64, bool)>,
     /// The kernel time of the first call stored (0: none yet), for the drain's lag.
     oldest_ns: u64,
     tracer: &'a Tracer,
@@ -63,6 +65,9 @@ impl<'a> Ingest<'a> {
                     if captured.is_none() && is_exec(r.nr) {
                         captured = inner.pending.take_moved(r.pid, r.enter_ns);
                     }
+                    if !inner.fds.is_empty() {
+                        captured = inner.fds.annotate(&r, captured);
+                    }
                     let capture = captured.map(Vec::into_boxed_slice);
                     match &self.tracer.outlet {
                         Some(outlet) => {
@@ -89,8 +94,8 @@ impl<'a> Ingest<'a> {
             },
             Some(RecordKind::Process) => match ProcessRecord::read(bytes) {
                 Some(p) => {
-                    if let Some(id) = adopt(inner, &p) {
-                        self.adopted.push((p.ns_pid, id));
+                    if let Some((id, seed)) = adopt(inner, &p, self.tracer.config.fd_paths) {
+                        self.adopted.push((p.ns_pid, id, seed));
                     }
                 }
                 None => self.malformed += 1,
@@ -113,11 +118,16 @@ fn is_exec(nr: i32) -> bool {
 
 /// The kernel watches a process on its own (a followed child, `--watch-all`,
 /// or a pending watch it resolved): give it a log before its first events.
-/// Returns the watch id when the watch is new. Its start time is read from
-/// /proc after the lock is released (see `Drop`), unless a live watch of
-/// that pid exists (rare): then it is needed now, to tell a new process
-/// from that one.
-fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
+/// Returns the watch id when the watch is new, and whether its fd table is
+/// to be read from /proc. Its start time is read from /proc after the lock
+/// is released (see `Drop`), unless a live watch of that pid exists (rare):
+/// then it is needed now, to tell a new process from that one. A followed
+/// child of a watch that shows fds' paths starts with a copy of its
+/// parent's fd table (the kernel wrote out the parent's calls before the
+/// fork, so the table is as the fork copied it); a process the kernel
+/// found by itself (`--watch-all`) gets its table from /proc, when
+/// `fd_paths` (the daemon's default) says so.
+fn adopt(inner: &mut Inner, p: &ProcessRecord, fd_paths: bool) -> Option<(u64, bool)> {
     let origin = if p.flags & WatchEntry::CHILD != 0 {
         Origin::Child
     } else if p.flags & WatchEntry::AUTO != 0 {
@@ -145,7 +155,14 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
         let inherited = parent.and_then(|pp| inner.watches.get(pp)).and_then(|w| w.filter.clone());
         inner.watches.set_filter(p.ns_pid, inherited);
     }
-    new
+    let id = new?;
+    let inherited = parent.is_some_and(|parent| {
+        inner.watches.get(parent).is_some_and(|w| w.fd_paths) && inner.fds.inherit(parent, p.ns_pid)
+    });
+    if inherited {
+        inner.watches.set_fd_paths(p.ns_pid, true);
+    }
+    Some((id, !inherited && parent.is_none() && fd_paths))
 }
 
 impl Drop for Ingest<'_> {
@@ -157,13 +174,20 @@ impl Drop for Ingest<'_> {
         if self.malformed > 0 {
             self.tracer.malformed.fetch_add(self.malformed, Ordering::Relaxed);
         }
-        for (pid, id) in self.adopted.drain(..) {
+        for (pid, id, seed) in self.adopted.drain(..) {
             // /proc is read here, without the lock readers wait on.
             if let Lookup::Process { start_ticks } = procs::lookup(pid) {
                 let names = procs::names(pid);
+                let seed = seed.then(|| Seed::read(pid));
                 let mut inner = self.tracer.inner();
                 inner.watches.set_start_ticks(pid, id, start_ticks);
                 inner.watches.set_names(pid, id, names);
+                if let Some(seed) = seed
+                    && inner.watches.is_live(pid, id)
+                {
+                    inner.fds.start(pid, seed);
+                    inner.watches.set_fd_paths(pid, true);
+                }
             }
             self.tracer.track_exit(pid, id);
         }

@@ -54,20 +54,36 @@ pub enum WatchError {
 /// A watch someone asked for (or a child it followed), as a restarted
 /// daemon takes it up again: the process is the same when its pid and start
 /// time are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AskedFor {
     pub pid: u32,
     pub start_ticks: u64,
     pub children: bool,
+    /// Its kernel-side filter as given (`%file,connect`), if it has one.
+    #[serde(default)]
+    pub syscalls: Option<String>,
+    /// Whether its fds show their paths.
+    #[serde(default)]
+    pub fd_paths: bool,
 }
 
 /// What `Tracer::watch` did.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Watched {
     New,
     Already,
     /// The process is gone; its history is still readable.
     Exited,
+}
+
+/// How `Tracer::watch_with` sets a watch up; left out (`None`), a new
+/// watch gets the daemon's defaults and one that exists stays as it is.
+#[derive(Clone, Debug, Default)]
+pub struct WatchOptions {
+    /// The kernel-side filter: `Some(None)` for none (every call recorded).
+    pub filter: Option<Option<WatchFilter>>,
+    /// Whether fds show their paths, as strace -y (`--fd-paths`).
+    pub fd_paths: Option<bool>,
 }
 
 /// How the tracer keeps what it records.
@@ -82,6 +98,8 @@ pub struct TracerConfig {
     pub durations: bool,
     /// The kernel ring buffer's size, for /healthz.
     pub ring_bytes: u64,
+    /// Watches show fds' paths unless asked otherwise (`--fd-paths`).
+    pub fd_paths: bool,
     /// Exited processes whose histories are kept at most (the oldest go
     /// first, before their retention time is up).
     pub max_exited: usize,
@@ -97,6 +115,8 @@ pub struct WatchStats {
     pub origin: Origin,
     pub parent: Option<u32>,
     pub children: bool,
+    /// Its fds are shown with their paths.
+    pub fd_paths: bool,
     /// Events delivered to userspace.
     pub seen: u64,
     pub retained: u64,
@@ -126,6 +146,8 @@ pub struct Totals {
     pub malformed: u64,
     /// Captures that found no syscall record to go with.
     pub capture_unpaired: u64,
+    /// Fds shown without a path because their process's fd table was full.
+    pub fd_table_full: u64,
     pub kernel: KernelCounters,
     pub ring: RingTotals,
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
@@ -156,6 +178,8 @@ struct Inner {
     recorder: Recorder,
     /// Captures waiting for their syscall record, by thread.
     pending: capture::Pending,
+    /// The fd tables of the watches that show fds' paths.
+    fds: capture::FdTables,
 }
 
 impl Inner {
@@ -233,6 +257,7 @@ impl Tracer {
                 watches: Watches::default(),
                 recorder: Recorder::new(config.limits),
                 pending: capture::Pending::default(),
+                fds: capture::FdTables::default(),
             }),
             malformed: AtomicU64::new(0),
             arrivals: Notify::new(),
@@ -315,13 +340,44 @@ impl Tracer {
 
     /// Starts watching process `pid` (following its children when `children`).
     pub fn watch(&self, pid: u32, children: bool) -> Result<Watched, WatchError> {
-        self.watch_with(pid, children, None)
+        self.watch_with(pid, children, WatchOptions::default())
+    }
+
+    /// The same, with `options`: the kernel-side filter and whether fds
+    /// show their paths. The fd table of a watch that shows them from now
+    /// on is read from /proc (blocking).
+    pub fn watch_with(&self, pid: u32, children: bool, options: WatchOptions) -> Result<Watched, WatchError> {
+        let watched = self.watch_inner(pid, children, options.filter)?;
+        if watched == Watched::Exited {
+            return Ok(watched);
+        }
+        let want = match (watched, options.fd_paths) {
+            (_, Some(on)) => on,
+            (Watched::New, None) => self.config.fd_paths,
+            _ => return Ok(watched),
+        };
+        if self.inner().fds.is_on(pid) == want {
+            return Ok(watched);
+        }
+        // Read after the kernel began recording: the calls since are applied
+        // on top, and an fd opened or closed in between ends up right.
+        let seed = want.then(|| capture::Seed::read(pid));
+        let mut inner = self.inner();
+        if inner.watches.get(pid).is_none_or(|w| w.exited.is_some()) {
+            return Ok(watched);
+        }
+        match seed {
+            Some(seed) => inner.fds.start(pid, seed),
+            None => inner.fds.forget(pid),
+        }
+        inner.watches.set_fd_paths(pid, want);
+        Ok(watched)
     }
 
     /// `watch`, and sets the kernel-side filter: `Some(None)` for none
     /// (every call recorded), `None` to leave it as it is (none for a new
     /// watch).
-    pub fn watch_with(
+    fn watch_inner(
         &self,
         pid: u32,
         children: bool,
@@ -411,8 +467,18 @@ impl Tracer {
     /// stands for that, as it ends when the process exits. One whose exit
     /// is not followed answers false, so `watch` checks.
     pub fn watching(&self, pid: u32, children: bool) -> bool {
+        self.watching_with(pid, children, None)
+    }
+
+    /// The same, also showing fds' paths as asked (`None`: either way).
+    pub fn watching_with(&self, pid: u32, children: bool, fd_paths: Option<bool>) -> bool {
         let inner = self.inner();
-        inner.watches.get(pid).is_some_and(|w| w.exited.is_none() && w.exit_tracked && w.follow_children == children)
+        inner.watches.get(pid).is_some_and(|w| {
+            w.exited.is_none()
+                && w.exit_tracked
+                && w.follow_children == children
+                && fd_paths.is_none_or(|f| f == w.fd_paths)
+        })
     }
 
     /// Stops watching `pid` and frees its history, returning its final counters.
@@ -427,6 +493,7 @@ impl Tracer {
         inner.watches.remove(pid);
         inner.recorder.close(pid);
         inner.pending.forget_process(pid);
+        inner.fds.forget(pid);
         self.watch_ended(kernel, inner);
         if let Some(tx) = &self.exits {
             let _ = tx.send(ExitTracking::Cancel { id: watch.id });
@@ -454,6 +521,7 @@ impl Tracer {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
         inner.pending.forget_process(pid);
+        inner.fds.forget(pid);
         self.watch_ended(kernel, inner);
         tracing::debug!(pid, "watched process exited");
         self.arrivals.notify_waiters();
@@ -466,6 +534,7 @@ impl Tracer {
         for &pid in &expired {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
+            inner.fds.forget(pid);
         }
         expired.len()
     }
@@ -499,6 +568,7 @@ impl Tracer {
             origin: w.origin,
             parent: w.parent,
             children: w.follow_children,
+            fd_paths: w.fd_paths,
             seen,
             retained,
             evicted,
@@ -545,7 +615,15 @@ impl Tracer {
             .watches
             .all()
             .filter(|w| w.exited.is_none() && w.origin != Origin::Auto)
-            .filter_map(|w| Some(AskedFor { pid: w.pid, start_ticks: w.start_ticks?, children: w.follow_children }))
+            .filter_map(|w| {
+                Some(AskedFor {
+                    pid: w.pid,
+                    start_ticks: w.start_ticks?,
+                    children: w.follow_children,
+                    syscalls: w.filter.as_ref().map(|f| f.spec.clone()),
+                    fd_paths: w.fd_paths,
+                })
+            })
             .collect();
         out.sort_by_key(|a| a.pid);
         out
@@ -580,6 +658,14 @@ impl Tracer {
         known.sort_unstable();
         calls.extend(capture::blocked_calls(pid, &known, MAX_PROC_THREADS));
         calls.sort_by_key(|c| c.tid);
+        // Fd paths: as the fds are now.
+        let inner = self.inner();
+        if inner.fds.is_on(pid) {
+            for c in &mut calls {
+                c.capture = inner.fds.in_progress(pid, c.nr, &c.args, c.capture.take());
+            }
+        }
+        drop(inner);
         calls
     }
 
@@ -594,6 +680,7 @@ impl Tracer {
             late: inner.recorder.late(),
             malformed: self.malformed.load(Ordering::Relaxed),
             capture_unpaired: inner.pending.unpaired,
+            fd_table_full: inner.fds.full,
             kernel,
             ring: self.ring.totals(),
             hooks_attached,
@@ -697,6 +784,7 @@ pub mod testing {
             retention: Duration::from_secs(600),
             durations: true,
             ring_bytes: 1 << 20,
+            fd_paths: false,
             max_exited: 10_000,
         }
     }

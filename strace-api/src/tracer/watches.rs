@@ -42,6 +42,8 @@ pub struct Watch {
     pub origin: Origin,
     pub parent: Option<u32>,
     pub follow_children: bool,
+    /// Its fds are shown with their paths (its fd table is kept).
+    pub fd_paths: bool,
     /// When the process exited; the history stays readable for a while.
     pub exited: Option<Exit>,
     /// `lifecycle` follows its exit (it could not if the process's pidfd
@@ -124,6 +126,7 @@ impl Watches {
             origin,
             parent,
             follow_children: follow,
+            fd_paths: false,
             exited: None,
             exit_tracked: false,
             final_dropped: None,
@@ -176,6 +179,12 @@ impl Watches {
     /// Sets whether `pid`'s watch follows its children; true if it changed.
     pub fn set_follow_children(&mut self, pid: u32, follow: bool) -> bool {
         self.by_pid.get_mut(&pid).is_some_and(|w| std::mem::replace(&mut w.follow_children, follow) != follow)
+    }
+
+    pub fn set_fd_paths(&mut self, pid: u32, on: bool) {
+        if let Some(w) = self.by_pid.get_mut(&pid) {
+            w.fd_paths = on;
+        }
     }
 
     /// Sets `pid`'s kernel-side filter; returns the one it had, or `None`

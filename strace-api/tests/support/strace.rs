@@ -42,10 +42,11 @@ pub fn errno_numbers() -> HashMap<&'static str, i64> {
 }
 
 /// strace's return column: `3`, `0x7f…`, `-1 ENOENT (…)`, `?`,
-/// `? ERESTARTSYS (…)`: the value and the error's name.
+/// `? ERESTARTSYS (…)`, `3</etc/hosts>` (-y): the value and the error's name.
 fn parse_ret(s: &str, errnos: &HashMap<&str, i64>) -> (Option<i64>, Option<String>) {
     let mut words = s.split_whitespace();
     let Some(first) = words.next() else { return (None, None) };
+    let first = first.split('<').next().unwrap_or(first);
     let errno = words.next().filter(|w| errnos.contains_key(w)).map(str::to_string);
     if first == "?" {
         return (None, errno);

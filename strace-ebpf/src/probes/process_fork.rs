@@ -2,11 +2,13 @@
 //! run by the parent. A new process (not a thread) starts with a clean slate
 //! (its tgid may have belonged to a watched process before), and is watched
 //! from its first syscall when its parent is watched with FOLLOW_CHILDREN
-//! (with the parent's syscall filter, if it has one).
+//! (with the parent's syscall filter, if it has one; the parent's batched
+//! calls are written out first).
 use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::raw_tracepoint, programs::RawTracePointContext};
 use strace_common::{Counter, WatchEntry};
 
 use crate::{
+    batch,
     maps::{TASK_PID_OFFSET, TASK_TGID_OFFSET, WATCHED, count},
     state, task,
 };
@@ -40,5 +42,9 @@ pub fn process_fork(ctx: RawTracePointContext) -> i32 {
     if WATCHED.insert(&tgid, &entry, 0).is_err() {
         count(Counter::WatchedFull);
     }
+    // The parent's calls so far go out before any of the child's: the
+    // child's fd table (`--fd-paths`) is its parent's as the fork copied it,
+    // which the daemon knows once it has read the calls before the fork.
+    let _ = batch::flush_idle();
     0
 }

@@ -13,7 +13,7 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use aya_log_ebpf::warn;
-use strace_common::{Counter, SyscallRecord, ThreadSlot};
+use strace_common::{Counter, SyscallRecord, ThreadSlot, capture::CaptureSpec};
 
 use crate::{
     arch, batch, capture, emit,
@@ -32,7 +32,8 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     let timed = DURATIONS.load() != 0;
     let (stamp, flags) =
         if timed { (unsafe { bpf_ktime_get_ns() }, 0) } else { (0, SyscallRecord::NO_ENTER_TIME as u32) };
-    let args = arch::syscall_args(ctx.arg::<*const u8>(0));
+    let regs = ctx.arg::<*const u8>(0);
+    let args = arch::syscall_args(regs);
     let slot = match threads::find(tid) {
         Some(p) => threads::begin(p, nr, timed.then_some(stamp), args, flags),
         // Untimed, a thread's call numbers start from the clock (cold path),
@@ -44,11 +45,9 @@ pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
             }
         }
     };
-    if let Some(spec) = capture::spec(nr)
-        && spec.at_entry()
-    {
+    if capture::when(nr) & CaptureSpec::AT_ENTRY != 0 {
         match batch::open(slot.owner) {
-            Some(mut b) => capture::entry(&mut b, slot, &spec),
+            Some(mut b) => capture::entry(&mut b, slot, arch::stack_pointer(regs)),
             None => slot.flags |= SyscallRecord::CAPTURE_LOST as u32,
         }
     }

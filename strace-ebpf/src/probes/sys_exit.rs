@@ -3,7 +3,7 @@
 //! Hot path for every process on the host: an unwatched one leaves after
 //! reading the same byte as in `sys_enter`.
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
-use strace_common::{SyscallRecord, ThreadSlot, maps::state as cache};
+use strace_common::{SyscallRecord, ThreadSlot, capture::CaptureSpec, maps::state as cache};
 
 use super::sys_enter::first_slot;
 use crate::{
@@ -51,7 +51,10 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 /// thread (not a call it made), rt_sigreturn (its registers are the signal
 /// frame's), and, uncounted, a thread the full table has no slot for (its
 /// calls are counted at their entry).
-#[inline(never)]
+// Inlined: its frame and sys_exit's are one, which keeps the deepest
+// chain of calls (this, the exit's copies, the fd-to-inode walk) within
+// the kernel's 512-byte stack.
+#[inline(always)]
 fn resumed(ctx: &BtfTracePointContext, tid: u32, ret: i64, verdict: u8) {
     let Some((nr, args, flags)) = call_from_registers(ctx, ret) else {
         return;
@@ -90,11 +93,10 @@ pub(super) fn call_from_registers(ctx: &BtfTracePointContext, ret: i64) -> Optio
 pub(super) fn finish_from_registers(slot: &mut ThreadSlot, tid: u32, ret: i64, flags: u32) {
     let copy_inputs = flags & SyscallRecord::ARGS_LOST as u32 == 0;
     finish(slot, tid, ret, flags as u16 & SyscallRecord::ARGS_LOST, |b, slot| {
-        if copy_inputs
-            && let Some(spec) = capture::spec(slot.nr)
-            && spec.at_entry()
-        {
-            capture::entry(b, slot, &spec);
+        if copy_inputs && capture::when(slot.nr) & CaptureSpec::AT_ENTRY != 0 {
+            // The stack pointer at exit is not the entry's (rt_sigreturn's
+            // frame is gone): stack copies are left out.
+            capture::entry(b, slot, 0);
         }
     });
 }
@@ -116,10 +118,8 @@ pub(super) fn finish(
     // record (the slot is still IN_SYSCALL; see batch::lost).
     if let Some(mut b) = emit::batch_for(slot) {
         before(&mut b, slot);
-        if let Some(spec) = capture::spec(slot.nr)
-            && spec.at_exit()
-        {
-            capture::exit(&mut b, slot, &spec, ret);
+        if capture::when(slot.nr) & CaptureSpec::AT_EXIT != 0 {
+            capture::exit(&mut b, slot, ret);
         }
         let now = unsafe { bpf_ktime_get_ns() };
         b.syscall(emit::record(slot, flags, now, ret));

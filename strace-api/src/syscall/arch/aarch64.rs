@@ -5,7 +5,10 @@ use syscalls::aarch64::Sysno;
 
 use super::super::{
     flags::Table,
-    table::Ty::{self, *},
+    table::{
+        Kind,
+        Ty::{self, *},
+    },
 };
 
 /// Derived by `cargo xtask syscall-table --derive aarch64`.
@@ -26,7 +29,7 @@ pub const ENTRY_HOOK_OPTIONAL: bool = false;
 #[rustfmt::skip]
 pub static SPECIAL: &[(Sysno, &[Ty])] = &[
     // The kernel's newfstatat (x86_64's `Sysno::newfstatat`).
-    (Sysno::fstatat, &[DirFd, Path, Out, AtFlags]),
+    (Sysno::fstatat, &[DirFd, Path, Filled(Kind::Stat), AtFlags]),
 ];
 
 /// arm64 has no `arch_prctl`.
@@ -122,6 +125,9 @@ mod tests {
         for (name, types) in shared.chain(SPECIAL.iter().map(|(s, t)| (s.name(), *t))) {
             assert!(name.parse::<Sysno>().is_ok(), "{name} is not an aarch64 call: it belongs in x86_64.rs");
             let sig = arm64_signature(name).unwrap_or_else(|| panic!("{name} has no aarch64 signature"));
+            if name == "rt_sigreturn" {
+                continue; // its one "argument" is the signal frame
+            }
             assert_eq!(types.len(), sig.args.len(), "{name} takes {} arguments on aarch64", sig.args.len());
         }
     }
