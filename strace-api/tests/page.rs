@@ -102,7 +102,7 @@ fn a_person_finds_the_workload_watches_it_and_sees_its_failures_live() {
         WAIT,
     );
     page.click(&format!("{} button[data-action=watch]", row(w.pid)));
-    d.wait_counters(w.pid, WAIT, |c| c["alive"] == true);
+    d.wait_counters(w.pid, WAIT, |c| c["alive"] == true && c["fd_paths"] == false);
 
     // Its marked call scrolls by, live, as a failure.
     page.wait_for(
@@ -186,7 +186,15 @@ fn with_auth_off_the_page_asks_for_nothing() {
     let page = b.page(1200, 800);
     open(&page, &d, "/");
     page.wait_for("the workload in the process list", &format!("!!document.querySelector(\"{}\")", row(w.pid)), WAIT);
+    // A watch started with fd paths: its openat shows the directory it is relative to.
+    page.click("#fd-paths");
     page.click(&format!("{} button[data-action=watch]", row(w.pid)));
+    d.wait_counters(w.pid, WAIT, |c| c["alive"] == true && c["fd_paths"] == true);
+    page.wait_for(
+        "the openat's directory with its path",
+        "[...document.querySelectorAll('#rows .row:not([hidden]) .text')].some(e => e.textContent.startsWith('openat(AT_FDCWD</'))",
+        WAIT,
+    );
     page.wait_for(
         "its getppid calls",
         "[...document.querySelectorAll('#rows .row:not([hidden]) .text')].some(e => e.textContent.startsWith('getppid()'))",

@@ -95,8 +95,10 @@ export class Api {
     return all;
   }
 
-  watch(pid) {
-    return this.json('PUT', `/v1/watch/${pid}`).then((r) => { this.scope = 'operate'; return r; });
+  /** Watches `pid`; with `fdPaths`, its fds with their paths (else as the daemon's default). */
+  watch(pid, { fdPaths = false } = {}) {
+    const q = fdPaths ? '?fd_paths=true' : '';
+    return this.json('PUT', `/v1/watch/${pid}${q}`).then((r) => { this.scope = 'operate'; return r; });
   }
 
   unwatch(pid) {

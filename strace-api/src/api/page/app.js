@@ -88,7 +88,7 @@ function choose(pid, chosen) {
 
 async function watch(pid, start) {
   try {
-    if (start) await api.watch(pid);
+    if (start) await api.watch(pid, { fdPaths: $('#fd-paths').checked });
     else await api.unwatch(pid);
     banner(null);
     if (start && !procs.chosen.has(pid)) procs.toggle(pid, true);
