@@ -86,7 +86,7 @@ fn quoted(args: &str) -> Vec<String> {
 fn decoding_agrees_with_strace() {
     if Command::new("strace").arg("-V").output().is_err() {
         assert!(!in_ci(), "strace is not installed (.ci/run installs it)");
-        eprintln!("SKIPPED: strace is not installed (apt-get install strace)");
+        support::skipped("strace is not installed (apt-get install strace)");
         return;
     }
     let d = daemon!();

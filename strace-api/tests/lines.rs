@@ -687,7 +687,7 @@ struct Mode {
 fn run(mode: Mode) {
     if Command::new("strace").arg("-V").output().is_err() {
         assert!(!in_ci(), "strace is not installed (.ci/run installs it)");
-        eprintln!("SKIPPED: strace is not installed (apt-get install strace)");
+        support::skipped("strace is not installed (apt-get install strace)");
         return;
     }
     let started = Instant::now();

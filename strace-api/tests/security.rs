@@ -36,7 +36,7 @@ fn can_run_as_nobody() -> bool {
         (Ok(s), Ok(_)) if s.success() => true,
         _ => {
             assert!(!in_ci(), "setpriv or curl is missing (.ci/run installs curl; setpriv is util-linux)");
-            eprintln!("SKIPPED: setpriv or curl is missing");
+            support::skipped("setpriv or curl is missing");
             false
         }
     }

@@ -70,7 +70,7 @@ fn build_image(tag: &str) -> PathBuf {
 fn a_sidecar_in_the_apps_pid_namespace_sees_the_app_as_pid_1() {
     if let Some(why) = podman_missing() {
         assert!(!in_ci(), "CI must run the sidecar test: {why} (.ci/run installs podman and runc)");
-        eprintln!("SKIPPED (no container runtime here): {why}");
+        support::skipped(&format!("no container runtime here: {why}"));
         return;
     }
     let id = std::process::id();

@@ -4,7 +4,9 @@
 //! `routes!`, from each handler's `#[utoipa::path]`), so the router and
 //! `GET /openapi.json` cannot tell different stories; `openapi.rs`'s test
 //! checks the rest (every documented operation answers, and the README
-//! lists the same endpoints).
+//! lists the same endpoints). The page (`page`) is not the API: its static
+//! files have a router of their own, outside the description, merged in
+//! beside the API's routes here.
 mod audit;
 mod auth;
 mod blocking;
@@ -16,6 +18,7 @@ mod health;
 mod legacy;
 mod metrics;
 mod openapi;
+mod page;
 mod processes;
 mod render;
 mod sse;
@@ -85,13 +88,13 @@ pub fn router(tracer: Arc<Tracer>, access: Option<Access>) -> Router {
     router_with(tracer, access, Settings::default(), metrics)
 }
 
-/// The API with its limits; its `/metrics` shows `metrics`, which counts
-/// every request answered.
+/// The API with its limits, and the page; its `/metrics` shows `metrics`,
+/// which counts every request answered.
 pub fn router_with(tracer: Arc<Tracer>, access: Option<Access>, settings: Settings, metrics: Arc<Metrics>) -> Router {
     let state = AppState { tracer, streams: Arc::new(Streams::new(settings.max_streams)), metrics: metrics.clone() };
     let (api, _) = routes().split_for_parts();
     let api = api.fallback(error::not_found).method_not_allowed_fallback(error::method_not_allowed).with_state(state);
-    guarded(api, access, metrics)
+    guarded(api, page::router(), access, metrics)
 }
 
 /// `/metrics` alone (`--metrics-listen`), behind the same tokens (a
@@ -102,14 +105,17 @@ pub fn metrics_router(metrics: Arc<Metrics>, access: Option<Access>) -> Router {
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(metrics.clone());
-    guarded(routes, access, metrics)
+    guarded(routes, Router::new(), access, metrics)
 }
 
-/// Behind `access`; every request answered is counted, refused ones too.
-fn guarded(routes: Router, access: Option<Access>, metrics: Arc<Metrics>) -> Router {
+/// `routes` behind `access`, and `open` beside them without it (the page's
+/// files, which hold no data; an unknown path is still the guarded
+/// fallback's); every request answered is counted, refused ones too.
+fn guarded(routes: Router, open: Router, access: Option<Access>, metrics: Arc<Metrics>) -> Router {
     let access = Arc::new(access.unwrap_or_else(Access::open));
     routes
         .layer(axum::middleware::from_fn_with_state(access, auth::check))
+        .merge(open)
         .layer(axum::middleware::from_fn_with_state(metrics, self::metrics::count))
 }
 

@@ -161,6 +161,13 @@ mod tests {
                 listed.insert((m.to_string(), path.clone()));
             }
         }
+        // The page is not the API (`page.rs`): a row of the table, deliberately
+        // left out of the description.
+        assert!(listed.remove(&("GET".to_string(), "/".to_string())), "README's table has the page's row");
+        assert!(
+            documented().iter().all(|(_, path)| path != "/" && !path.starts_with("/ui/")),
+            "the page's files are not described as the API"
+        );
         assert_eq!(listed, documented(), "README's endpoint table (left) against /openapi.json (right)");
         let source = include_str!("mod.rs");
         assert!(!source.contains(".route("), "routes are added with routes!, with their description");

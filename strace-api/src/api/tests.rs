@@ -431,10 +431,21 @@ async fn every_route_refuses_bad_input_with_a_json_error() {
         (Method::POST, "/healthz"),
         (Method::PATCH, "/v1/watch/1"),
         (Method::PUT, "/strace/1/1"),
+        (Method::POST, "/"),
+        (Method::DELETE, "/ui/app.js"),
     ] {
         cases.push((method, uri.to_string(), StatusCode::METHOD_NOT_ALLOWED));
     }
-    for uri in ["/", "/v2/watch", "/strace", "/strace/1/2/3", "/v1/processes/1/events/x", "/%2e%2e/etc/passwd"] {
+    for uri in [
+        "/ui/",
+        "/ui/nope.js",
+        "/index.html",
+        "/v2/watch",
+        "/strace",
+        "/strace/1/2/3",
+        "/v1/processes/1/events/x",
+        "/%2e%2e/etc/passwd",
+    ] {
         cases.push((Method::GET, uri.to_string(), StatusCode::NOT_FOUND));
     }
     let mut wrong = vec![];

@@ -15,6 +15,7 @@ use std::{
 
 use serde_json::Value;
 
+pub mod browser;
 pub mod servers;
 pub mod sse;
 pub mod strace;
@@ -82,7 +83,7 @@ impl Daemon {
                 if in_ci() {
                     panic!("{reason}");
                 }
-                eprintln!("SKIPPED (eBPF unavailable here, and CI is not set): {reason}");
+                skipped(&format!("eBPF unavailable here, and CI is not set: {reason}"));
                 return None;
             }
         };
@@ -358,6 +359,15 @@ impl Drop for Daemon {
     }
 }
 
+/// Says that the running test skips, and why, where a person sees it: on
+/// stderr itself, past the test harness's capture (which hides a passing
+/// test's `eprintln!`). Outside CI only: there a skip is a failure.
+pub fn skipped(reason: &str) {
+    use std::io::Write as _;
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {reason}");
+}
+
 /// True when tests must not skip: CI=true.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
@@ -410,6 +420,19 @@ impl Workload {
         w
     }
 
+    /// The same, its command line naming no folder of this machine
+    /// (`workload flag-… STEPS…`, run from the flag's folder): for a
+    /// screenshot that shows it.
+    pub fn new_short(steps: &[&str]) -> Workload {
+        use std::os::unix::process::CommandExt as _;
+        let mut cmd = Command::new(workload_binary());
+        cmd.arg0("workload").current_dir(env!("CARGO_TARGET_TMPDIR"));
+        let (mut w, line) = Workload::spawn(cmd, steps);
+        assert!(line.starts_with("ready "), "workload said {line:?}");
+        w.pid = line[6..].trim().parse().unwrap_or_else(|_| panic!("workload said {line:?}"));
+        w
+    }
+
     /// Starts it as pid 1 of a new PID namespace (with its own /proc), with
     /// `unshare`; `pid` is then 1 and `host_pid` its pid outside.
     pub fn in_new_pid_namespace(steps: &[&str]) -> (Workload, u32) {
@@ -427,8 +450,13 @@ impl Workload {
     /// Runs `cmd FLAG STEPS…` and reads its first line.
     fn spawn(mut cmd: Command, steps: &[&str]) -> (Workload, String) {
         let flag = flag_file();
+        // By its name alone when run from its folder.
+        let arg = match cmd.get_current_dir() {
+            Some(dir) if flag.parent() == Some(dir) => flag.file_name().unwrap().into(),
+            _ => flag.clone().into_os_string(),
+        };
         let mut child = cmd
-            .arg(&flag)
+            .arg(arg)
             .args(steps)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -26,7 +26,7 @@ pub fn available(program: &str, why: &str) -> bool {
         Err(e) => {
             let reason = format!("{program} is not installed ({e}); {why}");
             assert!(!in_ci(), "{reason}");
-            eprintln!("SKIPPED: {reason}");
+            super::skipped(&reason);
             false
         }
     }
