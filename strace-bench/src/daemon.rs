@@ -12,21 +12,47 @@ pub struct Daemon {
     child: Child,
     pub base: String,
     agent: ureq::Agent,
+    /// The operator token it was given (every request but /healthz needs one).
+    pub token: String,
 }
 
 impl Daemon {
     pub fn start(bin: &Path, cpu: usize, args: &[&str]) -> Result<Daemon> {
-        let mut cmd = Command::new("taskset");
+        Daemon::start_in(&[], bin, cpu, args)
+    }
+
+    /// As `start`, run through `prefix` (e.g. `nsenter … --pid`, to run it
+    /// in another PID namespace).
+    pub fn start_in(prefix: &[&str], bin: &Path, cpu: usize, args: &[&str]) -> Result<Daemon> {
+        let mut cmd = match prefix.split_first() {
+            Some((p, rest)) => {
+                let mut c = Command::new(p);
+                c.args(rest).arg("taskset");
+                c
+            }
+            None => Command::new("taskset"),
+        };
         cmd.args(["-c", &cpu.to_string()]).arg(bin).args(["--listen", "127.0.0.1:0"]).args(args);
+        // A token of its own, by environment (on the command line the daemon
+        // warns): without one it would generate one into a file all the
+        // benchmark's daemons share.
+        let token = format!("bench-{}-{}", std::process::id(), unique());
+        cmd.env("STRACE_API_TOKEN", &token);
         let started = strace_harness::start(cmd, Duration::from_secs(30)).map_err(|e| anyhow!(e))?;
+        let header = format!("Bearer {token}");
         // The paced client's threads each keep a connection (ureq keeps 3
         // idle ones per host by default, which closed one of four).
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_idle_connections_per_host(8)
+            .middleware(move |mut req: ureq::http::Request<ureq::SendBody>, next: ureq::middleware::MiddlewareNext| {
+                req.headers_mut()
+                    .insert("authorization", ureq::http::HeaderValue::from_str(&header).expect("the token is ASCII"));
+                next.handle(req)
+            })
             .build()
             .new_agent();
-        Ok(Daemon { child: started.child, base: started.base, agent })
+        Ok(Daemon { child: started.child, base: started.base, agent, token })
     }
 
     pub fn pid(&self) -> u32 {
@@ -119,6 +145,11 @@ impl Daemon {
         let status = procfs::process::Process::new(self.pid() as i32)?.status()?;
         Ok(status.vmhwm.unwrap_or(0) * 1024)
     }
+}
+
+fn unique() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Drop for Daemon {

@@ -120,9 +120,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// wrk's p50 and p99 latency (ms) against `url` for `secs`, if wrk is installed.
-pub fn wrk(url: &str, secs: u32) -> Option<(f64, f64, f64)> {
-    let out = Command::new("wrk").args(["-t1", "-c2", &format!("-d{secs}s"), "--latency", url]).output().ok()?;
+/// wrk's p50 and p99 latency (ms) against `url` for `secs`, with the bearer
+/// `token`, if wrk is installed.
+pub fn wrk(url: &str, token: &str, secs: u32) -> Option<(f64, f64, f64)> {
+    let auth = format!("Authorization: Bearer {token}");
+    let out =
+        Command::new("wrk").args(["-t1", "-c2", &format!("-d{secs}s"), "--latency", "-H", &auth, url]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let pct = |p: &str| {
         text.lines().find_map(|l| {
