@@ -49,6 +49,11 @@ struct Ring {
     size_bytes: u64,
     /// `null` when the daemon cannot read the ring's fill level.
     peak_used_bytes: Option<u64>,
+    /// Items the drain read: one per kernel write (a CPU's batch of records,
+    /// or a process record).
+    items_read: u64,
+    /// Records in them (`records_read / items_read`: records per ring write).
+    records_read: u64,
 }
 
 /// One loaded eBPF program (run counts and times need
@@ -64,7 +69,7 @@ struct Program {
 impl From<Totals> for Health {
     fn from(t: Totals) -> Health {
         let KernelCounters { ring_full, threads_full, watched_full, capture_lost } = t.kernel;
-        let RingTotals { size_bytes, peak_used_bytes } = t.ring;
+        let RingTotals { size_bytes, peak_used_bytes, items_read, records_read } = t.ring;
         Health {
             status: "ok",
             watched: t.watched,
@@ -74,7 +79,7 @@ impl From<Totals> for Health {
             malformed: t.malformed,
             aux_unpaired: t.capture_unpaired,
             kernel: Kernel { ring_full, threads_full, watched_full, aux_lost: capture_lost },
-            ring: Ring { size_bytes, peak_used_bytes },
+            ring: Ring { size_bytes, peak_used_bytes, items_read, records_read },
             hooks_attached: t.hooks_attached,
             programs: t
                 .programs

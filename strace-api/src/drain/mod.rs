@@ -85,18 +85,20 @@ fn next_tick(tick: Duration, drained: usize, woken: bool) -> Duration {
 }
 
 /// Drains what is in the ring now; returns how many records it took. Notes
-/// the ring's fill level before each lock's worth of records.
+/// the ring's fill level before each lock's worth of records, and counts
+/// the items and records taken.
 fn drain_all(ring: &mut RingBuf<MapData>, fill: Option<&RingFill>, tracer: &Tracer) -> usize {
-    let mut total = 0;
+    let (mut total, mut items) = (0, 0);
     loop {
         if let Some(f) = fill {
             tracer.ring().note(f.used());
         }
         // Take the lock (and wake readers) only when there is something.
-        let Some(first) = ring.next() else { return total };
+        let Some(first) = ring.next() else { break };
         let mut ingest = tracer.ingest();
         let mut taken = ingest.record(&first);
         drop(first);
+        items += 1;
         let mut more = true;
         while taken < PER_LOCK {
             let Some(item) = ring.next() else {
@@ -104,13 +106,18 @@ fn drain_all(ring: &mut RingBuf<MapData>, fill: Option<&RingFill>, tracer: &Trac
                 break;
             };
             taken += ingest.record(&item);
+            items += 1;
         }
         drop(ingest);
         total += taken;
         if !more {
-            return total;
+            break;
         }
     }
+    if items > 0 {
+        tracer.ring().read(items, total as u64);
+    }
+    total
 }
 
 /// Forwards the kernel program's aya-log records to the daemon's log.
