@@ -10,6 +10,9 @@ use serde_json::Value;
 
 pub struct Daemon {
     child: Child,
+    /// The daemon's own pid: the child's, or with a prefix that forks (as
+    /// `nsenter --pid` does), its child's.
+    pid: u32,
     pub base: String,
     agent: ureq::Agent,
     /// The operator token it was given (every request but /healthz needs one).
@@ -32,6 +35,8 @@ impl Daemon {
             }
             None => Command::new("taskset"),
         };
+        // Absolute: nsenter --mount starts it in the target's working directory.
+        let bin = std::fs::canonicalize(bin).with_context(|| format!("{}", bin.display()))?;
         cmd.args(["-c", &cpu.to_string()]).arg(bin).args(["--listen", "127.0.0.1:0"]).args(args);
         // A token of its own, by environment (on the command line the daemon
         // warns): without one it would generate one into a file all the
@@ -39,6 +44,7 @@ impl Daemon {
         let token = format!("bench-{}-{}", std::process::id(), unique());
         cmd.env("STRACE_API_TOKEN", &token);
         let started = strace_harness::start(cmd, Duration::from_secs(30)).map_err(|e| anyhow!(e))?;
+        let pid = if prefix.is_empty() { started.child.id() } else { descendant(started.child.id())? };
         let header = format!("Bearer {token}");
         // The paced client's threads each keep a connection (ureq keeps 3
         // idle ones per host by default, which closed one of four).
@@ -52,11 +58,11 @@ impl Daemon {
             })
             .build()
             .new_agent();
-        Ok(Daemon { child: started.child, base: started.base, agent, token })
+        Ok(Daemon { child: started.child, pid, base: started.base, agent, token })
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     pub fn agent(&self) -> ureq::Agent {
@@ -147,6 +153,21 @@ impl Daemon {
     }
 }
 
+/// The process at the end of `pid`'s chain of only children (the daemon
+/// under `nsenter`, which forks it and waits; by the time the daemon serves,
+/// the chain is complete).
+fn descendant(pid: u32) -> Result<u32> {
+    let mut at = pid;
+    loop {
+        let children = std::fs::read_to_string(format!("/proc/{at}/task/{at}/children"))?;
+        match children.split_whitespace().collect::<Vec<_>>()[..] {
+            [] => return Ok(at),
+            [one] => at = one.parse()?,
+            _ => bail!("process {at} has several children: which one is the daemon?"),
+        }
+    }
+}
+
 fn unique() -> u64 {
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
@@ -155,7 +176,7 @@ fn unique() -> u64 {
 impl Drop for Daemon {
     fn drop(&mut self) {
         // SAFETY: kill with a valid pid and signal.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
 }

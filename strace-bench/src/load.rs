@@ -138,7 +138,7 @@ pub fn wrk(url: &str, token: &str, secs: u32) -> Option<(f64, f64, f64)> {
 }
 
 /// wrk's "812.00us", "1.23ms", "2.01s".
-fn parse_ms(v: &str) -> Option<f64> {
+pub fn parse_ms(v: &str) -> Option<f64> {
     let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
     let n: f64 = num.parse().ok()?;
     Some(match unit {
