@@ -277,6 +277,8 @@ pub struct Sample {
     pub load: Load,
     /// The mean of the baselines measured just before and just after.
     pub base: Load,
+    /// The mean of their worker CPU times a request (µs).
+    pub base_worker_us: f64,
     pub accounting: Option<Accounting>,
     pub identity: Option<Identity>,
 }
@@ -287,6 +289,12 @@ impl Sample {
     }
     fn p99_ratio(&self) -> f64 {
         self.load.p99_ms / self.base.p99_ms
+    }
+    /// The worker's CPU time a request against the baseline's: what the
+    /// configuration costs in the worker's own context, whatever share of
+    /// its CPU the worker got (on a busy machine req/s also moves with that).
+    fn cpu_ratio(&self) -> f64 {
+        self.load.worker_us_per_request() / self.base_worker_us
     }
 }
 
@@ -354,7 +362,8 @@ pub fn phase(cx: &Context) -> Result<Nginx> {
                 p99_ms: (before.p99_ms + after.p99_ms) / 2.0,
                 worker_ns: (before.worker_ns + after.worker_ns) / 2,
             };
-            result.samples[i].1.push(Sample { load, base, accounting, identity });
+            let base_worker_us = (before.worker_us_per_request() + after.worker_us_per_request()) / 2.0;
+            result.samples[i].1.push(Sample { load, base, base_worker_us, accounting, identity });
             before = after;
         }
     }
@@ -392,9 +401,9 @@ fn run_config(cx: &Context, server: &Server, config: Config) -> Result<(Load, Op
             let d = Daemon::start_in(&prefix, bin, DAEMON_CPU, args)?;
             server.truncate_log();
             server.wrk(DAEMON_CPU, WARM_UP_SECS)?;
-            let c0 = counts(&d)?;
+            let c0 = counts(&d, None)?;
             let load = server.wrk(DAEMON_CPU, server.secs())?;
-            let c1 = counts(&d)?;
+            let c1 = counts(&d, None)?;
             let accounting = Accounting {
                 requests: load.requests,
                 delivered: c1.seen - c0.seen,
@@ -407,16 +416,14 @@ fn run_config(cx: &Context, server: &Server, config: Config) -> Result<(Load, Op
             // The identity, in a run of its own: the counting program costs
             // the server's calls something too.
             let counter = Counter::attach(&[server.master, server.worker])?;
-            let c0 = counts(&d)?;
+            let c0 = counts(&d, None)?;
             let n0 = counter.total()?;
             server.truncate_log();
             server.wrk(DAEMON_CPU, server.secs())?;
-            let c1 = counts(&d)?;
-            let identity = Identity {
-                issued: counter.total()? - n0,
-                delivered: c1.seen - c0.seen,
-                dropped: c1.dropped - c0.dropped,
-            };
+            // Once nginx is quiet (wrk's connections closed after the run).
+            let issued = quiet(&counter)? - n0;
+            let c1 = counts(&d, Some(c0.seen + c0.dropped + issued))?;
+            let identity = Identity { issued, delivered: c1.seen - c0.seen, dropped: c1.dropped - c0.dropped };
             Ok((load, Some(accounting), Some(identity)))
         }
         Config::Strace | Config::PerfTrace => {
@@ -442,7 +449,10 @@ fn run_config(cx: &Context, server: &Server, config: Config) -> Result<(Load, Op
 
 /// The daemon's counters for nginx's processes, once the drain has taken
 /// everything they did (the worker waits in epoll_wait, its batch written
-/// out when it left the CPU).
+/// out when it left the CPU): until delivered + dropped reach `expected`
+/// when it is known, else until they stop moving for a while (the drain
+/// shares its CPU with wrk and whatever else runs there, and can be held
+/// off it for longer than its timer's period).
 struct Counts {
     seen: u64,
     dropped: u64,
@@ -452,7 +462,7 @@ struct Counts {
     records: u64,
 }
 
-fn counts(d: &Daemon) -> Result<Counts> {
+fn counts(d: &Daemon, expected: Option<u64>) -> Result<Counts> {
     let read = || -> Result<Counts> {
         let list = d.get("/v1/watch")?;
         let list = list.as_array().context("/v1/watch is not a list")?;
@@ -468,12 +478,32 @@ fn counts(d: &Daemon) -> Result<Counts> {
             records: n(&h["ring"]["records_read"]),
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
+    const STILL: Duration = Duration::from_millis(500);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let mut last = read()?;
+    let mut since = Instant::now();
     loop {
-        std::thread::sleep(Duration::from_millis(100));
+        if expected.is_some_and(|e| last.seen + last.dropped >= e) {
+            return Ok(last);
+        }
+        std::thread::sleep(Duration::from_millis(50));
         let now = read()?;
-        if (now.seen, now.dropped) == (last.seen, last.dropped) || Instant::now() > deadline {
+        if (now.seen, now.dropped) != (last.seen, last.dropped) {
+            since = Instant::now();
+        } else if (expected.is_none() && since.elapsed() >= STILL) || Instant::now() > deadline {
+            return Ok(now);
+        }
+        last = now;
+    }
+}
+
+/// The counter's total once it has stopped moving for a while.
+fn quiet(counter: &Counter) -> Result<u64> {
+    let mut last = counter.total()?;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = counter.total()?;
+        if now == last {
             return Ok(now);
         }
         last = now;
@@ -580,7 +610,7 @@ pub fn lines(n: &Nginx) -> String {
         n.version, n.secs, n.rounds
     )
     .unwrap();
-    s.push_str("| row | req/s (min–max) | × baseline (min–max) | p99 ms | × baseline (min–max) | worker µs a request | notes |\n|---|---|---|---|---|---|---|\n");
+    s.push_str("| row | req/s (min–max) | × baseline (min–max) | p99 ms | × baseline (min–max) | worker µs a request | × baseline (min–max) | notes |\n|---|---|---|---|---|---|---|---|\n");
     let base: Vec<f64> = n.baselines.iter().map(|l| l.rps).collect();
     let base_p99: Vec<f64> = n.baselines.iter().map(|l| l.p99_ms).collect();
     let base_us: Vec<f64> = n.baselines.iter().map(Load::worker_us_per_request).collect();
@@ -590,7 +620,7 @@ pub fn lines(n: &Nginx) -> String {
     };
     writeln!(
         s,
-        "| n1. baseline: nothing attached | {} | 1.00 | {} | 1.00 | {} | measured around every other row |",
+        "| n1. baseline: nothing attached | {} | 1.00 | {} | 1.00 | {} | 1.00 | measured around every other row |",
         cell(&base, 0),
         cell(&base_p99, 2),
         cell(&base_us, 2)
@@ -600,13 +630,14 @@ pub fn lines(n: &Nginx) -> String {
         let v = |f: &dyn Fn(&Sample) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
         writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             config.name(),
             cell(&v(&|x| x.load.rps), 0),
             cell(&v(&Sample::rps_ratio), 2),
             cell(&v(&|x| x.load.p99_ms), 2),
             cell(&v(&Sample::p99_ratio), 2),
             cell(&v(&|x| x.load.worker_us_per_request()), 2),
+            cell(&v(&Sample::cpu_ratio), 3),
             config.note()
         )
         .unwrap();
@@ -627,6 +658,17 @@ pub fn lines(n: &Nginx) -> String {
             100.0 * floor_cost,
             if floor_cost > 0.0 { format!("{times:.2}") } else { "–".into() },
             verdict(floor_cost > 0.0 && times <= 1.5)
+        )
+        .unwrap();
+    }
+    if let (Some(w), Some(f)) =
+        (median(ratios(Config::WatchAll), &Sample::cpu_ratio), median(ratios(Config::Floor), &Sample::cpu_ratio))
+    {
+        writeln!(
+            s,
+            "  - in the worker's CPU time a request (what req/s follows on a quiet machine): +{:.1}% (n4) against the hooks alone's +{:.1}% (n2)",
+            100.0 * (w.median - 1.0),
+            100.0 * (f.median - 1.0)
         )
         .unwrap();
     }
