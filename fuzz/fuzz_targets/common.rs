@@ -11,11 +11,12 @@ use strace_api::{
 
 pub fn tracer() -> (Tracer, u32) {
     let config = TracerConfig {
-        limits: Limits { per_process: 256, memory_bytes: 4 << 20 },
+        limits: Limits { per_process: 256, memory_bytes: 4 << 20, keep_per_process: 16 },
         clock: Clock::from_offset(0),
         retention: Duration::from_secs(600),
         durations: true,
         ring_bytes: 1 << 20,
+        max_exited: 1000,
     };
     let t = Tracer::new(Box::new(FakeKernel::default()), config);
     let pid = std::os::unix::process::parent_id();

@@ -68,6 +68,7 @@ fn tracer(limits: Limits) -> Tracer {
         retention: Duration::from_secs(600),
         durations: true,
         ring_bytes: 8 << 20,
+        max_exited: 10_000,
     };
     Tracer::new(Box::new(FakeKernel::default()), config)
 }
@@ -83,7 +84,7 @@ fn benches(c: &mut Criterion) {
 
     // A tracer storing into a full history: every record evicts one.
     let pid = std::os::unix::process::parent_id();
-    let limits = Limits { per_process: 4096, memory_bytes: 256 << 20 };
+    let limits = Limits { per_process: 4096, memory_bytes: 256 << 20, keep_per_process: 100 };
     let t = tracer(limits);
     t.watch(pid, false).expect("our parent can be watched");
     let bytes = record(pid, Sysno::getppid, 5);
@@ -118,7 +119,7 @@ fn benches(c: &mut Criterion) {
         // Each quiet history holds one chunk (80 MiB for 10,000); the busy one
         // fills the rest of the cap and is then shed.
         let cap = 128 << 20;
-        let t = tracer(Limits { per_process: usize::MAX, memory_bytes: cap });
+        let t = tracer(Limits { per_process: usize::MAX, memory_bytes: cap, keep_per_process: 100 });
         t.watch(pid, false).expect("our parent can be watched");
         for quiet in 5_000_000..5_000_000 + logs - 1 {
             let mut batch = t.ingest();

@@ -32,6 +32,15 @@ impl Clock {
         Clock { offset_ns: best.map_or(0, |(_, o)| o) }
     }
 
+    /// The kernel's monotonic time of wall-clock time `wall` (0 before boot).
+    pub fn monotonic(&self, wall: SystemTime) -> u64 {
+        let wall_ns = match wall.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        };
+        (wall_ns - self.offset_ns).clamp(0, u64::MAX as i128) as u64
+    }
+
     pub fn wall(&self, monotonic_ns: u64) -> SystemTime {
         let ns = monotonic_ns as i128 + self.offset_ns;
         if ns <= 0 {

@@ -1,13 +1,22 @@
 //! Daemon configuration: command-line flags, each with an environment variable.
-use std::{path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 use strace_common::limits;
 
-use crate::server::Listen;
+use crate::{
+    export::{nats::NatsSettings, select::Filters},
+    metrics,
+    server::Listen,
+};
 
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
-#[command(name = "strace-api", version, about = "eBPF syscall observer with an HTTP API")]
+#[command(
+    name = "strace-api",
+    version,
+    about = "eBPF syscall observer with an HTTP API",
+    after_help = "Every flag can also be set by the environment variable shown with it ([env: NAME=]); a flag on the command line wins over its variable. STRACE_API_LOG sets what is logged (a tracing filter: info by default, e.g. debug or strace_api=debug)."
+)]
 pub struct Config {
     /// Address and port to listen on, or `unix:/path/to/socket` for a Unix
     /// socket (mode 0600, owned by the daemon's user).
@@ -63,6 +72,13 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_EVENTS_PER_PID", default_value_t = 4096)]
     pub events_per_pid: usize,
 
+    /// The newest events of a live process the memory cap never takes:
+    /// exited processes' histories go first, then the oldest events of the
+    /// largest live ones, down to this many (rounded up to a chunk, ~100
+    /// events).
+    #[arg(long, env = "STRACE_API_KEEP_EVENTS_PER_PID", default_value_t = 100)]
+    pub keep_events_per_pid: usize,
+
     /// Memory for all retained events together, in MiB.
     #[arg(long, env = "STRACE_API_MEMORY_MIB", default_value_t = 256)]
     pub memory_mib: usize,
@@ -101,6 +117,16 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_ENTRY_HOOK", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub entry_hook: bool,
 
+    /// Exited processes whose histories are kept at most: beyond, the oldest
+    /// go before their time is up (heavy churn under --watch-all).
+    #[arg(long, env = "STRACE_API_MAX_EXITED", default_value_t = 10_000)]
+    pub max_exited: usize,
+
+    /// A file where the watches people asked for are kept, so that a
+    /// restarted daemon takes them up again (none: they are not kept).
+    #[arg(long, env = "STRACE_API_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
+
     /// Seconds an exited process's history stays readable.
     #[arg(long, env = "STRACE_API_RETAIN_EXITED_SECS", default_value_t = 600)]
     pub retain_exited_secs: u64,
@@ -136,9 +162,99 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_INSECURE_NO_AUTH", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub insecure_no_auth: bool,
 
+    /// Also serve /metrics (only it) on this address, for scrapers in the
+    /// pod's network: the same tokens as `--listen` (a read-only one will do).
+    #[arg(long, env = "STRACE_API_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Series of the processes' metrics /metrics shows at most; a process
+    /// whose series would pass it is left out whole (live ones are taken
+    /// first, oldest watch first), and counted (`strace_metrics_series_refused`).
+    #[arg(long, env = "STRACE_API_METRICS_MAX_SERIES", default_value_t = metrics::DEFAULT_MAX_SERIES)]
+    pub metrics_max_series: usize,
+
+    /// The `pod` label of every metric (Kubernetes: the downward API's metadata.name).
+    #[arg(long, env = "STRACE_API_POD")]
+    pub pod: Option<String>,
+
+    /// The `namespace` label of every metric (the downward API's metadata.namespace).
+    #[arg(long, env = "STRACE_API_NAMESPACE")]
+    pub namespace: Option<String>,
+
+    /// The `container` label of every metric: the application container's name.
+    #[arg(long, env = "STRACE_API_CONTAINER")]
+    pub container: Option<String>,
+
+    /// Publish selected events to this NATS server (`nats://host:4222`;
+    /// `tls://…` for TLS; several, comma-separated, for a cluster).
+    #[arg(long, env = "STRACE_API_EXPORT_NATS")]
+    pub export_nats: Option<String>,
+
+    /// NATS credentials file (user JWT and nkey seed).
+    #[arg(long, env = "STRACE_API_EXPORT_CREDS_FILE")]
+    pub export_creds_file: Option<PathBuf>,
+
+    /// NATS token.
+    #[arg(long, env = "STRACE_API_EXPORT_TOKEN", hide_env_values = true, conflicts_with = "export_token_file")]
+    pub export_token: Option<String>,
+
+    /// File holding the NATS token.
+    #[arg(long, env = "STRACE_API_EXPORT_TOKEN_FILE")]
+    pub export_token_file: Option<PathBuf>,
+
+    /// CA certificates (PEM) to trust for the NATS server's TLS.
+    #[arg(long, env = "STRACE_API_EXPORT_TLS_CA")]
+    pub export_tls_ca: Option<PathBuf>,
+
+    /// JetStream stream to publish to (created for `<prefix>.>` if missing),
+    /// each publish acknowledged; without it, core NATS messages.
+    #[arg(long, env = "STRACE_API_EXPORT_STREAM")]
+    pub export_stream: Option<String>,
+
+    /// The subjects' first token(s): `<prefix>.<host>.<pid>.<syscall>`.
+    #[arg(long, env = "STRACE_API_EXPORT_SUBJECT_PREFIX", default_value = "strace")]
+    pub export_subject_prefix: String,
+
+    /// The subjects' host token (default: `--pod`, else the host name).
+    #[arg(long, env = "STRACE_API_EXPORT_HOST")]
+    pub export_host: Option<String>,
+
+    /// Which events to export, in the API's filter syntax (`syscall=a,b`,
+    /// `failed=true`, `min_duration_us=N`, `tid=N`, joined by `&`); given
+    /// several times (`;` between them in the variable), an event matching
+    /// any is exported. Default: failed calls, calls of 100 ms or more,
+    /// execve/execveat and connect.
+    #[arg(long, env = "STRACE_API_EXPORT_FILTER", value_delimiter = ';')]
+    pub export_filter: Vec<String>,
+
+    /// Events the export queue holds; past it, selected events are dropped
+    /// (counted) until the publisher catches up.
+    #[arg(long, env = "STRACE_API_EXPORT_QUEUE", default_value_t = 8192)]
+    pub export_queue: usize,
+
+    /// A regular expression whose matches are masked (`***`) in every
+    /// string that leaves the daemon: paths, argv, socket paths, captured
+    /// bytes, command lines, in lines, JSON, the stream, metrics and
+    /// exports. Repeatable; in the variable, one per line. With capture
+    /// groups, only the groups are masked; without, a leading `name=` or
+    /// `name:` is kept (`password=\S+` shows `password=***`).
+    #[arg(long, env = "STRACE_API_REDACT", value_delimiter = '\n', allow_hyphen_values = true)]
+    pub redact: Vec<String>,
+
     /// Set by main: which tokens came on the command line (to warn).
     #[arg(skip)]
     pub tokens_on_command_line: bool,
+
+    /// Live event streams (`/v1/processes/{pid}/events/stream`) open at once;
+    /// one more is answered 503 with Retry-After. Each holds one slice of
+    /// events at a time, whatever its client does.
+    #[arg(long, env = "STRACE_API_MAX_STREAMS", default_value_t = crate::api::DEFAULT_MAX_STREAMS)]
+    pub max_streams: usize,
+
+    /// Log lines as `text` (for a person) or `json` (one object a line, for
+    /// log shippers).
+    #[arg(long, env = "STRACE_API_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 /// How requests are authenticated, as the configuration asks.
@@ -156,6 +272,96 @@ pub enum OperatorToken {
     Given(String),
     /// None given: generate one into this file.
     Generate(PathBuf),
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Why the configuration was refused.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// What clap says (and `--help`, `--version`: print and exit).
+    Clap(clap::Error),
+    /// A value out of range, naming the flag or the variable it came from.
+    Invalid(String),
+}
+
+impl Config {
+    /// The configuration from the command line and the environment. A bad
+    /// value names where it came from: the flag, or the environment
+    /// variable when it was set there.
+    pub fn load() -> Result<Config, ConfigError> {
+        Config::load_from(std::env::args_os())
+    }
+
+    pub fn load_from<I, T>(args: I) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{CommandFactory as _, FromArgMatches as _};
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        let matches = match Config::command().try_get_matches_from(&args) {
+            Ok(m) => m,
+            Err(e) => return Err(from_environment(e, &args)),
+        };
+        let mut config = Config::from_arg_matches(&matches).map_err(ConfigError::Clap)?;
+        config.tokens_on_command_line = ["token", "read_token"]
+            .iter()
+            .any(|id| matches.value_source(id) == Some(clap::parser::ValueSource::CommandLine));
+        config.validate().map_err(|message| ConfigError::Invalid(name_variables(&message, &matches)))?;
+        Ok(config)
+    }
+}
+
+/// A clap error about a value from an environment variable: say so.
+fn from_environment(e: clap::Error, args: &[std::ffi::OsString]) -> ConfigError {
+    use clap::{CommandFactory as _, error::ContextKind};
+    let Some(clap::error::ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return ConfigError::Clap(e);
+    };
+    let flag = arg.split_whitespace().next().unwrap_or_default().to_string();
+    let cmd = Config::command();
+    let Some(env) =
+        cmd.get_arguments().find(|a| a.get_long().is_some_and(|l| format!("--{l}") == flag)).and_then(|a| a.get_env())
+    else {
+        return ConfigError::Clap(e);
+    };
+    let on_command_line =
+        args.iter().any(|a| a.to_str().is_some_and(|a| a == flag || a.starts_with(&format!("{flag}="))));
+    match std::env::var_os(env) {
+        Some(value) if !on_command_line => {
+            let reason = e.kind().to_string();
+            let detail = e.to_string();
+            let detail = detail.lines().next().unwrap_or_default().trim_start_matches("error: ");
+            ConfigError::Invalid(format!(
+                "the environment variable {}={:?} is not a valid {flag}: {reason} ({detail})",
+                env.to_string_lossy(),
+                value.to_string_lossy()
+            ))
+        }
+        _ => ConfigError::Clap(e),
+    }
+}
+
+/// `message` with each flag whose value came from its environment variable
+/// named as that variable.
+fn name_variables(message: &str, matches: &clap::ArgMatches) -> String {
+    use clap::CommandFactory as _;
+    let cmd = Config::command();
+    let mut out = message.to_string();
+    for arg in cmd.get_arguments() {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else { continue };
+        if matches.value_source(arg.get_id().as_str()) == Some(clap::parser::ValueSource::EnvVariable) {
+            let flag = format!("--{long}");
+            out = out.replacen(&flag, &format!("{} ({flag})", env.to_string_lossy()), 1);
+        }
+    }
+    out
 }
 
 /// A yes/no flag's value, from the command line or the environment:
@@ -210,6 +416,12 @@ impl Config {
         if !(1..=1_000_000).contains(&self.events_per_pid) {
             return Err(format!("--events-per-pid must be between 1 and 1000000, not {}", self.events_per_pid));
         }
+        if self.keep_events_per_pid > self.events_per_pid {
+            return Err(format!(
+                "--keep-events-per-pid ({}) must not be more than --events-per-pid ({})",
+                self.keep_events_per_pid, self.events_per_pid
+            ));
+        }
         if !(1..=1 << 20).contains(&self.memory_mib) {
             return Err(format!("--memory-mib must be between 1 and 1048576, not {}", self.memory_mib));
         }
@@ -241,12 +453,34 @@ impl Config {
                 self.retain_exited_secs
             ));
         }
+        crate::redact::compile(&self.redact)?;
         if !self.entry_hook && self.durations {
             return Err("--entry-hook false needs --durations false: a duration starts at the entry hook".into());
         }
         if !self.entry_hook && !crate::syscall::ENTRY_HOOK_OPTIONAL {
             return Err(format!("--entry-hook false is not implemented on {}", std::env::consts::ARCH));
         }
+        if !(1..=100_000_000).contains(&self.metrics_max_series) {
+            return Err(format!(
+                "--metrics-max-series must be between 1 and 100000000, not {}",
+                self.metrics_max_series
+            ));
+        }
+        if !(1..=1 << 20).contains(&self.export_queue) {
+            return Err(format!("--export-queue must be between 1 and 1048576, not {}", self.export_queue));
+        }
+        let prefix = &self.export_subject_prefix;
+        if prefix.is_empty() || prefix.split('.').any(|t| t.is_empty() || t.contains(['*', '>', ' ', '\t'])) {
+            return Err(format!("--export-subject-prefix must be NATS subject tokens (no wildcards), not {prefix:?}"));
+        }
+        if let Some(s) = &self.export_stream
+            && (s.is_empty() || s.contains(['.', '*', '>', ' ', '/', '\\']))
+        {
+            return Err(format!(
+                "--export-stream must be a JetStream stream name (no . * > / \\ or blanks), not {s:?}"
+            ));
+        }
+        self.export_selection()?;
         self.validate_server()
     }
 
@@ -287,6 +521,9 @@ impl Config {
                 self.listen_mode
             ));
         }
+        if !(1..=4096).contains(&self.max_streams) {
+            return Err(format!("--max-streams must be between 1 and 4096, not {}", self.max_streams));
+        }
         Ok(())
     }
 
@@ -319,7 +556,56 @@ impl Config {
                 ));
             }
         };
+        if let Some(addr) = self.metrics_listen
+            && operator == OperatorToken::None
+        {
+            return Err(format!(
+                "refusing to serve /metrics on {addr} without a token (the API's Unix socket has none): set STRACE_API_TOKEN (or --token-file), or pass --insecure-no-auth"
+            ));
+        }
         Ok(AuthPlan { operator, read })
+    }
+
+    /// What the export sends (`--export-filter`). The shared filter module
+    /// (issue #18) takes `Filters`' place here.
+    pub fn export_selection(&self) -> Result<Filters, String> {
+        Filters::parse(&self.export_filter, self.durations).map_err(|e| format!("--export-filter: {e}"))
+    }
+
+    /// Where and how to export events, if `--export-nats` is given.
+    pub fn export_settings(&self) -> Result<Option<NatsSettings>, String> {
+        let Some(url) = &self.export_nats else { return Ok(None) };
+        let token = match (&self.export_token, &self.export_token_file) {
+            (Some(t), _) => Some(t.trim().to_string()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the NATS token file {}: {e}", path.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            (None, None) => None,
+        };
+        let host = match (&self.export_host, &self.pod) {
+            (Some(h), _) | (None, Some(h)) => crate::export::nats::token(h),
+            (None, None) => crate::export::nats::host_name(),
+        };
+        Ok(Some(NatsSettings {
+            url: url.clone(),
+            creds_file: self.export_creds_file.clone(),
+            token,
+            tls_ca: self.export_tls_ca.clone(),
+            stream: self.export_stream.clone(),
+            subject_prefix: self.export_subject_prefix.clone(),
+            host,
+        }))
+    }
+
+    /// Labels every metric carries: `container`, `pod`, `namespace`, as given.
+    pub fn metric_labels(&self) -> Vec<(String, String)> {
+        [("container", &self.container), ("pod", &self.pod), ("namespace", &self.namespace)]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.clone().filter(|v| !v.is_empty())?)))
+            .collect()
     }
 
     pub fn memory_bytes(&self) -> usize {
@@ -336,6 +622,40 @@ mod tests {
             .map_err(|e| e.to_string())?;
         c.validate()?;
         Ok(c)
+    }
+
+    #[test]
+    fn export_and_metrics_flags_are_checked() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.export_settings(), Ok(None), "no export unless asked");
+        assert_eq!(c.metrics_max_series, metrics::DEFAULT_MAX_SERIES);
+        let x = parse(&["--export-nats", "nats://127.0.0.1:4222", "--pod", "web.1", "--export-stream", "STRACE"])
+            .unwrap()
+            .export_settings()
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (x.host.as_str(), x.subject_prefix.as_str(), x.stream.as_deref()),
+            ("web_1", "strace", Some("STRACE"))
+        );
+        assert!(parse(&["--export-filter", "failed=perhaps"]).unwrap_err().contains("--export-filter"));
+        assert!(parse(&["--export-filter", "failed=true", "--export-filter", "syscall=connect"]).is_ok());
+        assert!(parse(&["--export-subject-prefix", "a.*"]).unwrap_err().contains("wildcards"));
+        assert!(parse(&["--export-stream", "a.b"]).unwrap_err().contains("stream name"));
+        assert!(parse(&["--export-queue", "0"]).unwrap_err().contains("--export-queue"));
+        assert!(parse(&["--metrics-max-series", "0"]).unwrap_err().contains("--metrics-max-series"));
+        // Behind the API's tokens (a generated one too); a Unix socket without
+        // tokens has none to give it.
+        assert!(parse(&["--metrics-listen", "0.0.0.0:9090"]).unwrap().auth().is_ok());
+        let unix = parse(&["--listen", "unix:/run/strace-api.sock", "--metrics-listen", "0.0.0.0:9090"]).unwrap();
+        assert!(unix.auth().unwrap_err().contains("/metrics"));
+        let unix = parse(&["--listen", "unix:/s", "--metrics-listen", "0.0.0.0:9090", "--token", "t"]).unwrap();
+        assert!(unix.auth().is_ok());
+        let labelled = parse(&["--pod", "web-1", "--namespace", "shop", "--container", ""]).unwrap();
+        assert_eq!(
+            labelled.metric_labels(),
+            vec![("pod".to_string(), "web-1".to_string()), ("namespace".to_string(), "shop".to_string())]
+        );
     }
 
     #[test]
@@ -427,6 +747,60 @@ mod tests {
         assert!(same.auth().unwrap_err().contains("differ"));
         let read_only = parse(&["--read-token", "r", "--token-out", "/tmp/t"]).unwrap().auth().unwrap();
         assert_eq!(read_only, AuthPlan { operator: OperatorToken::Generate("/tmp/t".into()), read: Some("r".into()) });
+    }
+
+    /// A bad value from the environment names the variable; from the
+    /// command line, the flag. (The variables are set in a child process:
+    /// tests run in threads that share the environment.)
+    #[test]
+    fn a_bad_value_names_the_variable_it_came_from() {
+        let Ok(var) = std::env::var("STRACE_API_CONFIG_TEST") else {
+            let run = |var: &str, value: &str, args: &[&str]| {
+                let out = std::process::Command::new(std::env::current_exe().unwrap())
+                    .args(["--exact", "config::tests::a_bad_value_names_the_variable_it_came_from", "--nocapture"])
+                    .env("STRACE_API_CONFIG_TEST", args.join(" "))
+                    .env(var, value)
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            let out = run("STRACE_API_EVENTS_PER_PID", "0", &[]);
+            assert!(out.contains("STRACE_API_EVENTS_PER_PID (--events-per-pid) must be between"), "{out}");
+            let out = run("STRACE_API_LISTEN", "nonsense", &[]);
+            assert!(
+                out.contains("the environment variable STRACE_API_LISTEN=\"nonsense\" is not a valid --listen"),
+                "{out}"
+            );
+            let out = run("STRACE_API_MAX_STREAMS", "many", &[]);
+            assert!(out.contains("STRACE_API_MAX_STREAMS=\"many\""), "{out}");
+            let out = run("STRACE_API_LOG_FORMAT", "xml", &[]);
+            assert!(out.contains("STRACE_API_LOG_FORMAT=\"xml\""), "{out}");
+            let out = run("STRACE_API_LISTEN", "nonsense", &["--listen", "bad"]);
+            assert!(out.contains("CLAP:") && out.contains("--listen") && !out.contains("STRACE_API_LISTEN="), "{out}");
+            let out = run("STRACE_API_MAX_STREAMS", "0", &[]);
+            assert!(out.contains("STRACE_API_MAX_STREAMS (--max-streams) must be between 1 and 4096"), "{out}");
+            return;
+        };
+        let args = std::iter::once("strace-api").chain(var.split_whitespace());
+        match Config::load_from(args) {
+            Ok(_) => println!("OK"),
+            Err(ConfigError::Invalid(m)) => println!("INVALID: {m}"),
+            Err(ConfigError::Clap(e)) => println!("CLAP: {e}"),
+        }
+    }
+
+    #[test]
+    fn help_names_every_variable() {
+        use clap::CommandFactory as _;
+        let help = Config::command().render_long_help().to_string();
+        for arg in
+            Config::command().get_arguments().filter(|a| a.get_long().is_some_and(|l| l != "help" && l != "version"))
+        {
+            let env = arg.get_env().unwrap_or_else(|| panic!("--{} has no variable", arg.get_long().unwrap()));
+            assert!(help.contains(&format!("[env: {}", env.to_string_lossy())), "{help}");
+        }
+        assert!(parse(&["--log-format", "json"]).unwrap().log_format == LogFormat::Json);
+        assert!(parse(&["--max-streams", "0"]).unwrap_err().contains("--max-streams"));
     }
 
     #[test]

@@ -14,9 +14,11 @@ use crate::{
     clock::Clock,
     config::{AuthPlan, Config, OperatorToken},
     drain,
+    export::{self, Outlet},
+    metrics::{Metrics, MetricsConfig},
     probe::{Probe, Settings},
     recorder::{EVENT_BYTES, Limits},
-    server,
+    server, state,
     tracer::{self, Tracer, TracerConfig},
 };
 
@@ -25,7 +27,12 @@ use crate::{
 /// have its allocator return that memory to the system.
 pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     config.validate().map_err(anyhow::Error::msg)?;
+    crate::redact::install(&config.redact).map_err(anyhow::Error::msg)?;
+    if !config.redact.is_empty() {
+        tracing::info!(patterns = config.redact.len(), "strings are redacted");
+    }
     let plan = config.auth().map_err(anyhow::Error::msg)?;
+    let export = config.export_settings().map_err(anyhow::Error::msg)?;
     if config.tokens_on_command_line {
         tracing::warn!(
             "a token was given on the command line, where every local user can read it (ps); give it by environment (STRACE_API_TOKEN, STRACE_API_READ_TOKEN) or file (--token-file, --read-token-file)"
@@ -43,7 +50,11 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     after_load();
     // After the load: a user who may not load the probe hears that first.
     let (access, generated) = access(plan).context("setting up authentication")?;
-    let limits = Limits { per_process: config.events_per_pid, memory_bytes: config.memory_bytes() };
+    let limits = Limits {
+        per_process: config.events_per_pid,
+        memory_bytes: config.memory_bytes(),
+        keep_per_process: config.keep_events_per_pid,
+    };
     let (tracer, exits) = Tracer::with_exits(
         Box::new(probe),
         TracerConfig {
@@ -52,9 +63,28 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             retention: Duration::from_secs(config.retain_exited_secs),
             durations: config.durations,
             ring_bytes: config.ring_bytes.into(),
+            max_exited: config.max_exited,
         },
     );
+    let (tracer, queue) = match &export {
+        Some(_) => {
+            let select = config.export_selection().map_err(anyhow::Error::msg)?;
+            let (outlet, queue, stats) = Outlet::new(Box::new(select), config.export_queue);
+            (tracer.with_outlet(outlet), Some((queue, stats)))
+        }
+        None => (tracer, None),
+    };
     let tracer = Arc::new(tracer);
+    let exporter = match (export, queue) {
+        (Some(settings), Some((queue, stats))) => {
+            Some(export::nats::start(settings, queue, stats, *tracer.clock()).await?)
+        }
+        _ => None,
+    };
+    let metrics = Arc::new(Metrics::new(
+        tracer.clone(),
+        MetricsConfig { max_series: config.metrics_max_series, labels: config.metric_labels() },
+    ));
     tracing::info!(
         ring_bytes = config.ring_bytes,
         events_per_pid = config.events_per_pid,
@@ -62,6 +92,20 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         "recording"
     );
     let lifecycle = tokio::spawn(tracer::follow_exits(tracer.clone(), exits));
+    let keeper = config.state_file.clone().map(|path| {
+        let t = tracer.clone();
+        // Off the workers: watching waits for kernel grace periods.
+        let restored = tokio::task::spawn_blocking(move || {
+            state::restore(&t, &path);
+            path
+        });
+        let t = tracer.clone();
+        tokio::spawn(async move {
+            if let Ok(path) = restored.await {
+                state::keep(t, path).await
+            }
+        })
+    });
 
     let drain = drain::DrainThread::spawn(streams.events, tracer.clone()).context("starting the drain thread")?;
     let log = streams.log.map(|l| tokio::spawn(drain::run_log(l)));
@@ -81,12 +125,25 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             token.path.display()
         );
     }
+    // /metrics alone, for scrapers in the pod's network: the same tokens, and
+    // a server of the same limits of its own (ended with the daemon).
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => {
+            let server = server::Server::bind_also(&config, addr, auth)
+                .await
+                .with_context(|| format!("could not serve /metrics on {addr} (--metrics-listen)"))?;
+            let app = api::metrics_router(metrics.clone(), access.clone());
+            Some(tokio::spawn(server.serve(app, std::future::pending())))
+        }
+        None => None,
+    };
     let stopping = {
         let tracer = tracer.clone();
         async move {
             tracing::info!("{}: shutting down", shutdown_signal().await);
-            // Requests waiting for events answer now: the server waits for
-            // requests in flight to end (for the grace period at most).
+            // Requests waiting for events answer now, and event streams end
+            // with a last event: the server waits for requests in flight to
+            // end (for the grace period at most).
             tracer.close();
             tokio::spawn(async {
                 let signal = shutdown_signal().await;
@@ -96,9 +153,21 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         }
     };
     // Returns within --shutdown-grace of the signal, every connection closed.
-    server.serve(api::router(tracer.clone(), access), stopping).await.context("HTTP server failed")?;
+    let api_settings = api::Settings { max_streams: config.max_streams };
+    let app = api::router_with(tracer.clone(), access, api_settings, metrics);
+    server.serve(app, stopping).await.context("HTTP server failed")?;
 
+    if let Some(keeper) = keeper {
+        keeper.abort();
+        let _ = keeper.await;
+    }
+    if let Some(path) = &config.state_file {
+        state::save_now(&tracer, path);
+    }
     drain.stop();
+    for task in [exporter.map(|t| t.abort_handle()), metrics_server.map(|t| t.abort_handle())].into_iter().flatten() {
+        task.abort();
+    }
     lifecycle.abort();
     let _ = lifecycle.await;
     if let Some(log) = log {

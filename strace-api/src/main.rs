@@ -1,7 +1,9 @@
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, FromArgMatches as _, parser::ValueSource};
-use strace_api::{config::Config, daemon};
+use strace_api::{
+    config::{Config, ConfigError, LogFormat},
+    daemon,
+};
 use tracing_subscriber::EnvFilter;
 
 /// The HTTP side allocates many small strings per event (timestamps, hex
@@ -42,18 +44,22 @@ fn collect_when_idle() {
 }
 
 fn main() -> ExitCode {
-    let matches = Config::command().get_matches();
-    let mut config = match Config::from_arg_matches(&matches) {
+    let config = match Config::load() {
         Ok(c) => c,
-        Err(e) => e.exit(),
+        Err(ConfigError::Clap(e)) => e.exit(),
+        Err(ConfigError::Invalid(message)) => {
+            eprintln!("strace-api: {message}");
+            return ExitCode::from(2);
+        }
     };
-    config.tokens_on_command_line =
-        ["token", "read_token"].iter().any(|id| matches.value_source(id) == Some(ValueSource::CommandLine));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("STRACE_API_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        // One JSON object a line, for log shippers.
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
     let runtime =
         match tokio::runtime::Builder::new_multi_thread().enable_all().on_thread_park(collect_when_idle).build() {
             Ok(rt) => rt,

@@ -133,8 +133,8 @@ fn overlapping_watch_changes_leave_no_hook_and_no_batch() {
 }
 
 /// A CPU's buffer as the kernel lays it out (strace-ebpf/src/batch.rs): len
-/// and count (u32 each) first, then aux, busy, owner, last_aux and the data.
-type BatchValue = [u64; (32 + strace_common::batch::BATCH_BYTES) / 8];
+/// and count (u32 each) first, then the rest (strace_common's CPU_BUFFER_BYTES).
+type BatchValue = [u64; strace_common::batch::CPU_BUFFER_BYTES / 8];
 
 /// The daemon's per-CPU BATCH map, found through its open file descriptors.
 fn batch_map(daemon_pid: u32) -> PerCpuArray<MapData, BatchValue> {

@@ -169,8 +169,9 @@ fn sigterm_stops_serving_detaches_and_exits_zero() {
     // A workload that makes no call until told: the request waits its 30 s.
     let w = Workload::new(&["getppid"]);
     let url = format!("{}/strace/{}/5?wait_ms=30000", d.base, w.pid);
+    let auth = format!("Bearer {}", d.token.clone().unwrap_or_default());
     let waiting = std::thread::spawn(move || {
-        let mut r = ureq::get(&url).call().map_err(|e| e.to_string())?;
+        let mut r = ureq::get(&url).header("authorization", &auth).call().map_err(|e| e.to_string())?;
         Ok::<_, String>((r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default()))
     });
     d.wait_counters(w.pid, Duration::from_secs(10), |c| c["alive"] == true);
@@ -286,4 +287,43 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// A watch someone asked for survives the daemon's restart (`--state-file`),
+/// even a SIGKILL, which leaves none of its programs in the kernel.
+#[test]
+fn watches_survive_a_restart_and_sigkill_leaves_nothing_in_the_kernel() {
+    let state = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("state-{}", std::process::id()));
+    let _ = std::fs::remove_file(&state);
+    let d = daemon!("--state-file", state.to_str().unwrap());
+    let mut w = Workload::new(&["getppid", "getppid"]);
+    d.watch(w.pid);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains(&format!("\"pid\":{}", w.pid))) {
+        assert!(std::time::Instant::now() < deadline, "the state file never listed the watch");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, health) = d.get("/healthz");
+    let ids: Vec<u64> = health["programs"].as_array().unwrap().iter().map(|p| p["id"].as_u64().unwrap()).collect();
+    assert!(!ids.is_empty());
+    d.signal(libc::SIGKILL);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let loaded: Vec<u64> =
+            aya::programs::loaded_programs().filter_map(Result::ok).map(|p| u64::from(p.id())).collect();
+        if ids.iter().all(|id| !loaded.contains(id)) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "programs {ids:?} stayed loaded after SIGKILL");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(d);
+
+    let d = daemon!("--state-file", state.to_str().unwrap());
+    d.wait_log("watches taken up again", Duration::from_secs(10));
+    let c = d.counters(w.pid);
+    assert_eq!((c["origin"].as_str(), c["alive"].as_bool()), (Some("requested"), Some(true)), "{c}");
+    w.go();
+    d.wait_events(w.pid, Duration::from_secs(10), |e| e.iter().filter(|x| x["syscall"] == "getppid").count() == 2);
+    let _ = std::fs::remove_file(&state);
 }

@@ -279,3 +279,44 @@ fn inside_a_pid_namespace_pids_are_the_namespaces() {
     let _ = std::fs::remove_file(&fifo);
     w.finish();
 }
+
+/// Churn under `--watch-all`, inside a PID namespace of its own: thousands
+/// of short-lived processes come, record and exit, past a small memory cap.
+/// Their histories are shed first, whole; the live process that recorded
+/// thousands of calls before (the one someone is looking at) keeps them all,
+/// where the largest-first cap took every one; exited watches stay bounded.
+#[test]
+fn churn_sheds_exited_histories_not_the_live_process() {
+    let (mut w, host_pid) = Workload::in_new_pid_namespace(&["storm:2000", "churn:1500"]);
+    let target = host_pid.to_string();
+    let prefix: Vec<String> =
+        ["nsenter", "--target", &target, "--pid", "--mount"].iter().map(|s| s.to_string()).collect();
+    let args = [
+        "--watch-all",
+        "--memory-mib",
+        "1",
+        "--keep-events-per-pid",
+        "100",
+        "--max-exited",
+        "500",
+        "--retain-exited-secs",
+        "600",
+    ];
+    let Some(d) = Daemon::start_in(&prefix, &args) else { return };
+    w.go();
+    // Everything drained: pid 1's own calls are its 2000 getppid, the clone
+    // and wait4 of the churner and its "done" write.
+    let marker = d.wait_counters(1, Duration::from_secs(60), |c| c["seen"].as_u64() >= Some(2003));
+    let health = d.wait_health(Duration::from_secs(10), |h| h["exited"].as_u64() <= Some(500));
+    assert_eq!(marker["evicted"], 0, "the live process kept every event: {marker}");
+    assert_eq!(marker["retained"], marker["seen"]);
+    assert!(health["memory_bytes"].as_u64().unwrap() <= 1 << 20, "under the cap: {health}");
+    let (_, watches) = d.get("/v1/watch?limit=10000");
+    let exited: Vec<&serde_json::Value> = watches.as_array().unwrap().iter().filter(|w| w["alive"] == false).collect();
+    let shed = exited.iter().filter(|w| w["evicted"].as_u64() > Some(0)).count();
+    assert!(shed > 0, "exited histories were shed to make room");
+    assert!(exited.len() <= 500, "exited watches are bounded: {}", exited.len());
+    for e in &exited {
+        assert_eq!(e["retained"].as_u64().unwrap() + e["evicted"].as_u64().unwrap(), e["seen"].as_u64().unwrap());
+    }
+}

@@ -26,7 +26,7 @@ use clap::Parser;
 use daemon::Daemon;
 use http::{http_lines, http_phase};
 use report::spread;
-use runs::{UnwatchedRun, WatchedRun, ring_peaks, unwatched_storm, watched_storm};
+use runs::{UnwatchedRun, WatchedRun, filtered_storm, ring_peaks, unwatched_storm, watched_storm};
 use storm::{Mode, Storm, Timing};
 use summary::{DaemonUse, Phases, Runs, render, update_readme, zero_drop_lines};
 
@@ -126,6 +126,7 @@ enum RowId {
     Idle,
     Unwatched,
     Watched,
+    WatchedFiltered,
     WatchedUntimed,
     UnwatchedExitOnly,
     WatchedExitOnly,
@@ -143,6 +144,9 @@ impl RowId {
             RowId::Idle => "idle: daemon running, nothing watched (hooks detached)",
             RowId::Unwatched => "3. daemon running, storm not watched",
             RowId::Watched => "4. daemon running, storm watched (drained, decoded, stored, polled over HTTP)",
+            RowId::WatchedFiltered => {
+                "4f. as 4, watched with `syscalls=%network`: every call filtered out in the kernel"
+            }
             RowId::WatchedUntimed => "4b. as 4, with `--durations false` (no clock read at entry)",
             RowId::UnwatchedExitOnly => "3c. as 3, with `--entry-hook false --durations false`",
             RowId::WatchedExitOnly => "4c. as 4, with `--entry-hook false --durations false`",
@@ -237,6 +241,9 @@ fn main() -> Result<()> {
             record(RowId::Watched, t);
             peak_rss = peak_rss.max(w.peak_rss);
             watched_runs.entry(mode).or_default().push(w);
+            if let Some(t) = filtered_storm(&d, &storm_bin, mode, n, &tmp)? {
+                record(RowId::WatchedFiltered, t);
+            }
             d.delete(&format!("/v1/watch/{}", helper.id()))?;
 
             if let Some(u) = &untimed {
@@ -328,6 +335,7 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
             for mode in [Mode::Getppid, Mode::Mix] {
                 let n = o.calls(mode);
                 let (mut base, mut watched, mut dropped, mut cpu) = (vec![], vec![], 0, vec![]);
+                let (mut unwatched, mut filtered) = (vec![], vec![]);
                 for _ in 0..o.runs {
                     base.push(Storm::run(bin, mode, n, STORM_CPU, tmp)?.ns_per_call());
                     settle();
@@ -336,7 +344,22 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
                     dropped += w.dropped;
                     cpu.push(w.daemon_cpu_ns as f64 / w.delivered.max(1) as f64);
                     runs.entry(mode).or_default().push(w);
+                    // Rows 3 and 4f, with another process watched (the hooks attached).
+                    d.put(&format!("/v1/watch/{helper}?children=false"))?;
+                    unwatched.push(Storm::run(bin, mode, n, STORM_CPU, tmp)?.ns_per_call());
+                    if let Some(t) = filtered_storm(d, bin, mode, n, tmp)? {
+                        filtered.push(t.ns_per_call());
+                    }
+                    d.delete(&format!("/v1/watch/{helper}"))?;
                 }
+                let over = |row: &[f64]| report::paired_difference(row, &base).unwrap_or(f64::NAN);
+                println!(
+                    "- {}: over the baseline, not watched {:+.1} ns, watched with every call filtered out {:+.1} ns, watched {:+.1} ns (each run against its own baseline)",
+                    mode.arg(),
+                    over(&unwatched),
+                    over(&filtered),
+                    over(&watched)
+                );
                 if let (Some(b), Some(w), Some(c), Some(r)) =
                     (spread(&base), spread(&watched), spread(&cpu), report::paired_ratio(&watched, &base))
                 {
@@ -423,11 +446,12 @@ fn ingest_only(n: u64) -> Result<()> {
     use strace_common::{RecordKind, SyscallRecord};
     let pid = std::os::unix::process::parent_id();
     let config = TracerConfig {
-        limits: Limits { per_process: 4096, memory_bytes: 256 << 20 },
+        limits: Limits { per_process: 4096, memory_bytes: 256 << 20, keep_per_process: 100 },
         clock: Clock::from_offset(0),
         retention: Duration::from_secs(600),
         durations: true,
         ring_bytes: 8 << 20,
+        max_exited: 10_000,
     };
     let tracer = Tracer::new(Box::new(FakeKernel::default()), config);
     tracer.watch(pid, false).context("watching our parent")?;

@@ -107,3 +107,24 @@ pub fn ring_peaks(d: &Daemon, paced: &Daemon) -> Result<RingPeaks> {
     let ((size, full_speed), (_, paced)) = (d.ring()?, paced.ring()?);
     Ok(RingPeaks { size, paced, full_speed })
 }
+
+/// A storm watched with a kernel-side filter that none of its calls pass
+/// (`syscalls=%network`: getppid, and the mix's read, write, openat, close
+/// and newfstatat, are not network calls): time it, and check that nothing
+/// of it reached the daemon or was dropped. `None` from a daemon that has
+/// no kernel-side filters (an older one, measured for comparison).
+pub fn filtered_storm(d: &Daemon, bin: &Path, mode: Mode, n: u64, tmp: &Path) -> Result<Option<Timing>> {
+    let mut s = Storm::start(bin, &[], mode, n, STORM_CPU, tmp)?;
+    if d.put(&format!("/v1/watch/{}?children=false&syscalls=%25network", s.pid)).is_err() {
+        return Ok(None); // the storm is killed as it drops
+    }
+    let t = s.go()?;
+    // Longer than the drain's timer: anything let through has arrived.
+    std::thread::sleep(Duration::from_millis(100));
+    let c = d.counters(s.pid)?;
+    let (seen, dropped) = (c["seen"].as_u64().unwrap_or(u64::MAX), c["dropped"].as_u64().unwrap_or(u64::MAX));
+    d.delete(&format!("/v1/watch/{}", s.pid))?;
+    s.finish()?;
+    anyhow::ensure!(seen == 0 && dropped == 0, "a filtered watch let {seen} calls through and dropped {dropped}");
+    Ok(Some(t))
+}

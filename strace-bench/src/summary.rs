@@ -64,6 +64,7 @@ pub fn render(
         RowId::Idle,
         RowId::Unwatched,
         RowId::Watched,
+        RowId::WatchedFiltered,
         RowId::WatchedUntimed,
         RowId::UnwatchedExitOnly,
         RowId::WatchedExitOnly,
@@ -80,6 +81,7 @@ pub fn render(
                 RowId::Strace | RowId::PerfTrace => format!("{} calls per run", o.calls / o.slow_divisor),
                 RowId::Unwatched => "another process is watched, so the hooks are attached".into(),
                 RowId::WatchedUntimed => "events keep their exit time; no durations".into(),
+                RowId::WatchedFiltered => "the filter's bit tested in sys_enter; nothing recorded or delivered".into(),
                 RowId::FloorClocks => "the least that timing each call costs, before anything is recorded".into(),
                 RowId::UnwatchedExitOnly | RowId::WatchedExitOnly => {
                     "sys_exit alone: no durations or exit_group; calls in progress only from /proc".into()
@@ -120,6 +122,20 @@ pub fn render(
                 s,
                 "  - with `--entry-hook false` (row 3c, not the default; durations and exit_group given up, calls in progress only from /proc): {u:+.1} ns a call against its own floor's {f:+.1} ns (row 2b, the sys_exit program alone) = {:.2}×",
                 vs_floor(RowId::UnwatchedExitOnly, RowId::FloorExitOnly, mode).unwrap_or(f64::NAN)
+            )
+            .unwrap();
+        }
+    }
+    for mode in [Mode::Getppid, Mode::Mix] {
+        if let (Some(f), Some(u), Some(w)) = (
+            over_base(RowId::WatchedFiltered, mode),
+            over_base(RowId::Unwatched, mode),
+            over_base(RowId::Watched, mode),
+        ) {
+            writeln!(
+                s,
+                "- filtered out in the kernel ({}, row 4f): {f:+.1} ns a call over the baseline, against {u:+.1} not watched (row 3) and {w:+.1} watched (row 4)",
+                mode.arg()
             )
             .unwrap();
         }

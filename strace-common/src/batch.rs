@@ -41,6 +41,12 @@ pub const FLUSH_AT: usize = 4096;
 /// for a copy in progress). A power of two, for the same reason.
 pub const BATCH_BYTES: usize = 8192;
 
+/// Bytes of a CPU's whole buffer as the kernel lays it out (strace-ebpf's
+/// `batch::Batch`): 32 bytes of bookkeeping (`len` and `count` first, as
+/// u32s), the losses waiting for room and a record being built
+/// ([`crate::loss`]), 8 more bytes, then the `BATCH_BYTES` of records.
+pub const CPU_BUFFER_BYTES: usize = 32 + (crate::loss::PENDING_LOSSES + 1) * crate::LossRecord::SIZE + 8 + BATCH_BYTES;
+
 /// Where the next record goes after one of `len` bytes at `at`.
 pub const fn next_offset(at: usize, len: usize) -> usize {
     (at + len + 7) & !7
@@ -100,6 +106,7 @@ impl<'a> Iterator for Records<'a> {
                 let head: CaptureHeader = unsafe { core::ptr::read_unaligned(head.as_ptr().cast()) };
                 head.len as usize
             }
+            RecordKind::Loss => crate::LossRecord::SIZE,
             RecordKind::Batch => return None, // batches do not nest
         };
         let record = rest.get(..len).filter(|_| len > 0)?;

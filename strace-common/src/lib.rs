@@ -10,9 +10,12 @@ extern crate alloc;
 
 pub mod batch;
 pub mod capture;
+pub mod filter;
 pub mod limits;
+pub mod loss;
 pub mod maps;
 pub mod record;
 
+pub use loss::LossRecord;
 pub use maps::{Counter, ThreadSlot, WatchEntry};
 pub use record::{ProcessRecord, RecordKind, SyscallRecord};

@@ -6,7 +6,8 @@
 /// authority the kernel's cache ([`state`]) is filled from.
 pub const WATCHED: &str = "WATCHED";
 /// `HashMap<u32, u32>`: watch requests by namespace pid for processes the
-/// kernel has not seen yet (value: [`WatchEntry`] flags).
+/// kernel has not seen yet (value: [`WatchEntry`] flags and filter slot,
+/// [`WatchEntry::pending`]).
 pub const PENDING: &str = "PENDING";
 /// `Array<ThreadSlot>` (mmapable): one slot per traced thread, in an
 /// open-addressed table keyed by host tid (see [`ThreadSlot`]).
@@ -34,8 +35,24 @@ pub mod state {
     pub const IGNORED: u8 = 1;
     /// Watched.
     pub const WATCHED: u8 = 2;
+    /// Watched with a kernel-side filter: the byte is `filtered(slot)`, from
+    /// FILTERED_BASE on, so the filter is found without looking the watch
+    /// up (see [`crate::filter`]).
+    pub const FILTERED_BASE: u8 = 3;
     /// Host tgids the cache covers (PID_MAX_LIMIT on 64-bit).
     pub const TGIDS: u32 = 1 << 22;
+
+    /// The cache byte of a process watched with filter `slot` (1..MAX_FILTERS);
+    /// WATCHED for none (0) or a slot out of range.
+    pub const fn filtered(slot: u32) -> u8 {
+        if slot == 0 || slot >= crate::filter::MAX_FILTERS { WATCHED } else { FILTERED_BASE - 1 + slot as u8 }
+    }
+
+    /// The filter slot of a cache byte that is at least FILTERED_BASE.
+    #[inline(always)]
+    pub const fn filter_slot(byte: u8) -> u32 {
+        (byte - (FILTERED_BASE - 1)) as u32
+    }
 }
 
 /// Read-only globals set by the loader (`.rodata`, so the verifier sees constants).
@@ -103,10 +120,22 @@ pub struct WatchEntry {
     pub parent_ns_pid: u32,
     /// `WatchEntry::FOLLOW_CHILDREN` and friends.
     pub flags: u32,
-    pub _pad: u32,
+    /// Its kernel-side syscall filter's slot in FILTERS (0: none, every call
+    /// recorded); children it follows inherit it. See [`crate::filter`].
+    pub filter: u32,
 }
 
 impl WatchEntry {
+    /// A PENDING value: the watch's flags and its filter slot.
+    pub const fn pending(flags: u32, filter: u32) -> u32 {
+        flags & 0xffff | filter << 16
+    }
+
+    /// The (flags, filter slot) of a PENDING value.
+    pub const fn from_pending(value: u32) -> (u32, u32) {
+        (value & 0xffff, value >> 16)
+    }
+
     /// Processes it forks are watched too, from their first syscall.
     pub const FOLLOW_CHILDREN: u32 = 1;
     /// Watched because of `--watch-all`.
@@ -198,10 +227,14 @@ pub enum Counter {
     CaptureLost = 3,
     /// Bytes written since this CPU last woke the reader (not a loss).
     SinceWake = 4,
+    /// Loss records (see [`crate::loss`]) that found no room to wait in:
+    /// their counts are still in their processes' `dropped`, but have no
+    /// place in the timeline.
+    LossUnplaced = 5,
 }
 
 impl Counter {
-    pub const COUNT: u32 = 5;
+    pub const COUNT: u32 = 6;
 }
 
 #[cfg(feature = "user")]

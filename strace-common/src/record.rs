@@ -15,6 +15,8 @@ pub enum RecordKind {
     Capture = 3,
     /// Several syscall and capture records of one thread: [`crate::batch`].
     Batch = 4,
+    /// Syscall records of a process the ring had no room for: [`crate::loss`].
+    Loss = 5,
 }
 
 impl RecordKind {
@@ -24,6 +26,7 @@ impl RecordKind {
             2 => Some(RecordKind::Process),
             3 => Some(RecordKind::Capture),
             4 => Some(RecordKind::Batch),
+            5 => Some(RecordKind::Loss),
             _ => None,
         }
     }
@@ -46,7 +49,8 @@ pub struct ProcessRecord {
     pub ns_pid: u32,
     /// Namespace pid of the watched parent it was followed from, or 0.
     pub parent_ns_pid: u32,
-    pub _pad2: u32,
+    /// Its [`crate::WatchEntry::filter`] (inherited from that parent).
+    pub filter: u32,
 }
 
 impl ProcessRecord {
@@ -62,7 +66,7 @@ impl ProcessRecord {
 }
 
 /// A record of `kind` from ring-buffer bytes; `None` if too short or of another kind.
-fn read_record<T: Copy>(bytes: &[u8], kind: RecordKind) -> Option<T> {
+pub(crate) fn read_record<T: Copy>(bytes: &[u8], kind: RecordKind) -> Option<T> {
     if bytes.len() < core::mem::size_of::<T>() || RecordKind::of(bytes)? != kind {
         return None;
     }
@@ -71,7 +75,7 @@ fn read_record<T: Copy>(bytes: &[u8], kind: RecordKind) -> Option<T> {
 }
 
 /// A record's bytes, as the kernel writes them (for tests and benchmarks).
-fn bytes_of<T>(record: &T) -> &[u8] {
+pub(crate) fn bytes_of<T>(record: &T) -> &[u8] {
     // SAFETY: the record types are #[repr(C)] plain data without padding.
     unsafe { core::slice::from_raw_parts((record as *const T).cast(), core::mem::size_of::<T>()) }
 }

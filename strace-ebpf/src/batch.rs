@@ -8,10 +8,11 @@
 //! unless the buffer is marked busy.
 use core::sync::atomic::{Ordering, compiler_fence};
 
-use aya_ebpf::{macros::map, maps::PerCpuArray};
+use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::map, maps::PerCpuArray};
 use strace_common::{
-    Counter, RecordKind, SyscallRecord, ThreadSlot,
+    Counter, LossRecord, RecordKind, SyscallRecord, ThreadSlot,
     batch::{BATCH_BYTES, BatchHeader, FLUSH_AT, HEADER_BYTES, next_offset},
+    loss::{PENDING_LOSSES, RECORD_PID_OFFSET, RECORD_TID_OFFSET},
 };
 
 use crate::{
@@ -33,6 +34,15 @@ pub struct Batch {
     owner: u64,
     /// The call (its `enter_ns`) of the last capture record added.
     last_capture: u64,
+    /// Losses waiting for room in the ring (strace_common::loss), one per
+    /// process; `count` 0 is a free entry. `waiting` counts the others.
+    losses: [LossRecord; PENDING_LOSSES],
+    /// Where a new loss record is built, in the map rather than on the
+    /// stack (the verifier's 512 bytes are nearly all used by the deepest
+    /// chain of calls, which can end here).
+    scratch: LossRecord,
+    waiting: u32,
+    _pad: u32,
     data: [u8; BATCH_BYTES],
 }
 
@@ -44,6 +54,8 @@ impl Batch {
         if self.len == 0 { HEADER_BYTES } else { self.len as usize }
     }
 }
+
+const _: () = assert!(core::mem::size_of::<Batch>() == strace_common::batch::CPU_BUFFER_BYTES);
 
 #[map(name = "BATCH")]
 static BATCH: PerCpuArray<Batch> = PerCpuArray::with_max_entries(1, 0);
@@ -133,7 +145,7 @@ pub fn flush_idle() -> bool {
     let Some(b) = BATCH.get_ptr_mut(0) else { return true };
     // SAFETY: this CPU's buffer, not busy: nothing else on this CPU uses it.
     let b = unsafe { &mut *b };
-    if b.count == 0 {
+    if b.count == 0 && b.waiting == 0 {
         return true;
     }
     if unsafe { core::ptr::read_volatile(&raw const b.busy) } != 0 {
@@ -146,9 +158,13 @@ pub fn flush_idle() -> bool {
 }
 
 /// One ring write for the whole batch; if it does not fit, its records are
-/// counted as lost, for the process too.
+/// counted as lost, for the process too, and a loss record marks the place.
+/// Losses waiting for room go first: they happened before these records.
 #[inline(never)]
 fn flush(b: &mut Batch) {
+    if b.waiting != 0 {
+        place_losses(b);
+    }
     if b.count != 0 {
         let len = b.len as usize & (BATCH_BYTES - 1);
         let head = BatchHeader {
@@ -174,8 +190,12 @@ fn flush(b: &mut Batch) {
 }
 
 #[cold]
-fn lost(b: &Batch) {
-    emit::lost((b.owner >> 32) as u32, (b.count - b.captures) as u64);
+fn lost(b: &mut Batch) {
+    let calls = (b.count - b.captures) as u64;
+    emit::lost((b.owner >> 32) as u32, calls);
+    if calls != 0 {
+        note_loss(b, calls);
+    }
     if b.captures != 0 {
         count_lost(Counter::CaptureLost, b.captures as u64);
         // If the last copies lost were for the call the thread is in, its
@@ -187,6 +207,67 @@ fn lost(b: &Batch) {
                     (*slot).flags |= SyscallRecord::CAPTURE_LOST as u32;
                 }
             }
+        }
+    }
+}
+
+/// Marks where `calls` syscall records of the batch's process went missing:
+/// a loss record, into the ring now if it has room for that much, else
+/// waiting in this CPU's buffer (added to the process's waiting one, if any,
+/// so its losses stay in order) until a write finds room.
+#[inline(never)]
+fn note_loss(b: &mut Batch, calls: u64) {
+    let host_pid = (b.owner >> 32) as u32;
+    for i in 0..PENDING_LOSSES {
+        let w = &mut b.losses[i];
+        if w.count != 0 && w.host_pid == host_pid {
+            w.count += calls;
+            return;
+        }
+    }
+    // SAFETY: the batch's first record starts right after the header, with
+    // the process's ids at these offsets whatever its kind (loss.rs).
+    let (pid, tid) = unsafe {
+        let first = b.data.as_ptr().add(HEADER_BYTES);
+        (
+            core::ptr::read_unaligned(first.add(RECORD_PID_OFFSET) as *const u32),
+            core::ptr::read_unaligned(first.add(RECORD_TID_OFFSET) as *const u32),
+        )
+    };
+    let at_ns = unsafe { bpf_ktime_get_ns() };
+    let r = &mut b.scratch;
+    r.kind = RecordKind::Loss as u16;
+    r._pad = 0;
+    r.pid = pid;
+    r.tid = tid;
+    r.host_pid = host_pid;
+    r.count = calls;
+    r.at_ns = at_ns;
+    if EVENTS.output(&b.scratch, emit::wake_flags(LossRecord::SIZE as u64)).is_ok() {
+        return;
+    }
+    for i in 0..PENDING_LOSSES {
+        if b.losses[i].count == 0 {
+            b.losses[i] = b.scratch;
+            b.waiting += 1;
+            return;
+        }
+    }
+    count_lost(Counter::LossUnplaced, calls);
+}
+
+/// Writes the losses waiting in this CPU's buffer, oldest slot first, as
+/// far as the ring has room.
+#[inline(never)]
+fn place_losses(b: &mut Batch) {
+    for i in 0..PENDING_LOSSES {
+        let w = &mut b.losses[i];
+        if w.count != 0 {
+            if EVENTS.output(&*w, emit::wake_flags(LossRecord::SIZE as u64)).is_err() {
+                return;
+            }
+            w.count = 0;
+            b.waiting -= 1;
         }
     }
 }

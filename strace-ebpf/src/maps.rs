@@ -6,7 +6,11 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use strace_common::{Counter, ThreadSlot, WatchEntry, limits};
+use strace_common::{
+    Counter, ThreadSlot, WatchEntry,
+    filter::{MAX_FILTERS, SyscallFilter},
+    limits,
+};
 
 #[map(name = "WATCHED")]
 pub static WATCHED: HashMap<u32, WatchEntry> = HashMap::with_max_entries(limits::MAX_WATCHED, 0);
@@ -30,6 +34,10 @@ pub static OWNERS: Array<u64> = Array::with_max_entries(limits::DEFAULT_MAX_THRE
 
 #[map(name = "EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(limits::DEFAULT_RING_BYTES, 0);
+
+/// The watches' syscall filters, by slot (see strace_common::filter).
+#[map(name = "FILTERS")]
+pub static FILTERS: Array<SyscallFilter> = Array::with_max_entries(MAX_FILTERS, 0);
 
 #[map(name = "COUNTERS")]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);

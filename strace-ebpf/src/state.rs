@@ -6,13 +6,16 @@
 //! syscall, from the authoritative maps. The fork and exit hooks reset bytes
 //! to UNKNOWN whenever the truth changes, and so does userspace, by running
 //! `forget_tgid`: aya does not make the .bss map mmapable, and a map update
-//! would rewrite all 4 MiB.
+//! would rewrite all 4 MiB. A process watched with a kernel-side filter has
+//! a byte of its own (`state::filtered`, from FILTERED_BASE on) that names
+//! its filter's slot: only such a process reads a filter (one array lookup
+//! and a bit), and the byte of every other stays one compare away.
 use aya_ebpf::helpers::{bpf_get_current_pid_tgid, generated::bpf_get_current_task_btf};
 use strace_common::{Counter, ProcessRecord, RecordKind, WatchEntry, maps::state};
 
 use crate::{
     emit,
-    maps::{NS_MODE, PENDING, SELF_PID, TASK_PID_OFFSET, TASK_TGID_OFFSET, WATCH_ALL, WATCHED, count},
+    maps::{FILTERS, NS_MODE, PENDING, SELF_PID, TASK_PID_OFFSET, TASK_TGID_OFFSET, WATCH_ALL, WATCHED, count},
     ns,
 };
 
@@ -43,36 +46,79 @@ pub fn current() -> (u32, u32) {
     }
 }
 
-/// Whether the calling process is watched: one byte read when cached.
+/// Whether the calling process's call is to be recorded: one byte read when
+/// cached. A filtered process's call is looked up in its filter (`nr` is
+/// read only then): a watch without one pays nothing for filters. The two
+/// common verdicts are tested first and in this order, as before filters
+/// existed, so an unwatched process's path is the same few instructions.
 #[inline(always)]
-pub fn watched(tgid: u32) -> bool {
+pub fn traced(tgid: u32, nr: impl FnOnce() -> i32) -> bool {
     let b = byte(tgid);
     // SAFETY: a byte of the cache.
-    match unsafe { *b } {
+    let v = unsafe { *b };
+    if v == state::IGNORED {
+        return false;
+    }
+    if v == state::WATCHED {
+        return true;
+    }
+    traced_otherwise(v, b, nr())
+}
+
+/// `traced` for a process the cache does not know, or a filtered one.
+#[inline(never)]
+fn traced_otherwise(v: u8, b: *mut u8, nr: i32) -> bool {
+    let v = if v == state::UNKNOWN { classify(bpf_get_current_pid_tgid(), b) } else { v };
+    allows(v, nr)
+}
+
+/// The process's verdict: IGNORED, WATCHED, or its filtered byte
+/// (`state::filtered`); one byte read when cached.
+#[inline(always)]
+pub fn verdict(tgid: u32) -> u8 {
+    let b = byte(tgid);
+    // SAFETY: a byte of the cache.
+    let v = unsafe { *b };
+    if v == state::IGNORED || v == state::WATCHED {
+        return v;
+    }
+    if v == state::UNKNOWN { classify(bpf_get_current_pid_tgid(), b) } else { v }
+}
+
+/// Whether a process with verdict `v` records call `nr`. Out of line: only
+/// cold paths and filtered processes come here, and inlined, its map key on
+/// the stack pushed sys_exit's deepest chain of calls over the verifier's
+/// 512 bytes.
+#[inline(never)]
+pub fn allows(v: u8, nr: i32) -> bool {
+    match v {
         state::WATCHED => true,
-        state::IGNORED => false,
-        _ => classify(bpf_get_current_pid_tgid(), b),
+        v if v >= state::FILTERED_BASE => {
+            FILTERS.get_ptr(state::filter_slot(v)).is_some_and(|f| unsafe { (*f).allows(nr) })
+        }
+        _ => false,
     }
 }
 
 /// The cache is cold for this process: decide from the maps, and remember
 /// the answer unless it may change without userspace knowing this process's
-/// host tgid (see `decide`).
+/// host tgid (see `decide`). Returns the verdict (IGNORED when to ask again).
 #[inline(never)]
-fn classify(pid_tgid: u64, byte: *mut u8) -> bool {
+fn classify(pid_tgid: u64, byte: *mut u8) -> u8 {
     let tgid = (pid_tgid >> 32) as u32;
-    let (watched, cache) = match decide(pid_tgid, tgid) {
-        Verdict::Watched => (true, state::WATCHED),
-        Verdict::Ignored => (false, state::IGNORED),
-        Verdict::Recheck => return false,
+    let cache = match decide(pid_tgid, tgid) {
+        Verdict::Watched(filter) => state::filtered(filter),
+        Verdict::Ignored => state::IGNORED,
+        Verdict::Recheck => return state::IGNORED,
     };
     // SAFETY: a byte of the cache.
     unsafe { *byte = cache };
-    watched
+    cache
 }
 
 enum Verdict {
-    Watched,
+    /// With this filter slot (0: none).
+    Watched(u32),
     Ignored,
     /// Not watched now, but a watch request by namespace pid (PENDING) could
     /// come: ask again next time.
@@ -84,7 +130,7 @@ fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
         // SAFETY: pointer into a live map value.
         let entry = unsafe { &mut *entry };
         if entry.ns_pid != 0 {
-            return Verdict::Watched;
+            return Verdict::Watched(entry.filter);
         }
         // The kernel started watching it by itself (a followed child, a
         // pending or --watch-all process): tell userspace first. Until that
@@ -98,24 +144,24 @@ fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
             return Verdict::Recheck;
         }
         entry.ns_pid = ns_pid;
-        return Verdict::Watched;
+        return Verdict::Watched(entry.filter);
     }
     // Outside the daemon's namespace: never watchable.
     let Some((ns_pid, _)) = ns::ids(pid_tgid) else { return Verdict::Ignored };
     if ns_pid == SELF_PID.load() {
         return Verdict::Ignored;
     }
-    let flags = match unsafe { PENDING.get(&ns_pid) } {
-        Some(&flags) => flags,
+    let (flags, filter) = match unsafe { PENDING.get(&ns_pid) } {
+        Some(&value) => WatchEntry::from_pending(value),
         None => match WATCH_ALL.load() {
             // In the initial namespace userspace knows host tgids and resets
             // the cache itself when it starts a watch; elsewhere it cannot.
             0 if NS_MODE.load() == 0 => return Verdict::Ignored,
             0 => return Verdict::Recheck,
-            all => all | WatchEntry::AUTO,
+            all => (all | WatchEntry::AUTO, 0),
         },
     };
-    let entry = WatchEntry { flags, ..Default::default() };
+    let entry = WatchEntry { flags, filter, ..Default::default() };
     if WATCHED.insert(&tgid, &entry, 0).is_err() {
         // Counted once: the verdict is cached until userspace frees room.
         count(Counter::WatchedFull);
@@ -127,7 +173,7 @@ fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
         // SAFETY: pointer into a live map value.
         Some(e) if announce(tgid, ns_pid, unsafe { &*e }) => {
             unsafe { (*e).ns_pid = ns_pid };
-            Verdict::Watched
+            Verdict::Watched(filter)
         }
         _ => Verdict::Recheck,
     }
@@ -142,6 +188,7 @@ fn announce(host_pid: u32, ns_pid: u32, entry: &WatchEntry) -> bool {
         host_pid,
         ns_pid,
         parent_ns_pid: entry.parent_ns_pid,
+        filter: entry.filter,
         ..Default::default()
     })
 }

@@ -54,7 +54,8 @@ pub fn start(mut cmd: Command, wait: Duration) -> Result<Started, String> {
 /// The base URL of a `listening on http://…` log line.
 fn listening_on(line: &str) -> Option<String> {
     let rest = line.split("listening on ").nth(1)?;
-    Some(rest.split_whitespace().next()?.to_string())
+    // A text log line, or a JSON one (`"message":"listening on http://…"`).
+    Some(rest.split([' ', '"', ',']).next().filter(|b| !b.is_empty())?.to_string())
 }
 
 #[cfg(test)]
@@ -66,5 +67,7 @@ mod tests {
         let line = "2026-12-06T05:00:00Z  INFO strace_api::daemon: listening on http://127.0.0.1:41234 auth=\"none\"";
         assert_eq!(listening_on(line).as_deref(), Some("http://127.0.0.1:41234"));
         assert_eq!(listening_on("recording"), None);
+        let json = r#"{"timestamp":"…","level":"INFO","fields":{"message":"listening on http://127.0.0.1:41234","auth":"none"}}"#;
+        assert_eq!(listening_on(json).as_deref(), Some("http://127.0.0.1:41234"));
     }
 }

@@ -4,6 +4,7 @@ mod bench;
 mod cross;
 mod fuzz;
 mod privilege;
+mod syscall_classes;
 mod syscall_table;
 mod toolchain;
 
@@ -67,6 +68,17 @@ enum Task {
         #[arg(long, value_name = "ARCH", value_parser = ["aarch64"])]
         derive: Option<String>,
     },
+    /// Regenerate the table of strace's syscall classes (`%file`, …) from a
+    /// strace source tree.
+    SyscallClasses {
+        /// A strace source tree (its `src/linux/<arch>/syscallent.h`).
+        #[arg(long)]
+        strace_source: std::path::PathBuf,
+        /// The strace version the tree is, for the generated file's header
+        /// (e.g. `git describe` in it).
+        #[arg(long)]
+        strace_version: String,
+    },
 }
 
 /// Crates built for the BPF target by their users' build scripts, never for
@@ -84,12 +96,18 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    if let Task::SyscallTable { derive } = &cli.command {
-        return match derive.as_deref() {
-            Some("aarch64") => syscall_table::derive_aarch64(&toolchain::workspace_root()),
-            Some(other) => bail!("cannot derive a table for {other}"),
-            None => syscall_table::generate(&toolchain::workspace_root()),
-        };
+    match &cli.command {
+        Task::SyscallTable { derive } => {
+            return match derive.as_deref() {
+                Some("aarch64") => syscall_table::derive_aarch64(&toolchain::workspace_root()),
+                Some(other) => bail!("cannot derive a table for {other}"),
+                None => syscall_table::generate(&toolchain::workspace_root()),
+            };
+        }
+        Task::SyscallClasses { strace_source, strace_version } => {
+            return syscall_classes::generate(&toolchain::workspace_root(), strace_source, strace_version);
+        }
+        _ => {}
     }
     let env = toolchain::ensure()?;
     match cli.command {
@@ -131,7 +149,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Task::Bench { args } => bench::run(&env, &args),
         Task::Fuzz { seconds, targets } => fuzz::run(&env, seconds, &targets),
-        Task::SyscallTable { .. } => unreachable!("handled above"),
+        Task::SyscallTable { .. } | Task::SyscallClasses { .. } => unreachable!("handled above"),
     }
 }
 

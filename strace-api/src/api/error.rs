@@ -7,6 +7,12 @@ use axum::{
 
 use crate::{procs::NotAProcess, tracer::WatchError};
 
+/// Every error's body: one sentence.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
@@ -24,6 +30,10 @@ impl ApiError {
 
     pub fn conflict(message: impl Into<String>) -> ApiError {
         ApiError { status: StatusCode::CONFLICT, message: message.into() }
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError { status: StatusCode::SERVICE_UNAVAILABLE, message: message.into() }
     }
 
     pub fn internal(message: impl Into<String>) -> ApiError {

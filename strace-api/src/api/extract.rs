@@ -125,10 +125,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
 /// A page of a list ordered by pid: the entries after pid `after`, at most
 /// `limit` (default [`Page::DEFAULT`]).
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// Entries with a greater pid only (default 0).
+    #[param(value_type = Option<u32>)]
     after: Option<Uint>,
+    /// At most this many (1–10000, default 1000).
+    #[param(value_type = Option<u32>)]
     limit: Option<Uint>,
 }
 
@@ -167,7 +172,9 @@ pub struct NoQuery {}
 /// say what is expected instead.
 fn explain(text: &str) -> String {
     let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(text);
-    if let Some(rest) = text.strip_prefix("unknown field `")
+    // (Some structs' unknown fields come with the field's name as the path.)
+    let unknown = text.find("unknown field `").map(|at| &text[at..]);
+    if let Some(rest) = unknown.and_then(|t| t.strip_prefix("unknown field `"))
         && let Some((name, expected)) = rest.split_once('`')
     {
         let expected = expected.trim_start_matches(", ");

@@ -3,14 +3,17 @@ use std::sync::Arc;
 
 use axum::{Extension, Json, extract::State};
 use serde::Serialize;
+use utoipa::ToSchema;
 
+use super::stream::{StreamCounts, Streams};
 use crate::{
+    export::ExportTotals,
     kernel::{KernelCounters, ProgramStats, RingTotals},
     server::{ConnectionCounts, Connections},
     tracer::{Totals, Tracer},
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Health {
     status: &'static str,
     /// Processes watched and alive.
@@ -29,22 +32,69 @@ pub struct Health {
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
     hooks_attached: bool,
     programs: Vec<Program>,
-    /// The server's connections, when a server serves the request.
+    /// Live streams (`/v1/processes/{pid}/events/stream`).
+    streams: StreamCounts,
+    /// The event export, when it is on (`--export-nats`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    export: Option<Export>,
+    /// The server's connections, when a server serves the request: `open`,
+    /// `max`, `accepted`, `refused_at_cap`, `evicted_at_cap`,
+    /// `header_timeouts`, `idle_timeouts`, `tls_failures`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     connections: Option<ConnectionCounts>,
 }
 
-/// Host-wide kernel loss counters.
+/// The event export's counters: every event selected is published,
+/// dropped, or still queued.
 #[derive(Serialize)]
+struct Export {
+    connected: bool,
+    /// Connections made (the first one, then each reconnection).
+    connections: u64,
+    /// Events waiting in the queue now, and its size.
+    queued: usize,
+    queue_capacity: usize,
+    /// Events the queue took so far.
+    queued_total: u64,
+    published: u64,
+    /// Events dropped: the queue was full, or publishing failed.
+    dropped: u64,
+    dropped_queue_full: u64,
+    dropped_publish_failed: u64,
+}
+
+impl From<ExportTotals> for Export {
+    fn from(x: ExportTotals) -> Export {
+        Export {
+            connected: x.connected,
+            connections: x.connections,
+            queued: x.queued,
+            queue_capacity: x.queue_capacity,
+            queued_total: x.queued_total,
+            published: x.published,
+            dropped: x.dropped_queue_full + x.dropped_failed,
+            dropped_queue_full: x.dropped_queue_full,
+            dropped_publish_failed: x.dropped_failed,
+        }
+    }
+}
+
+/// Host-wide kernel loss counters.
+#[derive(Serialize, ToSchema)]
 struct Kernel {
     ring_full: u64,
     threads_full: u64,
     watched_full: u64,
     /// Captures lost because the ring buffer was full.
     aux_lost: u64,
+    /// Records lost (counted in `ring_full`) whose place in their history
+    /// is not marked with a gap.
+    loss_unplaced: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Ring {
     size_bytes: u64,
     /// `null` when the daemon cannot read the ring's fill level.
@@ -58,7 +108,7 @@ struct Ring {
 
 /// One loaded eBPF program (run counts and times need
 /// `kernel.bpf_stats_enabled=1`).
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct Program {
     name: &'static str,
     id: u32,
@@ -66,9 +116,9 @@ struct Program {
     run_time_ns: u64,
 }
 
-impl From<Totals> for Health {
-    fn from(t: Totals) -> Health {
-        let KernelCounters { ring_full, threads_full, watched_full, capture_lost } = t.kernel;
+impl Health {
+    fn new(t: Totals, streams: StreamCounts) -> Health {
+        let KernelCounters { ring_full, threads_full, watched_full, capture_lost, loss_unplaced } = t.kernel;
         let RingTotals { size_bytes, peak_used_bytes, items_read, records_read } = t.ring;
         Health {
             status: "ok",
@@ -78,7 +128,7 @@ impl From<Totals> for Health {
             late: t.late,
             malformed: t.malformed,
             aux_unpaired: t.capture_unpaired,
-            kernel: Kernel { ring_full, threads_full, watched_full, aux_lost: capture_lost },
+            kernel: Kernel { ring_full, threads_full, watched_full, aux_lost: capture_lost, loss_unplaced },
             ring: Ring { size_bytes, peak_used_bytes, items_read, records_read },
             hooks_attached: t.hooks_attached,
             programs: t
@@ -86,13 +136,27 @@ impl From<Totals> for Health {
                 .into_iter()
                 .map(|ProgramStats { name, id, run_count, run_time_ns }| Program { name, id, run_count, run_time_ns })
                 .collect(),
+            streams,
+            export: t.export.map(Export::from),
             connections: None,
         }
     }
 }
 
-pub async fn health(State(tracer): State<Arc<Tracer>>, server: Option<Extension<Connections>>) -> Json<Health> {
-    let mut health = Health::from(tracer.totals());
+/// Liveness and the global counters (needs no token).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    security(()),
+    responses((status = 200, description = "The daemon runs; its counters", body = Health))
+)]
+pub async fn health(
+    State(tracer): State<Arc<Tracer>>,
+    State(streams): State<Arc<Streams>>,
+    server: Option<Extension<Connections>>,
+) -> Json<Health> {
+    let mut health = Health::new(tracer.totals(), streams.counts());
     health.connections = server.map(|Extension(c)| c.counts());
     Json(health)
 }

@@ -7,46 +7,77 @@
 //! returns what it has.
 use std::{sync::Arc, time::Duration};
 
-use axum::{extract::State, response::Response};
+use axum::{extract::State, http::HeaderMap, response::Response};
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
+use utoipa::ToSchema;
 
 use super::{
     ApiError,
     audit::Who,
     auth::Scope,
     blocking::off_the_workers,
+    error::ErrorBody,
     extract::{ApiQuery, TwoSegments, Uint, durations, in_range, pid, query_in_range},
     render,
+    text::{self, Format},
 };
 use crate::{syscall, tracer::Tracer};
 
 pub const MAX_LINES: u64 = 10_000;
 pub const MAX_WAIT_MS: u64 = 30_000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct LegacyQuery {
+    /// How long to wait for `n` events, in ms (0–30000, default 1000).
+    #[param(value_type = Option<u64>)]
     wait_ms: Option<Uint>,
     /// Append strace -T's `<seconds>` to each line.
     durations: Option<bool>,
+    /// `json` (default) or `text`: one strace line per line, with `[pid N]`
+    /// before each when more than one thread made them (also with
+    /// `Accept: text/plain`).
+    format: Option<Format>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Line {
     data: String,
 }
 
+/// The last `n` syscalls of `pid` as strace lines (the original endpoint).
+#[utoipa::path(
+    get,
+    path = "/strace/{pid}/{n}",
+    tag = "legacy",
+    params(
+        ("pid" = u32, Path, description = "A process's pid; watched from now on if it is not yet"),
+        ("n" = u32, Path, description = "How many lines (1–10000)"),
+        LegacyQuery,
+    ),
+    responses(
+        (status = 200, description = "The lines, oldest first; the last are the calls in progress",
+         content((Vec<Line> = "application/json"), (String = "text/plain"))),
+        (status = 400, description = "A malformed pid, n or parameter", body = ErrorBody),
+        (status = 404, description = "No such process", body = ErrorBody),
+        (status = 409, description = "Another request unwatched it meanwhile", body = ErrorBody),
+        (status = 503, description = "The kernel refused the watch (its table is full)", body = ErrorBody),
+    )
+)]
 pub async fn last_lines(
     State(tracer): State<Arc<Tracer>>,
     who: Who,
     TwoSegments(pid_s, n_s): TwoSegments,
+    headers: HeaderMap,
     ApiQuery(q): ApiQuery<LegacyQuery>,
 ) -> Result<Response, ApiError> {
     let pid = pid(&pid_s)?;
     let n = in_range("n", &n_s, 1..=MAX_LINES)?;
     let wait = query_in_range("wait_ms", q.wait_ms, 1000, 0..=MAX_WAIT_MS)?;
     let durations = durations(q.durations, tracer.durations())?;
+    let text = text::wants_text(q.format, &headers);
     // Starts watching (following children), or finds the history of a process
     // that has exited. Starting, or turning following on, waits for a
     // kernel grace period: off the workers.
@@ -71,6 +102,14 @@ pub async fn last_lines(
     let events: Vec<_> = tracer
         .read(pid, |log| log.last(completed).map(|(_, ev)| ev).collect())
         .ok_or_else(|| ApiError::conflict(format!("pid {pid} was unwatched by another request meanwhile")))?;
+    if text {
+        return render::text(events.len(), move || {
+            let mut lines: Vec<_> = events.iter().map(|ev| (ev.tid, syscall::line(ev, durations))).collect();
+            lines.extend(in_flight.iter().map(|call| (call.tid, syscall::unfinished(call))));
+            text::lines(&lines)
+        })
+        .await;
+    }
     render::json(events.len(), move || {
         let mut lines: Vec<Line> = events.iter().map(|ev| Line { data: syscall::line(ev, durations) }).collect();
         lines.extend(in_flight.iter().map(|call| Line { data: syscall::unfinished(call) }));

@@ -9,19 +9,22 @@ use axum::{
 };
 use serde::Serialize;
 use tokio::sync::Semaphore;
+use utoipa::ToSchema;
 
 use super::{
     ApiError,
     blocking::off_the_workers,
+    error::ErrorBody,
     extract::{ApiQuery, NoQuery, Page, PageQuery, PidPath},
     watch::{WatchView, rfc3339},
 };
 use crate::{
     procs::{self, NotAProcess, ProcInfo, ThreadInfo},
+    redact,
     tracer::{Tracer, WatchStats},
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProcessView {
     pid: u32,
     /// False for an exited process whose history is still kept.
@@ -34,7 +37,7 @@ pub struct ProcessView {
 }
 
 /// What `ps` shows of a live process.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct InfoView {
     ppid: u32,
     comm: String,
@@ -48,7 +51,7 @@ struct InfoView {
     threads: u32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProcessDetail {
     #[serde(flatten)]
     process: ProcessView,
@@ -58,7 +61,7 @@ pub struct ProcessDetail {
     children: Vec<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TaskView {
     tid: u32,
     comm: String,
@@ -70,8 +73,8 @@ fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessV
     let watched = watch.as_ref().is_some_and(|w| w.alive);
     let info = info.map(|p| InfoView {
         ppid: p.ppid,
-        comm: p.comm,
-        cmdline: p.cmdline,
+        comm: redact::text(&p.comm).into_owned(),
+        cmdline: p.cmdline.iter().map(|a| redact::text(a).into_owned()).collect(),
         uid: p.uid,
         user: p.user,
         state: p.state,
@@ -87,8 +90,18 @@ fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessV
 /// changes and exits use. The others wait here, holding no thread.
 static PROC_READERS: Semaphore = Semaphore::const_new(4);
 
-/// A page of the processes, by pid (`after`, `limit`), with a `Link` to the
-/// next when full.
+/// A page of the processes of the daemon's PID namespace, as `ps` lists
+/// them, by pid (`after`, `limit`), with a `Link` to the next when full.
+#[utoipa::path(
+    get,
+    path = "/v1/processes",
+    tag = "processes",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of the processes, and of exited ones whose history is kept; a `Link` header to the next page when full", body = Vec<ProcessView>),
+        (status = 400, description = "A malformed `after` or `limit`, or another parameter", body = ErrorBody),
+    )
+)]
 pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(q): ApiQuery<PageQuery>) -> Result<Response, ApiError> {
     let page = Page::of(q)?;
     let _turn = PROC_READERS.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
@@ -97,10 +110,22 @@ pub async fn list(State(tracer): State<Arc<Tracer>>, ApiQuery(q): ApiQuery<PageQ
     Ok((next.into_iter().collect::<axum::http::HeaderMap>(), Json(views)).into_response())
 }
 
+/// One process, with its threads and children.
+#[utoipa::path(
+    get,
+    path = "/v1/processes/{pid}",
+    tag = "processes",
+    params(("pid" = u32, Path, description = "A process's pid (in the daemon's PID namespace)")),
+    responses(
+        (status = 200, description = "The process", body = ProcessDetail),
+        (status = 400, description = "A malformed pid, or a query parameter (it takes none)", body = ErrorBody),
+        (status = 404, description = "No such process (or a thread, or the daemon itself)", body = ErrorBody),
+    )
+)]
 pub async fn detail(
     State(tracer): State<Arc<Tracer>>,
     PidPath(pid): PidPath,
-    ApiQuery(_): ApiQuery<NoQuery>,
+    _query: ApiQuery<NoQuery>,
 ) -> Result<Json<ProcessDetail>, ApiError> {
     let _turn = PROC_READERS.acquire().await.map_err(|e| ApiError::internal(e.to_string()))?;
     off_the_workers("reading the process", move || one(&tracer, pid)).await?.map(Json)
@@ -151,7 +176,9 @@ fn one(tracer: &Tracer, pid: u32) -> Result<ProcessDetail, ApiError> {
     } else {
         vec![]
     };
-    let tasks =
-        procs::threads(pid).into_iter().map(|ThreadInfo { tid, comm, state }| TaskView { tid, comm, state }).collect();
+    let tasks = procs::threads(pid)
+        .into_iter()
+        .map(|ThreadInfo { tid, comm, state }| TaskView { tid, comm: redact::text(&comm).into_owned(), state })
+        .collect();
     Ok(ProcessDetail { process: view(info, watch, pid), tasks, children })
 }

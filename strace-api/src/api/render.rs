@@ -1,7 +1,7 @@
-//! JSON bodies of event pages. A big page (up to 10,000 events, a few ms of
-//! decoding and serialising) is built on tokio's blocking pool, a few at a
-//! time: each holds a copy of its events and its body (~5 MB at 10,000), and
-//! 200 built at once took the daemon's memory to half a gigabyte.
+//! JSON (and text) bodies of event pages. A big page (up to 10,000 events,
+//! a few ms of decoding and serialising) is built on tokio's blocking pool,
+//! a few at a time: each holds a copy of its events and its body (~5 MB at
+//! 10,000), and 200 built at once took the daemon's memory to half a gigabyte.
 use axum::{
     http::header,
     response::{IntoResponse, Response},
@@ -45,4 +45,14 @@ where
     let body = if events <= INLINE_MAX { render() } else { off_the_workers("rendering the page", render).await? };
     let body = body.map_err(|e| ApiError::internal(format!("serialising the page failed: {e}")))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The text response of `build()`, `events` lines (see `text::lines`),
+/// built where `json` would build its page.
+pub async fn text<F>(events: usize, build: F) -> Result<Response, ApiError>
+where
+    F: FnOnce() -> String + Send + 'static,
+{
+    let body = if events <= INLINE_MAX { build() } else { off_the_workers("rendering the page", build).await? };
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response())
 }

@@ -15,7 +15,7 @@ use crate::{
     tracer::{Tracer, TracerConfig, testing},
 };
 
-async fn call(tracer: &Arc<Tracer>, method: Method, uri: &str) -> (StatusCode, Value) {
+pub(super) async fn call(tracer: &Arc<Tracer>, method: Method, uri: &str) -> (StatusCode, Value) {
     let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
     let resp = router(tracer.clone(), None).oneshot(req).await.unwrap();
     let status = resp.status();
@@ -23,17 +23,17 @@ async fn call(tracer: &Arc<Tracer>, method: Method, uri: &str) -> (StatusCode, V
     (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
 }
 
-async fn get(t: &Arc<Tracer>, uri: &str) -> (StatusCode, Value) {
+pub(super) async fn get(t: &Arc<Tracer>, uri: &str) -> (StatusCode, Value) {
     call(t, Method::GET, uri).await
 }
 
-fn assert_error(resp: (StatusCode, Value), status: StatusCode, words: &str) {
+pub(super) fn assert_error(resp: (StatusCode, Value), status: StatusCode, words: &str) {
     assert_eq!(resp.0, status, "{}", resp.1);
     let msg = resp.1["error"].as_str().unwrap_or_else(|| panic!("no error field in {}", resp.1));
     assert!(msg.contains(words), "{msg:?} lacks {words:?}");
 }
 
-fn feed(t: &Tracer, pid: u32, nrs: &[(i32, i64)]) {
+pub(super) fn feed(t: &Tracer, pid: u32, nrs: &[(i32, i64)]) {
     let mut batch = t.ingest();
     for &(nr, ret) in nrs {
         let r = SyscallRecord {
@@ -50,7 +50,7 @@ fn feed(t: &Tracer, pid: u32, nrs: &[(i32, i64)]) {
 }
 
 /// A live process other than this one (which cannot be watched): our parent.
-fn me() -> u32 {
+pub(super) fn me() -> u32 {
     std::os::unix::process::parent_id()
 }
 
@@ -371,6 +371,8 @@ async fn every_route_refuses_bad_input_with_a_json_error() {
         (Method::DELETE, "/v1/watch/{}"),
         (Method::GET, "/v1/processes/{}"),
         (Method::GET, "/v1/processes/{}/events"),
+        (Method::GET, "/v1/processes/{}/events/stream"),
+        (Method::GET, "/v1/processes/{}/summary"),
     ];
     let mut cases: Vec<(Method, String, StatusCode)> = vec![];
     for (method, route) in &routes {
@@ -400,7 +402,16 @@ async fn every_route_refuses_bad_input_with_a_json_error() {
     for q in ["children=maybe", "children=", "children=1&children=1"] {
         cases.push((Method::PUT, format!("/v1/watch/{p}?{q}"), StatusCode::BAD_REQUEST));
     }
-    for uri in ["/v1/watch?x=1", "/v1/processes?x=1", "/v1/watch?limit=+1"] {
+    for q in ["min_duration_us=+5", "syscall=nosuchcall", "class=%nosuchclass", "failed=maybe", "tid=x", "format=xml"] {
+        cases.push((Method::GET, format!("{events}?{q}"), StatusCode::BAD_REQUEST));
+        cases.push((Method::GET, format!("/v1/processes/{p}/events/stream?{q}"), StatusCode::BAD_REQUEST));
+    }
+    for q in ["since=yesterday", "latency=maybe", "min_duration_us=-1"] {
+        cases.push((Method::GET, format!("/v1/processes/{p}/summary?{q}"), StatusCode::BAD_REQUEST));
+    }
+    cases.push((Method::GET, format!("/v1/processes/{p}/events/stream?after=x"), StatusCode::BAD_REQUEST));
+    cases.push((Method::PUT, format!("/v1/watch/{p}?syscalls=nosuchcall"), StatusCode::BAD_REQUEST));
+    for uri in ["/v1/watch?x=1", "/v1/processes?x=1", "/v1/watch?limit=+1", "/openapi.json?x=1"] {
         cases.push((Method::GET, uri.to_string(), StatusCode::BAD_REQUEST));
     }
     // Wrong methods, and routes that do not exist.

@@ -3,6 +3,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 use strace_common::SyscallRecord;
+use utoipa::ToSchema;
 
 use crate::{
     clock::Clock,
@@ -11,7 +12,7 @@ use crate::{
     syscall::{self, Decoded},
 };
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
     /// Per-process cursor: pass it as `after` to get only newer events.
     pub seq: u64,
@@ -19,11 +20,15 @@ pub struct EventView {
     pub ts: String,
     pub pid: u32,
     pub tid: u32,
+    #[schema(value_type = String)]
     pub syscall: Cow<'static, str>,
     pub nr: i32,
     /// Raw argument registers in hex, as many as the syscall takes (six when unknown).
+    #[schema(value_type = Vec<String>)]
     pub args: Vec<Hex>,
-    /// The arguments decoded, with types: paths, flags, addresses, …
+    /// The arguments decoded, with types: `{"name", "type", "value"}` (see
+    /// README: paths, flags, addresses, …).
+    #[schema(value_type = Vec<Object>)]
     pub decoded: Vec<Decoded>,
     /// `null` for calls that do not return (`exit_group`).
     pub ret: Option<i64>,
@@ -67,17 +72,20 @@ impl EventView {
 }
 
 /// A call a thread is in right now (blocked, most likely).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct InFlightView {
     pub tid: u32,
+    #[schema(value_type = String)]
     pub syscall: Cow<'static, str>,
     pub nr: i32,
     /// Since when (wall clock, RFC 3339), and for how long so far (`null`
     /// with durations off: the entry was not timed).
     pub since: Option<String>,
     pub elapsed_ns: Option<u64>,
+    #[schema(value_type = Vec<String>)]
     pub args: Vec<Hex>,
     /// Its input arguments decoded (outputs are not known yet).
+    #[schema(value_type = Vec<Object>)]
     pub decoded: Vec<Decoded>,
     /// strace's form: `read(3, <unfinished ...>`.
     pub text: String,

@@ -4,24 +4,37 @@ use std::{sync::Arc, time::SystemTime};
 
 use axum::{Json, extract::State, http::StatusCode, response::IntoResponse as _};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{
     ApiError,
     audit::Who,
     blocking::off_the_workers,
+    error::ErrorBody,
     extract::{ApiQuery, NoQuery, Page, PageQuery, PidPath},
 };
-use crate::tracer::{Origin, Tracer, WatchStats, Watched};
+use crate::{
+    filter::SyscallSet,
+    redact,
+    tracer::{Origin, Tracer, WatchFilter, WatchStats, Watched},
+};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WatchQuery {
     /// Follow the processes it forks (default true).
     children: Option<bool>,
+    /// Record only these calls, in the kernel (strace's `-e trace=` list:
+    /// names, `%classes`, `!` first for all but these; `all` for every
+    /// call). The calls left out cost no copy, record or ring space. On a
+    /// watch that exists, it replaces the filter; left out, the filter
+    /// stays as it is. Followed children inherit it.
+    syscalls: Option<String>,
 }
 
 /// A watched process's state and counters.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct WatchView {
     pid: u32,
     alive: bool,
@@ -43,6 +56,8 @@ pub struct WatchView {
     /// was gone before anyone looked).
     comm: Option<String>,
     cmdline: Option<Vec<String>>,
+    /// Its kernel-side filter as asked for (`syscalls=`), `null`: every call.
+    syscalls: Option<String>,
 }
 
 impl From<WatchStats> for WatchView {
@@ -63,8 +78,9 @@ impl From<WatchStats> for WatchView {
             evicted: w.evicted,
             dropped: w.dropped,
             last_seq: w.last_seq,
-            comm: w.comm,
-            cmdline: (!w.cmdline.is_empty()).then_some(w.cmdline),
+            comm: w.comm.map(|c| redact::text(&c).into_owned()),
+            cmdline: (!w.cmdline.is_empty()).then(|| w.cmdline.iter().map(|a| redact::text(a).into_owned()).collect()),
+            syscalls: w.syscalls,
         }
     }
 }
@@ -75,6 +91,21 @@ pub fn rfc3339(t: SystemTime) -> String {
 }
 
 /// Starts watching; 201 when new, 200 when it was watched already.
+#[utoipa::path(
+    put,
+    path = "/v1/watch/{pid}",
+    tag = "watch",
+    params(("pid" = u32, Path, description = "A process's pid (in the daemon's PID namespace)"), WatchQuery),
+    responses(
+        (status = 201, description = "Watched from now on", body = WatchView),
+        (status = 200, description = "Watched already (with `children` and `syscalls` as asked now)", body = WatchView),
+        (status = 400, description = "A malformed pid or parameter (an unknown syscall or class names it), a kernel thread, or the daemon itself", body = ErrorBody),
+        (status = 404, description = "No such process, or it has exited", body = ErrorBody),
+        (status = 403, description = "A read-only token: starting a watch needs the operator's", body = ErrorBody),
+        (status = 409, description = "Another request unwatched it before this one could answer", body = ErrorBody),
+        (status = 503, description = "The kernel refused: its watch or filter table is full", body = ErrorBody),
+    )
+)]
 pub async fn start(
     State(tracer): State<Arc<Tracer>>,
     who: Who,
@@ -88,8 +119,16 @@ pub async fn start(
 }
 
 async fn start_watch(tracer: Arc<Tracer>, pid: u32, q: WatchQuery) -> Result<(StatusCode, Json<WatchView>), ApiError> {
+    let filter = match q.syscalls {
+        None => None,
+        Some(spec) => {
+            let set = SyscallSet::parse(&spec).map_err(|e| ApiError::bad_request(format!("syscalls: {e}")))?;
+            Some(set.kernel_filter().map(|bits| WatchFilter { spec, bits }))
+        }
+    };
     let t = tracer.clone();
-    let status = match off_the_workers("the watch change", move || t.watch(pid, q.children.unwrap_or(true))).await?? {
+    let children = q.children.unwrap_or(true);
+    let status = match off_the_workers("the watch change", move || t.watch_with(pid, children, filter)).await?? {
         Watched::New => StatusCode::CREATED,
         Watched::Already => StatusCode::OK,
         Watched::Exited => {
@@ -107,11 +146,24 @@ async fn start_watch(tracer: Arc<Tracer>, pid: u32, q: WatchQuery) -> Result<(St
 }
 
 /// Stops watching and frees the history; answers with the final counters.
+#[utoipa::path(
+    delete,
+    path = "/v1/watch/{pid}",
+    tag = "watch",
+    params(("pid" = u32, Path, description = "A watched process's pid")),
+    responses(
+        (status = 200, description = "No longer watched; its final counters", body = WatchView),
+        (status = 400, description = "A malformed pid, or a query parameter (it takes none)", body = ErrorBody),
+        (status = 403, description = "A read-only token: stopping a watch needs the operator's", body = ErrorBody),
+        (status = 404, description = "Not watched", body = ErrorBody),
+        (status = 503, description = "The kernel refused", body = ErrorBody),
+    )
+)]
 pub async fn stop(
     State(tracer): State<Arc<Tracer>>,
     who: Who,
     PidPath(pid): PidPath,
-    ApiQuery(_): ApiQuery<NoQuery>,
+    _query: ApiQuery<NoQuery>,
 ) -> Result<Json<WatchView>, ApiError> {
     who.must_operate("stopping a watch", pid)?;
     let answer =
@@ -120,8 +172,18 @@ pub async fn stop(
     answer
 }
 
-/// A page of the watches, by pid (`after`, `limit`), with a `Link` to the
-/// next when full.
+/// A page of the watched processes (and exited ones whose history is kept),
+/// by pid (`after`, `limit`), with a `Link` to the next when full.
+#[utoipa::path(
+    get,
+    path = "/v1/watch",
+    tag = "watch",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of the watches, by pid; a `Link` header to the next page when full", body = Vec<WatchView>),
+        (status = 400, description = "A malformed `after` or `limit`, or another parameter", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(tracer): State<Arc<Tracer>>,
     ApiQuery(q): ApiQuery<PageQuery>,

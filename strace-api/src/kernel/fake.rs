@@ -9,12 +9,14 @@ use std::{
     },
 };
 
+use strace_common::filter::SyscallFilter;
+
 use super::{KernelCounters, KernelError, KernelReads, KernelThreads, ProgramStats, Unsettled};
 
 #[derive(Default)]
 pub struct FakeKernel {
-    /// ns pid → (host pid, follow children)
-    pub watched: HashMap<u32, (Option<u32>, bool)>,
+    /// ns pid → (host pid, follow children, filter)
+    pub watched: HashMap<u32, (Option<u32>, bool, Option<SyscallFilter>)>,
     /// The read side: whether the hooks are attached, and what `lost`
     /// answers for every process.
     pub reads: Arc<FakeReads>,
@@ -46,8 +48,14 @@ impl super::Kernel for FakeKernel {
         self.reads.active.store(on, Ordering::Relaxed);
         Ok(())
     }
-    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow: bool) -> Result<(), KernelError> {
-        self.watched.insert(ns_pid, (host_pid.or(Some(ns_pid)), follow));
+    fn watch(
+        &mut self,
+        ns_pid: u32,
+        host_pid: Option<u32>,
+        follow: bool,
+        filter: Option<&SyscallFilter>,
+    ) -> Result<(), KernelError> {
+        self.watched.insert(ns_pid, (host_pid.or(Some(ns_pid)), follow, filter.copied()));
         self.pending.push(host_pid.unwrap_or(ns_pid));
         Ok(())
     }

@@ -10,6 +10,8 @@ mod ring;
 
 use std::sync::Arc;
 
+use strace_common::filter::SyscallFilter;
+
 pub use error::{KernelError, chain};
 pub use ring::{RingTotals, RingUse};
 
@@ -22,9 +24,17 @@ pub trait Kernel: Send {
     /// attached until the programs running have ended (the hooks that write
     /// out the CPUs' batches) goes with the next `unsettled`.
     fn set_active(&mut self, on: bool) -> Result<(), KernelError>;
-    /// Starts tracing process `ns_pid`; `host_pid` is its host tgid when known,
-    /// otherwise the kernel resolves it at the process's next syscall.
-    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), KernelError>;
+    /// Starts tracing process `ns_pid`, or changes how; `host_pid` is its
+    /// host tgid when known, otherwise the kernel resolves it at the
+    /// process's next syscall. With `filter`, only the calls it lets through
+    /// are recorded (the children it follows from now on inherit it).
+    fn watch(
+        &mut self,
+        ns_pid: u32,
+        host_pid: Option<u32>,
+        follow_children: bool,
+        filter: Option<&SyscallFilter>,
+    ) -> Result<(), KernelError>;
     /// Stops tracing it; the kernel state of its live threads is retired,
     /// to be freed once no program can be using it (see `unsettled`).
     fn unwatch(&mut self, ns_pid: u32, host_pid: Option<u32>) -> Result<(), KernelError>;
@@ -128,6 +138,10 @@ pub struct KernelCounters {
     pub watched_full: u64,
     /// Captures (strings, addresses) lost because the ring buffer was full.
     pub capture_lost: u64,
+    /// Records lost whose place in their process's history is not marked
+    /// (their CPU had too many other losses waiting): counted in `ring_full`
+    /// and the process's `dropped`, shown as no gap.
+    pub loss_unplaced: u64,
 }
 
 /// One loaded eBPF program; run counts and times stay 0 unless the kernel's

@@ -12,6 +12,8 @@ pub struct RingUse {
     /// positions): the peak means nothing otherwise.
     tracked: AtomicBool,
     peak: AtomicU64,
+    /// What it held when the drain last looked.
+    last: AtomicU64,
     items: AtomicU64,
     records: AtomicU64,
 }
@@ -43,6 +45,12 @@ impl RingUse {
 
     pub fn note(&self, used: u64) {
         self.peak.fetch_max(used, Ordering::Relaxed);
+        self.last.store(used, Ordering::Relaxed);
+    }
+
+    /// What the ring held when the drain last looked (`None` if it cannot tell).
+    pub fn used(&self) -> Option<u64> {
+        self.tracked.load(Ordering::Relaxed).then(|| self.last.load(Ordering::Relaxed))
     }
 
     /// The drain took `items` ring items holding `records` records.

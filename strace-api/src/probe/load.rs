@@ -3,12 +3,13 @@
 //! (`Maps::take`).
 use aya::{
     Btf, Ebpf, EbpfLoader,
-    maps::{HashMap, Map, MapData, MapError, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, Map, MapData, MapError, PerCpuArray, RingBuf},
 };
 use aya_log::EbpfLogger;
 use strace_common::{
     WatchEntry,
     capture::{self, CaptureSpec, CaptureTable},
+    filter::{FILTERS, SyscallFilter},
     limits,
     maps::{self, globals, programs},
 };
@@ -152,12 +153,14 @@ pub struct Maps {
     pub threads: ThreadTable,
     pub counters: PerCpuArray<MapData, u64>,
     pub events: RingBuf<MapData>,
+    pub filters: Array<MapData, SyscallFilter>,
 }
 
 impl Maps {
     pub fn take(ebpf: &mut Ebpf, table_size: u32) -> Result<Maps, StartupError> {
         let mut take =
             |name: &'static str| ebpf.take_map(name).ok_or_else(|| StartupError::Missing(format!("map `{name}`")));
+        let filters = take(FILTERS)?;
         let (watched, pending, threads, owners, claims, counters, events) = (
             take(maps::WATCHED)?,
             take(maps::PENDING)?,
@@ -177,6 +180,7 @@ impl Maps {
             threads,
             counters: typed(maps::COUNTERS, counters)?,
             events: typed(maps::EVENTS, events)?,
+            filters: typed(FILTERS, filters)?,
         })
     }
 }

@@ -2,6 +2,7 @@
 //! watch tables. Dropping the `Probe` detaches every program.
 mod btf;
 mod error;
+mod filters;
 mod hooks;
 mod load;
 mod namespace;
@@ -21,9 +22,11 @@ use aya::{
 };
 use aya_log::EbpfLogger;
 pub use error::StartupError;
+use filters::FilterSlots;
 use hooks::wait_for_running_programs;
 use namespace::PidNamespace;
 use reads::ProbeReads;
+use strace_common::filter::SyscallFilter;
 use strace_common::{
     WatchEntry, limits,
     maps::{self, programs, state},
@@ -58,6 +61,7 @@ pub struct Probe {
     flush_links: Vec<(&'static str, RawTracePointLinkId)>,
     watched: HashMap<MapData, u32, WatchEntry>,
     pending: HashMap<MapData, u32, u32>,
+    filters: FilterSlots,
     threads: ThreadTable,
     /// Host pids whose watch began or ended since the last `unsettled`.
     unsettled: Vec<u32>,
@@ -127,6 +131,7 @@ impl Probe {
             flush_links: vec![],
             watched: maps.watched,
             pending: maps.pending,
+            filters: FilterSlots::new(maps.filters),
             threads: maps.threads,
             unsettled: vec![],
             detaches: 0,
@@ -204,16 +209,27 @@ impl Kernel for Probe {
         changed
     }
 
-    fn watch(&mut self, ns_pid: u32, host_pid: Option<u32>, follow_children: bool) -> Result<(), KernelError> {
+    fn watch(
+        &mut self,
+        ns_pid: u32,
+        host_pid: Option<u32>,
+        follow_children: bool,
+        filter: Option<&SyscallFilter>,
+    ) -> Result<(), KernelError> {
         let flags = if follow_children { WatchEntry::FOLLOW_CHILDREN } else { 0 };
+        let slot = match filter {
+            Some(f) => self.filters.slot(f, &self.watched, &self.pending)?,
+            None => 0,
+        };
         let host_pid = host_pid.or(self.host_pids.then_some(ns_pid));
         let Some(host) = host_pid else {
-            return self.pending.insert(&ns_pid, &flags, 0).map_err(|e| map_error(e, maps::PENDING));
+            let value = WatchEntry::pending(flags, slot);
+            return self.pending.insert(&ns_pid, &value, 0).map_err(|e| map_error(e, maps::PENDING));
         };
         let existing = self.watched.get(&host, 0).ok();
         let entry = match existing {
-            Some(e) => WatchEntry { flags: (e.flags & !WatchEntry::FOLLOW_CHILDREN) | flags, ..e },
-            None => WatchEntry { ns_pid, flags, ..Default::default() },
+            Some(e) => WatchEntry { flags: (e.flags & !WatchEntry::FOLLOW_CHILDREN) | flags, filter: slot, ..e },
+            None => WatchEntry { ns_pid, flags, filter: slot, ..Default::default() },
         };
         self.watched.insert(&host, &entry, 0).map_err(|e| map_error(e, maps::WATCHED))?;
         if let Err(e) = self.forget(host) {

@@ -92,6 +92,7 @@ impl KernelReads for ProbeReads {
             threads_full: sum(Counter::ThreadsFull),
             watched_full: sum(Counter::WatchedFull),
             capture_lost: sum(Counter::CaptureLost),
+            loss_unplaced: sum(Counter::LossUnplaced),
         }
     }
 

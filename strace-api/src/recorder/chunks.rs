@@ -77,6 +77,11 @@ impl<T> Chunks<T> {
             .flat_map(move |(k, chunk)| chunk[if k == 0 { offset } else { 0 }..].iter())
     }
 
+    /// Items in the oldest chunk: taking that many from the front frees it.
+    pub fn front_len(&self) -> usize {
+        self.chunks.front().map_or(0, |c| c.len() - self.head)
+    }
+
     /// Bytes allocated for the items (not what they own themselves).
     pub fn allocated(&self) -> usize {
         (self.chunks.len() + self.spare.is_some() as usize) * Self::COST

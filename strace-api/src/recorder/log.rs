@@ -6,7 +6,12 @@ use std::collections::VecDeque;
 
 use strace_common::SyscallRecord;
 
-use super::{Event, chunks::Chunks};
+use super::{
+    Event,
+    chunks::Chunks,
+    counts::Counts,
+    gaps::{Gap, GapReason, Gaps},
+};
 
 /// An event as the history keeps it: `Event` without its capture.
 #[derive(Clone, Copy, Debug, Default)]
@@ -91,12 +96,41 @@ pub struct ProcessLog {
     captures: VecDeque<Captured>,
     /// Heap bytes of the captures (see `heap_bytes`).
     capture_bytes: usize,
+    /// Where the kernel lost this process's records, among the retained events.
+    gaps: Gaps,
     /// Sequence number of `events[0]`; numbers start at 1 and never repeat.
     first_seq: u64,
     delivered: u64,
     evicted: u64,
     /// This log's bytes as filed in `Recorder::by_size`.
     pub(super) filed: usize,
+    /// Set when its process exited: the log's place in the order exited
+    /// histories are shed (the oldest exit first).
+    pub(super) exited: Option<u64>,
+    /// Calls, errors and latencies by syscall, for /metrics (outside the
+    /// memory cap: a few KiB a process).
+    counts: Counts,
+}
+
+/// Where a reader is in a history: it has read, or been told it missed,
+/// every event up to `seq`, and with `gap_seen` the gap right after it too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    pub seq: u64,
+    pub gap_seen: bool,
+}
+
+impl Cursor {
+    pub fn at(seq: u64) -> Cursor {
+        Cursor { seq, gap_seen: false }
+    }
+}
+
+/// What a reader reads: an event with its sequence number, or a gap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    Event(u64, Event),
+    Gap(Gap),
 }
 
 /// Counters of one process's log.
@@ -134,6 +168,84 @@ impl ProcessLog {
         self.from(skip).take(limit)
     }
 
+    /// What a reader at `cursor` has not read, oldest first: at most `limit`
+    /// events, and the gaps in their places: an eviction gap first if events
+    /// after the cursor are gone, and the kernel's losses where they
+    /// happened. A loss after the newest event waits (more may be lost at
+    /// that place, and a gap once read does not change) unless `complete`:
+    /// the process has exited, nothing more comes. Returns the entries and
+    /// the cursor after them.
+    pub fn read(&self, cursor: Cursor, limit: usize, complete: bool) -> (Vec<Entry>, Cursor) {
+        let mut out = vec![];
+        let mut cur = cursor;
+        let first = self.first_seq;
+        let last = self.stats().last_seq;
+        if cur.seq + 1 < first {
+            let count = first - 1 - cur.seq;
+            out.push(Entry::Gap(Gap { after: cur.seq, count, reason: GapReason::Evicted, at_ns: 0 }));
+            cur = Cursor::at(first - 1);
+        }
+        let mut gaps = self.gaps.from(cur.seq).peekable();
+        if cur.gap_seen {
+            gaps.next_if(|g| g.after == cur.seq);
+        }
+        let skip = cur.seq.saturating_sub(first - 1).min(self.events.len() as u64) as usize;
+        for (seq, ev) in self.from(skip).take(limit) {
+            while let Some(g) = gaps.next_if(|g| g.after < seq) {
+                out.push(Entry::Gap(*g));
+            }
+            out.push(Entry::Event(seq, ev));
+            cur = Cursor::at(seq);
+        }
+        if cur.seq < last || complete {
+            while let Some(g) = gaps.next_if(|g| g.after <= cur.seq) {
+                out.push(Entry::Gap(*g));
+                cur = Cursor { seq: g.after, gap_seen: true };
+            }
+        }
+        (out, cur)
+    }
+
+    /// The kernel lost `count` of this process's calls after its newest event.
+    pub(super) fn note_loss(&mut self, count: u64, at_ns: u64) {
+        let newest = self.first_seq + self.events.len() as u64 - 1;
+        self.gaps.add(newest, count, at_ns);
+    }
+
+    /// Calls the kernel lost at the places the history still holds.
+    pub fn gaps_dropped(&self) -> u64 {
+        self.gaps.total()
+    }
+
+    /// The events after `after` that `keep` lets through, oldest first, at
+    /// most `limit` of them and looking at no more than `scan` events (an
+    /// event's capture is copied only if it is kept); with the sequence
+    /// number of the last event looked at (`after` if none), where the next
+    /// page starts.
+    pub fn after_matching(
+        &self,
+        after: u64,
+        limit: usize,
+        scan: usize,
+        mut keep: impl FnMut(u64, &Event) -> bool,
+    ) -> (Vec<(u64, Event)>, u64) {
+        let skip = after.saturating_sub(self.first_seq - 1).min(self.events.len() as u64) as usize;
+        let mut out = vec![];
+        let mut last = after;
+        for (seq, s) in (self.first_seq + skip as u64..).zip(self.events.iter_from(skip)).take(scan) {
+            last = seq;
+            let ev = s.event(None);
+            if keep(seq, &ev) {
+                let ev = if s.has_capture() { s.event(self.capture_of(seq)) } else { ev };
+                out.push((seq, ev));
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        (out, last)
+    }
+
     /// The newest `n` events, oldest first (copies).
     pub fn last(&self, n: usize) -> impl Iterator<Item = (u64, Event)> {
         self.from(self.events.len().saturating_sub(n))
@@ -159,8 +271,16 @@ impl ProcessLog {
         self.captures.binary_search_by_key(&seq, |(s, _)| *s).ok().map(|i| &self.captures[i].1[..])
     }
 
-    pub(super) fn push(&mut self, mut stored: Stored, capture: Option<Box<[u8]>>, per_process: usize) {
+    /// Adds an event; returns its sequence number.
+    pub(super) fn push(&mut self, mut stored: Stored, capture: Option<Box<[u8]>>, per_process: usize) -> u64 {
         self.delivered += 1;
+        let returns = stored.flags & SyscallRecord::NO_RETURN == 0;
+        let timed = returns && stored.flags & SyscallRecord::NO_ENTER_TIME == 0;
+        self.counts.add(
+            stored.nr,
+            returns.then_some(stored.ret),
+            timed.then(|| stored.exit_ns.saturating_sub(stored.enter_ns)),
+        );
         if self.events.len() >= per_process {
             // The common case when full: one out, one in (evict(1) does the
             // same, but cost ~3 ns more an event in the drain, measured).
@@ -170,6 +290,7 @@ impl ProcessLog {
                 self.drop_capture(had_capture);
                 self.first_seq += 1;
                 self.evicted += 1;
+                self.gaps.prune(self.first_seq);
             } else {
                 self.evict(self.events.len() + 1 - per_process);
             }
@@ -179,7 +300,19 @@ impl ProcessLog {
             self.capture_bytes += heap_bytes(capture.len());
             self.captures.push_back((self.first_seq + self.events.len() as u64, capture));
         }
+        let seq = self.first_seq + self.events.len() as u64;
         self.events.push_back(stored);
+        seq
+    }
+
+    /// Its calls, errors and latencies by syscall.
+    pub fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
+    /// Events in the oldest chunk: evicting that many frees it.
+    pub(super) fn front_chunk_len(&self) -> usize {
+        self.events.front_len()
     }
 
     pub(super) fn evict(&mut self, n: usize) {
@@ -190,6 +323,7 @@ impl ProcessLog {
             self.first_seq += 1;
         }
         self.evicted += n as u64;
+        self.gaps.prune(self.first_seq);
     }
 
     /// The oldest event (`first_seq`) just left: its capture goes too.
@@ -205,11 +339,15 @@ impl ProcessLog {
     pub(super) fn release_spare(&mut self) {
         self.events.release_spare();
         self.captures.shrink_to_fit();
+        self.gaps.shrink();
     }
 
-    /// Heap bytes: the chunks, the captures and their index.
+    /// Heap bytes: the chunks, the captures and their index, the gaps.
     pub(super) fn bytes(&self) -> usize {
-        self.events.allocated() + self.capture_bytes + self.captures.capacity() * size_of::<Captured>()
+        self.events.allocated()
+            + self.capture_bytes
+            + self.captures.capacity() * size_of::<Captured>()
+            + self.gaps.bytes()
     }
 }
 

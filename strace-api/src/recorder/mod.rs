@@ -4,13 +4,16 @@
 //! Every event delivered is either retained or evicted, and counted either way:
 //! `retained + evicted == delivered` for each process.
 mod chunks;
+pub mod counts;
+mod gaps;
 mod log;
 
 use std::collections::BTreeSet;
 
 use chunks::Chunks;
+pub use gaps::{Gap, GapReason};
 use log::Stored;
-pub use log::{LogStats, ProcessLog};
+pub use log::{Cursor, Entry, LogStats, ProcessLog};
 use rustc_hash::FxHashMap;
 
 use strace_common::SyscallRecord;
@@ -35,6 +38,7 @@ pub struct Event {
 }
 
 /// Events per chunk of a history.
+#[cfg(test)]
 const CHUNK: usize = Chunks::<Stored>::PER_CHUNK;
 const CHUNK_COST: usize = Chunks::<Stored>::COST;
 
@@ -45,6 +49,11 @@ pub const EVENT_BYTES: usize = size_of::<Stored>();
 const _: () = assert!(EVENT_BYTES <= 80);
 
 impl Event {
+    /// The event of a kernel record, without its capture.
+    pub fn from_record(r: &SyscallRecord) -> Event {
+        Stored::from_record(r).event(None)
+    }
+
     /// A syscall number as stored. Every number of the native ABI fits, and
     /// -1 (a call a tracer cancelled); any other (x32's, with bit 30 set,
     /// which the decoder does not know either) is kept as `i16::MIN`.
@@ -86,6 +95,10 @@ impl Event {
 pub struct Limits {
     pub per_process: usize,
     pub memory_bytes: usize,
+    /// The newest events of a live process the memory cap never takes away
+    /// (rounded up to whole chunks): churn, however heavy, cannot empty the
+    /// history of the process someone is looking at.
+    pub keep_per_process: usize,
 }
 
 /// All watched processes' logs.
@@ -102,15 +115,45 @@ pub struct Recorder {
     /// chunk's cost of its log's bytes, and a key under a chunk's cost means
     /// an empty log.
     by_size: BTreeSet<(usize, u32)>,
+    /// (exit order, pid) of exited processes' logs holding events, oldest
+    /// exit first: the cap sheds these first, whole. Their logs are not in
+    /// `by_size`.
+    exited: BTreeSet<(u64, u32)>,
+    exits: u64,
+    /// Times the cap had to go below a live history's kept minimum (every
+    /// history was at it: more live processes than the cap holds minimums for).
+    below_minimum: u64,
     /// Bytes of all rings' allocations.
     bytes: usize,
     /// Events that arrived for a process no longer watched.
     late: u64,
+    /// Events delivered to, and evicted from, the logs closed so far.
+    closed_seen: u64,
+    closed_evicted: u64,
+}
+
+/// Event totals of all logs, those closed included (monotonic, for /metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventTotals {
+    pub delivered: u64,
+    pub retained: u64,
+    pub evicted: u64,
 }
 
 impl Recorder {
     pub fn new(limits: Limits) -> Recorder {
-        Recorder { limits, logs: FxHashMap::default(), by_size: BTreeSet::new(), bytes: 0, late: 0 }
+        Recorder {
+            limits,
+            logs: FxHashMap::default(),
+            by_size: BTreeSet::new(),
+            exited: BTreeSet::new(),
+            exits: 0,
+            below_minimum: 0,
+            bytes: 0,
+            late: 0,
+            closed_seen: 0,
+            closed_evicted: 0,
+        }
     }
 
     /// Starts a log for `pid`; false if it has one already.
@@ -139,9 +182,27 @@ impl Recorder {
     /// Frees `pid`'s log, returning its final counters.
     pub fn close(&mut self, pid: u32) -> Option<LogStats> {
         let log = self.logs.remove(&pid)?;
-        self.by_size.remove(&(log.filed, pid));
+        match log.exited {
+            Some(order) => self.exited.remove(&(order, pid)),
+            None => self.by_size.remove(&(log.filed, pid)),
+        };
         self.bytes -= log.bytes();
-        Some(log.stats())
+        let stats = log.stats();
+        self.closed_seen += stats.seen;
+        self.closed_evicted += stats.evicted;
+        Some(stats)
+    }
+
+    /// `pid`'s process exited: its history is the first the cap sheds (after
+    /// those of processes that exited before), and has no kept minimum.
+    pub fn exited(&mut self, pid: u32) {
+        let Some(log) = self.logs.get_mut(&pid).filter(|l| l.exited.is_none()) else { return };
+        self.by_size.remove(&(log.filed, pid));
+        self.exits += 1;
+        log.exited = Some(self.exits);
+        if log.bytes() > 0 {
+            self.exited.insert((self.exits, pid));
+        }
     }
 
     /// Adds an event; false (and counted as late) if `pid` has no log (for
@@ -149,47 +210,75 @@ impl Recorder {
     #[cfg(test)]
     pub fn push(&mut self, pid: u32, ev: Event) -> bool {
         let (stored, capture) = Stored::split(ev);
-        self.push_stored(pid, stored, capture)
+        self.push_stored(pid, stored, capture).is_some()
     }
 
-    /// Adds the event of a kernel record, with its capture (the drain's path).
-    pub fn push_record(&mut self, r: &SyscallRecord, capture: Option<Box<[u8]>>) -> bool {
+    /// Adds the event of a kernel record, with its capture (the drain's
+    /// path); returns its sequence number, `None` (and counted as late) if
+    /// `pid` has no log.
+    pub fn push_record(&mut self, r: &SyscallRecord, capture: Option<Box<[u8]>>) -> Option<u64> {
         self.push_stored(r.pid, Stored::from_record(r), capture)
     }
 
-    fn push_stored(&mut self, pid: u32, stored: Stored, capture: Option<Box<[u8]>>) -> bool {
+    fn push_stored(&mut self, pid: u32, stored: Stored, capture: Option<Box<[u8]>>) -> Option<u64> {
         let Some(log) = self.logs.get_mut(&pid) else {
             self.late += 1;
-            return false;
+            return None;
         };
         let before = log.bytes();
-        log.push(stored, capture, self.limits.per_process);
-        let after = log.bytes();
-        self.bytes = self.bytes + after - before;
-        if after.abs_diff(log.filed) >= CHUNK_COST {
-            refile(&mut self.by_size, pid, log);
+        let seq = log.push(stored, capture, self.limits.per_process);
+        account(&mut self.bytes, &mut self.by_size, &mut self.exited, pid, log, before);
+        if self.bytes > self.limits.memory_bytes {
+            self.shed();
         }
+        Some(seq)
+    }
+
+    /// The kernel lost `count` of `pid`'s calls here (a loss record): a gap
+    /// after its newest event. False if `pid` has no log.
+    pub fn note_loss(&mut self, pid: u32, count: u64, at_ns: u64) -> bool {
+        let Some(log) = self.logs.get_mut(&pid) else { return false };
+        let before = log.bytes();
+        log.note_loss(count, at_ns);
+        account(&mut self.bytes, &mut self.by_size, &mut self.exited, pid, log, before);
         if self.bytes > self.limits.memory_bytes {
             self.shed();
         }
         true
     }
 
-    /// Over the memory cap: take a chunk's worth of the oldest events of the
-    /// largest history until under it. A chunk at a time, because the chunk
+    /// Over the memory cap: first the histories of exited processes, whole,
+    /// the oldest exit first; then a chunk of the oldest events of the
+    /// largest live history, until under the cap, but never a live history's
+    /// newest `keep_per_process` events (unless every live history is down
+    /// to them, counted in `below_minimum`). A chunk at a time, because the chunk
     /// freed is the one the next new chunk reuses: evicting a quarter of the
     /// history at once left 16 MiB freed but resident (the allocator keeps
     /// freed memory for a while) while new chunks came from fresh pages, so
     /// the resident set rose above the cap (bench/README.md).
     fn shed(&mut self) {
         while self.bytes > self.limits.memory_bytes {
-            let Some(&(filed, pid)) = self.by_size.last() else { return };
+            if let Some((order, pid)) = self.exited.pop_first() {
+                if let Some(log) = self.logs.get_mut(&pid).filter(|l| l.exited == Some(order)) {
+                    let before = log.bytes();
+                    log.evict(log.len());
+                    log.release_spare();
+                    self.bytes = self.bytes + log.bytes() - before;
+                }
+                continue;
+            }
+            let Some(&(filed, pid)) = self.live_to_shed() else { return };
             let Some(log) = self.logs.get_mut(&pid) else { return };
             let before = log.bytes();
             if before > 0 {
-                // A chunk's worth frees at least one chunk (and the spare);
-                // a log emptied so frees everything.
-                let n = CHUNK.min(log.len()).max(1);
+                // The oldest chunk's events free it (and the spare); a log
+                // emptied so frees everything. Above the minimum when there
+                // is one above it, else the largest anyway.
+                let keep = self.limits.keep_per_process;
+                let n = log.front_chunk_len().max(1).min(log.len());
+                if log.len() < keep + n {
+                    self.below_minimum += 1;
+                }
                 log.evict(n);
                 log.release_spare();
                 let after = log.bytes();
@@ -208,6 +297,23 @@ impl Recorder {
         }
     }
 
+    /// The live history to shed a chunk of: the largest with more than its
+    /// kept minimum beyond its oldest chunk; if none has, the largest.
+    fn live_to_shed(&self) -> Option<&(usize, u32)> {
+        let keep = self.limits.keep_per_process;
+        let above = |&&(_, pid): &&(usize, u32)| {
+            self.logs.get(&pid).is_some_and(|l| l.len() >= keep + l.front_chunk_len().max(1))
+        };
+        // Histories at their minimum hold a chunk or two each: the scan stops
+        // at the first one above it, and walks them all only when none is.
+        self.by_size.iter().rev().find(above).or_else(|| self.by_size.last())
+    }
+
+    /// Times the cap went below a live history's kept minimum.
+    pub fn below_minimum(&self) -> u64 {
+        self.below_minimum
+    }
+
     pub fn log(&self, pid: u32) -> Option<&ProcessLog> {
         self.logs.get(&pid)
     }
@@ -218,6 +324,44 @@ impl Recorder {
 
     pub fn late(&self) -> u64 {
         self.late
+    }
+
+    /// Every log, by pid (in no order).
+    pub fn logs(&self) -> impl Iterator<Item = (u32, &ProcessLog)> {
+        self.logs.iter().map(|(&pid, log)| (pid, log))
+    }
+
+    /// Events delivered, retained and evicted, closed logs' included.
+    pub fn event_totals(&self) -> EventTotals {
+        let mut t = EventTotals { delivered: self.closed_seen, retained: 0, evicted: self.closed_evicted };
+        for log in self.logs.values() {
+            let s = log.stats();
+            t.delivered += s.seen;
+            t.retained += s.retained;
+            t.evicted += s.evicted;
+        }
+        t
+    }
+}
+
+/// `pid`'s log changed from `before` bytes: counts the difference, and
+/// refiles it once it has moved a chunk's cost.
+fn account(
+    bytes: &mut usize,
+    by_size: &mut BTreeSet<(usize, u32)>,
+    exited: &mut BTreeSet<(u64, u32)>,
+    pid: u32,
+    log: &mut ProcessLog,
+    before: usize,
+) {
+    let after = log.bytes();
+    *bytes = *bytes + after - before;
+    match log.exited {
+        // A late event of an exited process whose history was shed.
+        Some(order) if before == 0 && after > 0 => _ = exited.insert((order, pid)),
+        Some(_) => {}
+        None if after.abs_diff(log.filed) >= CHUNK_COST => refile(by_size, pid, log),
+        None => {}
     }
 }
 
@@ -297,7 +441,7 @@ mod tests {
     }
 
     fn recorder(per_process: usize, memory_bytes: usize) -> Recorder {
-        Recorder::new(Limits { per_process, memory_bytes })
+        Recorder::new(Limits { per_process, memory_bytes, keep_per_process: 0 })
     }
 
     #[test]
@@ -366,6 +510,137 @@ mod tests {
         assert_eq!(nrs(r.log(1).unwrap().after(5, 10)), vec![(6, 7), (7, 8)]);
         r.replace(2);
         assert_eq!(r.log(2).unwrap().stats().last_seq, 0, "nothing replaced: from 1");
+    }
+
+    /// Exited histories go first, oldest exit first, whole; a live one is
+    /// shed from its oldest events but keeps its newest `keep_per_process`.
+    #[test]
+    fn the_cap_sheds_exited_histories_first_and_keeps_a_minimum_of_live_ones() {
+        let cap = 16 * CHUNK_COST;
+        let keep = CHUNK;
+        let mut r = Recorder::new(Limits { per_process: 1_000_000, memory_bytes: cap, keep_per_process: keep });
+        // A quiet live process (the one someone is looking at), and two
+        // that ran and exited, each with more than the quiet one.
+        r.open(1);
+        for i in 0..2 * CHUNK {
+            r.push(1, ev(i as i32));
+        }
+        for pid in [2, 3] {
+            r.open(pid);
+            for i in 0..4 * CHUNK {
+                r.push(pid, ev(i as i32));
+            }
+        }
+        r.exited(3);
+        r.exited(2);
+        // A busy live process pushes past the cap.
+        r.open(4);
+        for i in 0..8 * CHUNK {
+            r.push(4, ev(i as i32));
+        }
+        assert_eq!(r.log(3).unwrap().len(), 0, "the first to exit went first, whole");
+        assert_eq!(r.log(2).unwrap().len(), 4 * CHUNK, "the next waits its turn");
+        assert_eq!(r.log(1).unwrap().len(), 2 * CHUNK, "live ones are untouched while exited ones have events");
+        for i in 0..40 * CHUNK {
+            r.push(4, ev(i as i32));
+        }
+        assert_eq!(r.log(2).unwrap().len(), 0);
+        let quiet = r.log(1).unwrap();
+        assert!(quiet.len() >= keep, "the quiet process keeps {} of its newest events", quiet.len());
+        assert_eq!(nrs(quiet.last(1)), vec![(2 * CHUNK as u64, 2 * CHUNK as i32 - 1)], "the newest are kept");
+        assert!(r.bytes() <= cap, "{} > {cap}", r.bytes());
+        assert_eq!(r.below_minimum(), 0);
+        for pid in 1..=4 {
+            let s = r.log(pid).unwrap().stats();
+            assert_eq!(s.retained + s.evicted, s.seen, "pid {pid}: every event retained or counted");
+        }
+        // A late event of a shed exited process: counted, and at the cap the
+        // first to go again.
+        let seen = r.log(3).unwrap().stats().seen;
+        r.push(3, ev(7));
+        assert_eq!(r.log(3).unwrap().stats().seen, seen + 1);
+        assert_eq!(r.log(3).unwrap().len(), 0, "shed first again");
+        assert!(r.bytes() <= cap);
+    }
+
+    /// Churn: thousands of processes come, record a little and exit, while
+    /// one quiet live process is watched; its newest events survive.
+    #[test]
+    fn churn_cannot_take_a_live_processs_minimum() {
+        let cap = 64 * CHUNK_COST;
+        let keep = 100;
+        let mut r = Recorder::new(Limits { per_process: 4096, memory_bytes: cap, keep_per_process: keep });
+        r.open(1);
+        for i in 0..300 {
+            r.push(1, ev(i));
+        }
+        for pid in 10..40_010 {
+            r.open(pid);
+            for i in 0..30 {
+                r.push(pid, ev(i));
+            }
+            r.exited(pid);
+            assert!(r.bytes() <= cap);
+        }
+        let quiet = r.log(1).unwrap();
+        assert!(quiet.len() >= keep, "{}", quiet.len());
+        assert_eq!(nrs(quiet.last(1)), vec![(300, 299)]);
+    }
+
+    fn entries(log: &ProcessLog, from: Cursor, limit: usize, complete: bool) -> (Vec<String>, Cursor) {
+        let (entries, cur) = log.read(from, limit, complete);
+        let shown = entries
+            .iter()
+            .map(|e| match e {
+                Entry::Event(seq, _) => format!("{seq}"),
+                Entry::Gap(g) => format!("{}:{}{}", g.after, g.reason.name(), g.count),
+            })
+            .collect();
+        (shown, cur)
+    }
+
+    /// A reader gets the kernel's losses where they happened, each once, a
+    /// loss at the end only once it is final, and evictions as one gap.
+    #[test]
+    fn a_reader_gets_events_and_gaps_in_their_places() {
+        let mut r = recorder(5, 1 << 20);
+        r.open(1);
+        r.note_loss(1, 2, 0);
+        r.push(1, ev(10));
+        r.push(1, ev(11));
+        r.note_loss(1, 3, 0);
+        r.note_loss(1, 4, 0);
+        r.push(1, ev(12));
+        assert!(!r.note_loss(9, 1, 0), "no such log");
+        let log = r.log(1).unwrap();
+        let (all, end) = entries(log, Cursor::default(), 10, false);
+        assert_eq!(all, ["0:dropped2", "1", "2", "2:dropped7", "3"]);
+        assert_eq!((end, log.gaps_dropped()), (Cursor::at(3), 9));
+        // In slices: the same, each once.
+        let (a, c) = entries(log, Cursor::default(), 1, false);
+        let (b, c) = entries(log, c, 1, false);
+        let (d, c) = entries(log, c, 1, false);
+        assert_eq!([a, b, d].concat(), all);
+        assert_eq!(entries(log, c, 10, false).0, Vec::<String>::new());
+        // A loss after the newest event: read once the process has exited (or the next event came).
+        r.note_loss(1, 1, 0);
+        let log = r.log(1).unwrap();
+        assert_eq!(entries(log, c, 10, false), (vec![], Cursor::at(3)));
+        let (tail, c) = entries(log, c, 10, true);
+        assert_eq!((tail, c), (vec!["3:dropped1".to_string()], Cursor { seq: 3, gap_seen: true }));
+        assert_eq!(entries(log, c, 10, true).0, Vec::<String>::new());
+        // Evicted past the reader: one gap, and the losses among the evicted are gone with them.
+        for nr in 0..4 {
+            r.push(1, ev(nr));
+        }
+        let log = r.log(1).unwrap();
+        assert_eq!(
+            entries(log, Cursor::at(1), 10, false).0,
+            ["1:evicted1", "2:dropped7", "3", "3:dropped1", "4", "5", "6", "7"]
+        );
+        assert_eq!(entries(log, Cursor::at(0), 10, false).0[0], "0:evicted2");
+        r.push(1, ev(0));
+        assert_eq!(r.log(1).unwrap().gaps_dropped(), 1, "the loss after 2 went with event 3");
     }
 
     #[test]

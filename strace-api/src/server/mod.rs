@@ -121,6 +121,17 @@ impl Server {
     /// Raises the open-files limit, loads the TLS pair, binds, and logs what
     /// it serves (`auth` says how requests are authenticated).
     pub async fn bind(config: &Config, auth: &str) -> anyhow::Result<Server> {
+        Server::bind_to(config, &config.listen, auth, "listening on").await
+    }
+
+    /// The same server (limits, timeouts, TLS, a connection cap of its own)
+    /// on another address: `--metrics-listen`.
+    pub async fn bind_also(config: &Config, addr: SocketAddr, auth: &str) -> anyhow::Result<Server> {
+        Server::bind_to(config, &Listen::Tcp(addr), auth, "serving /metrics only on").await
+    }
+
+    /// `what` begins the log line that says where it listens.
+    async fn bind_to(config: &Config, listen: &Listen, auth: &str, what: &str) -> anyhow::Result<Server> {
         let open_files = match cap::raise_fd_limit() {
             Ok(l) if l.now > l.before => {
                 tracing::info!("open-files limit raised from {} to {} (the hard limit)", l.before, l.now);
@@ -154,7 +165,7 @@ impl Server {
             }
             _ => None,
         };
-        let listener = Listener::bind(&config.listen, config.listen_mode, config.listen_group.as_deref()).await?;
+        let listener = Listener::bind(listen, config.listen_mode, config.listen_group.as_deref()).await?;
         let timeouts = Timeouts { header: config.header_timeout, idle: config.idle_timeout };
         let requests =
             RequestLimits { max_header_bytes: config.max_header_bytes, max_body_bytes: config.max_body_bytes };
@@ -168,7 +179,7 @@ impl Server {
             shutdown_grace = human(config.shutdown_grace),
             max_header_bytes = requests.max_header_bytes,
             max_body_bytes = requests.max_body_bytes,
-            "listening on {}",
+            "{what} {}",
             listener.describe(tls.is_some())
         );
         Ok(Server {

@@ -233,10 +233,13 @@ fn argv(ev: &(impl Call + ?Sized), i: usize, raw: u64) -> Decoded {
 /// A copied string as a JSON value: as it is when UTF-8, else with
 /// strace's escapes (true).
 fn string_value(bytes: &[u8]) -> (String, bool) {
-    match std::str::from_utf8(bytes) {
+    // Redacted here as `quote` redacts the line's text (`quote` of masked
+    // bytes masks nothing more).
+    let bytes = crate::redact::bytes(bytes);
+    match std::str::from_utf8(&bytes) {
         Ok(s) => (s.to_string(), false),
         Err(_) => {
-            let q = quote(bytes, false);
+            let q = quote(&bytes, false);
             (q[1..q.len() - 1].to_string(), true)
         }
     }

@@ -58,8 +58,14 @@ pub fn errno_of(ret: i64) -> Option<i32> {
 }
 
 /// Bytes as strace quotes them: `"..."`, C escapes, other non-printable
-/// bytes in octal, and `...` after the quote when the data went on.
+/// bytes in octal, and `...` after the quote when the data went on; with
+/// `--redact` patterns, their matches masked (see `redact`).
 pub fn quote(bytes: &[u8], truncated: bool) -> String {
+    quote_shown(&crate::redact::bytes(bytes), truncated)
+}
+
+/// `quote` of bytes already redacted.
+fn quote_shown(bytes: &[u8], truncated: bool) -> String {
     let mut s = String::with_capacity(bytes.len() + 2);
     s.push('"');
     for (i, &b) in bytes.iter().enumerate() {

@@ -38,11 +38,13 @@ pub fn decode(bytes: &[u8]) -> (String, Value) {
                 // Abstract socket: strace prints @ and the name.
                 let name = &path[1..];
                 let text = format!("{{sa_family=AF_UNIX, sun_path=@{}}}", quote(name, false));
-                (text, json!({"family": "AF_UNIX", "path": format!("@{}", String::from_utf8_lossy(name))}))
+                let shown = crate::redact::bytes(name);
+                (text, json!({"family": "AF_UNIX", "path": format!("@{}", String::from_utf8_lossy(&shown))}))
             } else {
                 let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
                 let text = format!("{{sa_family=AF_UNIX, sun_path={}}}", quote(&path[..end], false));
-                (text, json!({"family": "AF_UNIX", "path": String::from_utf8_lossy(&path[..end])}))
+                let shown = crate::redact::bytes(&path[..end]);
+                (text, json!({"family": "AF_UNIX", "path": String::from_utf8_lossy(&shown)}))
             }
         }
         _ => {

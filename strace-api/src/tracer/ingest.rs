@@ -1,13 +1,18 @@
 //! Storing a batch of ring-buffer records (called by the drain).
 use std::sync::{MutexGuard, atomic::Ordering};
 
-use strace_common::{ProcessRecord, RecordKind, SyscallRecord, WatchEntry, batch, capture};
+use strace_common::{LossRecord, ProcessRecord, RecordKind, SyscallRecord, WatchEntry, batch, capture};
 
 use super::{
     Inner, Tracer,
+    scrape::DrainLag,
     watches::{Origin, Start},
 };
-use crate::procs::{self, Lookup};
+use crate::{
+    export::Exported,
+    procs::{self, Lookup},
+    recorder::Event,
+};
 
 /// A batch of records being stored (see [`Tracer::ingest`]). Readers of the
 /// history wait while it is held; it is released on drop.
@@ -16,12 +21,14 @@ pub struct Ingest<'a> {
     malformed: u64,
     /// Processes the kernel started watching by itself, to track for exit.
     adopted: Vec<(u32, u64)>,
+    /// The kernel time of the first call stored (0: none yet), for the drain's lag.
+    oldest_ns: u64,
     tracer: &'a Tracer,
 }
 
 impl<'a> Ingest<'a> {
     pub(super) fn new(tracer: &'a Tracer) -> Ingest<'a> {
-        Ingest { inner: Some(tracer.inner()), malformed: 0, adopted: vec![], tracer }
+        Ingest { inner: Some(tracer.inner()), malformed: 0, adopted: vec![], oldest_ns: 0, tracer }
     }
 
     /// Stores one ring-buffer record (a batch: each of its records); returns
@@ -49,11 +56,30 @@ impl<'a> Ingest<'a> {
         match RecordKind::of(bytes) {
             Some(RecordKind::Syscall) => match SyscallRecord::read(bytes) {
                 Some(r) => {
+                    if self.oldest_ns == 0 {
+                        self.oldest_ns = r.exit_ns;
+                    }
                     let mut captured = inner.pending.take(r.tid, r.enter_ns);
                     if captured.is_none() && is_exec(r.nr) {
                         captured = inner.pending.take_moved(r.pid, r.enter_ns);
                     }
-                    inner.recorder.push_record(&r, captured.map(Vec::into_boxed_slice));
+                    let capture = captured.map(Vec::into_boxed_slice);
+                    match &self.tracer.outlet {
+                        Some(outlet) => {
+                            let mut event = Event::from_record(&r);
+                            if outlet.wants(&event) {
+                                event.capture.clone_from(&capture);
+                                if let Some(seq) = inner.recorder.push_record(&r, capture) {
+                                    outlet.offer(Exported { pid: r.pid, seq, event });
+                                }
+                            } else {
+                                inner.recorder.push_record(&r, capture);
+                            }
+                        }
+                        None => {
+                            inner.recorder.push_record(&r, capture);
+                        }
+                    }
                 }
                 None => self.malformed += 1,
             },
@@ -66,6 +92,13 @@ impl<'a> Ingest<'a> {
                     if let Some(id) = adopt(inner, &p) {
                         self.adopted.push((p.ns_pid, id));
                     }
+                }
+                None => self.malformed += 1,
+            },
+            // Where the kernel lost the process's calls: a gap in its history.
+            Some(RecordKind::Loss) => match LossRecord::read(bytes) {
+                Some(l) => {
+                    inner.recorder.note_loss(l.pid, l.count, l.at_ns);
                 }
                 None => self.malformed += 1,
             },
@@ -106,12 +139,21 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord) -> Option<u64> {
         Start::Already { .. } | Start::Exited { .. } => None,
     };
     inner.watches.set_host_pid(p.ns_pid, p.host_pid);
+    // A followed child has its parent's filter (as the parent has it now:
+    // the kernel copied it at the fork).
+    if new.is_some() && p.filter != 0 {
+        let inherited = parent.and_then(|pp| inner.watches.get(pp)).and_then(|w| w.filter.clone());
+        inner.watches.set_filter(p.ns_pid, inherited);
+    }
     new
 }
 
 impl Drop for Ingest<'_> {
     fn drop(&mut self) {
         drop(self.inner.take());
+        if self.oldest_ns != 0 {
+            self.tracer.lag.note(DrainLag::since(self.oldest_ns));
+        }
         if self.malformed > 0 {
             self.tracer.malformed.fetch_add(self.malformed, Ordering::Relaxed);
         }

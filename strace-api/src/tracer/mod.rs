@@ -7,6 +7,7 @@
 //! drain calls `Tracer::ingest`, the API calls the rest. It knows neither.
 mod ingest;
 mod lifecycle;
+mod scrape;
 mod watches;
 
 use std::{
@@ -20,22 +21,24 @@ use std::{
 
 pub use ingest::Ingest;
 pub use lifecycle::follow_exits;
+pub use scrape::{ProcessCounts, Scrape, series_of};
 use tokio::{
     sync::{Notify, mpsc},
     time::Instant,
 };
-pub use watches::Origin;
+pub use watches::{Origin, WatchFilter};
 use watches::{Start, Watch, Watches};
 
 use crate::{
     capture,
     clock::Clock,
+    export::{ExportTotals, Outlet},
     kernel::{
         CallInProgress, Kernel, KernelCounters, KernelError, KernelReads, KernelThreads, ProgramStats, RingTotals,
         RingUse,
     },
     procs::{self, NotAProcess},
-    recorder::{Limits, LogStats, ProcessLog, Recorder},
+    recorder::{Cursor, Entry, Limits, LogStats, ProcessLog, Recorder},
 };
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +49,16 @@ pub enum WatchError {
     NotWatched(u32),
     #[error("the kernel refused: {0}")]
     Kernel(#[from] KernelError),
+}
+
+/// A watch someone asked for (or a child it followed), as a restarted
+/// daemon takes it up again: the process is the same when its pid and start
+/// time are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AskedFor {
+    pub pid: u32,
+    pub start_ticks: u64,
+    pub children: bool,
 }
 
 /// What `Tracer::watch` did.
@@ -69,6 +82,9 @@ pub struct TracerConfig {
     pub durations: bool,
     /// The kernel ring buffer's size, for /healthz.
     pub ring_bytes: u64,
+    /// Exited processes whose histories are kept at most (the oldest go
+    /// first, before their retention time is up).
+    pub max_exited: usize,
 }
 
 /// A watched process's state and counters.
@@ -92,6 +108,8 @@ pub struct WatchStats {
     /// name again at its exit), so an exited process can still be told.
     pub comm: Option<String>,
     pub cmdline: Vec<String>,
+    /// The kernel-side filter, as asked for (`None`: every call recorded).
+    pub syscalls: Option<String>,
 }
 
 /// Totals for /healthz.
@@ -113,6 +131,8 @@ pub struct Totals {
     /// Whether the syscall hooks are attached (they are not while nothing is watched).
     pub hooks_attached: bool,
     pub programs: Vec<ProgramStats>,
+    /// The event export's state, when it is on.
+    pub export: Option<ExportTotals>,
 }
 
 /// A process to watch for its exit (consumed by `lifecycle`); no pidfd when
@@ -180,6 +200,10 @@ pub struct Tracer {
     config: TracerConfig,
     /// How full the kernel ring buffer got (the drain notes it).
     ring: RingUse,
+    /// How long records waited to be stored (the drain notes it).
+    lag: scrape::DrainLag,
+    /// Where selected events are exported, when they are.
+    outlet: Option<Outlet>,
 }
 impl Tracer {
     /// A tracer whose watches end only when unwatched (tests, benchmarks).
@@ -218,7 +242,15 @@ impl Tracer {
             exits,
             config,
             ring,
+            lag: scrape::DrainLag::default(),
+            outlet: None,
         }
+    }
+
+    /// Offers the events `outlet` selects to the export, as they are stored.
+    pub fn with_outlet(mut self, outlet: Outlet) -> Tracer {
+        self.outlet = Some(outlet);
+        self
     }
 
     pub fn clock(&self) -> &Clock {
@@ -283,6 +315,18 @@ impl Tracer {
 
     /// Starts watching process `pid` (following its children when `children`).
     pub fn watch(&self, pid: u32, children: bool) -> Result<Watched, WatchError> {
+        self.watch_with(pid, children, None)
+    }
+
+    /// `watch`, and sets the kernel-side filter: `Some(None)` for none
+    /// (every call recorded), `None` to leave it as it is (none for a new
+    /// watch).
+    pub fn watch_with(
+        &self,
+        pid: u32,
+        children: bool,
+        filter: Option<Option<WatchFilter>>,
+    ) -> Result<Watched, WatchError> {
         let start_ticks = match procs::process(pid) {
             Ok(start_ticks) => start_ticks,
             Err(NotAProcess::Missing(_)) if self.inner().watches.get(pid).is_some() => return Ok(Watched::Exited),
@@ -311,14 +355,23 @@ impl Tracer {
             // Off, the children watched already stay watched.
             Start::Already { children_added, .. } => {
                 let turned_off = !children && inner.watches.set_follow_children(pid, false);
-                if !children_added && !turned_off {
+                let current = inner.watches.get(pid).and_then(|w| w.filter.clone());
+                let refilter = filter.filter(|f| *f != current);
+                if !children_added && !turned_off && refilter.is_none() {
                     return Ok(Watched::Already);
                 }
                 let host = inner.watches.get(pid).and_then(|w| w.host_pid);
-                if let Err(e) = kernel.watch(pid, host, children) {
+                let follow = inner.watches.get(pid).is_some_and(|w| w.follow_children);
+                let wanted = refilter.clone().unwrap_or(current.clone());
+                if let Err(e) = kernel.watch(pid, host, follow, wanted.as_ref().map(|f| &f.bits)) {
                     // As it was: the kernel kept its entry.
-                    inner.watches.set_follow_children(pid, !children);
+                    if children_added || turned_off {
+                        inner.watches.set_follow_children(pid, !children);
+                    }
                     return Err(e.into());
+                }
+                if let Some(f) = refilter {
+                    inner.watches.set_filter(pid, f);
                 }
                 drop(inner);
                 self.settle(kernel);
@@ -326,12 +379,14 @@ impl Tracer {
             }
             Start::New { id, .. } => {
                 inner.watches.set_names(pid, id, names);
+                inner.watches.set_filter(pid, filter.clone().flatten());
                 id
             }
         };
+        let bits = filter.flatten().map(|f| f.bits);
         // Attached above, unless the history lock was taken before (then at
         // once: attached already, or a zombie's history swept meanwhile).
-        if let Err(e) = kernel.set_active(true).and_then(|()| kernel.watch(pid, None, children)) {
+        if let Err(e) = kernel.set_active(true).and_then(|()| kernel.watch(pid, None, children, bits.as_ref())) {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
             self.watch_ended(kernel, inner);
@@ -394,6 +449,7 @@ impl Tracer {
         // The kernel's counters go with its entry: keep the final count.
         let dropped = host.map_or(0, |h| self.reads.lost(h));
         inner.watches.exited(pid, id, Instant::now().into_std(), SystemTime::now(), dropped);
+        inner.recorder.exited(pid);
         if let Err(e) = kernel.unwatch(pid, host) {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
         }
@@ -406,7 +462,7 @@ impl Tracer {
     /// Frees the histories of processes that exited longer ago than `retention`.
     pub fn sweep(&self) -> usize {
         let mut inner = self.inner();
-        let expired = inner.watches.expired(Instant::now().into_std(), self.config.retention);
+        let expired = inner.watches.expired(Instant::now().into_std(), self.config.retention, self.config.max_exited);
         for &pid in &expired {
             inner.watches.remove(pid);
             inner.recorder.close(pid);
@@ -450,6 +506,7 @@ impl Tracer {
             last_seq,
             comm: w.comm.clone(),
             cmdline: w.cmdline.clone(),
+            syscalls: w.filter.as_ref().map(|f| f.spec.clone()),
         }
     }
 
@@ -477,6 +534,21 @@ impl Tracer {
         pids.sort_unstable();
         pids.truncate(limit);
         pids.iter().filter_map(|&p| inner.watches.get(p)).map(|w| self.stats_of(&inner, w)).collect()
+    }
+
+    /// The live watches someone asked for, and their followed children, by
+    /// pid: what a restarted daemon takes up again (`--watch-all`'s come
+    /// back by themselves).
+    pub fn asked_for(&self) -> Vec<AskedFor> {
+        let inner = self.inner();
+        let mut out: Vec<AskedFor> = inner
+            .watches
+            .all()
+            .filter(|w| w.exited.is_none() && w.origin != Origin::Auto)
+            .filter_map(|w| Some(AskedFor { pid: w.pid, start_ticks: w.start_ticks?, children: w.follow_children }))
+            .collect();
+        out.sort_by_key(|a| a.pid);
+        out
     }
 
     /// The watches of `pids`, where there are, under one lock.
@@ -514,7 +586,7 @@ impl Tracer {
     pub fn totals(&self) -> Totals {
         let (kernel, programs, hooks_attached) = (self.reads.counters(), self.reads.programs(), self.reads.active());
         let inner = self.inner();
-        let exited = inner.watches.all().filter(|w| w.exited.is_some()).count();
+        let exited = inner.watches.exited_count();
         Totals {
             watched: inner.watches.len() - exited,
             exited,
@@ -526,7 +598,31 @@ impl Tracer {
             ring: self.ring.totals(),
             hooks_attached,
             programs,
+            export: self.outlet.as_ref().map(Outlet::totals),
         }
+    }
+
+    /// For a reader of `pid`'s history at `cursor`: what it has not read
+    /// (at most `limit` events, with the gaps; see `ProcessLog::read`),
+    /// the cursor after it, and whether the process has exited (its last
+    /// records are in: nothing more comes). `None` if `pid` has no history.
+    pub fn read_entries(&self, pid: u32, cursor: Cursor, limit: usize) -> Option<(Vec<Entry>, Cursor, bool)> {
+        let inner = self.inner();
+        let exited = inner.watches.get(pid).is_some_and(|w| w.exited.is_some());
+        let (entries, next) = inner.recorder.log(pid)?.read(cursor, limit, exited);
+        Some((entries, next, exited))
+    }
+
+    /// Wakes its waiters whenever records were stored, a watch ended, or the
+    /// daemon began shutting down (see `closing`). Enable a `Notified`
+    /// before looking, as `wait_for` does.
+    pub fn arrivals(&self) -> &Notify {
+        &self.arrivals
+    }
+
+    /// The daemon is shutting down: readers end now.
+    pub fn closing(&self) -> bool {
+        self.closing.load(Ordering::SeqCst)
     }
 
     /// Runs `f` on `pid`'s log while holding the lock (keep `f` short).
@@ -580,6 +676,14 @@ impl Tracer {
     }
 }
 
+#[cfg(test)]
+impl Tracer {
+    /// Stores `ev` as if the drain had (false: `pid` has no history).
+    pub fn push_for_test(&self, pid: u32, ev: crate::recorder::Event) -> bool {
+        self.inner().recorder.push(pid, ev)
+    }
+}
+
 /// Tracers over the in-memory kernel, for tests.
 #[cfg(test)]
 pub mod testing {
@@ -588,11 +692,12 @@ pub mod testing {
 
     pub fn config(per_process: usize, memory_bytes: usize) -> TracerConfig {
         TracerConfig {
-            limits: Limits { per_process, memory_bytes },
+            limits: Limits { per_process, memory_bytes, keep_per_process: 0 },
             clock: Clock::from_offset(0),
             retention: Duration::from_secs(600),
             durations: true,
             ring_bytes: 1 << 20,
+            max_exited: 10_000,
         }
     }
 

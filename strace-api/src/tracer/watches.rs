@@ -1,11 +1,22 @@
 //! Which processes are watched, and how each watch lives and ends. Pure
 //! bookkeeping; the tracer keeps it consistent with the kernel and the recorder.
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     time::{Duration, Instant, SystemTime},
 };
 
+use strace_common::filter::SyscallFilter;
+
 use crate::procs::Names;
+
+/// A watch's kernel-side syscall filter: what was asked for, and the
+/// bitmap the kernel tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchFilter {
+    /// As given: `%file,connect`.
+    pub spec: String,
+    pub bits: SyscallFilter,
+}
 
 /// Why a process is watched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +53,8 @@ pub struct Watch {
     /// the name again at its exit): what an exited process was.
     pub comm: Option<String>,
     pub cmdline: Vec<String>,
+    /// The syscalls the kernel records for it (`None`: all).
+    pub filter: Option<WatchFilter>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +67,10 @@ pub struct Exit {
 pub struct Watches {
     by_pid: HashMap<u32, Watch>,
     next_id: u64,
+    /// (pid, watch id) of exited processes, in the order they exited; an
+    /// entry whose watch has gone since is skipped when reached.
+    exits: VecDeque<(u32, u64)>,
+    exited_now: usize,
 }
 
 /// What `Watches::start` decided.
@@ -112,6 +129,7 @@ impl Watches {
             final_dropped: None,
             comm: None,
             cmdline: vec![],
+            filter: None,
         };
         self.by_pid.insert(pid, w);
         Start::New { id, replaced }
@@ -160,6 +178,12 @@ impl Watches {
         self.by_pid.get_mut(&pid).is_some_and(|w| std::mem::replace(&mut w.follow_children, follow) != follow)
     }
 
+    /// Sets `pid`'s kernel-side filter; returns the one it had, or `None`
+    /// if it has no watch (as `Some(None)` for a watch without one).
+    pub fn set_filter(&mut self, pid: u32, filter: Option<WatchFilter>) -> Option<Option<WatchFilter>> {
+        self.by_pid.get_mut(&pid).map(|w| std::mem::replace(&mut w.filter, filter))
+    }
+
     pub fn set_exit_tracked(&mut self, pid: u32, id: u64) {
         if let Some(w) = self.by_pid.get_mut(&pid).filter(|w| w.id == id) {
             w.exit_tracked = true;
@@ -178,6 +202,8 @@ impl Watches {
             Some(w) if w.id == id && w.exited.is_none() => {
                 w.exited = Some(Exit { wall, at: now });
                 w.final_dropped = Some(dropped);
+                self.exits.push_back((pid, id));
+                self.exited_now += 1;
                 true
             }
             _ => false,
@@ -185,19 +211,37 @@ impl Watches {
     }
 
     pub fn remove(&mut self, pid: u32) -> Option<Watch> {
-        self.by_pid.remove(&pid)
+        let w = self.by_pid.remove(&pid)?;
+        if w.exited.is_some() {
+            self.exited_now -= 1;
+        }
+        Some(w)
     }
 
-    /// Watches of processes that exited more than `keep` ago: their time is up.
-    pub fn expired(&self, now: Instant, keep: Duration) -> Vec<u32> {
-        let mut v: Vec<u32> = self
-            .by_pid
-            .values()
-            .filter(|w| w.exited.is_some_and(|e| now.saturating_duration_since(e.at) >= keep))
-            .map(|w| w.pid)
-            .collect();
-        v.sort_unstable();
-        v
+    /// Exited processes whose watches are kept now.
+    pub fn exited_count(&self) -> usize {
+        self.exited_now
+    }
+
+    /// Watches of processes that exited more than `keep` ago (their time is
+    /// up), and, beyond the `max` most recent exits, the oldest (there is no
+    /// room for them): oldest exit first. Walks only those it returns.
+    pub fn expired(&mut self, now: Instant, keep: Duration, max: usize) -> Vec<u32> {
+        let mut out = vec![];
+        let mut left = self.exited_now;
+        while let Some(&(pid, id)) = self.exits.front() {
+            let Some(exit) = self.by_pid.get(&pid).filter(|w| w.id == id).and_then(|w| w.exited) else {
+                self.exits.pop_front(); // gone already (unwatched, or its pid reused)
+                continue;
+            };
+            if left <= max && now.saturating_duration_since(exit.at) < keep {
+                break;
+            }
+            self.exits.pop_front();
+            out.push(pid);
+            left -= 1;
+        }
+        out
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Watch> {
@@ -254,7 +298,29 @@ mod tests {
         w.start(8, Some(1), Origin::Auto, false, None);
         let t0 = Instant::now();
         w.exited(7, id, t0, SystemTime::now(), 0);
-        assert_eq!(w.expired(t0 + Duration::from_secs(599), Duration::from_secs(600)), Vec::<u32>::new());
-        assert_eq!(w.expired(t0 + Duration::from_secs(600), Duration::from_secs(600)), vec![7]);
+        let keep = Duration::from_secs(600);
+        assert_eq!(w.expired(t0 + Duration::from_secs(599), keep, 10), Vec::<u32>::new());
+        assert_eq!(w.expired(t0 + Duration::from_secs(600), keep, 10), vec![7]);
+    }
+
+    /// Beyond the most recent `max` exits the oldest go at once, whatever
+    /// their retention time; a watch that went meanwhile is skipped.
+    #[test]
+    fn exited_watches_are_bounded() {
+        let mut w = Watches::default();
+        let t0 = Instant::now();
+        for pid in 1..=5 {
+            let Start::New { id, .. } = w.start(pid, Some(1), Origin::Auto, false, None) else { panic!() };
+            w.exited(pid, id, t0, SystemTime::now(), 0);
+        }
+        w.remove(2);
+        assert_eq!(w.exited_count(), 4);
+        let keep = Duration::from_secs(600);
+        let gone = w.expired(t0, keep, 2);
+        assert_eq!(gone, vec![1, 3], "the two oldest beyond the two most recent");
+        for pid in gone {
+            w.remove(pid);
+        }
+        assert_eq!((w.exited_count(), w.expired(t0, keep, 2)), (2, vec![]));
     }
 }

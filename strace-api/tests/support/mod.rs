@@ -15,6 +15,8 @@ use std::{
 
 use serde_json::Value;
 
+pub mod servers;
+pub mod sse;
 pub mod strace;
 
 /// Starts a daemon or returns from the test (skipping outside CI).
@@ -216,6 +218,30 @@ impl Daemon {
         }
     }
 
+    /// Opens the event stream at `path` with `headers`, and the token.
+    pub fn open_stream(&self, path: &str, headers: &[(&str, &str)]) -> sse::Stream {
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(a) = &auth {
+            all.push(("authorization", a));
+        }
+        sse::Stream::open(&self.base, path, &all)
+    }
+
+    /// Polls until a process followed from `parent` is watched; its pid.
+    pub fn wait_counters_of_child(&self, parent: u32, within: Duration) -> u32 {
+        let deadline = Instant::now() + within;
+        loop {
+            let (_, list) = self.get("/v1/watch");
+            let child = list.as_array().and_then(|l| l.iter().find(|w| w["parent"] == parent).cloned());
+            if let Some(pid) = child.and_then(|c| c["pid"].as_u64()) {
+                return pid as u32;
+            }
+            assert!(Instant::now() < deadline, "no child of {parent} was watched: {list}\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Polls until `check` holds for `pid`'s counters, or panics after `within`.
     pub fn wait_counters(&self, pid: u32, within: Duration, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + within;
@@ -253,8 +279,18 @@ impl Daemon {
 
     /// SIGTERM: the exit status, and how long the daemon took to exit.
     pub fn stop_timed(&mut self) -> (ExitStatus, Duration) {
-        let start = Instant::now();
         self.signal(libc::SIGTERM);
+        self.wait_timed()
+    }
+
+    /// Waits (up to 20 s) for it to exit by itself (after a signal sent
+    /// otherwise), and the exit status.
+    pub fn wait_exit(mut self) -> ExitStatus {
+        self.wait_timed().0
+    }
+
+    fn wait_timed(&mut self) -> (ExitStatus, Duration) {
+        let start = Instant::now();
         let deadline = start + Duration::from_secs(20);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {

@@ -17,6 +17,8 @@
  *        sleepers:N (N threads that call gettid, then nanosleep 5 ms in a loop
  *        until the flag becomes 2; not joined: they outlive "done")
  *        fork-exec:PATH (a child that execs PATH at once; the parent waits for it)
+ *        churn:N (a child that runs /bin/true N times, one after the other;
+ *        the parent waits for it: clone and wait4 are all it makes itself)
  *        forever (openat-enoent, getppid and a 20 ms nanosleep, in a loop)
  *        thread-exec:PATH (a thread, not the leader, execs PATH: the process
  *        becomes PATH and never says "done")
@@ -157,6 +159,22 @@ int main(int argc, char **argv) {
                 syscall(SYS_exit_group, 127);
             }
             syscall(SYS_wait4, child, NULL, 0, NULL);
+        } else if (strncmp(step, "churn:", 6) == 0) {
+            long n = atol(step + 6);
+            pid_t churner = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+            if (churner == 0) {
+                for (long i = 0; i < n; i++) {
+                    pid_t t = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+                    if (t == 0) {
+                        char *const args[] = {"true", NULL};
+                        syscall(SYS_execve, "/bin/true", args, (char *const[]){NULL});
+                        syscall(SYS_exit_group, 127);
+                    }
+                    syscall(SYS_wait4, t, NULL, 0, NULL);
+                }
+                syscall(SYS_exit_group, 0);
+            }
+            syscall(SYS_wait4, churner, NULL, 0, NULL);
         } else if (strncmp(step, "thread-exec:", 12) == 0) {
             pthread_t t;
             pthread_create(&t, NULL, exec_body, (void *)(step + 12));

@@ -1,7 +1,8 @@
 //! `sched:sched_process_fork(struct task_struct *parent, struct task_struct *child)`,
 //! run by the parent. A new process (not a thread) starts with a clean slate
 //! (its tgid may have belonged to a watched process before), and is watched
-//! from its first syscall when its parent is watched with FOLLOW_CHILDREN.
+//! from its first syscall when its parent is watched with FOLLOW_CHILDREN
+//! (with the parent's syscall filter, if it has one).
 use aya_ebpf::{helpers::bpf_get_current_pid_tgid, macros::raw_tracepoint, programs::RawTracePointContext};
 use strace_common::{Counter, WatchEntry};
 
@@ -33,6 +34,7 @@ pub fn process_fork(ctx: RawTracePointContext) -> i32 {
     let entry = WatchEntry {
         flags: (p.flags & !WatchEntry::AUTO) | WatchEntry::CHILD,
         parent_ns_pid: p.ns_pid,
+        filter: p.filter,
         ..Default::default()
     };
     if WATCHED.insert(&tgid, &entry, 0).is_err() {

@@ -1,7 +1,8 @@
 //! `raw_syscalls:sys_enter(struct pt_regs *regs, long id)`, as a BTF tracepoint.
 //!
 //! Hot path for every process on the host: an unwatched one leaves after
-//! reading one byte (`state::watched`). A watched thread's call is remembered in
+//! reading one byte (`state::traced`), and so does a filtered one's call its
+//! filter leaves out, after testing the call's bit. A watched thread's call is remembered in
 //! its slot (inserted once per thread, then updated in place) until
 //! `sys_exit` emits it. With durations off the entry is not timed (a clock
 //! read costs ~20-30 ns here): the slot counts the thread's calls instead, which
@@ -23,7 +24,8 @@ use crate::{
 #[btf_tracepoint(function = "sys_enter")]
 pub fn sys_enter(ctx: BtfTracePointContext) -> i32 {
     let (tgid, tid) = state::current();
-    if !state::watched(tgid) {
+    // A call its watch's filter leaves out stops here: no slot, no copy, no record.
+    if !state::traced(tgid, || ctx.arg::<i64>(1) as i32) {
         return 0;
     }
     let nr = ctx.arg::<i64>(1) as i32;

@@ -27,9 +27,10 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
     let Some(slot) = threads::find(tid) else {
         // No slot: the process is not watched, or this thread's call began
         // before it was (its cache byte was reset then: classified here,
-        // once).
-        if state::watched(tgid) {
-            resumed(&ctx, tid, ctx.arg::<i64>(1));
+        // once), or its filter left all its calls out so far.
+        let verdict = state::verdict(tgid);
+        if verdict != cache::IGNORED {
+            resumed(&ctx, tid, ctx.arg::<i64>(1), verdict);
         }
         return 0;
     };
@@ -45,16 +46,17 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
 /// A call of a watched process whose entry no program saw: the thread was
 /// in it when the watch began (a blocked read, a sleep). Recorded from the
 /// registers, as the exit hook alone records every call (strace's `<...
-/// resumed>`), with no entry time. Left out: a fork's return in the new
+/// resumed>`), with no entry time, unless the watch's filter leaves it out
+/// (`verdict`, the process's cache byte). Left out: a fork's return in the new
 /// thread (not a call it made), rt_sigreturn (its registers are the signal
 /// frame's), and, uncounted, a thread the full table has no slot for (its
 /// calls are counted at their entry).
 #[inline(never)]
-fn resumed(ctx: &BtfTracePointContext, tid: u32, ret: i64) {
+fn resumed(ctx: &BtfTracePointContext, tid: u32, ret: i64, verdict: u8) {
     let Some((nr, args, flags)) = call_from_registers(ctx, ret) else {
         return;
     };
-    if nr < 0 {
+    if nr < 0 || !state::allows(verdict, nr) {
         return;
     }
     let Some(slot) = first_slot(ctx, nr, unsafe { bpf_ktime_get_ns() }, args, flags, false) else {

@@ -9,6 +9,7 @@
 //! side of the fork or clone that made it, which returns 0 there and whose
 //! entry the thread never made, is not recorded, as with both hooks.
 use aya_ebpf::{helpers::bpf_ktime_get_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
+use strace_common::maps::state as cache;
 
 use super::{
     sys_enter::first_slot,
@@ -20,7 +21,8 @@ use crate::{maps::NR_RT_SIGRETURN, state, threads};
 pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
     let (tgid, tid) = state::current();
     // No sys_enter to classify a process the cache does not know yet: here.
-    if !state::watched(tgid) {
+    let verdict = state::verdict(tgid);
+    if verdict == cache::IGNORED {
         return 0;
     }
     let ret = ctx.arg::<i64>(1);
@@ -32,6 +34,10 @@ pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
         // among them (so does a call a tracer skipped, or syscall(-1): rare).
         nr = NR_RT_SIGRETURN.load();
         args = [0; 6];
+    }
+    // A filtered watch's call its filter leaves out: nothing is copied or recorded.
+    if verdict != cache::WATCHED && !state::allows(verdict, nr) {
+        return 0;
     }
     let slot = match threads::find(tid) {
         Some(p) => threads::begin(p, nr, None, args, flags),

@@ -1,0 +1,155 @@
+//! Which events the export sends. `Select` is the seam: the drain asks it
+//! about every event of every watched process, so an answer must cost a few
+//! comparisons and no allocation.
+//!
+//! `Filters` is the API's filter language (`crate::filter`, as the events
+//! endpoints take it) in a query string's syntax: `key=value` clauses joined
+//! by `&` (`syscall=`, `class=`, `failed=`, `min_duration_us=`, `tid=`), each
+//! one given having to hold; an event is exported when any of the filters
+//! matches it (the flag is given once per filter).
+use crate::{
+    filter::{Filter, FilterSpec},
+    recorder::Event,
+};
+
+/// Decides which events are exported.
+pub trait Select: Send + Sync {
+    fn select(&self, ev: &Event) -> bool;
+}
+
+/// What is exported unless `--export-filter` says otherwise: failed calls,
+/// calls slower than 100 ms, execs and connects.
+pub const DEFAULT: [&str; 3] = ["failed=true", "min_duration_us=100000", "syscall=execve,execveat,connect"];
+
+/// Filters of which any one is to match.
+#[derive(Clone, Debug, Default)]
+pub struct Filters(Vec<Filter>);
+
+impl Filters {
+    /// Parses each filter; none given means `DEFAULT`. `durations`: whether
+    /// calls are timed (a least duration needs it).
+    pub fn parse<S: AsRef<str>>(texts: &[S], durations: bool) -> Result<Filters, String> {
+        if texts.is_empty() {
+            // Without durations the slow-call default has nothing to compare.
+            let default: Vec<&str> = DEFAULT.iter().copied().filter(|f| durations || !f.starts_with("min_")).collect();
+            return Filters::parse(&default, durations);
+        }
+        texts.iter().map(|t| one(t.as_ref(), durations)).collect::<Result<_, _>>().map(Filters)
+    }
+}
+
+/// One `&`-joined filter, in the API's language.
+fn one(text: &str, durations: bool) -> Result<Filter, String> {
+    let mut spec = FilterSpec::default();
+    let mut min_duration_us = None;
+    for clause in text.split('&').filter(|c| !c.trim().is_empty()) {
+        let (key, value) = clause.split_once('=').ok_or_else(|| format!("{clause:?} is not key=value (in {text:?})"))?;
+        let (key, value) = (key.trim(), value.trim());
+        let repeated = match key {
+            "syscall" => spec.syscall.replace(value).is_some(),
+            "class" => spec.class.replace(value).is_some(),
+            "failed" => spec.failed.replace(boolean(key, value)?).is_some(),
+            "min_duration_us" => {
+                let us = value.parse().map_err(|_| format!("min_duration_us={value:?} is not a number"))?;
+                min_duration_us.replace(us).is_some()
+            }
+            "tid" => spec.tid.replace(value).is_some(),
+            other => {
+                return Err(format!(
+                    "unknown filter key {other:?} (known: syscall, class, failed, min_duration_us, tid)"
+                ));
+            }
+        };
+        if repeated {
+            return Err(format!("{key} is given twice in {text:?}"));
+        }
+    }
+    spec.min_duration_us = min_duration_us;
+    Filter::parse(&spec, durations).map_err(|e| e.0)
+}
+
+impl Select for Filters {
+    #[inline]
+    fn select(&self, ev: &Event) -> bool {
+        self.0.iter().any(|f| f.matches(ev))
+    }
+}
+
+fn boolean(key: &str, value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{key}={value:?} is not true or false")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strace_common::SyscallRecord;
+
+    fn call(name: &str, ret: i64, duration_ns: u64) -> Event {
+        let nr = name.parse::<syscalls::Sysno>().unwrap().id();
+        Event {
+            nr: Event::stored_nr(nr),
+            ret,
+            enter_ns: 1000,
+            exit_ns: 1000 + duration_ns,
+            tid: 7,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_default_takes_failures_slow_calls_execs_and_connects() {
+        let d = Filters::parse::<&str>(&[], true).unwrap();
+        assert!(d.select(&call("openat", -2, 10)), "failed");
+        assert!(d.select(&call("nanosleep", 0, 200_000_000)), "slow");
+        assert!(d.select(&call("execve", 0, 10)));
+        assert!(d.select(&call("connect", 0, 10)));
+        assert!(!d.select(&call("getppid", 1, 10)), "a quick call that worked");
+        assert!(!d.select(&call("read", 5, 99_999_000)), "just under 100 ms");
+        let exit = Event { flags: SyscallRecord::NO_RETURN, ..call("exit_group", -1, 0) };
+        assert!(!d.select(&exit), "a call that does not return has not failed");
+    }
+
+    #[test]
+    fn clauses_all_hold_and_filters_add_up() {
+        let f = Filters::parse(&["syscall=openat,stat&failed=true", "tid=9"], true).unwrap();
+        assert!(f.select(&call("openat", -2, 0)));
+        assert!(!f.select(&call("openat", 3, 0)));
+        assert!(!f.select(&call("read", -2, 0)));
+        assert!(f.select(&Event { tid: 9, ..call("read", 1, 0) }));
+        let slow = Filters::parse(&["min_duration_us=5&failed=false"], true).unwrap();
+        assert!(slow.select(&call("read", 1, 5000)));
+        assert!(!slow.select(&call("read", 1, 4999)));
+        let untimed = Event { flags: SyscallRecord::NO_ENTER_TIME, ..call("read", 1, 9_000_000) };
+        assert!(!slow.select(&untimed), "an untimed call has no duration to compare");
+    }
+
+    /// The API's classes: strace's own.
+    #[test]
+    fn classes_as_the_api_takes_them() {
+        let net = Filters::parse(&["class=%network&failed=true"], true).unwrap();
+        assert!(net.select(&call("connect", -111, 0)));
+        assert!(!net.select(&call("openat", -2, 0)), "not a network call");
+        let file = Filters::parse(&["class=file"], true).unwrap();
+        assert!(file.select(&call("openat", 3, 0)));
+        assert!(!file.select(&call("getppid", 1, 0)));
+        let untimed = Filters::parse::<&str>(&[], false).unwrap();
+        assert!(untimed.select(&call("openat", -2, 0)), "the default without durations: no slow-call filter");
+        assert!(Filters::parse(&["min_duration_us=5"], false).unwrap_err().contains("--durations false"));
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let e = |f: &str| Filters::parse(&[f], true).unwrap_err();
+        assert!(e("syscall=nosuchcall").contains("nosuchcall"));
+        assert!(e("failed=maybe").contains("true or false"));
+        assert!(e("class=%nosuchclass").contains("nosuchclass"));
+        assert!(e("pid=1").contains("unknown filter key"));
+        assert!(e("failed=true&failed=false").contains("twice"));
+        assert!(e("tid=x").contains("tid"));
+        assert!(e("oops").contains("key=value"));
+    }
+}
