@@ -618,12 +618,16 @@ pub fn lines(n: &Nginx) -> String {
         spread(v)
             .map_or("–".into(), |s| format!("{:.*} ({:.*}–{:.*})", digits, s.median, digits, s.min, digits, s.max))
     };
+    // Whether the worker had its CPU to itself: on a shared machine other
+    // work takes some of it, and req/s falls with that, not with the row.
+    let busy: Vec<f64> = n.baselines.iter().map(|l| 100.0 * l.worker_ns as f64 / (n.secs as f64 * 1e9)).collect();
     writeln!(
         s,
-        "| n1. baseline: nothing attached | {} | 1.00 | {} | 1.00 | {} | 1.00 | measured around every other row |",
+        "| n1. baseline: nothing attached | {} | 1.00 | {} | 1.00 | {} | 1.00 | measured around every other row; the worker on its CPU {}% of the time |",
         cell(&base, 0),
         cell(&base_p99, 2),
-        cell(&base_us, 2)
+        cell(&base_us, 2),
+        cell(&busy, 0)
     )
     .unwrap();
     for (config, samples) in &n.samples {

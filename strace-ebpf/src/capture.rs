@@ -110,7 +110,7 @@ fn nth(args: &[u64; 6], i: u8) -> u64 {
 /// Builds a capture record. A NULL pointer (an optional argument left out:
 /// recvfrom's and accept4's address and its length, utimensat's path) is
 /// never read: it cannot be, and a read that faults costs a page-fault
-/// exception, ~2 µs a call in the VMs measured (bench/README.md, item 35),
+/// exception, ~2 µs a call in the VMs measured (bench/README.md, item 37),
 /// where a read of the length costs tens of ns. Its item says FAULT, as a
 /// failed read's does.
 struct Writer {
