@@ -606,7 +606,7 @@ pub fn lines(n: &Nginx) -> String {
     }
     writeln!(
         s,
-        "\nA real server: nginx {} serving a {FILE_BYTES}-byte file (access log on, on a tmpfs) as pid 1 of its own PID namespace, its one worker pinned to CPU {STORM_CPU}; `wrk -t1 -c{CONNECTIONS}` from CPU {DAEMON_CPU}, {}s a run after {WARM_UP_SECS}s of warm-up; the daemon (and strace, perf) on CPU {DAEMON_CPU}, joined to nginx's namespace for `--watch-all`. Each configuration is measured between two baselines; its ratio is to their mean. Medians of {} rounds' own ratios, min–max in brackets; the worker is CPU-bound, so its CPU time a request is the cost in its own context.\n",
+        "\nA real server: nginx {} serving a {FILE_BYTES}-byte file (access log on, on a tmpfs) as pid 1 of its own PID namespace, its one worker pinned to CPU {STORM_CPU}; `wrk -t1 -c{CONNECTIONS}` from CPU {DAEMON_CPU}, {}s a run after {WARM_UP_SECS}s of warm-up; the daemon (and strace, perf) on CPU {DAEMON_CPU}, joined to nginx's namespace for `--watch-all`. Each configuration is measured between two baselines; its ratio is to their mean. Medians of {} rounds' own ratios, min–max in brackets. The worker's CPU time a request is the cost in its own context; req/s follows it only while the worker has its CPU to itself (the baseline's share of its CPU is in its notes: on a shared machine other work takes the rest).\n",
         n.version, n.secs, n.rounds
     )
     .unwrap();
