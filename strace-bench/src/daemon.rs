@@ -10,27 +10,59 @@ use serde_json::Value;
 
 pub struct Daemon {
     child: Child,
+    /// The daemon's own pid: the child's, or with a prefix that forks (as
+    /// `nsenter --pid` does), its child's.
+    pid: u32,
     pub base: String,
     agent: ureq::Agent,
+    /// The operator token it was given (every request but /healthz needs one).
+    pub token: String,
 }
 
 impl Daemon {
     pub fn start(bin: &Path, cpu: usize, args: &[&str]) -> Result<Daemon> {
-        let mut cmd = Command::new("taskset");
+        Daemon::start_in(&[], bin, cpu, args)
+    }
+
+    /// As `start`, run through `prefix` (e.g. `nsenter … --pid`, to run it
+    /// in another PID namespace).
+    pub fn start_in(prefix: &[&str], bin: &Path, cpu: usize, args: &[&str]) -> Result<Daemon> {
+        let mut cmd = match prefix.split_first() {
+            Some((p, rest)) => {
+                let mut c = Command::new(p);
+                c.args(rest).arg("taskset");
+                c
+            }
+            None => Command::new("taskset"),
+        };
+        // Absolute: nsenter --mount starts it in the target's working directory.
+        let bin = std::fs::canonicalize(bin).with_context(|| format!("{}", bin.display()))?;
         cmd.args(["-c", &cpu.to_string()]).arg(bin).args(["--listen", "127.0.0.1:0"]).args(args);
+        // A token of its own, by environment (on the command line the daemon
+        // warns): without one it would generate one into a file all the
+        // benchmark's daemons share.
+        let token = format!("bench-{}-{}", std::process::id(), unique());
+        cmd.env("STRACE_API_TOKEN", &token);
         let started = strace_harness::start(cmd, Duration::from_secs(30)).map_err(|e| anyhow!(e))?;
+        let pid = if prefix.is_empty() { started.child.id() } else { descendant(started.child.id())? };
+        let header = format!("Bearer {token}");
         // The paced client's threads each keep a connection (ureq keeps 3
         // idle ones per host by default, which closed one of four).
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_idle_connections_per_host(8)
+            .middleware(move |mut req: ureq::http::Request<ureq::SendBody>, next: ureq::middleware::MiddlewareNext| {
+                req.headers_mut()
+                    .insert("authorization", ureq::http::HeaderValue::from_str(&header).expect("the token is ASCII"));
+                next.handle(req)
+            })
             .build()
             .new_agent();
-        Ok(Daemon { child: started.child, base: started.base, agent })
+        Ok(Daemon { child: started.child, pid, base: started.base, agent, token })
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
     }
 
     pub fn agent(&self) -> ureq::Agent {
@@ -121,10 +153,30 @@ impl Daemon {
     }
 }
 
+/// The process at the end of `pid`'s chain of only children (the daemon
+/// under `nsenter`, which forks it and waits; by the time the daemon serves,
+/// the chain is complete).
+fn descendant(pid: u32) -> Result<u32> {
+    let mut at = pid;
+    loop {
+        let children = std::fs::read_to_string(format!("/proc/{at}/task/{at}/children"))?;
+        match children.split_whitespace().collect::<Vec<_>>()[..] {
+            [] => return Ok(at),
+            [one] => at = one.parse()?,
+            _ => bail!("process {at} has several children: which one is the daemon?"),
+        }
+    }
+}
+
+fn unique() -> u64 {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         // SAFETY: kill with a valid pid and signal.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
         let _ = self.child.wait();
     }
 }

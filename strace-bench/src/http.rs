@@ -82,7 +82,7 @@ pub fn http_phase(d: &Daemon, bin: &Path, o: &Opts, tmp: &Path) -> Result<Http> 
         let (runs, trivial) = (0..o.http_runs).map(|_| (run(&paths), run(&watch_list))).unzip();
         let mut wrk = vec![];
         for p in &paths {
-            if let Some(r) = load::wrk(&format!("{}{p}", d.base), 3) {
+            if let Some(r) = load::wrk(&format!("{}{p}", d.base), &d.token, 3) {
                 wrk.push((p.replace(&pid.to_string(), "{pid}"), r));
             }
         }

@@ -120,9 +120,12 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-/// wrk's p50 and p99 latency (ms) against `url` for `secs`, if wrk is installed.
-pub fn wrk(url: &str, secs: u32) -> Option<(f64, f64, f64)> {
-    let out = Command::new("wrk").args(["-t1", "-c2", &format!("-d{secs}s"), "--latency", url]).output().ok()?;
+/// wrk's p50 and p99 latency (ms) against `url` for `secs`, with the bearer
+/// `token`, if wrk is installed.
+pub fn wrk(url: &str, token: &str, secs: u32) -> Option<(f64, f64, f64)> {
+    let auth = format!("Authorization: Bearer {token}");
+    let out =
+        Command::new("wrk").args(["-t1", "-c2", &format!("-d{secs}s"), "--latency", "-H", &auth, url]).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let pct = |p: &str| {
         text.lines().find_map(|l| {
@@ -135,7 +138,7 @@ pub fn wrk(url: &str, secs: u32) -> Option<(f64, f64, f64)> {
 }
 
 /// wrk's "812.00us", "1.23ms", "2.01s".
-fn parse_ms(v: &str) -> Option<f64> {
+pub fn parse_ms(v: &str) -> Option<f64> {
     let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
     let n: f64 = num.parse().ok()?;
     Some(match unit {

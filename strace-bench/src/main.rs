@@ -7,6 +7,7 @@ mod floor;
 mod http;
 mod load;
 mod memory;
+mod nginx;
 mod report;
 mod runs;
 mod storm;
@@ -27,7 +28,7 @@ use http::{http_lines, http_phase};
 use report::spread;
 use runs::{UnwatchedRun, WatchedRun, filtered_storm, ring_peaks, unwatched_storm, watched_storm};
 use storm::{Mode, Storm, Timing};
-use summary::{DaemonUse, Runs, render, update_readme, zero_drop_lines};
+use summary::{DaemonUse, Phases, Runs, render, update_readme, zero_drop_lines};
 
 #[derive(Parser)]
 struct Opts {
@@ -71,6 +72,21 @@ struct Opts {
     /// nothing is saved).
     #[arg(long, value_enum)]
     only: Option<Phase>,
+    /// Rounds of the nginx scenario (each measures every configuration
+    /// between baselines).
+    #[arg(long, default_value_t = 5)]
+    nginx_rounds: usize,
+    /// Seconds of each timed wrk run against nginx.
+    #[arg(long, default_value_t = 3)]
+    nginx_secs: u32,
+    /// Only these nginx configurations (comma-separated), e.g. to profile a
+    /// change: `--only nginx --nginx-rows floor,watch-all`.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    nginx_rows: Option<Vec<nginx::Config>>,
+    /// A second daemon binary, measured as the nginx row `watch-all-alt`
+    /// beside the first (an old and a new build, alternating in one session).
+    #[arg(long)]
+    alt_daemon: Option<PathBuf>,
 }
 
 impl Opts {
@@ -97,6 +113,8 @@ enum Phase {
     Memory,
     /// Baseline, floor and a storm not watched (rows 1, 2 and 3), alternating.
     Untraced,
+    /// A real server: nginx under wrk, every configuration between baselines.
+    Nginx,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -278,6 +296,8 @@ fn main() -> Result<()> {
     let peak_rss = peak_rss.max(d.peak_rss()?);
     let bpf = bpf_stats_phase(&d, &storm_bin, &tmp, helper.id())?;
     let peak_rss = peak_rss.max(d.peak_rss()?);
+    eprintln!("bench: nginx");
+    let server = nginx::phase(&nginx_context(&o, &d, helper.id(), &tmp))?;
     let _ = helper.kill();
     let _ = helper.wait();
     drop((d, untimed, exit_only));
@@ -285,7 +305,8 @@ fn main() -> Result<()> {
     let memory = memory::phase(&o.daemon, &storm_bin, (DAEMON_CPU, STORM_CPU), &tmp)?;
 
     let runs = Runs { watched: &watched_runs, unwatched: &unwatched_runs };
-    let text = render(&o, &ns, &runs, &http, &bpf, &DaemonUse { peak_rss, ring }, &memory);
+    let phases = Phases { http: &http, bpf: &bpf, memory: &memory, server: &server };
+    let text = render(&o, &ns, &runs, &phases, &DaemonUse { peak_rss, ring });
     println!("{text}");
     if let Some(dir) = &o.results {
         std::fs::create_dir_all(dir)?;
@@ -394,9 +415,23 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
             }
         }
         Phase::Http => print!("{}", http_lines(&http_phase(d, bin, o, tmp)?)),
+        Phase::Nginx => print!("{}", nginx::lines(&nginx::phase(&nginx_context(o, d, helper, tmp))?)),
         Phase::Memory => print!("{}", memory::lines(&memory::phase(&o.daemon, bin, (DAEMON_CPU, STORM_CPU), tmp)?)),
     }
     Ok(())
+}
+
+fn nginx_context<'a>(o: &'a Opts, d: &'a Daemon, helper: u32, tmp: &'a Path) -> nginx::Context<'a> {
+    nginx::Context {
+        daemon_bin: &o.daemon,
+        alt_daemon_bin: o.alt_daemon.as_deref(),
+        host_daemon: d,
+        helper,
+        tmp,
+        rounds: o.nginx_rounds,
+        secs: o.nginx_secs,
+        only: o.nginx_rows.as_deref(),
+    }
 }
 
 /// The drain's work without the kernel: `n` getppid records into a watched

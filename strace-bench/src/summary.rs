@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::{
     DAEMON_CPU, Opts, RowId, STORM_CPU,
     http::{Http, http_lines},
-    memory, report,
+    memory, nginx, report,
     report::{Row, spread},
     runs::{UnwatchedRun, WatchedRun},
     storm::{self, Mode},
@@ -32,15 +32,22 @@ pub struct Runs<'a> {
     pub unwatched: &'a HashMap<Mode, Vec<UnwatchedRun>>,
 }
 
+/// The phases after the storms' rows.
+pub struct Phases<'a> {
+    pub http: &'a Http,
+    pub bpf: &'a [(String, f64)],
+    pub memory: &'a memory::Memory,
+    pub server: &'a nginx::Nginx,
+}
+
 pub fn render(
     o: &Opts,
     ns: &HashMap<(RowId, Mode), Vec<f64>>,
     runs: &Runs,
-    http: &Http,
-    bpf: &[(String, f64)],
+    phases: &Phases,
     daemon: &DaemonUse,
-    memory: &memory::Memory,
 ) -> String {
+    let Phases { http, bpf, memory, server } = *phases;
     let runs_of = |row, mode| ns.get(&(row, mode)).map_or(&[][..], |v: &Vec<f64>| &v[..]);
     let cell = |row, mode| spread(runs_of(row, mode));
     // Each run's row against the same run's baseline (report::paired).
@@ -188,6 +195,7 @@ pub fn render(
         daemon.peak_rss as f64 / (1 << 20) as f64
     )
     .unwrap();
+    s.push_str(&nginx::lines(server));
     if !bpf.is_empty() {
         writeln!(s, "\nKernel BPF statistics (kernel.bpf_stats_enabled, separate runs):").unwrap();
         for (name, v) in bpf {

@@ -141,6 +141,9 @@ pub fn exit(batch: &mut Open, slot: &ThreadSlot, ret: i64) {
 /// The u32 at `ptr` in the process's memory, if readable.
 #[inline(always)]
 fn read_u32(ptr: u64) -> Option<u32> {
+    if ptr == 0 {
+        return None; // never read at NULL (see `Writer`)
+    }
     let mut v: u32 = 0;
     // SAFETY: the helper copies 4 bytes from user memory into `v`, or fails.
     (unsafe { bpf_probe_read_user((&raw mut v).cast(), 4, ptr as *const c_void) } == 0).then_some(v)
@@ -255,6 +258,12 @@ pub extern "C" fn strace_fd_inode(fd: u64) -> u64 {
     if inode == 0 { 0 } else { read(inode + i_ino as u64) }
 }
 
+/// Builds a capture record. A NULL pointer (an optional argument left out:
+/// recvfrom's and accept4's address and its length, utimensat's path) is
+/// never read: it cannot be, and a read that faults costs a page-fault
+/// exception, ~2 µs a call in the VMs measured (bench/README.md, item 38),
+/// where a read of the length costs tens of ns. Its item says FAULT, as a
+/// failed read's does.
 struct Writer {
     buf: *mut u8,
     off: usize,
@@ -298,8 +307,13 @@ impl Writer {
         if !self.fits(max) {
             return;
         }
-        // SAFETY: copies at most `max` bytes into the payload area.
-        let n = unsafe { bpf_probe_read_user_str(self.payload().cast(), max as u32, ptr as *const c_void) };
+        // SAFETY: copies at most `max` bytes into the payload area (none
+        // from NULL: see `Writer`).
+        let n = if ptr == 0 {
+            -1
+        } else {
+            unsafe { bpf_probe_read_user_str(self.payload().cast(), max as u32, ptr as *const c_void) }
+        };
         if n <= 0 {
             self.finish(arg, kind, index, CaptureItem::FAULT, 0);
             return;
@@ -337,6 +351,10 @@ impl Writer {
     }
 
     fn argv(&mut self, arg: u8, array: u64) {
+        if array == 0 {
+            self.finish(arg, CaptureItem::ARGV, 0, CaptureItem::FAULT, 0);
+            return;
+        }
         for i in 0..MAX_ARGV {
             let mut ptr: u64 = 0;
             let at = array.wrapping_add(8 * i as u64) as *const c_void;
@@ -474,6 +492,9 @@ impl Writer {
             return;
         }
         let Some(a) = position(c.arg) else { return };
+        if nth(args, a) == 0 {
+            return;
+        }
         let mut pair = [0i32; 2];
         // SAFETY: the helper copies the int[2] from user memory, or fails.
         if unsafe { bpf_probe_read_user(pair.as_mut_ptr().cast(), 8, nth(args, a) as *const c_void) } != 0 {
@@ -509,8 +530,13 @@ impl Writer {
             self.finish(arg, kind, index, 0, 0);
             return;
         }
-        // SAFETY: copies n <= max bytes into the payload area.
-        let r = unsafe { bpf_probe_read_user(self.payload().cast(), n as u32, ptr as *const c_void) };
+        // SAFETY: copies n <= max bytes into the payload area (none from
+        // NULL: see `Writer`).
+        let r = if ptr == 0 {
+            -1
+        } else {
+            unsafe { bpf_probe_read_user(self.payload().cast(), n as u32, ptr as *const c_void) }
+        };
         let flags = if r != 0 {
             CaptureItem::FAULT
         } else if truncated {

@@ -53,9 +53,10 @@ pub fn run(env: &Env, args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// wrk and strace are Debian packages; install them when missing and root.
+/// wrk, strace and nginx (the real-server scenario's server) are Debian
+/// packages; install them when missing and root.
 fn install_tools() {
-    let missing: Vec<&str> = ["wrk", "strace"]
+    let missing: Vec<&str> = ["wrk", "strace", "nginx"]
         .into_iter()
         .filter(|t| Command::new("which").arg(t).output().map_or(true, |o| !o.status.success()))
         .collect();

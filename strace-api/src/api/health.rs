@@ -102,6 +102,11 @@ struct Ring {
     size_bytes: u64,
     /// `null` when the daemon cannot read the ring's fill level.
     peak_used_bytes: Option<u64>,
+    /// Items the drain read: one per kernel write (a CPU's batch of records,
+    /// or a process record).
+    items_read: u64,
+    /// Records in them (`records_read / items_read`: records per ring write).
+    records_read: u64,
 }
 
 /// One loaded eBPF program (run counts and times need
@@ -117,7 +122,7 @@ struct Program {
 impl Health {
     fn new(t: Totals, streams: StreamCounts) -> Health {
         let KernelCounters { ring_full, threads_full, watched_full, capture_lost, loss_unplaced } = t.kernel;
-        let RingTotals { size_bytes, peak_used_bytes } = t.ring;
+        let RingTotals { size_bytes, peak_used_bytes, items_read, records_read } = t.ring;
         Health {
             status: "ok",
             watched: t.watched,
@@ -128,7 +133,7 @@ impl Health {
             aux_unpaired: t.capture_unpaired,
             fd_table_full: t.fd_table_full,
             kernel: Kernel { ring_full, threads_full, watched_full, aux_lost: capture_lost, loss_unplaced },
-            ring: Ring { size_bytes, peak_used_bytes },
+            ring: Ring { size_bytes, peak_used_bytes, items_read, records_read },
             hooks_attached: t.hooks_attached,
             programs: t
                 .programs

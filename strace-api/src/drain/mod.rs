@@ -15,10 +15,18 @@ use crate::tracer::Tracer;
 /// split), so readers are not starved while a full ring drains.
 const PER_LOCK: usize = 256;
 
-/// The kernel wakes the reader only when the ring is filling up (an eighth
-/// full); otherwise the reader drains on this timer, which slows down while
-/// nothing comes and speeds up again when records do.
-const TICK_MIN: Duration = Duration::from_millis(1);
+/// The kernel wakes the reader only when the ring is filling up (each CPU
+/// after writing an eighth of it, shared among the CPUs); otherwise the reader
+/// drains on this timer, which slows down while nothing comes and speeds up
+/// again when records do. Each pass costs ~7 µs of CPU besides its records
+/// (the wake-up, two context switches, the runtime's timer): at 1 ms that was
+/// a fifth of the daemon's CPU under a web server's steady load, on the CPU
+/// its client shared (bench/README.md, item 38). A burst wakes the reader
+/// through the ring, and a process's exit asks for a pass at once
+/// (`Tracer::flush`): the timer sets how late a steady trickle of records
+/// reaches the histories and live streams (a batch also waits in the kernel
+/// until its thread leaves the CPU or the next timer tick).
+const TICK_MIN: Duration = Duration::from_millis(4);
 const TICK_MAX: Duration = Duration::from_millis(32);
 
 /// The drain on a thread of its own (with its own small runtime), so a ring
@@ -85,18 +93,20 @@ fn next_tick(tick: Duration, drained: usize, woken: bool) -> Duration {
 }
 
 /// Drains what is in the ring now; returns how many records it took. Notes
-/// the ring's fill level before each lock's worth of records.
+/// the ring's fill level before each lock's worth of records, and counts
+/// the items and records taken.
 fn drain_all(ring: &mut RingBuf<MapData>, fill: Option<&RingFill>, tracer: &Tracer) -> usize {
-    let mut total = 0;
+    let (mut total, mut items) = (0, 0);
     loop {
         if let Some(f) = fill {
             tracer.ring().note(f.used());
         }
         // Take the lock (and wake readers) only when there is something.
-        let Some(first) = ring.next() else { return total };
+        let Some(first) = ring.next() else { break };
         let mut ingest = tracer.ingest();
         let mut taken = ingest.record(&first);
         drop(first);
+        items += 1;
         let mut more = true;
         while taken < PER_LOCK {
             let Some(item) = ring.next() else {
@@ -104,13 +114,18 @@ fn drain_all(ring: &mut RingBuf<MapData>, fill: Option<&RingFill>, tracer: &Trac
                 break;
             };
             taken += ingest.record(&item);
+            items += 1;
         }
         drop(ingest);
         total += taken;
         if !more {
-            return total;
+            break;
         }
     }
+    if items > 0 {
+        tracer.ring().read(items, total as u64);
+    }
+    total
 }
 
 /// Forwards the kernel program's aya-log records to the daemon's log.
