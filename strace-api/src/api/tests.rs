@@ -553,3 +553,24 @@ async fn watches_and_processes_come_in_pages() {
     assert_error(get(&t, "/v1/watch?limit=10001").await, StatusCode::BAD_REQUEST, "limit");
     assert_error(get(&t, "/v1/processes?after=x").await, StatusCode::BAD_REQUEST, "after");
 }
+
+/// /metrics renders at most once a FRESH_FOR: scrapes within it share the
+/// text (so pollers cannot multiply its cost), and a later one is new.
+#[tokio::test]
+async fn metrics_are_rendered_at_most_once_a_second() {
+    let t = Arc::new(testing::tracer());
+    let metrics = Arc::new(crate::metrics::Metrics::new(t.clone(), Default::default()));
+    let app = super::router_with(t.clone(), None, super::Settings::default(), metrics);
+    let scrape = |app: axum::Router| async move {
+        let resp = app.oneshot(Request::builder().uri("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        String::from_utf8(axum::body::to_bytes(resp.into_body(), 1 << 24).await.unwrap().to_vec()).unwrap()
+    };
+    let counted = "strace_http_requests_total{route=\"/metrics\",status=\"200\"}";
+    let first = scrape(app.clone()).await;
+    assert!(!first.contains(counted), "rendered before it was counted");
+    let (a, b) = tokio::join!(scrape(app.clone()), scrape(app.clone()));
+    assert_eq!((a.as_str(), b.as_str()), (first.as_str(), first.as_str()), "within the second: the same text");
+    tokio::time::sleep(super::metrics::FRESH_FOR).await;
+    assert!(scrape(app).await.contains(&format!("{counted} 3")), "a second later: rendered again");
+}
