@@ -62,6 +62,15 @@ fn returned_flags(ev: &Event) -> Option<String> {
     }
 }
 
+/// poll (x86_64 only) or ppoll.
+fn is_poll(nr: i32) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if nr == Sysno::poll.id() {
+        return true;
+    }
+    nr == Sysno::ppoll.id()
+}
+
 /// What strace adds after some calls' return values: `(Timeout)`, what
 /// `poll` returned in its fds, the name of `prctl`'s answer.
 fn annotation(ev: &Event) -> Option<String> {
@@ -69,7 +78,7 @@ fn annotation(ev: &Event) -> Option<String> {
         return None;
     }
     let nr = ev.nr();
-    if nr == Sysno::poll.id() || nr == Sysno::ppoll.id() {
+    if is_poll(nr) {
         if ev.ret == 0 {
             return Some("Timeout".into());
         }
