@@ -420,12 +420,13 @@ impl Producer {
     fn gap(&self, out: &mut String, g: &Gap) {
         // A reader that got an eviction gap has passed every evicted event.
         let id = match g.reason {
-            GapReason::Dropped => sse::gap_id(g.after),
+            GapReason::Dropped | GapReason::Throttled => sse::gap_id(g.after),
             GapReason::Evicted => (g.after + g.count).to_string(),
         };
         if self.mode == Mode::Lines {
             let why = match g.reason {
                 GapReason::Dropped => "dropped by the kernel (its ring buffer was full)",
+                GapReason::Throttled => "throttled by the kernel (over its share of a nearly full ring buffer)",
                 GapReason::Evicted => "evicted from the history before they were sent",
             };
             out.push_str(&format!("--- {} calls missing here: {why} ---\n", g.count));
