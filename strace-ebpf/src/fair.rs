@@ -9,12 +9,22 @@
 //! with time, by RING_SHARE bytes about every second; above RING_BUSY
 //! (three quarters) a process whose debt is over RING_SHARE has its batch
 //! dropped, counted to it as throttled (and in its `dropped`), with a loss
-//! record where it happened. So the last quarter of the ring is left to the
-//! processes that wrote little while it filled: a flooder is throttled
-//! there, a process making a few calls is not.
+//! record where it happened, as long as another process wrote there in
+//! the last second (a process alone is not throttled). So the last quarter
+//! of the ring is left to the processes that wrote little while it filled:
+//! a flooder is throttled there, a process making a few calls is not.
 use aya_ebpf::{bindings::BPF_RB_AVAIL_DATA, helpers::bpf_ktime_get_ns};
 
 use crate::maps::{EVENTS, RING_BUSY, RING_SHARE, RING_WARM, WATCHED};
+
+/// The process whose batch was last counted above RING_WARM, and when a
+/// batch of another one last came after one of it there: the ring is shared
+/// (contended) for a second after that. A process alone is never throttled,
+/// however full it gets the ring (as before fairness: it only loses what
+/// does not fit). Updated without atomics from every CPU: a lost update
+/// shifts the estimate, it counts nothing.
+static mut LAST_PID: u32 = 0;
+static mut SHARED_NS: u64 = 0;
 
 /// Whether the batch of `len` bytes of process `host_pid` is to be dropped.
 #[inline(never)]
@@ -39,6 +49,14 @@ pub fn over_share(host_pid: u32, len: u64) -> bool {
         let cap = share * 4;
         let new = debt + len;
         (*w).debt = if new > cap { cap } else { new };
-        waiting >= RING_BUSY.load() && debt > share
+        let last = core::ptr::read_volatile(&raw const LAST_PID);
+        if last != host_pid {
+            if last != 0 {
+                core::ptr::write_volatile(&raw mut SHARED_NS, now);
+            }
+            core::ptr::write_volatile(&raw mut LAST_PID, host_pid);
+        }
+        let shared = now.wrapping_sub(core::ptr::read_volatile(&raw const SHARED_NS)) < 1 << 30;
+        shared && waiting >= RING_BUSY.load() && debt > share
     }
 }
