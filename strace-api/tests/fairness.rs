@@ -50,7 +50,8 @@ fn marker_calls(d: &Daemon, within: Duration) -> (u32, usize) {
 
 /// 32 processes call getppid as fast as they can while a 33rd makes 20
 /// getsid calls 10 ms apart: the marker's calls are all recorded, and every
-/// record the kernel dropped is counted to a flooder.
+/// record the kernel dropped is counted to its process (a flooder's, or
+/// their parent's at the very start).
 fn flood(args: &[&str], must_throttle: bool) {
     let mut all = vec!["--watch-all"];
     all.extend_from_slice(args);
@@ -74,7 +75,8 @@ fn flood(args: &[&str], must_throttle: bool) {
     let dropped: Vec<u64> = flooders.iter().map(|w| w["dropped"].as_u64().unwrap()).collect();
     let seen: u64 = flooders.iter().map(|w| w["seen"].as_u64().unwrap()).sum();
     eprintln!(
-        "marker {marker}: {calls}/20 calls; {} flooders: {seen} calls recorded, {} dropped ({:?}); kernel: ring_full {}, throttled {}, unplaced {}",
+        "marker {marker}: {calls}/20 calls; pid 1 dropped {}; {} flooders: {seen} calls recorded, {} dropped ({:?}); kernel: ring_full {}, throttled {}, unplaced {}",
+        list.iter().find(|w| w["pid"] == 1).map_or(Value::Null, |w| w["dropped"].clone()),
         flooders.len(),
         dropped.iter().sum::<u64>(),
         dropped,
@@ -86,9 +88,13 @@ fn flood(args: &[&str], must_throttle: bool) {
     let m = list.iter().find(|w| w["pid"] == marker).unwrap();
     assert_eq!(m["dropped"], 0, "{m}");
     assert_eq!(flooders.len(), 32, "{list:?}");
-    // Every drop is a flooder's: none of pid 1 (it forked them and slept).
+    // Every drop is counted to its process: the flooders', and pid 1's, which
+    // forks them while the first already flood and, with a small ring, can
+    // lose a few of its own to the ring filling in the first milliseconds
+    // (before the flooders' debts build up); never the marker's.
     let total = k["ring_full"].as_u64().unwrap() + k["throttled"].as_u64().unwrap();
-    assert_eq!(dropped.iter().sum::<u64>(), total, "the kernel's drops are the flooders': {health}");
+    let parent = list.iter().find(|w| w["pid"] == 1).map_or(0, |w| w["dropped"].as_u64().unwrap());
+    assert_eq!(dropped.iter().sum::<u64>() + parent, total, "the kernel's drops are the processes': {health}");
     if must_throttle {
         assert!(k["throttled"].as_u64().unwrap() > 0, "the flood was throttled: {health}");
     }
