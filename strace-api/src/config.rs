@@ -93,6 +93,23 @@ pub struct Config {
     #[arg(long, env = "STRACE_API_MAX_THREADS", default_value_t = limits::DEFAULT_MAX_THREADS)]
     pub max_threads: u32,
 
+    /// Thread slots one process may hold at most (default: a quarter of the
+    /// thread table); its other threads are not traced and their calls are
+    /// counted as dropped to it, so it cannot take the slots others need.
+    #[arg(long, env = "STRACE_API_MAX_THREADS_PER_PID")]
+    pub max_threads_per_pid: Option<u32>,
+
+    /// Processes the kernel can watch at once; one more is not watched, and
+    /// is listed by /v1/processes as `watched: false` with the reason.
+    #[arg(long, env = "STRACE_API_MAX_WATCHED", default_value_t = limits::MAX_WATCHED)]
+    pub max_watched: u32,
+
+    /// Fair share of the ring buffer: when it is more than three quarters
+    /// full, a process that wrote more than its share while it filled has its
+    /// records dropped (counted to it, `throttled`), so the others' still fit.
+    #[arg(long, env = "STRACE_API_FAIR_RING", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
+    pub fair_ring: bool,
+
     /// Watch every process of the daemon's PID namespace (except itself) from
     /// the moment it appears: a flight recorder.
     #[arg(long, env = "STRACE_API_WATCH_ALL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
@@ -453,6 +470,18 @@ impl Config {
                 "--max-threads must be between 64 and {}, not {}",
                 limits::MAX_THREADS,
                 self.max_threads
+            ));
+        }
+        if let Some(n) = self.max_threads_per_pid
+            && n == 0
+        {
+            return Err("--max-threads-per-pid must be at least 1".to_string());
+        }
+        if !(16..=limits::MAX_WATCHED_LIMIT).contains(&self.max_watched) {
+            return Err(format!(
+                "--max-watched must be between 16 and {}, not {}",
+                limits::MAX_WATCHED_LIMIT,
+                self.max_watched
             ));
         }
         if self.capture_bytes > strace_common::capture::MAX_BUFFER as u32 {

@@ -41,6 +41,9 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
     let settings = Settings {
         ring_bytes: config.ring_bytes,
         max_threads: config.max_threads,
+        max_threads_per_pid: config.max_threads_per_pid,
+        max_watched: config.max_watched,
+        fair_ring: config.fair_ring,
         watch_all: config.watch_all,
         capture_bytes: config.capture_bytes,
         capture_structs: config.capture_structs,

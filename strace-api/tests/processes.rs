@@ -84,7 +84,8 @@ fn a_killed_process_not_reaped_yet_keeps_its_history() {
 /// free again once the threads exit.
 #[test]
 fn a_full_thread_table_is_counted_and_freed_when_threads_exit() {
-    let d = daemon!("--max-threads", "64");
+    // The whole table, not the quarter one process may hold by default.
+    let d = daemon!("--max-threads", "64", "--max-threads-per-pid", "64");
     let mut w = Workload::new(&["threads:100", "thread"]);
     d.watch(w.pid);
     w.go();
@@ -111,7 +112,8 @@ fn a_full_thread_table_is_counted_and_freed_when_threads_exit() {
 /// process's threads get those slots.
 #[test]
 fn unwatching_a_live_process_frees_its_thread_slots() {
-    let d = daemon!("--max-threads", "64");
+    // The whole table, not the quarter one process may hold by default.
+    let d = daemon!("--max-threads", "64", "--max-threads-per-pid", "64");
     let mut a = Workload::new(&["sleepers:40"]);
     d.watch(a.pid);
     a.go();

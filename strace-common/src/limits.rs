@@ -8,8 +8,10 @@ pub const MIN_RING_BYTES: u32 = 64 << 10;
 /// Largest ring buffer the daemon accepts.
 pub const MAX_RING_BYTES: u32 = 1 << 30;
 
-/// Processes (thread groups) that can be watched at once.
+/// Processes (thread groups) that can be watched at once, by default.
 pub const MAX_WATCHED: u32 = 8192;
+/// The most `--max-watched` may ask for.
+pub const MAX_WATCHED_LIMIT: u32 = 1 << 20;
 
 /// Watch requests waiting for the kernel to see their process.
 pub const MAX_PENDING: u32 = 1024;
@@ -20,6 +22,20 @@ pub const MAX_PENDING: u32 = 1024;
 pub const DEFAULT_MAX_THREADS: u32 = 16384;
 /// Largest thread table the daemon accepts.
 pub const MAX_THREADS: u32 = 1 << 22;
+
+/// A process's share of the thread table by default: a quarter of it.
+pub const fn thread_share(table_size: u32) -> u32 {
+    if table_size / 4 == 0 { 1 } else { table_size / 4 }
+}
+
+/// The ring's fair share (strace-ebpf's `fair.rs`) for a ring of `ring`
+/// bytes: (warm, busy, share) in bytes. Above half full writers' shares are
+/// kept; above three quarters one over its share is throttled; a share is
+/// 1/256 of the ring, at least 16 KiB (20 calls with their copies and more).
+pub const fn ring_share(ring: u64) -> (u64, u64, u64) {
+    let share = if ring / 256 < 16 << 10 { 16 << 10 } else { ring / 256 };
+    (ring / 2, ring / 4 * 3, share)
+}
 
 /// The thread table's size for a configured maximum: the next power of two.
 pub const fn thread_table_size(max_threads: u32) -> u32 {

@@ -36,7 +36,8 @@ const _: () = assert!(RECORD_TID_OFFSET == core::mem::offset_of!(CaptureHeader, 
 pub struct LossRecord {
     /// Always `RecordKind::Loss as u16`.
     pub kind: u16,
-    pub _pad: u16,
+    /// Why: [`LossRecord::RING_FULL`] or [`LossRecord::THROTTLED`].
+    pub reason: u16,
     /// The process (namespace pid) and the thread whose records were lost
     /// first (namespace tid).
     pub pid: u32,
@@ -50,6 +51,12 @@ pub struct LossRecord {
 }
 
 impl LossRecord {
+    /// The ring buffer had no room.
+    pub const RING_FULL: u16 = 0;
+    /// The ring was nearly full and the process had written more than its
+    /// share: its records were dropped so that others' still fit.
+    pub const THROTTLED: u16 = 1;
+
     pub const SIZE: usize = core::mem::size_of::<LossRecord>();
 
     pub fn read(bytes: &[u8]) -> Option<LossRecord> {

@@ -35,6 +35,10 @@ pub mod state {
     pub const IGNORED: u8 = 1;
     /// Watched.
     pub const WATCHED: u8 = 2;
+    /// A child the fork hook could not watch (the watch table was full):
+    /// its first syscall tells userspace (a [`super::WatchEntry::REFUSED`]
+    /// process record), then the byte becomes IGNORED.
+    pub const REFUSED: u8 = 255;
     /// Watched with a kernel-side filter: the byte is `filtered(slot)`, from
     /// FILTERED_BASE on, so the filter is found without looking the watch
     /// up (see [`crate::filter`]).
@@ -94,6 +98,16 @@ pub mod globals {
     pub const NR_FORKS: &str = "NR_FORKS";
     /// THREADS has a power-of-two number of slots; this is that number - 1.
     pub const THREADS_MASK: &str = "THREADS_MASK";
+    /// Thread slots one process may hold at most (its fair share of THREADS).
+    pub const THREAD_SHARE: &str = "THREAD_SHARE";
+    /// The ring's fair share (see strace-ebpf's `fair.rs`): bytes waiting in
+    /// the ring above which writers' shares are kept (0: never, fairness
+    /// off), above which a process over its share is throttled, and the
+    /// share, in bytes written while the ring is that full (paid back at
+    /// about a share a second). `u64`s.
+    pub const RING_WARM: &str = "RING_WARM";
+    pub const RING_BUSY: &str = "RING_BUSY";
+    pub const RING_SHARE: &str = "RING_SHARE";
 }
 
 /// Program names (the functions in `strace-ebpf`).
@@ -128,6 +142,19 @@ pub struct WatchEntry {
     /// Its kernel-side syscall filter's slot in FILTERS (0: none, every call
     /// recorded); children it follows inherit it. See [`crate::filter`].
     pub filter: u32,
+    /// Of `dropped`, the records dropped because the process had written
+    /// more than its share of a ring that was nearly full (throttled).
+    pub throttled: u64,
+    /// Of `untracked`, the calls of threads beyond the process's share of
+    /// the thread table.
+    pub over_thread_share: u64,
+    /// Thread slots the process holds (kernel-kept; may dip below 0 as an
+    /// `i64` after a race, read as 0).
+    pub threads: u64,
+    /// Bytes it wrote while the ring was nearly full, less what time paid
+    /// back (see strace-ebpf's `fair.rs`), and when that was last worked out.
+    pub debt: u64,
+    pub debt_ns: u64,
 }
 
 impl WatchEntry {
@@ -147,6 +174,9 @@ impl WatchEntry {
     pub const AUTO: u32 = 2;
     /// Watched because its parent was.
     pub const CHILD: u32 = 4;
+    /// In a [`crate::ProcessRecord`]: the process was to be watched, but the
+    /// watch table (WATCHED) was full: it is not.
+    pub const REFUSED: u32 = 8;
 }
 
 /// A thread's syscall in progress, written at `sys_enter` and read at `sys_exit`.
@@ -236,10 +266,16 @@ pub enum Counter {
     /// their counts are still in their processes' `dropped`, but have no
     /// place in the timeline.
     LossUnplaced = 5,
+    /// Syscall records dropped because their process had more than its
+    /// share of a nearly full ring (also in its `dropped`).
+    Throttled = 6,
+    /// Syscalls not traced because their process held its share of the
+    /// thread table (also in its `dropped`; not in ThreadsFull).
+    ThreadShare = 7,
 }
 
 impl Counter {
-    pub const COUNT: u32 = 6;
+    pub const COUNT: u32 = 8;
 }
 
 #[cfg(feature = "user")]

@@ -16,7 +16,7 @@ use strace_common::{
 };
 
 use crate::{
-    emit,
+    emit, fair,
     maps::{EVENTS, count_lost},
     threads,
 };
@@ -160,29 +160,34 @@ pub fn flush_idle() -> bool {
 /// One ring write for the whole batch; if it does not fit, its records are
 /// counted as lost, for the process too, and a loss record marks the place.
 /// Losses waiting for room go first: they happened before these records.
+/// A process over its share of a nearly full ring (fair.rs) has the batch
+/// dropped instead, and its loss waits (it would take ring room the
+/// others need): the next write or the tick places it.
 #[inline(never)]
 fn flush(b: &mut Batch) {
-    if b.waiting != 0 {
-        place_losses(b);
-    }
     if b.count != 0 {
         let len = b.len as usize & (BATCH_BYTES - 1);
-        let head = BatchHeader {
-            kind: RecordKind::Batch as u16,
-            _pad: 0,
-            count: b.count,
-            len: len as u32,
-            host_pid: (b.owner >> 32) as u32,
-        };
-        // SAFETY: `data` starts with room for the header; len < BATCH_BYTES.
-        let bytes = unsafe {
-            (b.data.as_mut_ptr() as *mut BatchHeader).write(head);
-            core::slice::from_raw_parts(b.data.as_ptr(), len)
-        };
-        if EVENTS.output(bytes, emit::wake_flags(len as u64)).is_err() {
-            lost(b);
-            emit::wake_next();
+        let host_pid = (b.owner >> 32) as u32;
+        if fair::over_share(host_pid, len as u64) {
+            lost(b, LossRecord::THROTTLED);
+        } else {
+            if b.waiting != 0 {
+                place_losses(b);
+            }
+            let head =
+                BatchHeader { kind: RecordKind::Batch as u16, _pad: 0, count: b.count, len: len as u32, host_pid };
+            // SAFETY: `data` starts with room for the header; len < BATCH_BYTES.
+            let bytes = unsafe {
+                (b.data.as_mut_ptr() as *mut BatchHeader).write(head);
+                core::slice::from_raw_parts(b.data.as_ptr(), len)
+            };
+            if EVENTS.output(bytes, emit::wake_flags(len as u64)).is_err() {
+                lost(b, LossRecord::RING_FULL);
+                emit::wake_next();
+            }
         }
+    } else if b.waiting != 0 {
+        place_losses(b);
     }
     b.len = 0;
     b.count = 0;
@@ -190,11 +195,11 @@ fn flush(b: &mut Batch) {
 }
 
 #[cold]
-fn lost(b: &mut Batch) {
+fn lost(b: &mut Batch, reason: u16) {
     let calls = (b.count - b.captures) as u64;
-    emit::lost((b.owner >> 32) as u32, calls);
+    emit::lost((b.owner >> 32) as u32, calls, reason == LossRecord::THROTTLED);
     if calls != 0 {
-        note_loss(b, calls);
+        note_loss(b, calls, reason);
     }
     if b.captures != 0 {
         count_lost(Counter::CaptureLost, b.captures as u64);
@@ -212,15 +217,16 @@ fn lost(b: &mut Batch) {
 }
 
 /// Marks where `calls` syscall records of the batch's process went missing:
-/// a loss record, into the ring now if it has room for that much, else
-/// waiting in this CPU's buffer (added to the process's waiting one, if any,
-/// so its losses stay in order) until a write finds room.
+/// a loss record, into the ring now if it has room for that much (not when
+/// throttled), else waiting in this CPU's buffer (added to the process's
+/// waiting one for the same reason, if any, so its losses stay in order)
+/// until a write finds room.
 #[inline(never)]
-fn note_loss(b: &mut Batch, calls: u64) {
+fn note_loss(b: &mut Batch, calls: u64, reason: u16) {
     let host_pid = (b.owner >> 32) as u32;
     for i in 0..PENDING_LOSSES {
         let w = &mut b.losses[i];
-        if w.count != 0 && w.host_pid == host_pid {
+        if w.count != 0 && w.host_pid == host_pid && w.reason == reason {
             w.count += calls;
             return;
         }
@@ -237,13 +243,19 @@ fn note_loss(b: &mut Batch, calls: u64) {
     let at_ns = unsafe { bpf_ktime_get_ns() };
     let r = &mut b.scratch;
     r.kind = RecordKind::Loss as u16;
-    r._pad = 0;
+    r.reason = reason;
     r.pid = pid;
     r.tid = tid;
     r.host_pid = host_pid;
     r.count = calls;
     r.at_ns = at_ns;
-    if EVENTS.output(&b.scratch, emit::wake_flags(LossRecord::SIZE as u64)).is_ok() {
+    if reason == LossRecord::THROTTLED {
+        // Room to wait: the others waiting go to the ring now (it has room:
+        // it is only nearly full).
+        if b.waiting as usize >= PENDING_LOSSES {
+            place_losses(b);
+        }
+    } else if EVENTS.output(&b.scratch, emit::wake_flags(LossRecord::SIZE as u64)).is_ok() {
         return;
     }
     for i in 0..PENDING_LOSSES {

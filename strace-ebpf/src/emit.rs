@@ -71,30 +71,34 @@ pub fn syscall(slot: &ThreadSlot, flags: u16, exit_ns: u64, ret: i64) {
 pub fn batch_for(slot: &ThreadSlot) -> Option<Open> {
     let b = batch::open(slot.owner);
     if b.is_none() {
-        lost(slot.host_pid(), 1);
+        lost(slot.host_pid(), 1, false);
     }
     b
 }
 
-/// False if the ring is full (counted). Goes straight to the ring, after
+/// False if the ring is full (not counted here: the caller counts the call
+/// it could not record, see state.rs). Goes straight to the ring, after
 /// this CPU's batch: the thread may still have calls batched from a watch
 /// that ended, and they must not land after the new watch's start.
 pub fn process(record: ProcessRecord) -> bool {
     let _ = batch::flush_idle();
     if EVENTS.output(&record, wake_flags(ProcessRecord::SIZE as u64)).is_err() {
-        count_lost(Counter::RingFull, 1);
         wake_next();
         return false;
     }
     true
 }
 
-/// `calls` syscall records of `host_pid` that never reached the ring.
+/// `calls` syscall records of `host_pid` that never reached the ring: the
+/// ring was full, or the process was `throttled` (over its share, fair.rs).
 #[cold]
-pub fn lost(host_pid: u32, calls: u64) {
-    count_lost(Counter::RingFull, calls);
+pub fn lost(host_pid: u32, calls: u64, throttled: bool) {
+    count_lost(if throttled { Counter::Throttled } else { Counter::RingFull }, calls);
     if let Some(w) = WATCHED.get_ptr_mut(&host_pid) {
         // SAFETY: pointer to a live map value.
         add(unsafe { &raw mut (*w).dropped }, calls);
+        if throttled {
+            add(unsafe { &raw mut (*w).throttled }, calls);
+        }
     }
 }

@@ -17,6 +17,7 @@ mod arch;
 mod batch;
 mod capture;
 mod emit;
+mod fair;
 mod maps;
 mod ns;
 mod probes;

@@ -80,6 +80,15 @@ pub static NR_RT_SIGRETURN: Global<i32> = Global::new(-1);
 pub static NR_FORKS: Global<[i32; 4]> = Global::new([-1; 4]);
 #[unsafe(no_mangle)]
 pub static THREADS_MASK: Global<u32> = Global::new(limits::DEFAULT_MAX_THREADS - 1);
+#[unsafe(no_mangle)]
+pub static THREAD_SHARE: Global<u32> = Global::new(limits::DEFAULT_MAX_THREADS / 4);
+/// See strace_common::maps::globals::RING_WARM and fair.rs.
+#[unsafe(no_mangle)]
+pub static RING_WARM: Global<u64> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static RING_BUSY: Global<u64> = Global::new(0);
+#[unsafe(no_mangle)]
+pub static RING_SHARE: Global<u64> = Global::new(0);
 
 /// Adds one to a per-CPU counter that only task-context programs change;
 /// returns the old value.

@@ -15,7 +15,10 @@ use strace_common::{Counter, ProcessRecord, RecordKind, WatchEntry, maps::state}
 
 use crate::{
     emit,
-    maps::{FILTERS, NS_MODE, PENDING, SELF_PID, TASK_PID_OFFSET, TASK_TGID_OFFSET, WATCH_ALL, WATCHED, count},
+    maps::{
+        FILTERS, NS_MODE, PENDING, SELF_PID, TASK_PID_OFFSET, TASK_TGID_OFFSET, WATCH_ALL, WATCHED, add, count,
+        count_lost,
+    },
     ns,
 };
 
@@ -68,21 +71,56 @@ pub fn traced(tgid: u32, nr: impl FnOnce() -> i32) -> bool {
 /// `traced` for a process the cache does not know, or a filtered one.
 #[inline(never)]
 fn traced_otherwise(v: u8, b: *mut u8, nr: i32) -> bool {
-    let v = if v == state::UNKNOWN { classify(bpf_get_current_pid_tgid(), b) } else { v };
+    let v = match v {
+        state::UNKNOWN => classify(bpf_get_current_pid_tgid(), b, true),
+        state::REFUSED => refused(b),
+        v => v,
+    };
     allows(v, nr)
 }
 
 /// The process's verdict: IGNORED, WATCHED, or its filtered byte
-/// (`state::filtered`); one byte read when cached.
+/// (`state::filtered`); one byte read when cached. `count`: a call the
+/// verdict leaves out because the process could not be announced yet is
+/// counted to it (false where sys_enter already counted it).
 #[inline(always)]
-pub fn verdict(tgid: u32) -> u8 {
+pub fn verdict(tgid: u32, count: bool) -> u8 {
     let b = byte(tgid);
     // SAFETY: a byte of the cache.
     let v = unsafe { *b };
     if v == state::IGNORED || v == state::WATCHED {
         return v;
     }
-    if v == state::UNKNOWN { classify(bpf_get_current_pid_tgid(), b) } else { v }
+    match v {
+        state::UNKNOWN => classify(bpf_get_current_pid_tgid(), b, count),
+        state::REFUSED => refused(b),
+        v => v,
+    }
+}
+
+/// A child the fork hook could not watch, at its first syscall: tells
+/// userspace (which lists it as not watched, and why), then is IGNORED.
+#[inline(never)]
+fn refused(byte: *mut u8) -> u8 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    match ns::ids(pid_tgid) {
+        Some((ns_pid, _)) if !refuse((pid_tgid >> 32) as u32, ns_pid) => {}
+        // SAFETY: a byte of the cache.
+        _ => unsafe { *byte = state::IGNORED },
+    }
+    state::IGNORED
+}
+
+/// Tells userspace that process `ns_pid` was to be watched and is not (the
+/// watch table is full); false if the record did not fit.
+fn refuse(host_pid: u32, ns_pid: u32) -> bool {
+    emit::process(ProcessRecord {
+        kind: RecordKind::Process as u16,
+        flags: WatchEntry::REFUSED,
+        host_pid,
+        ns_pid,
+        ..Default::default()
+    })
 }
 
 /// Whether a process with verdict `v` records call `nr`. Out of line: only
@@ -104,9 +142,9 @@ pub fn allows(v: u8, nr: i32) -> bool {
 /// the answer unless it may change without userspace knowing this process's
 /// host tgid (see `decide`). Returns the verdict (IGNORED when to ask again).
 #[inline(never)]
-fn classify(pid_tgid: u64, byte: *mut u8) -> u8 {
+fn classify(pid_tgid: u64, byte: *mut u8, count: bool) -> u8 {
     let tgid = (pid_tgid >> 32) as u32;
-    let cache = match decide(pid_tgid, tgid) {
+    let cache = match decide(pid_tgid, tgid, count) {
         Verdict::Watched(filter) => state::filtered(filter),
         Verdict::Ignored => state::IGNORED,
         Verdict::Recheck => return state::IGNORED,
@@ -125,7 +163,9 @@ enum Verdict {
     Recheck,
 }
 
-fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
+/// `count`: a call left out because the process's announcement did not fit
+/// in the ring is counted to it (`dropped`): it was to be recorded.
+fn decide(pid_tgid: u64, tgid: u32, count_lost: bool) -> Verdict {
     if let Some(entry) = WATCHED.get_ptr_mut(&tgid) {
         // SAFETY: pointer into a live map value.
         let entry = unsafe { &mut *entry };
@@ -141,6 +181,9 @@ fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
             return Verdict::Ignored;
         };
         if !announce(tgid, ns_pid, entry) {
+            if count_lost {
+                lost_call(&raw mut entry.dropped);
+            }
             return Verdict::Recheck;
         }
         entry.ns_pid = ns_pid;
@@ -165,6 +208,7 @@ fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
     if WATCHED.insert(&tgid, &entry, 0).is_err() {
         // Counted once: the verdict is cached until userspace frees room.
         count(Counter::WatchedFull);
+        let _ = refuse(tgid, ns_pid);
         return Verdict::Ignored;
     }
     let _ = PENDING.remove(&ns_pid);
@@ -175,8 +219,22 @@ fn decide(pid_tgid: u64, tgid: u32) -> Verdict {
             unsafe { (*e).ns_pid = ns_pid };
             Verdict::Watched(filter)
         }
-        _ => Verdict::Recheck,
+        Some(e) => {
+            if count_lost {
+                lost_call(unsafe { &raw mut (*e).dropped });
+            }
+            Verdict::Recheck
+        }
+        None => Verdict::Recheck,
     }
+}
+
+/// A call of a process being watched not recorded because its announcement
+/// did not fit in the ring: counted to it and host-wide (`RingFull`).
+#[cold]
+fn lost_call(dropped: *mut u64) {
+    add(dropped, 1);
+    count_lost(Counter::RingFull, 1);
 }
 
 /// Tells userspace the kernel started watching a process on its own; false
@@ -191,6 +249,13 @@ fn announce(host_pid: u32, ns_pid: u32, entry: &WatchEntry) -> bool {
         filter: entry.filter,
         ..Default::default()
     })
+}
+
+/// `tgid` was to be watched and could not be: its first syscall says so.
+#[inline(always)]
+pub fn refuse_later(tgid: u32) {
+    // SAFETY: a byte of the cache.
+    unsafe { *byte(tgid) = state::REFUSED };
 }
 
 /// Forgets what the cache knew about `tgid` (a new process got that number).

@@ -95,6 +95,12 @@ struct Kernel {
     /// Records lost (counted in `ring_full`) whose place in their history
     /// is not marked with a gap.
     loss_unplaced: u64,
+    /// Records dropped because their process had more than its share of a
+    /// nearly full ring (each in its process's `dropped` too).
+    throttled: u64,
+    /// Syscalls not traced because their process held its share of the
+    /// thread table (`--max-threads-per-pid`).
+    thread_share: u64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -121,7 +127,15 @@ struct Program {
 
 impl Health {
     fn new(t: Totals, streams: StreamCounts) -> Health {
-        let KernelCounters { ring_full, threads_full, watched_full, capture_lost, loss_unplaced } = t.kernel;
+        let KernelCounters {
+            ring_full,
+            threads_full,
+            watched_full,
+            capture_lost,
+            loss_unplaced,
+            throttled,
+            thread_share,
+        } = t.kernel;
         let RingTotals { size_bytes, peak_used_bytes, items_read, records_read } = t.ring;
         Health {
             status: "ok",
@@ -132,7 +146,15 @@ impl Health {
             malformed: t.malformed,
             aux_unpaired: t.capture_unpaired,
             fd_table_full: t.fd_table_full,
-            kernel: Kernel { ring_full, threads_full, watched_full, aux_lost: capture_lost, loss_unplaced },
+            kernel: Kernel {
+                ring_full,
+                threads_full,
+                watched_full,
+                aux_lost: capture_lost,
+                loss_unplaced,
+                throttled,
+                thread_share,
+            },
             ring: Ring { size_bytes, peak_used_bytes, items_read, records_read },
             hooks_attached: t.hooks_attached,
             programs: t

@@ -32,6 +32,10 @@ pub struct ProcessView {
     #[serde(flatten)]
     info: Option<InfoView>,
     watched: bool,
+    /// Why a live process that was to be watched is not: `watch table full`
+    /// (the kernel's, `--max-watched`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
     /// Counters of its watch, when it is (or was) watched.
     watch: Option<WatchView>,
 }
@@ -68,9 +72,10 @@ struct TaskView {
     state: String,
 }
 
-fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessView {
+fn view(tracer: &Tracer, info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessView {
     let alive = info.is_some();
     let watched = watch.as_ref().is_some_and(|w| w.alive);
+    let reason = if alive && !watched { tracer.not_watched_because(pid) } else { None };
     let info = info.map(|p| InfoView {
         ppid: p.ppid,
         comm: redact::text(&p.comm).into_owned(),
@@ -81,7 +86,7 @@ fn view(info: Option<ProcInfo>, watch: Option<WatchStats>, pid: u32) -> ProcessV
         started: rfc3339(p.started),
         threads: p.threads,
     });
-    ProcessView { pid, alive, info, watched, watch: watch.map(WatchView::from) }
+    ProcessView { pid, alive, info, watched, reason, watch: watch.map(WatchView::from) }
 }
 
 /// Both endpoints read /proc: a file or more per process, ms for a host's
@@ -144,7 +149,7 @@ fn listed(tracer: &Tracer, page: Page) -> Vec<ProcessView> {
         .map(|(p, w)| {
             let pid = p.pid;
             // A watch of an earlier process with this pid is not this process's.
-            view(Some(p), w.filter(|w| w.alive), pid)
+            view(tracer, Some(p), w.filter(|w| w.alive), pid)
         })
         .collect();
     let live_pids: HashSet<u32> = pids.into_iter().collect();
@@ -154,7 +159,7 @@ fn listed(tracer: &Tracer, page: Page) -> Vec<ProcessView> {
         tracer.watched_page(page.after, page.limit, true).into_iter().filter(|w| !live_pids.contains(&w.pid)).map(
             |w| {
                 let pid = w.pid;
-                view(None, Some(w), pid)
+                view(tracer, None, Some(w), pid)
             },
         ),
     );
@@ -180,5 +185,5 @@ fn one(tracer: &Tracer, pid: u32) -> Result<ProcessDetail, ApiError> {
         .into_iter()
         .map(|ThreadInfo { tid, comm, state }| TaskView { tid, comm: redact::text(&comm).into_owned(), state })
         .collect();
-    Ok(ProcessDetail { process: view(info, watch, pid), tasks, children })
+    Ok(ProcessDetail { process: view(tracer, info, watch, pid), tasks, children })
 }

@@ -406,7 +406,7 @@ impl Producer {
     fn gap(&self, out: &mut String, g: &Gap) {
         // A reader that got an eviction gap has passed every evicted event.
         let id = match g.reason {
-            GapReason::Dropped => sse::gap_id(g.after),
+            GapReason::Dropped | GapReason::Throttled => sse::gap_id(g.after),
             GapReason::Evicted => (g.after + g.count).to_string(),
         };
         if self.mode == Mode::Lines {

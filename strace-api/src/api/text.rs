@@ -50,6 +50,7 @@ pub fn pid_prefix(tid: u32) -> String {
 pub fn gap_line(g: &Gap) -> String {
     let why = match g.reason {
         GapReason::Dropped => "dropped by the kernel (its ring buffer was full)",
+        GapReason::Throttled => "throttled by the kernel (over its share of a nearly full ring buffer)",
         GapReason::Evicted => "evicted from the history before they were read",
     };
     format!("--- {} calls missing here: {why} ---", g.count)

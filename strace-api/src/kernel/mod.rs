@@ -142,6 +142,12 @@ pub struct KernelCounters {
     /// (their CPU had too many other losses waiting): counted in `ring_full`
     /// and the process's `dropped`, shown as no gap.
     pub loss_unplaced: u64,
+    /// Records dropped because their process had more than its share of a
+    /// nearly full ring (the ring's fair share).
+    pub throttled: u64,
+    /// Syscalls not traced because their process held its share of the
+    /// thread table.
+    pub thread_share: u64,
 }
 
 /// One loaded eBPF program; run counts and times stay 0 unless the kernel's

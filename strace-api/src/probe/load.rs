@@ -33,6 +33,10 @@ pub struct Globals {
     watch_all: u32,
     durations: u32,
     threads_mask: u32,
+    thread_share: u32,
+    ring_warm: u64,
+    ring_busy: u64,
+    ring_share: u64,
     task_pid_offset: u32,
     fd_inode_offsets: [u32; 6],
     task_tgid_offset: u32,
@@ -59,6 +63,10 @@ impl Globals {
             watch_all: if settings.watch_all { WatchEntry::FOLLOW_CHILDREN } else { 0 },
             durations: u32::from(settings.durations),
             threads_mask: settings.thread_table_size() - 1,
+            thread_share: settings.max_threads_per_pid.unwrap_or(limits::thread_share(settings.thread_table_size())),
+            ring_warm: if settings.fair_ring { limits::ring_share(settings.ring_bytes.into()).0 } else { 0 },
+            ring_busy: limits::ring_share(settings.ring_bytes.into()).1,
+            ring_share: limits::ring_share(settings.ring_bytes.into()).2,
             task_pid_offset: offsets.pid,
             fd_inode_offsets: offsets.fd_inode.unwrap_or_default(),
             task_tgid_offset: offsets.tgid,
@@ -83,6 +91,10 @@ impl Globals {
             .override_global(globals::WATCH_ALL, &self.watch_all, true)
             .override_global(globals::DURATIONS, &self.durations, true)
             .override_global(globals::THREADS_MASK, &self.threads_mask, true)
+            .override_global(globals::THREAD_SHARE, &self.thread_share, true)
+            .override_global(globals::RING_WARM, &self.ring_warm, true)
+            .override_global(globals::RING_BUSY, &self.ring_busy, true)
+            .override_global(globals::RING_SHARE, &self.ring_share, true)
             .override_global(globals::TASK_PID_OFFSET, &self.task_pid_offset, true)
             .override_global(globals::FD_INODE_OFFSETS, &self.fd_inode_offsets, true)
             .override_global(globals::TASK_TGID_OFFSET, &self.task_tgid_offset, true)
@@ -104,6 +116,7 @@ pub fn object(settings: &Settings, globals: &Globals) -> Result<Ebpf, StartupErr
     let mut loader = EbpfLoader::new();
     loader
         .map_max_entries(maps::EVENTS, settings.ring_bytes)
+        .map_max_entries(maps::WATCHED, settings.max_watched)
         .map_max_entries(maps::THREADS, table_size)
         .map_max_entries(maps::CLAIMS, table_size)
         .map_max_entries(maps::OWNERS, table_size);

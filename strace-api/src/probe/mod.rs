@@ -40,6 +40,12 @@ use crate::kernel::{Kernel, KernelError, KernelReads, Unsettled};
 pub struct Settings {
     pub ring_bytes: u32,
     pub max_threads: u32,
+    /// Thread slots one process may hold (None: a quarter of the table).
+    pub max_threads_per_pid: Option<u32>,
+    /// Size of the watch table.
+    pub max_watched: u32,
+    /// The ring's fair share (see strace-ebpf's fair.rs).
+    pub fair_ring: bool,
     /// Watch every process of the daemon's namespace (following children).
     pub watch_all: bool,
     /// Bytes of read/write buffers to copy (0: none).

@@ -93,6 +93,8 @@ impl KernelReads for ProbeReads {
             watched_full: sum(Counter::WatchedFull),
             capture_lost: sum(Counter::CaptureLost),
             loss_unplaced: sum(Counter::LossUnplaced),
+            throttled: sum(Counter::Throttled),
+            thread_share: sum(Counter::ThreadShare),
         }
     }
 

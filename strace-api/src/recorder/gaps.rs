@@ -2,7 +2,8 @@
 //! it sits between two sequence numbers (after event `after`, before event
 //! `after + 1`) and says how many calls are missing there.
 //!
-//! Two kinds. The kernel's losses (`Dropped`: the ring buffer had no room)
+//! Two kinds. The kernel's losses (`Dropped`: the ring buffer had no room;
+//! `Throttled`: the process was over its share of a nearly full ring)
 //! come as loss records, in order with the process's records, and are kept
 //! in the history as markers ([`Gaps`]), the ones at one place added up.
 //! Evictions (`Evicted`: pushed out of the history by newer events or the
@@ -17,6 +18,10 @@ pub enum GapReason {
     /// The kernel could not hand them over (ring buffer full); counted in the
     /// process's `dropped` too.
     Dropped,
+    /// The kernel dropped them because the ring was nearly full and the
+    /// process had written more than its share (the ring's fair share);
+    /// counted in its `dropped` and `throttled`.
+    Throttled,
     /// They were recorded, then pushed out of the history (or belonged to
     /// an earlier process with the same pid) before this reader read them.
     Evicted,
@@ -26,6 +31,7 @@ impl GapReason {
     pub fn name(self) -> &'static str {
         match self {
             GapReason::Dropped => "dropped",
+            GapReason::Throttled => "throttled",
             GapReason::Evicted => "evicted",
         }
     }
@@ -48,15 +54,17 @@ pub(super) struct Gaps {
 }
 
 impl Gaps {
-    /// `count` calls lost after event `after` (the newest event now).
-    pub(super) fn add(&mut self, after: u64, count: u64, at_ns: u64) {
+    /// `count` calls lost after event `after` (the newest event now), for
+    /// `reason` (the kernel's: Dropped or Throttled).
+    pub(super) fn add(&mut self, after: u64, count: u64, at_ns: u64, reason: GapReason) {
         if let Some(last) = self.markers.back_mut()
             && last.after == after
+            && last.reason == reason
         {
             last.count += count;
             return;
         }
-        self.markers.push_back(Gap { after, count, reason: GapReason::Dropped, at_ns });
+        self.markers.push_back(Gap { after, count, reason, at_ns });
     }
 
     /// Forgets the markers before `first_seq - 1`: events after them were

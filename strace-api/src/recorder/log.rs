@@ -222,9 +222,9 @@ impl ProcessLog {
     }
 
     /// The kernel lost `count` of this process's calls after its newest event.
-    pub(super) fn note_loss(&mut self, count: u64, at_ns: u64) {
+    pub(super) fn note_loss(&mut self, count: u64, at_ns: u64, reason: GapReason) {
         let newest = self.first_seq + self.events.len() as u64 - 1;
-        self.gaps.add(newest, count, at_ns);
+        self.gaps.add(newest, count, at_ns, reason);
     }
 
     /// Calls the kernel lost at the places the history still holds.

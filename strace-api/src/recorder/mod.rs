@@ -237,9 +237,14 @@ impl Recorder {
     /// The kernel lost `count` of `pid`'s calls here (a loss record): a gap
     /// after its newest event. False if `pid` has no log.
     pub fn note_loss(&mut self, pid: u32, count: u64, at_ns: u64) -> bool {
+        self.note_loss_as(pid, count, at_ns, GapReason::Dropped)
+    }
+
+    /// As `note_loss`, for `reason` (Dropped or Throttled).
+    pub fn note_loss_as(&mut self, pid: u32, count: u64, at_ns: u64, reason: GapReason) -> bool {
         let Some(log) = self.logs.get_mut(&pid) else { return false };
         let before = log.bytes();
-        log.note_loss(count, at_ns);
+        log.note_loss(count, at_ns, reason);
         account(&mut self.bytes, &mut self.by_size, &mut self.exited, pid, log, before);
         if self.bytes > self.limits.memory_bytes {
             self.shed();

@@ -12,7 +12,7 @@ use crate::{
     capture::Seed,
     export::Exported,
     procs::{self, Lookup},
-    recorder::Event,
+    recorder::{Event, GapReason},
 };
 
 /// A batch of records being stored (see [`Tracer::ingest`]). Readers of the
@@ -93,6 +93,8 @@ impl<'a> Ingest<'a> {
                 None => self.malformed += 1,
             },
             Some(RecordKind::Process) => match ProcessRecord::read(bytes) {
+                // Not watched: the kernel's watch table was full.
+                Some(p) if p.flags & WatchEntry::REFUSED != 0 => self.tracer.note_refused(p.ns_pid),
                 Some(p) => {
                     if let Some((id, seed)) = adopt(inner, &p, self.tracer.config.fd_paths) {
                         self.adopted.push((p.ns_pid, id, seed));
@@ -103,7 +105,9 @@ impl<'a> Ingest<'a> {
             // Where the kernel lost the process's calls: a gap in its history.
             Some(RecordKind::Loss) => match LossRecord::read(bytes) {
                 Some(l) => {
-                    inner.recorder.note_loss(l.pid, l.count, l.at_ns);
+                    let reason =
+                        if l.reason == LossRecord::THROTTLED { GapReason::Throttled } else { GapReason::Dropped };
+                    inner.recorder.note_loss_as(l.pid, l.count, l.at_ns, reason);
                 }
                 None => self.malformed += 1,
             },
@@ -175,6 +179,7 @@ impl Drop for Ingest<'_> {
             self.tracer.malformed.fetch_add(self.malformed, Ordering::Relaxed);
         }
         for (pid, id, seed) in self.adopted.drain(..) {
+            self.tracer.forget_refused(pid);
             // /proc is read here, without the lock readers wait on.
             if let Lookup::Process { start_ticks } = procs::lookup(pid) {
                 let names = procs::names(pid);

@@ -228,8 +228,41 @@ pub struct Tracer {
     lag: scrape::DrainLag,
     /// Where selected events are exported, when they are.
     outlet: Option<Outlet>,
+    /// Processes the kernel was to watch and could not (its watch table was
+    /// full), by pid: listed as not watched, with the reason. The newest
+    /// `MAX_REFUSED`; a watch of the pid takes it off.
+    refused: std::sync::Mutex<std::collections::BTreeMap<u32, u64>>,
 }
+
+/// Refused processes remembered at most.
+const MAX_REFUSED: usize = 65536;
+
 impl Tracer {
+    /// The kernel could not watch process `pid` (its watch table was full).
+    pub(crate) fn note_refused(&self, pid: u32) {
+        let mut r = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        let n = r.len() as u64;
+        r.insert(pid, n);
+        if r.len() > MAX_REFUSED
+            && let Some((&oldest, _)) = r.iter().min_by_key(|(_, order)| **order)
+        {
+            r.remove(&oldest);
+        }
+    }
+
+    /// Why the kernel does not watch `pid`, if it was to and could not.
+    pub fn not_watched_because(&self, pid: u32) -> Option<&'static str> {
+        let r = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        r.contains_key(&pid).then_some("watch table full")
+    }
+
+    fn forget_refused(&self, pid: u32) {
+        let mut r = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if !r.is_empty() {
+            r.remove(&pid);
+        }
+    }
+
     /// A tracer whose watches end only when unwatched (tests, benchmarks).
     pub fn new(kernel: Box<dyn Kernel>, config: TracerConfig) -> Tracer {
         Tracer::build(kernel, config, None)
@@ -260,6 +293,7 @@ impl Tracer {
                 fds: capture::FdTables::default(),
             }),
             malformed: AtomicU64::new(0),
+            refused: Default::default(),
             arrivals: Notify::new(),
             closing: AtomicBool::new(false),
             drain_now: Notify::new(),

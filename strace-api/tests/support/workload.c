@@ -24,6 +24,14 @@
  *        becomes PATH and never says "done")
  *        signal (rt_sigaction for a SIGUSR1 handler, kill to itself, and the
  *        handler's rt_sigreturn)
+ *        flood:N:MS (N children that call getppid in a loop for MS ms, then
+ *        exit; not waited for: "reap" waits)
+ *        idle-threads:N (a child with N threads blocked in pause(), running
+ *        until "reap" kills it; the step returns once they all exist)
+ *        marker:N (a child that calls getsid(0) N times, 10 ms apart; waited for)
+ *        nap:MS (one nanosleep)
+ *        children:N:MS (N children that sleep MS ms and exit; "reap" waits)
+ *        reap (kills the idle-threads child, waits for every child)
  *
  * "thread" and "fork-exec" make more calls than they name (clone3, mmap for
  * the stack, wait4, ...): tests of them look for the named calls only.
@@ -87,6 +95,21 @@ static void *thread_body(void *arg) {
 }
 
 static void on_signal(int sig) { (void)sig; }
+
+static void *idle_body(void *arg) {
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static long now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t); /* the vDSO: no syscall */
+    return t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static pid_t idle_child;
 
 int main(int argc, char **argv) {
     if (argc < 2) {
@@ -185,6 +208,82 @@ int main(int argc, char **argv) {
             sa.sa_handler = on_signal;
             sigaction(SIGUSR1, &sa, NULL);
             syscall(SYS_kill, getpid(), SIGUSR1);
+        } else if (strncmp(step, "flood:", 6) == 0) {
+            char *rest;
+            long n = strtol(step + 6, &rest, 10);
+            long ms = atol(rest + 1);
+            for (long k = 0; k < n; k++) {
+                pid_t c = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+                if (c == 0) {
+                    long end = now_ms() + ms;
+                    for (;;) {
+                        for (int j = 0; j < 1024; j++)
+                            syscall(SYS_getppid);
+                        if (now_ms() >= end)
+                            break;
+                    }
+                    syscall(SYS_exit_group, 0);
+                }
+            }
+        } else if (strncmp(step, "idle-threads:", 13) == 0) {
+            long n = atol(step + 13);
+            int fds[2];
+            if (pipe(fds) != 0)
+                return 4;
+            idle_child = fork();
+            if (idle_child == 0) {
+                pthread_attr_t attr;
+                pthread_attr_init(&attr);
+                pthread_attr_setstacksize(&attr, 64 * 1024);
+                for (long k = 0; k < n; k++) {
+                    pthread_t t;
+                    if (pthread_create(&t, &attr, idle_body, NULL) != 0)
+                        _exit(4);
+                }
+                char c = 'r';
+                if (write(fds[1], &c, 1) != 1)
+                    _exit(4);
+                for (;;)
+                    pause();
+            }
+            char c;
+            if (read(fds[0], &c, 1) != 1)
+                return 4;
+            close(fds[0]);
+            close(fds[1]);
+        } else if (strncmp(step, "marker:", 7) == 0) {
+            long n = atol(step + 7);
+            pid_t c = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+            if (c == 0) {
+                struct timespec nap = {0, 10 * 1000 * 1000};
+                for (long k = 0; k < n; k++) {
+                    syscall(SYS_getsid, 0);
+                    syscall(SYS_nanosleep, &nap, NULL);
+                }
+                syscall(SYS_exit_group, 0);
+            }
+            syscall(SYS_wait4, c, NULL, 0, NULL);
+        } else if (strncmp(step, "children:", 9) == 0) {
+            char *rest;
+            long n = strtol(step + 9, &rest, 10);
+            long ms = atol(rest + 1);
+            for (long k = 0; k < n; k++) {
+                pid_t c = syscall(SYS_clone, SIGCHLD, 0, NULL, NULL, 0);
+                if (c == 0) {
+                    struct timespec nap = {ms / 1000, (ms % 1000) * 1000 * 1000};
+                    syscall(SYS_nanosleep, &nap, NULL);
+                    syscall(SYS_exit_group, 0);
+                }
+            }
+        } else if (strncmp(step, "nap:", 4) == 0) {
+            long ms = atol(step + 4);
+            struct timespec nap = {ms / 1000, (ms % 1000) * 1000 * 1000};
+            syscall(SYS_nanosleep, &nap, NULL);
+        } else if (strcmp(step, "reap") == 0) {
+            if (idle_child > 0)
+                kill(idle_child, SIGKILL);
+            while (syscall(SYS_wait4, -1, NULL, 0, NULL) > 0)
+                ;
         } else if (strcmp(step, "forever") == 0) {
             struct timespec nap = {0, 20 * 1000 * 1000};
             for (;;) {

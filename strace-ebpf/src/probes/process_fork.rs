@@ -41,6 +41,8 @@ pub fn process_fork(ctx: RawTracePointContext) -> i32 {
     };
     if WATCHED.insert(&tgid, &entry, 0).is_err() {
         count(Counter::WatchedFull);
+        // Its first syscall tells userspace it is not watched (state.rs).
+        state::refuse_later(tgid);
     }
     // The parent's calls so far go out before any of the child's: the
     // child's fd table (`--fd-paths`) is its parent's as the fork copied it,

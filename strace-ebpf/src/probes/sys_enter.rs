@@ -17,7 +17,7 @@ use strace_common::{Counter, SyscallRecord, ThreadSlot, capture::CaptureSpec};
 
 use crate::{
     arch, batch, capture, emit,
-    maps::{DURATIONS, NR_EXIT, NR_EXIT_GROUP, WATCHED, atomic_inc, count},
+    maps::{DURATIONS, NR_EXIT, NR_EXIT_GROUP, THREAD_SHARE, WATCHED, atomic_inc, count},
     ns, state, threads,
 };
 
@@ -75,6 +75,19 @@ pub(super) fn first_slot(
     let (host_pid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     let watch = WATCHED.get_ptr_mut(&host_pid)?;
     let (ns_pid, ns_tid) = ns::ids(pid_tgid)?;
+    // SAFETY: pointer to a live map value, from the lookup above.
+    if unsafe { (*watch).threads } as i64 >= THREAD_SHARE.load() as i64 {
+        // The process holds its share of the table: this thread goes
+        // untraced, so that it cannot take the slots others need.
+        if count_full {
+            count(Counter::ThreadShare);
+            unsafe {
+                atomic_inc(&raw mut (*watch).untracked);
+                atomic_inc(&raw mut (*watch).over_thread_share);
+            }
+        }
+        return None;
+    }
     let Some(slot) = threads::claim(host_pid, tid) else {
         if !count_full {
             return None;
@@ -87,6 +100,8 @@ pub(super) fn first_slot(
         atomic_inc(unsafe { &raw mut (*watch).untracked });
         return None;
     };
+    // SAFETY: from the lookup above; thread_exit takes it back.
+    atomic_inc(unsafe { &raw mut (*watch).threads });
     // SAFETY: just claimed; only this thread writes its slot. Field by
     // field: the owner stays as the claim wrote it (see threads::fill).
     unsafe {

@@ -28,7 +28,7 @@ pub fn sys_exit(ctx: BtfTracePointContext) -> i32 {
         // No slot: the process is not watched, or this thread's call began
         // before it was (its cache byte was reset then: classified here,
         // once), or its filter left all its calls out so far.
-        let verdict = state::verdict(tgid);
+        let verdict = state::verdict(tgid, false);
         if verdict != cache::IGNORED {
             resumed(&ctx, tid, ctx.arg::<i64>(1), verdict);
         }

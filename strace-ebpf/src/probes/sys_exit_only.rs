@@ -21,7 +21,7 @@ use crate::{maps::NR_RT_SIGRETURN, state, threads};
 pub fn sys_exit_only(ctx: BtfTracePointContext) -> i32 {
     let (tgid, tid) = state::current();
     // No sys_enter to classify a process the cache does not know yet: here.
-    let verdict = state::verdict(tgid);
+    let verdict = state::verdict(tgid, true);
     if verdict == cache::IGNORED {
         return 0;
     }
