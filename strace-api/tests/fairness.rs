@@ -7,17 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Daemon, Workload};
-
-/// The workload as pid 1 of a new PID namespace, and the daemon in it.
-fn in_namespace(steps: &[&str], args: &[&str]) -> Option<(Workload, Daemon)> {
-    let (w, host_pid) = Workload::in_new_pid_namespace(steps);
-    let target = host_pid.to_string();
-    let prefix: Vec<String> =
-        ["nsenter", "--target", &target, "--pid", "--mount"].iter().map(|s| s.to_string()).collect();
-    let d = Daemon::start_in(&prefix, args)?;
-    Some((w, d))
-}
+use support::Daemon;
 
 fn watches(d: &Daemon) -> Vec<Value> {
     let (_, list) = d.get("/v1/watch?limit=10000");
@@ -55,7 +45,10 @@ fn marker_calls(d: &Daemon, within: Duration) -> (u32, usize) {
 fn flood(args: &[&str], must_throttle: bool) {
     let mut all = vec!["--watch-all"];
     all.extend_from_slice(args);
-    let Some((mut w, d)) = in_namespace(&["flood:32:2500", "nap:700", "marker:20", "reap"], &all) else { return };
+    let Some((mut w, d)) = Daemon::in_new_pid_namespace(&["flood:32:2500", "nap:700", "marker:20", "reap"], &all)
+    else {
+        return;
+    };
     w.go();
     let (marker, calls) = marker_calls(&d, Duration::from_secs(20));
     // Everything drained: the counters stop moving.
@@ -117,7 +110,8 @@ fn a_flood_does_not_hide_a_marker_with_a_256_kib_ring() {
 /// calls are counted to the hog.
 #[test]
 fn idle_threads_do_not_take_the_thread_table() {
-    let Some((mut w, d)) = in_namespace(&["idle-threads:17000", "marker:20", "reap"], &["--watch-all"]) else {
+    let Some((mut w, d)) = Daemon::in_new_pid_namespace(&["idle-threads:17000", "marker:20", "reap"], &["--watch-all"])
+    else {
         return;
     };
     w.go();
@@ -139,7 +133,9 @@ fn idle_threads_do_not_take_the_thread_table() {
 /// rather than missing.
 #[test]
 fn a_process_the_watch_table_had_no_room_for_is_listed_with_the_reason() {
-    let Some((mut w, d)) = in_namespace(&["children:40:4000", "reap"], &["--watch-all", "--max-watched", "16"]) else {
+    let Some((mut w, d)) =
+        Daemon::in_new_pid_namespace(&["children:40:4000", "reap"], &["--watch-all", "--max-watched", "16"])
+    else {
         return;
     };
     w.go_without_waiting();

@@ -185,20 +185,36 @@ fn an_exited_process_keeps_its_history_and_a_new_one_is_separate() {
     b.finish();
 }
 
+/// In a PID namespace of its own, so only the test's processes are traced:
+/// pid 1 runs a child that runs /bin/true, which nobody asked about.
 #[test]
 fn watch_all_records_a_short_lived_process_nobody_asked_about() {
-    let d = daemon!("--watch-all");
-    let mut w = Workload::new(&["openat-enoent", "getppid"]);
+    let Some((mut w, d)) = Daemon::in_new_pid_namespace(&["churn:1"], &["--watch-all"]) else { return };
     w.go();
-    let pid = w.pid;
-    w.finish();
-    let events = d.wait_events(pid, Duration::from_secs(10), |e| has(e, "exit_group"));
-    assert!(has(&events, "openat") && has(&events, "getppid"), "{:#?}", texts(&events));
-    // Auto, or a child of an auto-watched process (this test runs in one).
+    // The child that ran /bin/true: its execve, the loader's openat, its exit.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let (pid, events) = loop {
+        let (_, list) = d.get("/v1/watch");
+        let found = list.as_array().unwrap().iter().filter(|w| w["pid"] != 1).find_map(|x| {
+            let pid = x["pid"].as_u64()? as u32;
+            let (_, page) = d.get(&format!("/v1/processes/{pid}/events"));
+            let events = page["events"].as_array()?.clone();
+            (has(&events, "execve") && has(&events, "exit_group")).then_some((pid, events))
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no watch of the short-lived process: {list}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(has(&events, "openat"), "{:#?}", texts(&events));
+    // A child of pid 1, which the kernel watched by itself.
+    assert_eq!(d.counters(1)["origin"], "auto");
     let origin = d.counters(pid)["origin"].clone();
     assert!(origin == "auto" || origin == "child", "{origin}");
-    let (_, health) = d.get("/healthz");
-    assert!(!d.get("/v1/watch").1.as_array().unwrap().iter().any(|w| w["pid"] == d.pid()), "never itself: {health}");
+    let (_, list) = d.get("/v1/watch");
+    assert!(!list.as_array().unwrap().iter().any(|w| w["comm"] == "strace-api"), "never itself: {list}");
+    w.finish();
 }
 
 /// The daemon inside a PID namespace (as in `docker run --pid=container:APP`,
@@ -289,10 +305,6 @@ fn inside_a_pid_namespace_pids_are_the_namespaces() {
 /// where the largest-first cap took every one; exited watches stay bounded.
 #[test]
 fn churn_sheds_exited_histories_not_the_live_process() {
-    let (mut w, host_pid) = Workload::in_new_pid_namespace(&["storm:2000", "churn:1500"]);
-    let target = host_pid.to_string();
-    let prefix: Vec<String> =
-        ["nsenter", "--target", &target, "--pid", "--mount"].iter().map(|s| s.to_string()).collect();
     let args = [
         "--watch-all",
         "--memory-mib",
@@ -304,7 +316,7 @@ fn churn_sheds_exited_histories_not_the_live_process() {
         "--retain-exited-secs",
         "600",
     ];
-    let Some(d) = Daemon::start_in(&prefix, &args) else { return };
+    let Some((mut w, d)) = Daemon::in_new_pid_namespace(&["storm:2000", "churn:1500"], &args) else { return };
     w.go();
     // Everything drained: pid 1's own calls are its 2000 getppid, the clone
     // and wait4 of the churner and its "done" write.

@@ -19,7 +19,7 @@ use super::{
     watch::rfc3339,
 };
 use crate::{
-    clock, syscall,
+    clock,
     tracer::{Tracer, WatchError},
 };
 
@@ -128,19 +128,7 @@ pub async fn page(
         })
         .ok_or(WatchError::NotWatched(pid))?;
     if text {
-        return render::text(events.len(), move || {
-            let mut lines = Vec::with_capacity(events.len() + gaps.len());
-            let mut gaps = gaps.iter().peekable();
-            for (seq, ev) in &events {
-                while let Some(g) = gaps.next_if(|g| g.after < *seq) {
-                    lines.push((0, text::gap_line(g)));
-                }
-                lines.push((ev.tid, syscall::line(ev, durations)));
-            }
-            lines.extend(gaps.map(|g| (0, text::gap_line(g))));
-            text::lines(&lines)
-        })
-        .await;
+        return render::text(events.len(), move || text::lines(&text::event_lines(&events, &gaps, durations))).await;
     }
     let now = clock::monotonic_ns() as u64;
     let in_flight = tracer.in_flight(pid);

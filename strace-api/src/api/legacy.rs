@@ -114,14 +114,7 @@ pub async fn last_lines(
         .ok_or_else(|| ApiError::conflict(format!("pid {pid} was unwatched by another request meanwhile")))?;
     let count = events.len();
     let lines = move || {
-        let mut lines = Vec::with_capacity(events.len() + gaps.len() + in_flight.len());
-        let mut gaps = gaps.iter().peekable();
-        for (seq, ev) in &events {
-            while let Some(g) = gaps.next_if(|g| g.after < *seq) {
-                lines.push((0, text::gap_line(g)));
-            }
-            lines.push((ev.tid, syscall::line(ev, durations)));
-        }
+        let mut lines = text::event_lines(&events, &gaps, durations);
         lines.extend(in_flight.iter().map(|call| (call.tid, syscall::unfinished(call))));
         lines
     };

@@ -4,7 +4,10 @@ use axum::http::{HeaderMap, header};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::recorder::{Gap, GapReason};
+use crate::{
+    recorder::{Event, Gap, GapReason},
+    syscall,
+};
 
 /// `format=json` (the default) or `format=text`.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, ToSchema)]
@@ -54,6 +57,22 @@ pub fn gap_line(g: &Gap) -> String {
         GapReason::Evicted => "evicted from the history before they were read",
     };
     format!("--- {} calls missing here: {why} ---", g.count)
+}
+
+/// The strace lines of `events` (by sequence number), each gap's line
+/// before the first event after it and those after the last at the end,
+/// as (thread, text) for `lines` (a gap's thread is 0).
+pub fn event_lines(events: &[(u64, Event)], gaps: &[Gap], durations: bool) -> Vec<(u32, String)> {
+    let mut lines = Vec::with_capacity(events.len() + gaps.len());
+    let mut gaps = gaps.iter().peekable();
+    for (seq, ev) in events {
+        while let Some(g) = gaps.next_if(|g| g.after < *seq) {
+            lines.push((0, gap_line(g)));
+        }
+        lines.push((ev.tid, syscall::line(ev, durations)));
+    }
+    lines.extend(gaps.map(|g| (0, gap_line(g))));
+    lines
 }
 
 /// Lines of (thread, text): each with the thread's prefix when more than

@@ -46,6 +46,19 @@ impl Daemon {
         Daemon::start_in(&[], args)
     }
 
+    /// The workload of `steps` as pid 1 of a new PID namespace, and the
+    /// daemon (with `args`) in that namespace: what a test that watches
+    /// everything (`--watch-all`) or floods runs in, so nothing outside is
+    /// traced. `None` as for `start`.
+    pub fn in_new_pid_namespace(steps: &[&str], args: &[&str]) -> Option<(Workload, Daemon)> {
+        let (w, host_pid) = Workload::in_new_pid_namespace(steps);
+        let target = host_pid.to_string();
+        let prefix: Vec<String> =
+            ["nsenter", "--target", &target, "--pid", "--mount"].iter().map(|s| s.to_string()).collect();
+        let d = Daemon::start_in(&prefix, args)?;
+        Some((w, d))
+    }
+
     /// Starts the daemon through `prefix` (e.g. `nsenter …` to run it in
     /// another PID namespace).
     pub fn start_in(prefix: &[String], args: &[&str]) -> Option<Daemon> {
