@@ -10,6 +10,7 @@ mod memory;
 mod nginx;
 mod report;
 mod runs;
+mod scale;
 mod storm;
 mod summary;
 
@@ -115,6 +116,8 @@ enum Phase {
     Untraced,
     /// A real server: nginx under wrk, every configuration between baselines.
     Nginx,
+    /// A storm on every CPU at once against one alone, not watched and watched.
+    Scale,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -301,11 +304,13 @@ fn main() -> Result<()> {
     let _ = helper.kill();
     let _ = helper.wait();
     drop((d, untimed, exit_only));
+    eprintln!("bench: scale");
+    let scale = scale::phase(&o.daemon, &storm_bin, o.runs, |m| o.calls(m), &tmp)?;
     eprintln!("bench: memory");
     let memory = memory::phase(&o.daemon, &storm_bin, (DAEMON_CPU, STORM_CPU), &tmp)?;
 
     let runs = Runs { watched: &watched_runs, unwatched: &unwatched_runs };
-    let phases = Phases { http: &http, bpf: &bpf, memory: &memory, server: &server };
+    let phases = Phases { http: &http, bpf: &bpf, memory: &memory, server: &server, scale: &scale };
     let text = render(&o, &ns, &runs, &phases, &DaemonUse { peak_rss, ring });
     println!("{text}");
     if let Some(dir) = &o.results {
@@ -416,6 +421,7 @@ fn only(phase: Phase, d: &Daemon, bin: &Path, o: &Opts, tmp: &Path, helper: u32)
         }
         Phase::Http => print!("{}", http_lines(&http_phase(d, bin, o, tmp)?)),
         Phase::Nginx => print!("{}", nginx::lines(&nginx::phase(&nginx_context(o, d, helper, tmp))?)),
+        Phase::Scale => print!("{}", scale::lines(&scale::phase(&o.daemon, bin, o.runs, |m| o.calls(m), tmp)?)),
         Phase::Memory => print!("{}", memory::lines(&memory::phase(&o.daemon, bin, (DAEMON_CPU, STORM_CPU), tmp)?)),
     }
     Ok(())

@@ -98,7 +98,17 @@ impl Storm {
 
     /// Runs the storm; returns its own timing.
     pub fn go(&mut self) -> Result<Timing> {
-        self.flag.set(1)?;
+        self.release()?;
+        self.timing()
+    }
+
+    /// Lets the storm start, without waiting for it (several at once).
+    pub fn release(&self) -> Result<()> {
+        Ok(self.flag.set(1)?)
+    }
+
+    /// Waits for a released storm's end; returns its own timing.
+    pub fn timing(&mut self) -> Result<Timing> {
         let line = read_line(&mut self.stdout)?;
         let mut w = line.split_whitespace().skip(1);
         let (Some(ns), Some(calls)) = (w.next().and_then(|v| v.parse().ok()), w.next().and_then(|v| v.parse().ok()))

@@ -38,6 +38,7 @@ pub struct Phases<'a> {
     pub bpf: &'a [(String, f64)],
     pub memory: &'a memory::Memory,
     pub server: &'a nginx::Nginx,
+    pub scale: &'a crate::scale::Scale,
 }
 
 pub fn render(
@@ -47,7 +48,7 @@ pub fn render(
     phases: &Phases,
     daemon: &DaemonUse,
 ) -> String {
-    let Phases { http, bpf, memory, server } = *phases;
+    let Phases { http, bpf, memory, server, scale } = *phases;
     let runs_of = |row, mode| ns.get(&(row, mode)).map_or(&[][..], |v: &Vec<f64>| &v[..]);
     let cell = |row, mode| spread(runs_of(row, mode));
     // Each run's row against the same run's baseline (report::paired).
@@ -196,6 +197,7 @@ pub fn render(
     )
     .unwrap();
     s.push_str(&nginx::lines(server));
+    s.push_str(&crate::scale::lines(scale));
     if !bpf.is_empty() {
         writeln!(s, "\nKernel BPF statistics (kernel.bpf_stats_enabled, separate runs):").unwrap();
         for (name, v) in bpf {
