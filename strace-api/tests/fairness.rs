@@ -88,6 +88,12 @@ fn flood(args: &[&str], must_throttle: bool) {
     let total = k["ring_full"].as_u64().unwrap() + k["throttled"].as_u64().unwrap();
     let parent = list.iter().find(|w| w["pid"] == 1).map_or(0, |w| w["dropped"].as_u64().unwrap());
     assert_eq!(dropped.iter().sum::<u64>() + parent, total, "the kernel's drops are the processes': {health}");
+    // The throttled ones are counted to their processes too, as such.
+    let n = |w: &Value, k: &str| w[k].as_u64().unwrap_or_else(|| panic!("no {k} in {w}"));
+    let throttled: u64 = list.iter().map(|w| n(w, "throttled")).sum();
+    assert_eq!(throttled, k["throttled"].as_u64().unwrap(), "{health} {list:?}");
+    assert!(list.iter().all(|w| n(w, "throttled") <= n(w, "dropped")), "{list:?}");
+    assert_eq!(n(m, "throttled"), 0, "{m}");
     if must_throttle {
         assert!(k["throttled"].as_u64().unwrap() > 0, "the flood was throttled: {health}");
     }
@@ -125,6 +131,11 @@ fn idle_threads_do_not_take_the_thread_table() {
     assert_eq!(m["dropped"], 0, "{m}");
     assert!(hog["pid"] != marker && hog["dropped"].as_u64().unwrap() > 0, "{hog}");
     assert!(health["kernel"]["thread_share"].as_u64().unwrap() > 0, "{health}");
+    // The hog's untraced calls, counted to it as over its share.
+    let share: u64 = list.iter().map(|w| w["thread_share"].as_u64().unwrap()).sum();
+    assert_eq!(share, health["kernel"]["thread_share"].as_u64().unwrap(), "{list:?}");
+    assert_eq!(hog["thread_share"], health["kernel"]["thread_share"], "{hog}");
+    assert!(hog["thread_share"].as_u64().unwrap() <= hog["dropped"].as_u64().unwrap(), "{hog}");
     w.finish();
 }
 

@@ -136,7 +136,7 @@ pub async fn page(
         pid,
         alive: stats.alive,
         exited_at: stats.exited_at.map(rfc3339),
-        dropped: stats.dropped,
+        dropped: stats.losses.dropped,
         evicted: stats.evicted,
         last_seq,
         next_after: next_after.max(after),

@@ -53,8 +53,15 @@ pub struct WatchView {
     seen: u64,
     retained: u64,
     evicted: u64,
-    /// Events lost in the kernel (ring buffer or thread table full).
+    /// Events lost in the kernel: the ring buffer or the thread table was
+    /// full, or the process was over its share of either.
     dropped: u64,
+    /// Of `dropped`, those throttled: the process had written more than its
+    /// share of a nearly full ring buffer (`--fair-ring`).
+    throttled: u64,
+    /// Of `dropped`, the calls of its threads beyond its share of the thread
+    /// table (`--max-threads-per-pid`).
+    thread_share: u64,
     last_seq: u64,
     /// Its command name and line as read when the watch began (the name
     /// again at its exit); `null` when they could not be read (a child that
@@ -82,7 +89,9 @@ impl From<WatchStats> for WatchView {
             seen: w.seen,
             retained: w.retained,
             evicted: w.evicted,
-            dropped: w.dropped,
+            dropped: w.losses.dropped,
+            throttled: w.losses.throttled,
+            thread_share: w.losses.thread_share,
             last_seq: w.last_seq,
             comm: w.comm.map(|c| redact::text(&c).into_owned()),
             cmdline: (!w.cmdline.is_empty()).then(|| w.cmdline.iter().map(|a| redact::text(a).into_owned()).collect()),

@@ -11,7 +11,7 @@ use std::{
 
 use strace_common::filter::SyscallFilter;
 
-use super::{KernelCounters, KernelError, KernelReads, KernelThreads, ProgramStats, Unsettled};
+use super::{KernelCounters, KernelError, KernelReads, KernelThreads, Losses, ProgramStats, Unsettled};
 
 #[derive(Default)]
 pub struct FakeKernel {
@@ -82,14 +82,14 @@ impl super::Kernel for FakeKernel {
 #[derive(Default)]
 pub struct FakeReads {
     pub active: AtomicBool,
-    pub lost: u64,
+    pub lost: Losses,
 }
 
 impl KernelReads for FakeReads {
     fn active(&self) -> bool {
         self.active.load(Ordering::Relaxed)
     }
-    fn lost(&self, _host_pid: u32) -> u64 {
+    fn losses(&self, _host_pid: u32) -> Losses {
         self.lost
     }
     /// As if the programs had seen every thread of the process make its

@@ -63,12 +63,27 @@ pub trait KernelReads: Send + Sync {
     /// Whether the syscall hooks are attached.
     fn active(&self) -> bool;
     /// Records of host process `host_pid` lost in the kernel so far.
-    fn lost(&self, host_pid: u32) -> u64;
+    fn losses(&self, host_pid: u32) -> Losses;
     /// The threads of host process `host_pid` the programs know, and the
     /// calls they saw them begin and not end yet.
     fn threads(&self, host_pid: u32) -> KernelThreads;
     fn counters(&self) -> KernelCounters;
     fn programs(&self) -> Vec<ProgramStats>;
+}
+
+/// A process's calls lost in the kernel so far, and of them, those lost to
+/// its own excess (the rest: the ring or the thread table was full).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Losses {
+    /// Every call lost: the ring buffer or the thread table was full, or
+    /// the process was over its share of either.
+    pub dropped: u64,
+    /// Of `dropped`, calls throttled: the process was over its share of a
+    /// nearly full ring (`--fair-ring`).
+    pub throttled: u64,
+    /// Of `dropped`, calls of threads beyond the process's share of the
+    /// thread table (`--max-threads-per-pid`).
+    pub thread_share: u64,
 }
 
 /// Watch changes waiting for the programs running when they were made.

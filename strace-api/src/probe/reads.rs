@@ -14,7 +14,7 @@ use aya::maps::{HashMap, Map, MapData, PerCpuArray};
 use strace_common::{Counter, SyscallRecord, ThreadSlot, WatchEntry};
 
 use super::threads::ThreadView;
-use crate::kernel::{CallInProgress, KernelCounters, KernelReads, KernelThreads, ProgramStats};
+use crate::kernel::{CallInProgress, KernelCounters, KernelReads, KernelThreads, Losses, ProgramStats};
 
 pub struct ProbeReads {
     /// A second handle on WATCHED (the probe writes through its own).
@@ -54,8 +54,12 @@ impl KernelReads for ProbeReads {
         self.active.load(Ordering::Relaxed)
     }
 
-    fn lost(&self, host_pid: u32) -> u64 {
-        self.watched.get(&host_pid, 0).map_or(0, |w| w.dropped + w.untracked)
+    fn losses(&self, host_pid: u32) -> Losses {
+        self.watched.get(&host_pid, 0).map_or(Losses::default(), |w| Losses {
+            dropped: w.dropped + w.untracked,
+            throttled: w.throttled,
+            thread_share: w.over_thread_share,
+        })
     }
 
     /// The threads the programs have seen make a call, and the calls of

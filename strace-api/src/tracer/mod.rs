@@ -34,8 +34,8 @@ use crate::{
     clock::Clock,
     export::{ExportTotals, Outlet},
     kernel::{
-        CallInProgress, Kernel, KernelCounters, KernelError, KernelReads, KernelThreads, ProgramStats, RingTotals,
-        RingUse,
+        CallInProgress, Kernel, KernelCounters, KernelError, KernelReads, KernelThreads, Losses, ProgramStats,
+        RingTotals, RingUse,
     },
     procs::{self, NotAProcess},
     recorder::{Cursor, Entry, Limits, LogStats, ProcessLog, Recorder},
@@ -121,8 +121,8 @@ pub struct WatchStats {
     pub seen: u64,
     pub retained: u64,
     pub evicted: u64,
-    /// Events lost in the kernel (ring buffer or thread table full).
-    pub dropped: u64,
+    /// Events lost in the kernel, and why.
+    pub losses: Losses,
     pub last_seq: u64,
     /// Its command name and line, as last read: at the watch's start (the
     /// name again at its exit), so an exited process can still be told.
@@ -548,8 +548,8 @@ impl Tracer {
         inner.watches.set_names(pid, id, names);
         let host = inner.watches.get(pid).and_then(|w| w.host_pid);
         // The kernel's counters go with its entry: keep the final count.
-        let dropped = host.map_or(0, |h| self.reads.lost(h));
-        inner.watches.exited(pid, id, Instant::now().into_std(), SystemTime::now(), dropped);
+        let losses = host.map_or(Losses::default(), |h| self.reads.losses(h));
+        inner.watches.exited(pid, id, Instant::now().into_std(), SystemTime::now(), losses);
         inner.recorder.exited(pid);
         if let Err(e) = kernel.unwatch(pid, host) {
             tracing::warn!("pid {pid} exited, but its kernel watch could not be removed: {e}");
@@ -606,7 +606,7 @@ impl Tracer {
             seen,
             retained,
             evicted,
-            dropped: w.final_dropped.unwrap_or_else(|| w.host_pid.map_or(0, |h| self.reads.lost(h))),
+            losses: w.final_losses.unwrap_or_else(|| w.host_pid.map_or(Losses::default(), |h| self.reads.losses(h))),
             last_seq,
             comm: w.comm.clone(),
             cmdline: w.cmdline.clone(),

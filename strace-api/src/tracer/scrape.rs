@@ -67,14 +67,14 @@ impl Tracer {
                 continue;
             }
             s.series += n;
-            if w.final_dropped.is_none() {
+            if w.final_losses.is_none() {
                 hosts.push((s.processes.len(), w.host_pid));
             }
             s.processes.push(ProcessCounts {
                 pid: w.pid,
                 comm: w.comm.clone(),
                 alive: w.exited.is_none(),
-                dropped: w.final_dropped.unwrap_or(0),
+                dropped: w.final_losses.map_or(0, |l| l.dropped),
                 rows: rows.to_vec(),
             });
         }
@@ -82,7 +82,7 @@ impl Tracer {
         drop(inner);
         // The kernel's counts of live processes, a map lookup each, without the lock.
         for (i, host) in hosts {
-            s.processes[i].dropped = host.map_or(0, |h| self.reads.lost(h));
+            s.processes[i].dropped = host.map_or(0, |h| self.reads.losses(h).dropped);
         }
         s
     }

@@ -330,16 +330,17 @@ fn kernel_announced_children_get_a_log_first() {
 
 #[test]
 fn kernel_drops_are_reported_and_survive_the_exit() {
+    let losses = Losses { dropped: 7, throttled: 3, thread_share: 2 };
     let t = testing::with_kernel(FakeKernel {
-        reads: Arc::new(FakeReads { lost: 7, ..Default::default() }),
+        reads: Arc::new(FakeReads { lost: losses, ..Default::default() }),
         ..Default::default()
     });
     let p = other();
     t.watch(p, false).unwrap();
-    assert_eq!(t.stats(p).unwrap().dropped, 7);
+    assert_eq!(t.stats(p).unwrap().losses, losses);
     let id = t.inner().watches.get(p).unwrap().id;
     t.exited(p, id);
-    assert_eq!(t.stats(p).unwrap().dropped, 7, "kept when the kernel's entry goes");
+    assert_eq!(t.stats(p).unwrap().losses, losses, "kept, reasons and all, when the kernel's entry goes");
 }
 
 #[test]

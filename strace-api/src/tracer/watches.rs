@@ -7,7 +7,7 @@ use std::{
 
 use strace_common::filter::SyscallFilter;
 
-use crate::procs::Names;
+use crate::{kernel::Losses, procs::Names};
 
 /// A watch's kernel-side syscall filter: what was asked for, and the
 /// bitmap the kernel tests.
@@ -50,7 +50,7 @@ pub struct Watch {
     /// could not be opened): `exited` is set when it goes.
     pub exit_tracked: bool,
     /// Records lost in the kernel, as counted when the kernel's entry went away.
-    pub final_dropped: Option<u64>,
+    pub final_losses: Option<Losses>,
     /// Its command name and line, as last read (at the watch's start, and
     /// the name again at its exit): what an exited process was.
     pub comm: Option<String>,
@@ -129,7 +129,7 @@ impl Watches {
             fd_paths: false,
             exited: None,
             exit_tracked: false,
-            final_dropped: None,
+            final_losses: None,
             comm: None,
             cmdline: vec![],
             filter: None,
@@ -206,11 +206,11 @@ impl Watches {
 
     /// Marks watch `id` of `pid` exited, keeping its final drop count; false
     /// if that watch is gone or ended already.
-    pub fn exited(&mut self, pid: u32, id: u64, now: Instant, wall: SystemTime, dropped: u64) -> bool {
+    pub fn exited(&mut self, pid: u32, id: u64, now: Instant, wall: SystemTime, losses: Losses) -> bool {
         match self.by_pid.get_mut(&pid) {
             Some(w) if w.id == id && w.exited.is_none() => {
                 w.exited = Some(Exit { wall, at: now });
-                w.final_dropped = Some(dropped);
+                w.final_losses = Some(losses);
                 self.exits.push_back((pid, id));
                 self.exited_now += 1;
                 true
@@ -280,13 +280,16 @@ mod tests {
         let mut w = Watches::default();
         let Start::New { id: first, .. } = w.start(10, Some(5), Origin::Requested, true, None) else { panic!() };
         let now = Instant::now();
-        assert!(w.exited(10, first, now, SystemTime::now(), 0));
-        assert!(!w.exited(10, first, now, SystemTime::now(), 0), "only once");
+        assert!(w.exited(10, first, now, SystemTime::now(), Losses::default()));
+        assert!(!w.exited(10, first, now, SystemTime::now(), Losses::default()), "only once");
         let Start::New { id: second, replaced: true } = w.start(10, Some(99), Origin::Child, false, Some(1)) else {
             panic!()
         };
         assert_ne!(first, second);
-        assert!(!w.exited(10, first, now, SystemTime::now(), 0), "the old watch's exit does not end the new one");
+        assert!(
+            !w.exited(10, first, now, SystemTime::now(), Losses::default()),
+            "the old watch's exit does not end the new one"
+        );
         assert_eq!(w.get(10).unwrap().origin, Origin::Child);
     }
 
@@ -294,7 +297,7 @@ mod tests {
     fn an_exited_process_not_reaped_yet_keeps_its_history() {
         let mut w = Watches::default();
         let Start::New { id, .. } = w.start(10, Some(5), Origin::Requested, true, None) else { panic!() };
-        assert!(w.exited(10, id, Instant::now(), SystemTime::now(), 0));
+        assert!(w.exited(10, id, Instant::now(), SystemTime::now(), Losses::default()));
         // /proc still lists a zombie, with the same start time.
         assert_eq!(w.start(10, Some(5), Origin::Requested, true, None), Start::Exited { id });
         assert!(w.get(10).unwrap().exited.is_some());
@@ -306,7 +309,7 @@ mod tests {
         let Start::New { id, .. } = w.start(7, Some(1), Origin::Auto, false, None) else { panic!() };
         w.start(8, Some(1), Origin::Auto, false, None);
         let t0 = Instant::now();
-        w.exited(7, id, t0, SystemTime::now(), 0);
+        w.exited(7, id, t0, SystemTime::now(), Losses::default());
         let keep = Duration::from_secs(600);
         assert_eq!(w.expired(t0 + Duration::from_secs(599), keep, 10), Vec::<u32>::new());
         assert_eq!(w.expired(t0 + Duration::from_secs(600), keep, 10), vec![7]);
@@ -320,7 +323,7 @@ mod tests {
         let t0 = Instant::now();
         for pid in 1..=5 {
             let Start::New { id, .. } = w.start(pid, Some(1), Origin::Auto, false, None) else { panic!() };
-            w.exited(pid, id, t0, SystemTime::now(), 0);
+            w.exited(pid, id, t0, SystemTime::now(), Losses::default());
         }
         w.remove(2);
         assert_eq!(w.exited_count(), 4);

@@ -76,10 +76,11 @@ export class Live {
         if (it.k === 'skip') {
           this.totals.received += it.count;
           this.totals.notShown += it.count;
-          this.totals.dropped += it.lost.dropped ?? 0;
+          this.totals.dropped += (it.lost.dropped ?? 0) + (it.lost.throttled ?? 0);
           this.totals.evicted += it.lost.evicted ?? 0;
         }
-        if (it.k === 'gap') this.totals[it.reason === 'dropped' ? 'dropped' : 'evicted'] += it.count;
+        // Throttled calls are the kernel's drops too (the process was over its share).
+        if (it.k === 'gap') this.totals[it.reason === 'evicted' ? 'evicted' : 'dropped'] += it.count;
         this.pending.push(it);
       }
     }
@@ -221,9 +222,10 @@ export class Live {
   static markText(it) {
     switch (it.k) {
       case 'gap': {
-        const what = it.reason === 'dropped'
-          ? 'dropped by the kernel here (its ring buffer was full)'
-          : 'left the daemon\'s history before this page read them';
+        const what = {
+          dropped: 'dropped by the kernel here (its ring buffer was full)',
+          throttled: 'throttled by the kernel here (over its share of a nearly full ring buffer)',
+        }[it.reason] ?? 'left the daemon\'s history before this page read them';
         return `⋯ ${count(it.count)} calls of pid ${it.pid} ${what} ⋯`;
       }
       case 'skip': {
@@ -234,6 +236,7 @@ export class Live {
           : 'arrived faster than the screen shows them; the summary counts them';
         const lost = [];
         if (it.lost.dropped) lost.push(`${count(it.lost.dropped)} more dropped by the kernel`);
+        if (it.lost.throttled) lost.push(`${count(it.lost.throttled)} more throttled by the kernel`);
         if (it.lost.evicted) lost.push(`${count(it.lost.evicted)} more evicted before the page read them`);
         const also = lost.length ? `; among them, ${lost.join(' and ')}` : '';
         return `⋯ ${count(it.count)} calls not shown here${whose}: they ${why}${also} ⋯`;
