@@ -4,11 +4,14 @@
 //! per-CPU array access while something is watched. The daemon also runs it
 //! on every CPU when it detaches the hooks: it returns 1 if it had to leave
 //! records behind (the buffer was busy), so the daemon tries again.
-use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
+use core::ffi::c_void;
 
 use crate::batch;
 
-#[raw_tracepoint(tracepoint = "sched_switch")]
-pub fn task_switch(_ctx: RawTracePointContext) -> i32 {
+// Not `#[raw_tracepoint]`: aya's macro returns 0 whatever the function
+// answers, and the daemon reads the answer (`BPF_PROG_TEST_RUN`'s retval).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = "raw_tp/sched_switch")]
+pub fn task_switch(_ctx: *mut c_void) -> u32 {
     if batch::flush_idle() { 0 } else { 1 }
 }
