@@ -107,6 +107,53 @@ fn storm_accounting_is_exact() {
     w.finish();
 }
 
+/// Changing a watch while its process floods a small ring (its children
+/// followed, then not, then a filter, over and over) loses none of the
+/// kernel's counts: the change is made in place by the kernel, not by
+/// rewriting the entry the programs count the drops in.
+#[test]
+fn accounting_stays_exact_while_the_watch_changes() {
+    const N: u64 = 3_000_000;
+    let d = daemon!("--ring-bytes", "65536");
+    let storm = format!("storm:{N}");
+    let mut w = Workload::new(&[&storm]);
+    d.watch(w.pid);
+    let issued = N + 1; // + the write of "done"
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let pid = w.pid;
+    let changes = std::thread::scope(|s| {
+        let changer = s.spawn(|| {
+            let mut n = 0;
+            // Bounded: the storm takes about a second.
+            while !done.load(std::sync::atomic::Ordering::Relaxed) && n < 2000 {
+                let query = ["children=true", "children=false", "syscalls=getppid,write"][n % 3];
+                assert_eq!(d.put(&format!("/v1/watch/{pid}?{query}")).0, 200);
+                n += 1;
+            }
+            n
+        });
+        w.go();
+        let c = d.wait_counters(pid, Duration::from_secs(60), |c| {
+            c["seen"].as_u64().unwrap() + c["dropped"].as_u64().unwrap() >= issued
+        });
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let n = changer.join().unwrap();
+        println!("{n} changes of the watch; counters then: {c}");
+        n
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let c = d.counters(w.pid);
+    let (seen, dropped) = (c["seen"].as_u64().unwrap(), c["dropped"].as_u64().unwrap());
+    println!("storm of {issued} under {changes} changes: delivered {seen}, dropped {dropped}");
+    assert!(changes >= 10 && dropped > 0, "the changes had drops to lose: {changes} changes, {c}");
+    assert_eq!(seen + dropped, issued, "delivered + dropped == issued: {c}");
+    let (_, health) = d.get("/healthz");
+    let k = &health["kernel"];
+    let kernel = k["ring_full"].as_u64().unwrap() + k["throttled"].as_u64().unwrap();
+    assert_eq!(kernel, dropped, "host-wide drops equal this process's: {health}");
+    w.finish();
+}
+
 #[test]
 fn unwatch_stops_recording_and_frees_the_history() {
     let d = daemon!();

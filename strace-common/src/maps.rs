@@ -123,6 +123,9 @@ pub mod programs {
     pub const TICK: &str = "tick";
     /// Never attached: the daemon runs it to reset a tgid's cache byte.
     pub const FORGET_TGID: &str = "forget_tgid";
+    /// Never attached: the daemon runs it to change a watch's flags and
+    /// filter in place, leaving the kernel's counters in it alone.
+    pub const CHANGE_WATCH: &str = "change_watch";
 }
 
 /// Per-watched-process state kept by the kernel.

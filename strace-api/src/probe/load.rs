@@ -130,8 +130,8 @@ pub fn kernel_log(ebpf: &mut Ebpf) -> Option<EbpfLogger<&'static dyn log::Log>> 
 }
 
 /// Loads every program: the scheduler hooks attached for good, the flush
-/// and syscall hooks loaded for `Probe::attach`, and `forget_tgid`, which is
-/// run rather than attached. Returns (name, kernel id) of each, for their
+/// and syscall hooks loaded for `Probe::attach`, and `forget_tgid` and
+/// `change_watch`, which are run rather than attached. Returns (name, kernel id) of each, for their
 /// statistics.
 pub fn programs(
     ebpf: &mut Ebpf,
@@ -149,8 +149,9 @@ pub fn programs(
         program.load().map_err(|e| StartupError::program(name, e))?;
         ids.push((name, program.info().map_err(|e| StartupError::program(name, e))?.id()));
     }
-    let forget = programs::FORGET_TGID;
-    raw_tracepoint(ebpf, forget).and_then(|p| p.load()).map_err(|e| StartupError::program(forget, e))?;
+    for run in [programs::FORGET_TGID, programs::CHANGE_WATCH] {
+        raw_tracepoint(ebpf, run).and_then(|p| p.load()).map_err(|e| StartupError::program(run, e))?;
+    }
     let btf = Btf::from_sys_fs().map_err(|e| StartupError::NoBtf(e.to_string()))?;
     for &(name, hook) in syscall_hooks {
         let program = btf_tracepoint(ebpf, name).map_err(|e| StartupError::program(name, e))?;

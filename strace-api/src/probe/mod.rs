@@ -174,6 +174,18 @@ impl Probe {
             .map_err(|source| KernelError::Forget { pid: host_pid, source })
     }
 
+    /// Changes the watch of `host_pid` in place (the program resets its cache
+    /// byte too); false if it has none.
+    fn change(&mut self, host_pid: u32, follow_children: bool, filter: u32) -> Result<bool, KernelError> {
+        let mut opts = RawTracePointRunOptions::new();
+        opts.args[..3].copy_from_slice(&[u64::from(host_pid), u64::from(follow_children), u64::from(filter)]);
+        let program = programs::CHANGE_WATCH;
+        let run = raw_tracepoint(&mut self.ebpf, program)
+            .and_then(|p| p.test_run(opts))
+            .map_err(|source| KernelError::Program { program, source })?;
+        Ok(run.return_value == 0)
+    }
+
     /// Whether WATCHED or PENDING hold entries the kernel still acts on.
     /// Entries of processes that are gone are removed on the way (in the
     /// initial namespace, where /proc shows host pids).
@@ -234,17 +246,29 @@ impl Kernel for Probe {
             let value = WatchEntry::pending(flags, slot);
             return self.pending.insert(&ns_pid, &value, 0).map_err(|e| map_error(e, maps::PENDING));
         };
-        let existing = self.watched.get(&host, 0).ok();
-        let entry = match existing {
-            Some(e) => WatchEntry { flags: (e.flags & !WatchEntry::FOLLOW_CHILDREN) | flags, filter: slot, ..e },
-            None => WatchEntry { ns_pid, flags, filter: slot, ..Default::default() },
-        };
-        self.watched.insert(&host, &entry, 0).map_err(|e| map_error(e, maps::WATCHED))?;
+        // A watch that exists is changed in place, by the kernel: its
+        // counters keep counting meanwhile (a rewrite from here would undo
+        // what the programs added since it was read).
+        if self.change(host, follow_children, slot)? {
+            self.unsettled.push(host);
+            return Ok(());
+        }
+        let entry = WatchEntry { ns_pid, flags, filter: slot, ..Default::default() };
+        // Only if there is none: one the kernel started meanwhile (a followed
+        // child) is not replaced, but changed as above.
+        match self.watched.insert(&host, &entry, BPF_NOEXIST) {
+            Ok(()) => {}
+            Err(MapError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::EEXIST) && self.change(host, follow_children, slot)? =>
+            {
+                self.unsettled.push(host);
+                return Ok(());
+            }
+            Err(e) => return Err(map_error(e, maps::WATCHED)),
+        }
         if let Err(e) = self.forget(host) {
             // Not left watching a process the tracer gives up on.
-            if existing.is_none() {
-                let _ = self.watched.remove(&host);
-            }
+            let _ = self.watched.remove(&host);
             return Err(e);
         }
         self.unsettled.push(host);
@@ -298,6 +322,9 @@ impl Kernel for Probe {
         self.reads.clone()
     }
 }
+
+/// A map update's flag: only if the key has no value yet.
+const BPF_NOEXIST: u64 = 1;
 
 /// A map operation that failed: a full table says so.
 fn map_error(source: MapError, map: &'static str) -> KernelError {

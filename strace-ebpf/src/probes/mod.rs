@@ -9,8 +9,9 @@
 //! instead of helper calls (see bench/README.md). The scheduler hooks, which
 //! run only on fork and exit, are raw tracepoints, and so are the two that
 //! write out the per-CPU batch of records (batch.rs): on a task switch and
-//! on the timer tick. One program, `forget_tgid`, is never attached: the
-//! daemon runs it.
+//! on the timer tick. Two programs are never attached: the daemon runs
+//! `forget_tgid` and `change_watch`.
+mod change_watch;
 mod forget_tgid;
 mod process_exec;
 mod process_fork;
