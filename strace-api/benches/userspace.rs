@@ -70,6 +70,7 @@ fn tracer(limits: Limits) -> Tracer {
         ring_bytes: 8 << 20,
         fd_paths: false,
         max_exited: 10_000,
+        watch_all_filter: None,
     };
     Tracer::new(Box::new(FakeKernel::default()), config)
 }

@@ -8,6 +8,7 @@ use crate::{
     export::{nats::NatsSettings, select::Filters},
     metrics,
     server::Listen,
+    tracer::WatchFilter,
 };
 
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
@@ -114,6 +115,13 @@ pub struct Config {
     /// the moment it appears: a flight recorder.
     #[arg(long, env = "STRACE_API_WATCH_ALL", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_parser = switch())]
     pub watch_all: bool,
+
+    /// With --watch-all: record only these calls of the processes it finds
+    /// (strace's `-e trace=` list, as `PUT /v1/watch/{pid}?syscalls=`): the
+    /// others cost neither a record nor a copy, in the kernel. A watch asked
+    /// for over HTTP sets its own.
+    #[arg(long, env = "STRACE_API_WATCH_ALL_SYSCALLS", value_name = "LIST")]
+    pub watch_all_syscalls: Option<String>,
 
     /// Bytes of read/write/send/recv buffers to copy and show (0: none; they
     /// may hold secrets). At most 256. Also the longest string (argv entries,
@@ -443,6 +451,11 @@ fn read_token(file_flag: &str, value: &Option<String>, file: &Option<PathBuf>) -
 }
 
 impl Config {
+    /// `--watch-all-syscalls`'s filter (`None`: every call, or not given).
+    pub fn watch_all_filter(&self) -> Option<WatchFilter> {
+        self.watch_all_syscalls.as_deref().and_then(|s| WatchFilter::parse(s).ok().flatten())
+    }
+
     /// Checks what clap's types cannot; the message is one sentence for the user.
     pub fn validate(&self) -> Result<(), String> {
         if !(1..=1_000_000).contains(&self.events_per_pid) {
@@ -453,6 +466,12 @@ impl Config {
                 "--keep-events-per-pid ({}) must not be more than --events-per-pid ({})",
                 self.keep_events_per_pid, self.events_per_pid
             ));
+        }
+        if let Some(spec) = &self.watch_all_syscalls {
+            if !self.watch_all {
+                return Err("--watch-all-syscalls needs --watch-all".into());
+            }
+            WatchFilter::parse(spec).map_err(|e| format!("--watch-all-syscalls: {e}"))?;
         }
         if !(1..=1 << 20).contains(&self.memory_mib) {
             return Err(format!("--memory-mib must be between 1 and 1048576, not {}", self.memory_mib));
@@ -728,6 +747,20 @@ mod tests {
         assert!(parse(&["--watch-all"]).unwrap().watch_all);
         assert!(!parse(&["--watch-all", "false"]).unwrap().watch_all);
         assert!(parse(&["--retain-exited-secs", "9999999"]).unwrap_err().contains("a week"));
+    }
+
+    #[test]
+    fn watch_all_syscalls_is_a_filter_for_watch_all() {
+        let c = parse(&["--watch-all", "--watch-all-syscalls", "%network,openat"]).unwrap();
+        let f = c.watch_all_filter().unwrap();
+        assert_eq!(f.spec, "%network,openat");
+        assert!(f.bits.allows(syscalls::Sysno::openat.id()) && !f.bits.allows(syscalls::Sysno::getppid.id()));
+        assert_eq!(parse(&["--watch-all"]).unwrap().watch_all_filter(), None);
+        assert_eq!(parse(&["--watch-all", "--watch-all-syscalls", "all"]).unwrap().watch_all_filter(), None);
+        let e = parse(&["--watch-all-syscalls", "openat"]).unwrap_err();
+        assert!(e.contains("needs --watch-all"), "{e}");
+        let e = parse(&["--watch-all", "--watch-all-syscalls", "opnat"]).unwrap_err();
+        assert!(e.contains("--watch-all-syscalls") && e.contains("opnat"), "{e}");
     }
 
     #[test]

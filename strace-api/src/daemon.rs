@@ -45,6 +45,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         max_watched: config.max_watched,
         fair_ring: config.fair_ring,
         watch_all: config.watch_all,
+        watch_all_filter: config.watch_all_filter().map(|f| f.bits),
         capture_bytes: config.capture_bytes,
         capture_structs: config.capture_structs,
         durations: config.durations,
@@ -70,6 +71,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             ring_bytes: config.ring_bytes.into(),
             fd_paths: config.fd_paths,
             max_exited: config.max_exited,
+            watch_all_filter: config.watch_all_filter(),
         },
     );
     let (tracer, queue) = match &export {

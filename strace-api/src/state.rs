@@ -14,7 +14,6 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    filter::SyscallSet,
     procs,
     tracer::{AskedFor, Tracer, WatchFilter, WatchOptions, Watched},
 };
@@ -75,10 +74,8 @@ pub fn restore(tracer: &Tracer, path: &Path) -> Restored {
             r.gone += 1;
             continue;
         }
-        let filter = match a.syscalls.as_deref().map(SyscallSet::parse).transpose() {
-            Ok(set) => set.map(|set| {
-                set.kernel_filter().map(|bits| WatchFilter { spec: a.syscalls.clone().unwrap_or_default(), bits })
-            }),
+        let filter = match a.syscalls.as_deref().map(WatchFilter::parse).transpose() {
+            Ok(f) => f,
             Err(e) => {
                 tracing::warn!(
                     pid = a.pid,

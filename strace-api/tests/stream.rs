@@ -177,6 +177,48 @@ fn a_filtered_watch_records_only_its_calls_in_the_kernel() {
     assert_eq!((status, e["error"].as_str()), (400, Some("syscalls: unknown syscall \"opnat\"")));
 }
 
+/// `--watch-all-syscalls`: the processes `--watch-all` finds start with
+/// that filter, and so do the children they fork; the kernel records
+/// nothing else of theirs. In a PID namespace of its own (it watches all).
+#[test]
+fn watch_all_records_only_the_calls_it_is_told_to() {
+    let steps = ["getppid", "openat-enoent", "fork-exec:/bin/true", "write:5", "getppid"];
+    let args = ["--watch-all", "--watch-all-syscalls", "%process,openat"];
+    let Some((mut w, d)) = support::Daemon::in_new_pid_namespace(&steps, &args) else { return };
+    w.go();
+    let start = Instant::now();
+    let child = loop {
+        let (_, list) = d.get("/v1/watch");
+        if let Some(c) = list.as_array().unwrap().iter().find(|x| x["parent"] == 1) {
+            break c.clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the child is never watched: {list}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let parent = d.counters(1);
+    assert_eq!((&parent["origin"], &parent["syscalls"]), (&"auto".into(), &"%process,openat".into()), "{parent}");
+    assert_eq!(child["syscalls"], "%process,openat", "{child}");
+    let child_events = d.wait_events(child["pid"].as_u64().unwrap() as u32, Duration::from_secs(10), |e| {
+        e.iter().any(|e| e["syscall"] == "exit_group")
+    });
+    let events = d.wait_events(1, Duration::from_secs(10), |e| e.iter().any(|e| e["syscall"] == "openat"));
+    let names = |e: &[Value]| e.iter().map(|e| e["syscall"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    let (mine, theirs) = (names(&events), names(&child_events));
+    eprintln!("pid 1: {mine:?}; its child: {theirs:?}");
+    for n in mine.iter().chain(&theirs) {
+        assert!(
+            n != "getppid" && n != "write" && n != "read" && n != "mmap",
+            "{n} passed the filter: {mine:?} {theirs:?}"
+        );
+    }
+    assert!(
+        mine.iter().any(|n| n == "openat") && mine.iter().any(|n| n.starts_with("clone") || n == "fork"),
+        "{mine:?}"
+    );
+    assert!(theirs.iter().any(|n| n == "execve") && theirs.iter().any(|n| n == "openat"), "{theirs:?}");
+    w.finish();
+}
+
 #[test]
 fn followed_children_inherit_the_filter() {
     let d = daemon!();

@@ -459,6 +459,7 @@ fn ingest_only(n: u64) -> Result<()> {
         ring_bytes: 8 << 20,
         fd_paths: false,
         max_exited: 10_000,
+        watch_all_filter: None,
     };
     let tracer = Tracer::new(Box::new(FakeKernel::default()), config);
     tracer.watch(pid, false).context("watching our parent")?;

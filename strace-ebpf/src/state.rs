@@ -201,7 +201,11 @@ fn decide(pid_tgid: u64, tgid: u32, count_lost: bool) -> Verdict {
             // the cache itself when it starts a watch; elsewhere it cannot.
             0 if NS_MODE.load() == 0 => return Verdict::Ignored,
             0 => return Verdict::Recheck,
-            all => (all | WatchEntry::AUTO, 0),
+            // `--watch-all-syscalls`: its filter's slot rides in the high half.
+            all => {
+                let (flags, filter) = WatchEntry::from_pending(all);
+                (flags | WatchEntry::AUTO, filter)
+            }
         },
     };
     let entry = WatchEntry { flags, filter, ..Default::default() };

@@ -14,7 +14,6 @@ use super::{
     extract::{ApiQuery, NoQuery, Page, PageQuery, PidPath},
 };
 use crate::{
-    filter::SyscallSet,
     redact,
     tracer::{Origin, Tracer, WatchFilter, WatchOptions, WatchStats, Watched},
 };
@@ -136,10 +135,7 @@ pub async fn start(
 async fn start_watch(tracer: Arc<Tracer>, pid: u32, q: WatchQuery) -> Result<(StatusCode, Json<WatchView>), ApiError> {
     let filter = match q.syscalls {
         None => None,
-        Some(spec) => {
-            let set = SyscallSet::parse(&spec).map_err(|e| ApiError::bad_request(format!("syscalls: {e}")))?;
-            Some(set.kernel_filter().map(|bits| WatchFilter { spec, bits }))
-        }
+        Some(spec) => Some(WatchFilter::parse(&spec).map_err(|e| ApiError::bad_request(format!("syscalls: {e}")))?),
     };
     let t = tracer.clone();
     let children = q.children.unwrap_or(true);

@@ -14,11 +14,27 @@ pub struct FilterSlots {
     map: Array<MapData, SyscallFilter>,
     /// What each slot holds (index 0 unused: 0 means no filter).
     held: Vec<Option<SyscallFilter>>,
+    /// The `--watch-all-syscalls` filter's slot is never freed: the kernel
+    /// gives it to every process it starts watching, and reads its number
+    /// from a constant.
+    pinned: bool,
 }
 
 impl FilterSlots {
-    pub fn new(map: Array<MapData, SyscallFilter>) -> FilterSlots {
-        FilterSlots { map, held: vec![None; MAX_FILTERS as usize] }
+    /// The slot of `--watch-all-syscalls`'s filter.
+    pub const WATCH_ALL: u32 = 1;
+
+    /// With `watch_all`, its filter written at slot WATCH_ALL.
+    pub fn new(
+        map: Array<MapData, SyscallFilter>,
+        watch_all: Option<&SyscallFilter>,
+    ) -> Result<FilterSlots, KernelError> {
+        let mut slots = FilterSlots { map, held: vec![None; MAX_FILTERS as usize], pinned: watch_all.is_some() };
+        if let Some(f) = watch_all {
+            slots.map.set(Self::WATCH_ALL, f, 0).map_err(|source| KernelError::Map { map: FILTERS, source })?;
+            slots.held[Self::WATCH_ALL as usize] = Some(*f);
+        }
+        Ok(slots)
     }
 
     /// The slot holding `filter`, written into a free one if none does.
@@ -60,6 +76,9 @@ impl FilterSlots {
             if let Some(u) = used.get_mut(slot as usize) {
                 *u = true;
             }
+        }
+        if self.pinned {
+            used[Self::WATCH_ALL as usize] = true;
         }
         for (i, held) in self.held.iter_mut().enumerate() {
             if !used[i] {

@@ -15,8 +15,8 @@ use strace_common::{
 };
 
 use super::{
-    FLUSH_HOOKS, SCHED_HOOKS, Settings, StartupError, btf, btf_tracepoint, namespace::PidNamespace, raw_tracepoint,
-    reads::reopen, threads::ThreadTable,
+    FLUSH_HOOKS, SCHED_HOOKS, Settings, StartupError, btf, btf_tracepoint, filters::FilterSlots,
+    namespace::PidNamespace, raw_tracepoint, reads::reopen, threads::ThreadTable,
 };
 use crate::{kernel::chain, syscall};
 
@@ -60,7 +60,12 @@ impl Globals {
             ns_mode: u32::from(!ns.is_initial()),
             ns,
             self_pid: std::process::id(),
-            watch_all: if settings.watch_all { WatchEntry::FOLLOW_CHILDREN } else { 0 },
+            watch_all: match (settings.watch_all, settings.watch_all_filter) {
+                (false, _) => 0,
+                (true, None) => WatchEntry::FOLLOW_CHILDREN,
+                // Its filter's slot beside the flags, as PENDING values have them.
+                (true, Some(_)) => WatchEntry::pending(WatchEntry::FOLLOW_CHILDREN, FilterSlots::WATCH_ALL),
+            },
             durations: u32::from(settings.durations),
             threads_mask: settings.thread_table_size() - 1,
             thread_share: settings.max_threads_per_pid.unwrap_or(limits::thread_share(settings.thread_table_size())),

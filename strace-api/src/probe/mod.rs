@@ -48,6 +48,8 @@ pub struct Settings {
     pub fair_ring: bool,
     /// Watch every process of the daemon's namespace (following children).
     pub watch_all: bool,
+    /// With `watch_all`: the kernel-side filter those watches start with.
+    pub watch_all_filter: Option<SyscallFilter>,
     /// Bytes of read/write buffers to copy (0: none).
     pub capture_bytes: u32,
     /// Copy structs, arrays and counts (the CaptureSpecs' copies).
@@ -139,7 +141,8 @@ impl Probe {
             flush_links: vec![],
             watched: maps.watched,
             pending: maps.pending,
-            filters: FilterSlots::new(maps.filters),
+            filters: FilterSlots::new(maps.filters, settings.watch_all_filter.as_ref())
+                .map_err(|e| StartupError::Map { name: strace_common::filter::FILTERS, error: e.to_string() })?,
             threads: maps.threads,
             unsettled: vec![],
             detaches: 0,

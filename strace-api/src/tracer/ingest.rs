@@ -4,7 +4,7 @@ use std::sync::{MutexGuard, atomic::Ordering};
 use strace_common::{LossRecord, ProcessRecord, RecordKind, SyscallRecord, WatchEntry, batch, capture};
 
 use super::{
-    Inner, Tracer,
+    Inner, Tracer, TracerConfig,
     scrape::DrainLag,
     watches::{Origin, Start},
 };
@@ -96,7 +96,7 @@ impl<'a> Ingest<'a> {
                 // Not watched: the kernel's watch table was full.
                 Some(p) if p.flags & WatchEntry::REFUSED != 0 => self.tracer.note_refused(p.ns_pid),
                 Some(p) => {
-                    if let Some((id, seed)) = adopt(inner, &p, self.tracer.config.fd_paths) {
+                    if let Some((id, seed)) = adopt(inner, &p, &self.tracer.config) {
                         self.adopted.push((p.ns_pid, id, seed));
                     }
                 }
@@ -131,7 +131,7 @@ fn is_exec(nr: i32) -> bool {
 /// fork, so the table is as the fork copied it); a process the kernel
 /// found by itself (`--watch-all`) gets its table from /proc, when
 /// `fd_paths` (the daemon's default) says so.
-fn adopt(inner: &mut Inner, p: &ProcessRecord, fd_paths: bool) -> Option<(u64, bool)> {
+fn adopt(inner: &mut Inner, p: &ProcessRecord, config: &TracerConfig) -> Option<(u64, bool)> {
     let origin = if p.flags & WatchEntry::CHILD != 0 {
         Origin::Child
     } else if p.flags & WatchEntry::AUTO != 0 {
@@ -154,9 +154,14 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord, fd_paths: bool) -> Option<(u64, b
     };
     inner.watches.set_host_pid(p.ns_pid, p.host_pid);
     // A followed child has its parent's filter (as the parent has it now:
-    // the kernel copied it at the fork).
+    // the kernel copied it at the fork); a process `--watch-all` found has
+    // `--watch-all-syscalls`'s.
     if new.is_some() && p.filter != 0 {
-        let inherited = parent.and_then(|pp| inner.watches.get(pp)).and_then(|w| w.filter.clone());
+        let inherited = match parent {
+            Some(pp) => inner.watches.get(pp).and_then(|w| w.filter.clone()),
+            None if origin == Origin::Auto => config.watch_all_filter.clone(),
+            None => None,
+        };
         inner.watches.set_filter(p.ns_pid, inherited);
     }
     let id = new?;
@@ -166,7 +171,7 @@ fn adopt(inner: &mut Inner, p: &ProcessRecord, fd_paths: bool) -> Option<(u64, b
     if inherited {
         inner.watches.set_fd_paths(p.ns_pid, true);
     }
-    Some((id, !inherited && parent.is_none() && fd_paths))
+    Some((id, !inherited && parent.is_none() && config.fd_paths))
 }
 
 impl Drop for Ingest<'_> {

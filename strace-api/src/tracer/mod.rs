@@ -87,7 +87,7 @@ pub struct WatchOptions {
 }
 
 /// How the tracer keeps what it records.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct TracerConfig {
     pub limits: Limits,
     /// Converts the kernel's timestamps to wall-clock time.
@@ -103,6 +103,9 @@ pub struct TracerConfig {
     /// Exited processes whose histories are kept at most (the oldest go
     /// first, before their retention time is up).
     pub max_exited: usize,
+    /// The filter the kernel gives the processes it watches by itself
+    /// (`--watch-all-syscalls`; `None`: every call).
+    pub watch_all_filter: Option<WatchFilter>,
 }
 
 /// A watched process's state and counters.
@@ -820,6 +823,7 @@ pub mod testing {
             ring_bytes: 1 << 20,
             fd_paths: false,
             max_exited: 10_000,
+            watch_all_filter: None,
         }
     }
 

@@ -7,7 +7,7 @@ use std::{
 
 use strace_common::filter::SyscallFilter;
 
-use crate::{kernel::Losses, procs::Names};
+use crate::{filter::SyscallSet, kernel::Losses, procs::Names};
 
 /// A watch's kernel-side syscall filter: what was asked for, and the
 /// bitmap the kernel tests.
@@ -16,6 +16,15 @@ pub struct WatchFilter {
     /// As given: `%file,connect`.
     pub spec: String,
     pub bits: SyscallFilter,
+}
+
+impl WatchFilter {
+    /// strace's `-e trace=` list (`syscalls=`): `None` when it names every
+    /// call (no filter at all); the error names what did not parse.
+    pub fn parse(spec: &str) -> Result<Option<WatchFilter>, String> {
+        let set = SyscallSet::parse(spec).map_err(|e| e.to_string())?;
+        Ok(set.kernel_filter().map(|bits| WatchFilter { spec: spec.to_owned(), bits }))
+    }
 }
 
 /// Why a process is watched.
