@@ -130,6 +130,9 @@ impl Drop for Storm {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A storm killed before its end leaves the mix's file (storm.c
+        // removes it only when it is let exit).
+        let _ = std::fs::remove_file(format!("/tmp/strace-api-storm-{}", self.pid));
     }
 }
 
