@@ -7,8 +7,7 @@
 //! highest of the middle third (the first third is warm-up: histories
 //! filling to their caps). Not part of `cargo xtask test`: it takes minutes.
 use std::{
-    io::{Read as _, Write as _},
-    net::TcpStream,
+    io::Read as _,
     path::Path,
     process::{Child, Command, Stdio},
     sync::{
@@ -20,6 +19,7 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
+use serde_json::Value;
 
 use crate::{cargo, privilege, toolchain::Env};
 
@@ -72,7 +72,7 @@ fn start(bin: &Path, state: &Path) -> Result<Soaked> {
         }
         let pid = children(outer.id()).into_iter().next();
         if let Some(pid) = pid
-            && get("/healthz").is_ok()
+            && health(&agent(Duration::from_secs(2))).is_ok()
         {
             return Ok(Soaked { outer, pid });
         }
@@ -108,50 +108,44 @@ fn inside(daemon: u32, script: &str) -> Result<Child> {
         .context("nsenter")
 }
 
-/// A request with the token; the status and body, or an error.
-fn request(path: &str, read_for: Option<Duration>) -> Result<(u16, String)> {
-    let mut tcp = TcpStream::connect(("127.0.0.1", PORT))?;
-    tcp.set_read_timeout(Some(read_for.unwrap_or(Duration::from_secs(10))))?;
-    write!(
-        tcp,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut body = Vec::new();
-    let started = Instant::now();
-    let mut buf = [0u8; 64 * 1024];
-    loop {
-        match tcp.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                // A stream is read for `read_for`, keeping only the head.
-                if body.len() < 1 << 20 {
-                    body.extend_from_slice(&buf[..n]);
-                }
-            }
-            Err(e) if read_for.is_some() && e.kind() == std::io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e.into()),
-        }
-        if read_for.is_some_and(|d| started.elapsed() > d) {
-            break;
-        }
-    }
-    let text = String::from_utf8_lossy(&body).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    Ok((status, text))
+/// A client for the daemon: its token on every request, an answer of any
+/// status returned (not an error), and at most `within` for a whole request.
+fn agent(within: Duration) -> ureq::Agent {
+    let header = format!("Bearer {TOKEN}");
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(within))
+        .middleware(move |mut req: ureq::http::Request<ureq::SendBody>, next: ureq::middleware::MiddlewareNext| {
+            req.headers_mut().insert("authorization", header.parse().expect("the token is ASCII"));
+            next.handle(req)
+        })
+        .build()
+        .new_agent()
 }
 
-fn get(path: &str) -> Result<(u16, String)> {
-    let (status, body) = request(path, None)?;
-    if status == 0 {
-        bail!("no answer to {path}");
-    }
-    Ok((status, body))
+fn url(path: &str) -> String {
+    format!("http://127.0.0.1:{PORT}{path}")
 }
 
-/// A number after `"key":` in a JSON body (good enough for /healthz).
-fn number(body: &str, key: &str) -> Option<u64> {
-    let at = body.find(&format!("\"{key}\":"))? + key.len() + 3;
-    body[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+/// GET `path`: its status, the body read whole (a client that reads).
+fn get(agent: &ureq::Agent, path: &str) -> Result<u16> {
+    let mut r = agent.get(url(path)).call()?;
+    r.body_mut().with_config().limit(64 << 20).read_to_vec()?;
+    Ok(r.status().as_u16())
+}
+
+/// `/healthz`, parsed.
+fn health(agent: &ureq::Agent) -> Result<Value> {
+    Ok(agent.get(url("/healthz")).call()?.body_mut().read_json()?)
+}
+
+/// Reads a stream until the agent's time is up, keeping none of it.
+fn read_stream(agent: &ureq::Agent, path: &str) {
+    if let Ok(mut r) = agent.get(url(path)).call() {
+        let mut reader = r.body_mut().as_reader();
+        let mut buf = [0u8; 64 * 1024];
+        while reader.read(&mut buf).is_ok_and(|n| n > 0) {}
+    }
 }
 
 fn rss_mib(pid: u32) -> Option<f64> {
@@ -190,9 +184,10 @@ fn soak(d: &mut Soaked, seconds: u64, sample: u64) -> Result<()> {
                 format!("/strace/{storm}/100?wait_ms=0"),
                 "/metrics".to_string(),
             ];
+            let agent = agent(Duration::from_secs(10));
             let mut i = 0;
             while !stop.load(Ordering::Relaxed) {
-                let ok = get(&paths[i % paths.len()]).is_ok_and(|(s, _)| s < 500);
+                let ok = get(&agent, &paths[i % paths.len()]).is_ok_and(|s| s < 500);
                 requests.fetch_add(1, Ordering::Relaxed);
                 failures.fetch_add(u64::from(!ok), Ordering::Relaxed);
                 i += 1;
@@ -204,14 +199,16 @@ fn soak(d: &mut Soaked, seconds: u64, sample: u64) -> Result<()> {
     for _ in 0..2 {
         let (stop, requests) = (stop.clone(), requests.clone());
         clients.push(thread::spawn(move || {
+            // Each stream is read for 5 s, then dropped.
+            let agent = agent(Duration::from_secs(5));
             while !stop.load(Ordering::Relaxed) {
-                let path = format!("/v1/processes/{storm}/events/stream?format=text");
-                let _ = request(&path, Some(Duration::from_secs(5)));
+                read_stream(&agent, &format!("/v1/processes/{storm}/events/stream?format=text"));
                 requests.fetch_add(1, Ordering::Relaxed);
             }
         }));
     }
     let started = Instant::now();
+    let sampler = agent(Duration::from_secs(10));
     let mut samples: Vec<(u64, f64)> = vec![];
     eprintln!("soak: {seconds} s, a sample every {sample} s (storm, churn, 2 pollers, 2 stream readers)");
     eprintln!(
@@ -221,13 +218,14 @@ fn soak(d: &mut Soaked, seconds: u64, sample: u64) -> Result<()> {
     while started.elapsed() < Duration::from_secs(seconds) {
         thread::sleep(Duration::from_secs(sample));
         let Some(rss) = rss_mib(d.pid) else { bail!("the daemon is gone") };
-        let health = get("/healthz").map(|(_, b)| b).unwrap_or_default();
+        let h = health(&sampler).unwrap_or_default();
+        let n = |key: &str| h[key].as_u64().unwrap_or(0);
         let t = started.elapsed().as_secs();
         eprintln!(
             "{t:>6} {rss:>9.1} {:>8} {:>8} {:>12.1} {:>10} {:>9}",
-            number(&health, "watched").unwrap_or(0),
-            number(&health, "exited").unwrap_or(0),
-            number(&health, "memory_bytes").unwrap_or(0) as f64 / (1 << 20) as f64,
+            n("watched"),
+            n("exited"),
+            n("memory_bytes") as f64 / (1 << 20) as f64,
             requests.load(Ordering::Relaxed),
             failures.load(Ordering::Relaxed),
         );
@@ -276,6 +274,5 @@ mod tests {
         assert!(verdict(&s(&[10.0, 10.0, 80.0, 80.0, 80.0, 200.0]), 0).is_err(), "the last third grew");
         assert!(verdict(&s(&[80.0, 80.0, 80.0]), 1).is_err(), "a failed request");
         assert!(verdict(&s(&[80.0]), 0).is_err(), "too few samples");
-        assert_eq!(number("{\"watched\":12,\"exited\":3}", "exited"), Some(3));
     }
 }
