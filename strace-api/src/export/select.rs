@@ -6,7 +6,10 @@
 //! endpoints take it) in a query string's syntax: `key=value` clauses joined
 //! by `&` (`syscall=`, `class=`, `failed=`, `min_duration_us=`, `tid=`), each
 //! one given having to hold; an event is exported when any of the filters
-//! matches it (the flag is given once per filter).
+//! matches it (the flag is given once per filter). A filter is read as a
+//! query string is (serde_urlencoded, as axum reads the endpoints' own).
+use serde::Deserialize;
+
 use crate::{
     filter::{Filter, FilterSpec},
     recorder::Event,
@@ -38,34 +41,27 @@ impl Filters {
     }
 }
 
+/// One `&`-joined filter: the event endpoints' filter parameters.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Clauses {
+    syscall: Option<String>,
+    class: Option<String>,
+    failed: Option<bool>,
+    min_duration_us: Option<u64>,
+    tid: Option<String>,
+}
+
 /// One `&`-joined filter, in the API's language.
 fn one(text: &str, durations: bool) -> Result<Filter, String> {
-    let mut spec = FilterSpec::default();
-    let mut min_duration_us = None;
-    for clause in text.split('&').filter(|c| !c.trim().is_empty()) {
-        let (key, value) =
-            clause.split_once('=').ok_or_else(|| format!("{clause:?} is not key=value (in {text:?})"))?;
-        let (key, value) = (key.trim(), value.trim());
-        let repeated = match key {
-            "syscall" => spec.syscall.replace(value).is_some(),
-            "class" => spec.class.replace(value).is_some(),
-            "failed" => spec.failed.replace(boolean(key, value)?).is_some(),
-            "min_duration_us" => {
-                let us = value.parse().map_err(|_| format!("min_duration_us={value:?} is not a number"))?;
-                min_duration_us.replace(us).is_some()
-            }
-            "tid" => spec.tid.replace(value).is_some(),
-            other => {
-                return Err(format!(
-                    "unknown filter key {other:?} (known: syscall, class, failed, min_duration_us, tid)"
-                ));
-            }
-        };
-        if repeated {
-            return Err(format!("{key} is given twice in {text:?}"));
-        }
-    }
-    spec.min_duration_us = min_duration_us;
+    let c: Clauses = serde_urlencoded::from_str(text).map_err(|e| format!("{text:?}: {e}"))?;
+    let spec = FilterSpec {
+        syscall: c.syscall.as_deref(),
+        class: c.class.as_deref(),
+        failed: c.failed,
+        min_duration_us: c.min_duration_us,
+        tid: c.tid.as_deref(),
+    };
     Filter::parse(&spec, durations).map_err(|e| e.0)
 }
 
@@ -73,14 +69,6 @@ impl Select for Filters {
     #[inline]
     fn select(&self, ev: &Event) -> bool {
         self.0.iter().any(|f| f.matches(ev))
-    }
-}
-
-fn boolean(key: &str, value: &str) -> Result<bool, String> {
-    match value {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(format!("{key}={value:?} is not true or false")),
     }
 }
 
@@ -146,11 +134,22 @@ mod tests {
     fn mistakes_are_named() {
         let e = |f: &str| Filters::parse(&[f], true).unwrap_err();
         assert!(e("syscall=nosuchcall").contains("nosuchcall"));
-        assert!(e("failed=maybe").contains("true or false"));
+        assert!(e("failed=maybe").contains("`true` or `false`"));
         assert!(e("class=%nosuchclass").contains("nosuchclass"));
-        assert!(e("pid=1").contains("unknown filter key"));
-        assert!(e("failed=true&failed=false").contains("twice"));
+        assert!(e("pid=1").contains("unknown field `pid`, expected one of `syscall`"));
+        assert!(e("failed=true&failed=false").contains("duplicate field `failed`"));
         assert!(e("tid=x").contains("tid"));
-        assert!(e("oops").contains("key=value"));
+        assert!(e("min_duration_us=soon").contains("min_duration_us=soon"));
+        assert!(e("oops").contains("unknown field `oops`"));
+    }
+
+    /// Read as a query string is: percent-escapes and `+` decoded.
+    #[test]
+    fn a_filter_is_read_as_a_query_string() {
+        let f = Filters::parse(&["class=%25network&failed=true"], true).unwrap();
+        assert!(f.select(&call("connect", -111, 0)), "a failed network call");
+        assert!(!f.select(&call("connect", 0, 0)) && !f.select(&call("openat", -2, 0)), "both clauses hold");
+        let f = Filters::parse(&["syscall=connect%2Copenat"], true).unwrap();
+        assert!(f.select(&call("openat", 0, 0)) && f.select(&call("connect", 0, 0)));
     }
 }
