@@ -142,6 +142,7 @@ export class Processes {
     cmd.title = p.watch ? `${command}\n${count(p.watch.seen)} calls recorded since the watch began` : command;
     drops.textContent = p.watch?.dropped ? count(p.watch.dropped) : '';
     drops.classList.toggle('bad', !!p.watch?.dropped);
+    drops.title = p.watch?.dropped ? Processes.why(p.watch) : '';
     const button = act.firstChild;
     const action = p.watched ? 'stop' : 'watch';
     button.dataset.action = action;
@@ -152,5 +153,15 @@ export class Processes {
       ? 'this token may only read: watches need the operator\'s token'
       : p.watched ? `stop watching ${p.pid} (its history is freed)` : `watch ${p.pid} and the processes it forks`;
     return tr;
+  }
+
+  /** Why a process's calls were dropped, as the kernel counted them. */
+  static why(w) {
+    const parts = [];
+    if (w.throttled) parts.push(`${count(w.throttled)} throttled (over its share of a nearly full ring buffer)`);
+    if (w.thread_share) parts.push(`${count(w.thread_share)} of threads beyond its share of the thread table`);
+    const rest = w.dropped - (w.throttled ?? 0) - (w.thread_share ?? 0);
+    if (rest > 0) parts.push(`${count(rest)} because the ring buffer or the thread table was full`);
+    return `${count(w.dropped)} calls dropped by the kernel: ${parts.join('; ')}`;
   }
 }
