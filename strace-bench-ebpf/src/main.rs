@@ -16,7 +16,7 @@
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns},
     macros::{btf_tracepoint, map, raw_tracepoint},
-    maps::HashMap,
+    maps::{Array, HashMap},
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 
@@ -56,14 +56,51 @@ pub fn floor_tick(_ctx: RawTracePointContext) -> i32 {
 #[map(name = "COUNTED")]
 static COUNTED: HashMap<u32, u64> = HashMap::with_max_entries(64, 0);
 
+/// A bitmap of syscall numbers (ONLY_WORDS words) and, after it, a word
+/// that is non-zero when only those calls are counted (a filtered watch's).
+#[map(name = "ONLY")]
+static ONLY: Array<u64> = Array::with_max_entries(ONLY_WORDS + 1, 0);
+const ONLY_WORDS: u32 = 16;
+
 #[btf_tracepoint(function = "sys_exit")]
-pub fn count_exit(_ctx: BtfTracePointContext) -> i32 {
+pub fn count_exit(ctx: BtfTracePointContext) -> i32 {
     let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    if !counted(&ctx) {
+        return 0;
+    }
     if let Some(n) = COUNTED.get_ptr_mut(&tgid) {
         // SAFETY: a live map value; BPF_ATOMIC add (several CPUs may count).
         unsafe { core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(n, 1) };
     }
     0
+}
+
+/// Whether the call is one to count: any, unless ONLY is on.
+#[inline(always)]
+fn counted(ctx: &BtfTracePointContext) -> bool {
+    if ONLY.get(ONLY_WORDS).is_none_or(|on| *on == 0) {
+        return true;
+    }
+    nr_bit(ctx)
+}
+
+/// The call's bit in ONLY: its number is `orig_ax` (offset 120 of x86_64's
+/// `struct pt_regs`, a checked load through the BTF-typed pointer).
+#[cfg(bpf_target_arch = "x86_64")]
+#[inline(always)]
+fn nr_bit(ctx: &BtfTracePointContext) -> bool {
+    let regs = ctx.arg::<*const u8>(0);
+    // SAFETY: a load the verifier checks against pt_regs' BTF.
+    let nr = unsafe { core::ptr::read_volatile(regs.wrapping_add(120) as *const u64) };
+    // (-1 after rt_sigreturn reads as a huge number: not counted.)
+    nr < 64 * ONLY_WORDS as u64 && ONLY.get((nr >> 6) as u32).is_some_and(|w| (*w >> (nr & 63)) & 1 != 0)
+}
+
+/// Elsewhere the number is not read: every call counts.
+#[cfg(not(bpf_target_arch = "x86_64"))]
+#[inline(always)]
+fn nr_bit(_ctx: &BtfTracePointContext) -> bool {
+    true
 }
 
 #[cfg(not(test))]

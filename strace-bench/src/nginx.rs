@@ -423,12 +423,12 @@ fn run_config(cx: &Context, server: &Server, config: Config) -> Result<(Load, Op
                 records: c1.records - c0.records,
             };
             // The identity, in a run of its own: the counting program costs
-            // the server's calls something too. It counts every call, so
-            // not where a filter leaves most out.
-            if config == Config::WatchAllNetwork {
-                return Ok((load, Some(accounting), None));
-            }
-            let counter = Counter::attach(&[server.master, server.worker])?;
+            // the server's calls something too. With a filter it counts the
+            // calls the filter passes.
+            let network = strace_api::filter::SyscallSet::parse("%network").map_err(|e| anyhow::anyhow!(e.0))?;
+            let only = |nr: i32| network.contains(nr);
+            let only: Option<&dyn Fn(i32) -> bool> = (config == Config::WatchAllNetwork).then_some(&only);
+            let counter = Counter::attach(&[server.master, server.worker], only)?;
             let c0 = counts(&d, None)?;
             let n0 = counter.total()?;
             server.truncate_log();
@@ -716,12 +716,14 @@ pub fn lines(n: &Nginx) -> String {
             acc.iter().map(|a| a.items.to_string()).collect::<Vec<_>>().join(", ")
         )
         .unwrap();
-        if ids.is_empty() {
-            continue; // a filtered watch: the counting program counts every call
-        }
+        let which = if config == Config::WatchAllNetwork {
+            "the calls of nginx's processes the filter passes"
+        } else {
+            "the calls of nginx's processes"
+        };
         writeln!(
             s,
-            "  - delivered + dropped == issued (the calls of nginx's processes, counted by a separate program in a run of their own after each timed one): {} ({})",
+            "  - delivered + dropped == issued ({which}, counted by a separate program in a run of their own after each timed one): {} ({})",
             if ids.iter().all(Identity::exact) { "yes" } else { "NO" },
             ids.iter().map(|i| format!("{}+{}={}", i.delivered, i.dropped, i.issued)).collect::<Vec<_>>().join(", ")
         )
