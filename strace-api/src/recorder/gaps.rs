@@ -47,7 +47,8 @@ pub struct Gap {
     pub at_ns: u64,
 }
 
-/// The kernel's losses in one history, oldest first; one marker per place.
+/// The kernel's losses in one history, oldest first; at one place, a marker
+/// per run of losses for one reason (dropped, then throttled: two).
 #[derive(Debug, Default)]
 pub(super) struct Gaps {
     markers: VecDeque<Gap>,

@@ -202,7 +202,9 @@ impl ProcessLog {
         }
         let mut gaps = self.gaps.from(cur.seq).peekable();
         if cur.gap_seen {
-            gaps.next_if(|g| g.after == cur.seq);
+            // Every marker at that place: one per reason (a place is read
+            // only once no more can come there).
+            while gaps.next_if(|g| g.after == cur.seq).is_some() {}
         }
         let skip = cur.seq.saturating_sub(first - 1).min(self.events.len() as u64) as usize;
         for (seq, ev) in self.from(skip).take(limit) {

@@ -655,6 +655,25 @@ mod tests {
         assert_eq!(r.log(1).unwrap().gaps_dropped(), 1, "the loss after 2 went with event 3");
     }
 
+    /// Losses for two reasons at one place are two gaps there, each read
+    /// once, also by a reader that stops right after them.
+    #[test]
+    fn two_reasons_at_one_place_are_read_once_each() {
+        let mut r = recorder(5, 1 << 20);
+        r.open(1);
+        r.push(1, ev(10));
+        r.note_loss_as(1, 2, 0, GapReason::Dropped);
+        r.note_loss_as(1, 3, 0, GapReason::Throttled);
+        r.push(1, ev(11));
+        let log = r.log(1).unwrap();
+        let (all, _) = entries(log, Cursor::default(), 10, false);
+        assert_eq!(all, ["1", "1:dropped2", "1:throttled3", "2"]);
+        let (a, c) = entries(log, Cursor::default(), 1, false);
+        assert_eq!(c, Cursor { seq: 1, gap_seen: true });
+        let (b, _) = entries(log, c, 10, false);
+        assert_eq!([a, b].concat(), all);
+    }
+
     #[test]
     fn empty_log_has_last_seq_zero() {
         let mut r = recorder(3, 1 << 20);
