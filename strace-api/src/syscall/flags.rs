@@ -225,8 +225,8 @@ pub fn protocol(family: u64, value: u64) -> Option<&'static str> {
 /// A table of the `libc` crate's constants, each as the 32-bit value the
 /// kernel takes (`EPOLLET` and `CLONE_IO` are negative `int`s there).
 macro_rules! table {
-    ($name:ident: $($c:ident),* $(,)?) => {
-        pub static $name: Table = &[$((c::$c as u32 as u64, stringify!($c))),*];
+    ($name:ident: $($c:ident),* $(,)? $(; $(($v:expr, $n:expr)),* $(,)?)?) => {
+        pub static $name: Table = &[$((c::$c as u32 as u64, stringify!($c)),)* $($(($v, $n)),*)?];
     };
 }
 
@@ -262,34 +262,12 @@ table!(CLONE: CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND, CLONE_PIDFD, CLONE
     CLONE_THREAD, CLONE_NEWNS, CLONE_SYSVSEM, CLONE_SETTLS, CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_DETACHED,
     CLONE_UNTRACED, CLONE_CHILD_SETTID, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
     CLONE_NEWNET, CLONE_IO);
-/// `clone3`'s flags: `clone`'s and the two only it takes.
-pub static CLONE3: Table = &[
-    (c::CLONE_VM as u64, "CLONE_VM"),
-    (c::CLONE_FS as u64, "CLONE_FS"),
-    (c::CLONE_FILES as u64, "CLONE_FILES"),
-    (c::CLONE_SIGHAND as u64, "CLONE_SIGHAND"),
-    (c::CLONE_PIDFD as u64, "CLONE_PIDFD"),
-    (c::CLONE_PTRACE as u64, "CLONE_PTRACE"),
-    (c::CLONE_VFORK as u64, "CLONE_VFORK"),
-    (c::CLONE_PARENT as u64, "CLONE_PARENT"),
-    (c::CLONE_THREAD as u64, "CLONE_THREAD"),
-    (c::CLONE_NEWNS as u64, "CLONE_NEWNS"),
-    (c::CLONE_SYSVSEM as u64, "CLONE_SYSVSEM"),
-    (c::CLONE_SETTLS as u64, "CLONE_SETTLS"),
-    (c::CLONE_PARENT_SETTID as u64, "CLONE_PARENT_SETTID"),
-    (c::CLONE_CHILD_CLEARTID as u64, "CLONE_CHILD_CLEARTID"),
-    (c::CLONE_UNTRACED as u64, "CLONE_UNTRACED"),
-    (c::CLONE_CHILD_SETTID as u64, "CLONE_CHILD_SETTID"),
-    (c::CLONE_NEWCGROUP as u64, "CLONE_NEWCGROUP"),
-    (c::CLONE_NEWUTS as u64, "CLONE_NEWUTS"),
-    (c::CLONE_NEWIPC as u64, "CLONE_NEWIPC"),
-    (c::CLONE_NEWUSER as u64, "CLONE_NEWUSER"),
-    (c::CLONE_NEWPID as u64, "CLONE_NEWPID"),
-    (c::CLONE_NEWNET as u64, "CLONE_NEWNET"),
-    (c::CLONE_IO as u64, "CLONE_IO"),
-    (0x1_0000_0000, "CLONE_CLEAR_SIGHAND"),
-    (0x2_0000_0000, "CLONE_INTO_CGROUP"),
-];
+/// `clone3`'s flags: `clone`'s but CLONE_DETACHED (which clone3 refuses),
+/// and the two only clone3 takes (above 32 bits: not in libc's `int`s).
+table!(CLONE3: CLONE_VM, CLONE_FS, CLONE_FILES, CLONE_SIGHAND, CLONE_PIDFD, CLONE_PTRACE, CLONE_VFORK, CLONE_PARENT,
+    CLONE_THREAD, CLONE_NEWNS, CLONE_SYSVSEM, CLONE_SETTLS, CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID,
+    CLONE_UNTRACED, CLONE_CHILD_SETTID, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID,
+    CLONE_NEWNET, CLONE_IO; (0x1_0000_0000, "CLONE_CLEAR_SIGHAND"), (0x2_0000_0000, "CLONE_INTO_CGROUP"));
 /// Capabilities by number (linux/capability.h).
 pub static CAPS: Table = &[
     (0, "CAP_CHOWN"),
@@ -569,6 +547,9 @@ mod tests {
         let clone = (c::CLONE_CHILD_CLEARTID | c::CLONE_CHILD_SETTID) as u64 | c::SIGCHLD as u64;
         assert_eq!(clone_flags(clone).join("|"), "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD");
         assert_eq!(clone_flags(c::SIGCHLD as u64).join("|"), "SIGCHLD");
+        // CLONE_IO is a negative int in libc: its bit, not sign-extended.
+        assert_eq!(bits(0x8000_0000, CLONE3), ["CLONE_IO"]);
+        assert_eq!(bits(0x1_0000_0000 | c::CLONE_VM as u64, CLONE3), ["CLONE_VM", "CLONE_CLEAR_SIGHAND"]);
     }
 
     #[test]
