@@ -7,6 +7,7 @@
 //! drain calls `Tracer::ingest`, the API calls the rest. It knows neither.
 mod ingest;
 mod lifecycle;
+mod refused;
 mod scrape;
 mod watches;
 
@@ -232,9 +233,9 @@ pub struct Tracer {
     /// Where selected events are exported, when they are.
     outlet: Option<Outlet>,
     /// Processes the kernel was to watch and could not (its watch table was
-    /// full), by pid: listed as not watched, with the reason. The newest
+    /// full): listed as not watched, with the reason. The newest
     /// `MAX_REFUSED`; a watch of the pid takes it off.
-    refused: std::sync::Mutex<std::collections::BTreeMap<u32, u64>>,
+    refused: std::sync::Mutex<refused::Refused>,
 }
 
 /// Refused processes remembered at most.
@@ -243,27 +244,17 @@ const MAX_REFUSED: usize = 65536;
 impl Tracer {
     /// The kernel could not watch process `pid` (its watch table was full).
     pub(crate) fn note_refused(&self, pid: u32) {
-        let mut r = self.refused.lock().unwrap_or_else(|e| e.into_inner());
-        let n = r.len() as u64;
-        r.insert(pid, n);
-        if r.len() > MAX_REFUSED
-            && let Some((&oldest, _)) = r.iter().min_by_key(|(_, order)| **order)
-        {
-            r.remove(&oldest);
-        }
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).note(pid);
     }
 
     /// Why the kernel does not watch `pid`, if it was to and could not.
     pub fn not_watched_because(&self, pid: u32) -> Option<&'static str> {
         let r = self.refused.lock().unwrap_or_else(|e| e.into_inner());
-        r.contains_key(&pid).then_some("watch table full")
+        r.contains(pid).then_some("watch table full")
     }
 
     fn forget_refused(&self, pid: u32) {
-        let mut r = self.refused.lock().unwrap_or_else(|e| e.into_inner());
-        if !r.is_empty() {
-            r.remove(&pid);
-        }
+        self.refused.lock().unwrap_or_else(|e| e.into_inner()).forget(pid);
     }
 
     /// A tracer whose watches end only when unwatched (tests, benchmarks).
@@ -296,7 +287,7 @@ impl Tracer {
                 fds: capture::FdTables::default(),
             }),
             malformed: AtomicU64::new(0),
-            refused: Default::default(),
+            refused: std::sync::Mutex::new(refused::Refused::new(MAX_REFUSED)),
             arrivals: Notify::new(),
             closing: AtomicBool::new(false),
             drain_now: Notify::new(),
