@@ -79,10 +79,10 @@ impl Seed {
 #[derive(Debug, Default)]
 pub struct FdTables {
     by_pid: FxHashMap<u32, Table>,
-    /// Tables as a fork copied them, by the child's pid, until the child's
-    /// watch begins: the parent may change its own before the child's first
-    /// call (which is when the daemon hears of the child).
-    forks: FxHashMap<u32, Table>,
+    /// Tables as a fork copied them, by the child's pid, with the parent's,
+    /// until the child's watch begins: the parent may change its own before
+    /// the child's first call (which is when the daemon hears of the child).
+    forks: FxHashMap<u32, (u32, Table)>,
     /// Fds not remembered because their process's table was full.
     pub full: u64,
 }
@@ -114,8 +114,9 @@ impl FdTables {
     /// calls before the fork, and its later ones come after the fork's own
     /// record). False if the parent keeps none.
     pub fn inherit(&mut self, parent: u32, child: u32) -> bool {
-        let t = match self.forks.remove(&child) {
-            Some(t) => t,
+        // Kept for this parent's child: a pid reused since was another's.
+        let t = match self.forks.remove(&child).filter(|(p, _)| *p == parent) {
+            Some((_, t)) => t,
             None => match self.by_pid.get(&parent) {
                 Some(t) => t.clone(),
                 None => return false,
@@ -134,15 +135,9 @@ impl FdTables {
     /// its fd arguments have now added: shown while it is in progress.
     pub fn in_progress(&self, pid: u32, nr: i32, args: &[u64; 6], capture: Option<Box<[u8]>>) -> Option<Box<[u8]>> {
         let Some(t) = self.by_pid.get(&pid) else { return capture };
-        let mut region = capture.map(Vec::from).unwrap_or_default();
+        let region = capture.map(Vec::from).unwrap_or_default();
         let added = t.arg_paths(nr, args, &region);
-        if added.is_empty() {
-            return (!region.is_empty()).then(|| region.into_boxed_slice());
-        }
-        let items: Vec<(u8, u8, u8, u8, &[u8])> =
-            added.iter().map(|(a, k, p)| (*a, CaptureItem::FD_PATH, 0, *k, p.as_bytes())).collect();
-        region.extend_from_slice(&capture::build(&items));
-        Some(region.into_boxed_slice())
+        with_paths(region, &added).map(Vec::into_boxed_slice)
     }
 
     /// The call of `r` with its capture, with the paths of its fds added
@@ -168,7 +163,7 @@ impl FdTables {
             }
             let t = self.by_pid.get(&r.pid).cloned();
             if let Some(t) = t {
-                self.forks.insert(child, t);
+                self.forks.insert(child, (r.pid, t));
             }
         }
         let Some(t) = self.by_pid.get_mut(&r.pid) else { return Some(region) };
@@ -186,15 +181,19 @@ impl FdTables {
                 }
             }
         }
-        if added.is_empty() {
-            return (!region.is_empty()).then_some(region);
-        }
+        with_paths(region, &added)
+    }
+}
+
+/// `region` with an FD_PATH item for each of `added` (argument, index,
+/// path); `None` if that leaves it empty.
+fn with_paths(mut region: Vec<u8>, added: &[(u8, u8, Arc<str>)]) -> Option<Vec<u8>> {
+    if !added.is_empty() {
         let items: Vec<(u8, u8, u8, u8, &[u8])> =
             added.iter().map(|(a, k, p)| (*a, CaptureItem::FD_PATH, 0, *k, p.as_bytes())).collect();
-        let mut region = region;
         region.extend_from_slice(&capture::build(&items));
-        Some(region)
     }
+    (!region.is_empty()).then_some(region)
 }
 
 impl Table {
@@ -648,6 +647,9 @@ mod tests {
             [(0, 0, "/tmp/x/b".into())]
         );
         assert!(!t.inherit(10, 11));
+        // A table kept for pid 13, forked by 8: not another parent's child 13.
+        t.annotate(&rec(8, Sysno::clone, [libc::SIGCHLD as u64, 0, 0, 0, 0, 0], 13), None);
+        assert!(!t.inherit(10, 13), "pid 13 reused: its parent 10 keeps no table");
         let e = t.annotate(&rec(8, Sysno::epoll_create1, [libc::O_CLOEXEC as u64, 0, 0, 0, 0, 0], 5), None);
         assert_eq!(paths(&e), [(RETURNED, 0, "anon_inode:[eventpoll]".into())]);
     }
