@@ -209,9 +209,6 @@ impl CaptureSpec {
         }; COPIES],
     };
 
-    pub fn at_entry(&self) -> bool {
-        self.when & CaptureSpec::AT_ENTRY != 0
-    }
     pub fn at_exit(&self) -> bool {
         self.when & CaptureSpec::AT_EXIT != 0
     }
@@ -239,11 +236,6 @@ impl CaptureSpec {
     /// The same without the struct copies and counts (`--capture-structs false`).
     pub fn without_copies(self) -> CaptureSpec {
         CaptureSpec { copies: CaptureSpec::NONE.copies, ..self }.sealed()
-    }
-
-    /// Whether it copies nothing at all.
-    pub fn is_empty(&self) -> bool {
-        self.sealed().when == 0
     }
 }
 

@@ -71,12 +71,7 @@ pub fn traced(tgid: u32, nr: impl FnOnce() -> i32) -> bool {
 /// `traced` for a process the cache does not know, or a filtered one.
 #[inline(never)]
 fn traced_otherwise(v: u8, b: *mut u8, nr: i32) -> bool {
-    let v = match v {
-        state::UNKNOWN => classify(bpf_get_current_pid_tgid(), b, true),
-        state::REFUSED => refused(b),
-        v => v,
-    };
-    allows(v, nr)
+    allows(resolve(v, b, true), nr)
 }
 
 /// The process's verdict: IGNORED, WATCHED, or its filtered byte
@@ -91,6 +86,13 @@ pub fn verdict(tgid: u32, count: bool) -> u8 {
     if v == state::IGNORED || v == state::WATCHED {
         return v;
     }
+    resolve(v, b, count)
+}
+
+/// The verdict of a byte that is not IGNORED or WATCHED: classified if
+/// UNKNOWN, told to userspace if REFUSED, else the filtered byte itself.
+#[inline(always)]
+fn resolve(v: u8, b: *mut u8, count: bool) -> u8 {
     match v {
         state::UNKNOWN => classify(bpf_get_current_pid_tgid(), b, count),
         state::REFUSED => refused(b),
@@ -163,9 +165,9 @@ enum Verdict {
     Recheck,
 }
 
-/// `count`: a call left out because the process's announcement did not fit
-/// in the ring is counted to it (`dropped`): it was to be recorded.
-fn decide(pid_tgid: u64, tgid: u32, count_lost: bool) -> Verdict {
+/// `count_call`: a call left out because the process's announcement did
+/// not fit in the ring is counted to it (`dropped`): it was to be recorded.
+fn decide(pid_tgid: u64, tgid: u32, count_call: bool) -> Verdict {
     if let Some(entry) = WATCHED.get_ptr_mut(&tgid) {
         // SAFETY: pointer into a live map value.
         let entry = unsafe { &mut *entry };
@@ -181,7 +183,7 @@ fn decide(pid_tgid: u64, tgid: u32, count_lost: bool) -> Verdict {
             return Verdict::Ignored;
         };
         if !announce(tgid, ns_pid, entry) {
-            if count_lost {
+            if count_call {
                 lost_call(&raw mut entry.dropped);
             }
             return Verdict::Recheck;
@@ -224,7 +226,7 @@ fn decide(pid_tgid: u64, tgid: u32, count_lost: bool) -> Verdict {
             Verdict::Watched(filter)
         }
         Some(e) => {
-            if count_lost {
+            if count_call {
                 lost_call(unsafe { &raw mut (*e).dropped });
             }
             Verdict::Recheck

@@ -151,11 +151,12 @@ pub struct KernelCounters {
     pub threads_full: u64,
     /// Processes not watched because the watch table was full.
     pub watched_full: u64,
-    /// Captures (strings, addresses) lost because the ring buffer was full.
+    /// Captures (strings, addresses) lost because the ring buffer was full,
+    /// or went with a throttled batch.
     pub capture_lost: u64,
     /// Records lost whose place in their process's history is not marked
     /// (their CPU had too many other losses waiting): counted in `ring_full`
-    /// and the process's `dropped`, shown as no gap.
+    /// (or `throttled`) and the process's `dropped`, shown as no gap.
     pub loss_unplaced: u64,
     /// Records dropped because their process had more than its share of a
     /// nearly full ring (the ring's fair share).

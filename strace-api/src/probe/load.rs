@@ -56,6 +56,7 @@ impl Globals {
         let offsets = btf::task_offsets().map_err(StartupError::NoBtf)?;
         let (nr_exit, nr_exit_group) = syscall::no_return_numbers();
         let (nr_execve, nr_execveat, nr_rt_sigreturn) = syscall::register_replacing_numbers();
+        let (ring_warm, ring_busy, ring_share) = limits::ring_share(settings.ring_bytes.into());
         Ok(Globals {
             ns_mode: u32::from(!ns.is_initial()),
             ns,
@@ -69,9 +70,9 @@ impl Globals {
             durations: u32::from(settings.durations),
             threads_mask: settings.thread_table_size() - 1,
             thread_share: settings.max_threads_per_pid.unwrap_or(limits::thread_share(settings.thread_table_size())),
-            ring_warm: if settings.fair_ring { limits::ring_share(settings.ring_bytes.into()).0 } else { 0 },
-            ring_busy: limits::ring_share(settings.ring_bytes.into()).1,
-            ring_share: limits::ring_share(settings.ring_bytes.into()).2,
+            ring_warm: if settings.fair_ring { ring_warm } else { 0 },
+            ring_busy,
+            ring_share,
             task_pid_offset: offsets.pid,
             fd_inode_offsets: offsets.fd_inode.unwrap_or_default(),
             task_tgid_offset: offsets.tgid,

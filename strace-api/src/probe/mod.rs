@@ -70,6 +70,8 @@ pub struct Probe {
     /// The batch-flushing hooks' links, attached with the syscall hooks.
     flush_links: Vec<(&'static str, RawTracePointLinkId)>,
     watched: HashMap<MapData, u32, WatchEntry>,
+    /// WATCHED's size (`--max-watched`), for the message of a full table.
+    max_watched: u32,
     pending: HashMap<MapData, u32, u32>,
     filters: FilterSlots,
     threads: ThreadTable,
@@ -140,6 +142,7 @@ impl Probe {
             syscall_links: vec![],
             flush_links: vec![],
             watched: maps.watched,
+            max_watched: settings.max_watched,
             pending: maps.pending,
             filters: FilterSlots::new(maps.filters, settings.watch_all_filter.as_ref())
                 .map_err(|e| StartupError::Map { name: strace_common::filter::FILTERS, error: e.to_string() })?,
@@ -247,7 +250,10 @@ impl Kernel for Probe {
         let host_pid = host_pid.or(self.host_pids.then_some(ns_pid));
         let Some(host) = host_pid else {
             let value = WatchEntry::pending(flags, slot);
-            return self.pending.insert(&ns_pid, &value, 0).map_err(|e| map_error(e, maps::PENDING));
+            return self
+                .pending
+                .insert(&ns_pid, &value, 0)
+                .map_err(|e| map_error(e, maps::PENDING, limits::MAX_PENDING));
         };
         // A watch that exists is changed in place, by the kernel: its
         // counters keep counting meanwhile (a rewrite from here would undo
@@ -267,7 +273,7 @@ impl Kernel for Probe {
                 self.unsettled.push(host);
                 return Ok(());
             }
-            Err(e) => return Err(map_error(e, maps::WATCHED)),
+            Err(e) => return Err(map_error(e, maps::WATCHED, self.max_watched)),
         }
         if let Err(e) = self.forget(host) {
             // Not left watching a process the tracer gives up on.
@@ -313,7 +319,7 @@ impl Kernel for Probe {
         let Some(host) = host_pid.or(self.host_pids.then_some(ns_pid)) else { return Ok(()) };
         match self.watched.remove(&host) {
             Ok(()) | Err(MapError::KeyNotFound) => {}
-            Err(e) => return Err(map_error(e, maps::WATCHED)),
+            Err(e) => return Err(map_error(e, maps::WATCHED, self.max_watched)),
         }
         self.forget(host)?;
         self.threads.retire_process(host);
@@ -329,9 +335,8 @@ impl Kernel for Probe {
 /// A map update's flag: only if the key has no value yet.
 const BPF_NOEXIST: u64 = 1;
 
-/// A map operation that failed: a full table says so.
-fn map_error(source: MapError, map: &'static str) -> KernelError {
-    let limit = if map == maps::PENDING { limits::MAX_PENDING } else { limits::MAX_WATCHED };
+/// A map operation that failed: a full table (of `limit` entries) says so.
+fn map_error(source: MapError, map: &'static str, limit: u32) -> KernelError {
     match &source {
         MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::E2BIG) => {
             KernelError::TableFull { map, limit }

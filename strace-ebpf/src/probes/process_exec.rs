@@ -6,7 +6,10 @@
 use aya_ebpf::{macros::raw_tracepoint, programs::RawTracePointContext};
 use strace_common::{Counter, ThreadSlot};
 
-use crate::{maps::count, state, threads};
+use crate::{
+    maps::{WATCHED, add, count},
+    state, threads,
+};
 
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn process_exec(ctx: RawTracePointContext) -> i32 {
@@ -19,8 +22,13 @@ pub fn process_exec(ctx: RawTracePointContext) -> i32 {
         return 0;
     };
     let Some(slot) = threads::claim(tgid, tid) else {
-        // The execve goes unrecorded: its slot is gone (counted as a full table).
+        // The execve goes unrecorded: its slot is gone (counted as a full
+        // table), and so is the process's hold on it (as at a thread's exit).
         count(Counter::ThreadsFull);
+        if let Some(w) = WATCHED.get_ptr_mut(&tgid) {
+            // SAFETY: pointer to a live map value: the process's share of slots.
+            add(unsafe { &raw mut (*w).threads }, u64::MAX);
+        }
         return 0;
     };
     // SAFETY: just claimed; only this thread writes its slot. The thread is

@@ -74,8 +74,8 @@ pub(super) fn first_slot(
     let pid_tgid = bpf_get_current_pid_tgid();
     let (host_pid, tid) = ((pid_tgid >> 32) as u32, pid_tgid as u32);
     let watch = WATCHED.get_ptr_mut(&host_pid)?;
-    let (ns_pid, ns_tid) = ns::ids(pid_tgid)?;
-    // SAFETY: pointer to a live map value, from the lookup above.
+    // SAFETY: pointer to a live map value, from the lookup above. Before
+    // the namespace ids: a thread over the share comes back at every call.
     if unsafe { (*watch).threads } as i64 >= THREAD_SHARE.load() as i64 {
         // The process holds its share of the table: this thread goes
         // untraced, so that it cannot take the slots others need.
@@ -88,6 +88,7 @@ pub(super) fn first_slot(
         }
         return None;
     }
+    let (ns_pid, ns_tid) = ns::ids(pid_tgid)?;
     let Some(slot) = threads::claim(host_pid, tid) else {
         if !count_full {
             return None;
