@@ -38,6 +38,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             "a token was given on the command line, where every local user can read it (ps); give it by environment (STRACE_API_TOKEN, STRACE_API_READ_TOKEN) or file (--token-file, --read-token-file)"
         );
     }
+    let watch_all_filter = config.watch_all_filter();
     let settings = Settings {
         ring_bytes: config.ring_bytes,
         max_threads: config.max_threads,
@@ -45,7 +46,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
         max_watched: config.max_watched,
         fair_ring: config.fair_ring,
         watch_all: config.watch_all,
-        watch_all_filter: config.watch_all_filter().map(|f| f.bits),
+        watch_all_filter: watch_all_filter.as_ref().map(|f| f.bits),
         capture_bytes: config.capture_bytes,
         capture_structs: config.capture_structs,
         durations: config.durations,
@@ -71,7 +72,7 @@ pub async fn run(config: Config, after_load: fn()) -> anyhow::Result<()> {
             ring_bytes: config.ring_bytes.into(),
             fd_paths: config.fd_paths,
             max_exited: config.max_exited,
-            watch_all_filter: config.watch_all_filter(),
+            watch_all_filter,
         },
     );
     let (tracer, queue) = match &export {

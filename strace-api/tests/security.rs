@@ -6,7 +6,7 @@ mod support;
 
 use std::{path::PathBuf, process::Command, time::Duration};
 
-use support::{Daemon, Workload, in_ci, sse::Stream};
+use support::{Daemon, Workload, in_ci};
 
 /// `curl` run as the unprivileged user `nobody` (65534): (status, body).
 fn curl_as_nobody(args: &[&str]) -> (u16, String) {
@@ -133,9 +133,8 @@ fn redacted_strings_never_leave_the_daemon() {
     let child = d.wait_counters_of_child(w.pid, Duration::from_secs(10));
     let events = d.wait_events(child, Duration::from_secs(10), |e| e.iter().any(|x| x["syscall"] == "execve"));
     // The stream from the start: its JSON events, then its strace lines.
-    let bearer = format!("Bearer {}", d.token.clone().unwrap_or_default());
-    let headers = [("authorization", bearer.as_str()), ("accept", "text/event-stream")];
-    let mut stream = Stream::open(&d.base, &format!("/v1/processes/{child}/events/stream?after=0"), &headers);
+    let mut stream =
+        d.open_stream(&format!("/v1/processes/{child}/events/stream?after=0"), &[("accept", "text/event-stream")]);
     let mut frames = vec![];
     while let Some(f) = stream.frame() {
         let end = f.event.as_deref() == Some("end");
@@ -145,9 +144,7 @@ fn redacted_strings_never_leave_the_daemon() {
         }
     }
     assert!(frames.iter().any(|f| f.contains("execve")), "the stream sent the execve: {frames:?}");
-    let text_headers = [("authorization", bearer.as_str())];
-    let mut text =
-        Stream::open(&d.base, &format!("/v1/processes/{child}/events/stream?after=0&format=text"), &text_headers);
+    let mut text = d.open_stream(&format!("/v1/processes/{child}/events/stream?after=0&format=text"), &[]);
     let lines = text.lines(10_000).join("\n");
     assert!(lines.contains("execve("), "{lines}");
     let everything = [

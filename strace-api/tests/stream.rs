@@ -186,15 +186,7 @@ fn watch_all_records_only_the_calls_it_is_told_to() {
     let args = ["--watch-all", "--watch-all-syscalls", "%process,openat"];
     let Some((mut w, d)) = support::Daemon::in_new_pid_namespace(&steps, &args) else { return };
     w.go();
-    let start = Instant::now();
-    let child = loop {
-        let (_, list) = d.get("/v1/watch");
-        if let Some(c) = list.as_array().unwrap().iter().find(|x| x["parent"] == 1) {
-            break c.clone();
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "the child is never watched: {list}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let child = d.counters(d.wait_counters_of_child(1, Duration::from_secs(10)));
     let parent = d.counters(1);
     assert_eq!((&parent["origin"], &parent["syscalls"]), (&"auto".into(), &"%process,openat".into()), "{parent}");
     assert_eq!(child["syscalls"], "%process,openat", "{child}");
@@ -225,15 +217,7 @@ fn followed_children_inherit_the_filter() {
     let mut w = Workload::new(&["fork-exec:/bin/true"]);
     assert_eq!(d.put(&format!("/v1/watch/{}?syscalls=%25process", w.pid)).0, 201);
     w.go();
-    let start = Instant::now();
-    let child = loop {
-        let (_, list) = d.get("/v1/watch");
-        if let Some(c) = list.as_array().unwrap().iter().find(|x| x["parent"] == w.pid) {
-            break c.clone();
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "the child is never watched: {list}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let child = d.counters(d.wait_counters_of_child(w.pid, Duration::from_secs(10)));
     assert_eq!(child["syscalls"], "%process");
     let events = d.wait_events(child["pid"].as_u64().unwrap() as u32, Duration::from_secs(10), |e| {
         e.iter().any(|e| e["syscall"] == "exit_group")

@@ -56,7 +56,8 @@ pub fn floor_tick(_ctx: RawTracePointContext) -> i32 {
 #[map(name = "COUNTED")]
 static COUNTED: HashMap<u32, u64> = HashMap::with_max_entries(64, 0);
 
-/// A bitmap of syscall numbers (ONLY_WORDS words) and, after it, a word
+/// A bitmap of syscall numbers (ONLY_WORDS words: strace_common's
+/// SyscallFilter, as a filtered watch's kernel tests it) and, after it, a word
 /// that is non-zero when only those calls are counted (a filtered watch's).
 #[map(name = "ONLY")]
 static ONLY: Array<u64> = Array::with_max_entries(ONLY_WORDS + 1, 0);

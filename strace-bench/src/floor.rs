@@ -8,6 +8,7 @@ use aya::{
     maps::{Array, HashMap},
     programs::{BtfTracePoint, RawTracePoint},
 };
+use strace_common::filter::SyscallFilter;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/floor"));
 
@@ -60,28 +61,15 @@ impl Floor {
     }
 }
 
-/// ONLY's bitmap: a bit per syscall number below 64 × ONLY_WORDS.
-const ONLY_WORDS: usize = 16;
-
-fn only_words(only: &dyn Fn(i32) -> bool) -> [u64; ONLY_WORDS] {
-    let mut words = [0u64; ONLY_WORDS];
-    for nr in 0..(64 * ONLY_WORDS) as i32 {
-        if only(nr) {
-            words[nr as usize / 64] |= 1 << (nr % 64);
-        }
-    }
-    words
-}
-
 /// Counts the calls (at their exit) of the processes given, while it lives.
 pub struct Counter {
     ebpf: Ebpf,
 }
 
 impl Counter {
-    /// Counts every call of `host_pids`, or with `only` those for which it
-    /// is true (a filtered watch's calls).
-    pub fn attach(host_pids: &[u32], only: Option<&dyn Fn(i32) -> bool>) -> Result<Counter> {
+    /// Counts every call of `host_pids`, or with `only` those its bitmap
+    /// lets through (the same bitmap a filtered watch's kernel tests).
+    pub fn attach(host_pids: &[u32], only: Option<&SyscallFilter>) -> Result<Counter> {
         let mut ebpf = Ebpf::load(OBJECT).context("loading the counting program")?;
         let btf = Btf::from_sys_fs()?;
         {
@@ -93,10 +81,11 @@ impl Counter {
         }
         if let Some(only) = only {
             let mut bits: Array<_, u64> = Array::try_from(ebpf.map_mut("ONLY").context("no ONLY map")?)?;
-            for (i, word) in only_words(only).into_iter().enumerate() {
-                bits.set(i as u32, &word, 0)?;
+            for (i, word) in only.bits.iter().enumerate() {
+                bits.set(i as u32, word, 0)?;
             }
-            bits.set(ONLY_WORDS as u32, &1, 0)?;
+            // After the bitmap: the word that turns it on.
+            bits.set(only.bits.len() as u32, &1, 0)?;
         }
         let p: &mut BtfTracePoint = ebpf.program_mut("count_exit").context("counting program")?.try_into()?;
         p.load("sys_exit", &btf)?;
@@ -108,17 +97,5 @@ impl Counter {
     pub fn total(&self) -> Result<u64> {
         let counted: HashMap<_, u32, u64> = HashMap::try_from(self.ebpf.map("COUNTED").context("no COUNTED map")?)?;
         Ok(counted.iter().filter_map(|r| r.ok()).map(|(_, n)| n).sum())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_sets_a_bit_per_number_it_takes() {
-        let w = super::only_words(&|nr| nr == 0 || nr == 45 || nr == 64 || nr == 1023);
-        assert_eq!(w[0], 1 | 1 << 45);
-        assert_eq!(w[1], 1);
-        assert_eq!(w[15], 1 << 63);
-        assert_eq!(w[2..15].iter().sum::<u64>(), 0);
     }
 }

@@ -33,6 +33,8 @@ const FILE_BYTES: usize = 2700;
 /// Before each timed run, a run of wrk that is not counted: connections
 /// open, a newly attached program's first calls (the cold paths) done.
 const WARM_UP_SECS: u32 = 1;
+/// The filtered row's `--watch-all-syscalls`, and what its identity counts.
+const NETWORK: &str = "%network";
 
 /// The configurations measured against the baseline, in the order a round
 /// runs them.
@@ -102,7 +104,7 @@ impl Config {
         match self {
             Config::WatchAll | Config::WatchAllAlt => Some(&["--watch-all"]),
             Config::WatchAllExitOnly => Some(&["--watch-all", "--entry-hook", "false", "--durations", "false"]),
-            Config::WatchAllNetwork => Some(&["--watch-all", "--watch-all-syscalls", "%network"]),
+            Config::WatchAllNetwork => Some(&["--watch-all", "--watch-all-syscalls", NETWORK]),
             _ => None,
         }
     }
@@ -425,10 +427,13 @@ fn run_config(cx: &Context, server: &Server, config: Config) -> Result<(Load, Op
             // The identity, in a run of its own: the counting program costs
             // the server's calls something too. With a filter it counts the
             // calls the filter passes.
-            let network = strace_api::filter::SyscallSet::parse("%network").map_err(|e| anyhow::anyhow!(e.0))?;
-            let only = |nr: i32| network.contains(nr);
-            let only: Option<&dyn Fn(i32) -> bool> = (config == Config::WatchAllNetwork).then_some(&only);
-            let counter = Counter::attach(&[server.master, server.worker], only)?;
+            let only = match config {
+                Config::WatchAllNetwork => {
+                    strace_api::filter::SyscallSet::parse(NETWORK).map_err(|e| anyhow::anyhow!(e.0))?.kernel_filter()
+                }
+                _ => None,
+            };
+            let counter = Counter::attach(&[server.master, server.worker], only.as_ref())?;
             let c0 = counts(&d, None)?;
             let n0 = counter.total()?;
             server.truncate_log();

@@ -35,15 +35,17 @@ pub fn run(env: &Env, seconds: u64, sample: u64) -> Result<()> {
     if seconds < 30 {
         bail!("--seconds must be at least 30 (three thirds of samples)");
     }
+    // Through sudo the daemon would be sudo's grandchild, and the load's
+    // nsenter would need root too: run the soak as root.
+    if !privilege::is_root() {
+        bail!("cargo xtask soak runs as root (sudo -E cargo xtask soak)");
+    }
     cargo(env, "build", true, &["--package", "strace-api"])?;
     let bin = env.workspace.join("target/release/strace-api");
-    let state = std::env::temp_dir().join(format!("strace-api-soak-{}", std::process::id()));
-    std::fs::create_dir_all(&state)?;
-    let mut daemon = start(&bin, &state)?;
+    let mut daemon = start(&bin)?;
     let result = soak(&mut daemon, seconds, sample);
     let _ = daemon.outer.kill();
     let _ = daemon.outer.wait();
-    let _ = std::fs::remove_dir_all(&state);
     result
 }
 
@@ -54,13 +56,12 @@ struct Soaked {
     pid: u32,
 }
 
-fn start(bin: &Path, state: &Path) -> Result<Soaked> {
-    let mut cmd = privilege::command("unshare");
+fn start(bin: &Path) -> Result<Soaked> {
+    let mut cmd = Command::new("unshare");
     cmd.args(["--pid", "--fork", "--mount-proc", "--kill-child"])
         .arg(bin)
         .args(["--listen", &format!("127.0.0.1:{PORT}"), "--watch-all", "true"])
-        .args(["--retain-exited-secs", "10", "--token-out"])
-        .arg(state.join("token"))
+        .args(["--retain-exited-secs", "10"])
         .env("STRACE_API_TOKEN", TOKEN)
         .stdout(Stdio::null())
         .stderr(Stdio::null());

@@ -76,8 +76,8 @@ pub struct EventsPage {
     events: Vec<EventView>,
     /// Where calls are missing among those this page looked at (after
     /// `after`, up to `next_after`), in order: `after` the event they
-    /// follow, `count`, `reason` (`dropped` by the kernel, or `evicted`
-    /// before this reader got there). Each gap is in one page: one after
+    /// follow, `count`, `reason` (`dropped` or `throttled` by the kernel,
+    /// or `evicted` before this reader got there). Each gap is in one page: one after
     /// the newest event shows once an event follows it.
     gaps: Vec<GapView>,
     /// Calls in progress now, one per thread that is in one.

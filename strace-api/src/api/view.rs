@@ -163,10 +163,11 @@ pub struct GapView {
     after: u64,
     /// Calls missing there.
     count: u64,
-    /// `dropped`: the kernel's ring buffer had no room; `evicted`: pushed
-    /// out of the history before this reader read them.
+    /// `dropped`: the kernel's ring buffer had no room; `throttled`: the
+    /// process was over its share of a nearly full ring (`--fair-ring`);
+    /// `evicted`: pushed out of the history before this reader read them.
     reason: &'static str,
-    /// When the kernel lost the first of them (dropped only).
+    /// When the kernel lost the first of them (dropped and throttled only).
     at: Option<String>,
 }
 

@@ -17,7 +17,7 @@ pub struct Decoded {
     /// `fd`, `path`, `argv`, `flags`, `enum`, `mode`, `signal`, `sockaddr`,
     /// `bytes`, `device` (`{"major", "minor"}`), `int`, `uint`, `pointer`,
     /// `hex`, `string`, or a struct's kind (`stat`, `sigaction`, …: see
-    /// `Kind::name`) with an object or array as its value.
+    /// `kind_name`) with an object or array as its value.
     #[serde(rename = "type")]
     pub ty: &'static str,
     pub value: Value,
@@ -399,7 +399,7 @@ fn struct_arg(ev: &(impl Call + ?Sized), arg: usize, raw: u64, kind: Kind, copy:
 }
 
 /// The JSON `type` of a struct argument.
-pub fn kind_name(kind: Kind) -> &'static str {
+fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Stat => "stat",
         Kind::Statx => "statx",

@@ -495,18 +495,8 @@ impl Tracer {
     /// stands for that, as it ends when the process exits. One whose exit
     /// is not followed answers false, so `watch` checks.
     pub fn watching(&self, pid: u32, children: bool) -> bool {
-        self.watching_with(pid, children, None)
-    }
-
-    /// The same, also showing fds' paths as asked (`None`: either way).
-    pub fn watching_with(&self, pid: u32, children: bool, fd_paths: Option<bool>) -> bool {
         let inner = self.inner();
-        inner.watches.get(pid).is_some_and(|w| {
-            w.exited.is_none()
-                && w.exit_tracked
-                && w.follow_children == children
-                && fd_paths.is_none_or(|f| f == w.fd_paths)
-        })
+        inner.watches.get(pid).is_some_and(|w| w.exited.is_none() && w.exit_tracked && w.follow_children == children)
     }
 
     /// Stops watching `pid` and frees its history, returning its final counters.

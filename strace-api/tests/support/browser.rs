@@ -405,16 +405,6 @@ impl Page<'_> {
         self.call("Input.insertText", json!({"text": text}));
     }
 
-    /// Presses Enter in the focused element.
-    pub fn enter(&self) {
-        for kind in ["keyDown", "keyUp"] {
-            self.call(
-                "Input.dispatchKeyEvent",
-                json!({"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "text": "\r"}),
-            );
-        }
-    }
-
     /// A PNG of the tab, saved as `<target tmp>/page-screenshots/NAME.png`.
     pub fn screenshot(&self, name: &str) -> PathBuf {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("page-screenshots");
@@ -437,13 +427,17 @@ impl Page<'_> {
             call("Runtime.getHeapUsage").ok()?["usedSize"].as_f64().map(|b| b as u64)
         };
         let page = used(&self.session).expect("the page's heap");
-        let workers = self
-            .events("Target.attachedToTarget")
+        let workers = self.worker_sessions().iter().filter_map(|s| used(s.as_str()?)).sum();
+        (page, workers)
+    }
+
+    /// The sessions of this tab's workers.
+    fn worker_sessions(&self) -> Vec<Value> {
+        self.events("Target.attachedToTarget")
             .iter()
             .filter(|e| e["params"]["targetInfo"]["type"] == "worker")
-            .filter_map(|e| used(e["params"]["sessionId"].as_str()?))
-            .sum();
-        (page, workers)
+            .map(|e| e["params"]["sessionId"].clone())
+            .collect()
     }
 
     /// The kept events of this tab with this method (the tab's own).
@@ -454,12 +448,7 @@ impl Page<'_> {
 
     /// The kept events with this method of this tab and its workers.
     fn events_with_workers(&self, method: &str) -> Vec<Value> {
-        let workers: Vec<Value> = self
-            .events("Target.attachedToTarget")
-            .iter()
-            .filter(|e| e["params"]["targetInfo"]["type"] == "worker")
-            .map(|e| e["params"]["sessionId"].clone())
-            .collect();
+        let workers = self.worker_sessions();
         let s = self.browser.inbox.state.lock().unwrap();
         s.events
             .iter()

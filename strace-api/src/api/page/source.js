@@ -347,7 +347,7 @@ class Source {
     this.tallyDirty = true;
   }
 
-  /** Calls missing here: `dropped` by the kernel, or `evicted` from the history unread. */
+  /** Calls missing here: `dropped` or `throttled` by the kernel, or `evicted` from the history unread. */
   gap(count, reason) {
     if (count > 0) push({ k: 'gap', pid: this.pid, count, reason });
   }
