@@ -16,7 +16,11 @@
 //!
 //! Bounded: at most MAX_FDS entries a process (the rest counted in `full`
 //! and shown without a path), and a table goes with its watch.
-use std::{collections::BTreeMap, fs, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    fs,
+    sync::{Arc, LazyLock},
+};
 
 use rustc_hash::FxHashMap;
 use strace_common::{
@@ -200,7 +204,7 @@ impl Table {
     /// The paths of the fd arguments of call `nr` (items: argument, index, path).
     fn arg_paths(&self, nr: i32, args: &[u64; 6], region: &[u8]) -> Vec<(u8, u8, Arc<str>)> {
         let mut added = vec![];
-        for (i, kind) in crate::syscall::fd_args(nr) {
+        for &(i, kind) in crate::syscall::fd_args(nr) {
             match kind {
                 crate::syscall::FdArg::Fd => {
                     if let Some(p) = self.path(args[i] as u32 as i32) {
@@ -270,9 +274,16 @@ fn forks_process(nr: i32, args: &[u64; 6], region: &[u8]) -> bool {
             .and_then(|c| c.data.get(..8))
             .is_some_and(|f| u64::from_ne_bytes(f.try_into().unwrap_or_default()) & thread == 0)
     } else {
-        is(nr, "fork") || is(nr, "vfork")
+        let [.., fork, vfork] = *FORKS;
+        nr == fork || nr == vfork
     }
 }
+
+/// clone, clone3, fork and vfork's numbers (-1: not on this architecture),
+/// looked up once: the drain asks for every record that returned > 0.
+static FORKS: LazyLock<[i32; 4]> = LazyLock::new(crate::syscall::fork_numbers);
+/// pipe's number (-1: not on this architecture).
+static PIPE: LazyLock<i32> = LazyLock::new(|| "pipe".parse::<Sysno>().map_or(-1, |s| s.id()));
 
 /// The copy a CopySpec made of argument `i` (at entry: 0, at exit: 1).
 fn copy_item(region: &[u8], i: usize, index: u8) -> Option<Item<'_>> {
@@ -290,7 +301,7 @@ fn fd_pair(nr: i32, region: &[u8], ret: Option<i64>) -> Option<(u8, [i32; 2])> {
     ret.filter(|&r| r == 0)?;
     let arg = if nr == Sysno::socketpair.id() {
         3
-    } else if nr == Sysno::pipe2.id() || is(nr, "pipe") {
+    } else if nr == Sysno::pipe2.id() || nr == *PIPE {
         0
     } else {
         return None;
@@ -298,11 +309,6 @@ fn fd_pair(nr: i32, region: &[u8], ret: Option<i64>) -> Option<(u8, [i32; 2])> {
     let c = copy_item(region, arg, 1).filter(|c| c.data.len() >= 8)?;
     let fd = |o: usize| i32::from_ne_bytes([c.data[o], c.data[o + 1], c.data[o + 2], c.data[o + 3]]);
     Some((arg as u8, [fd(0), fd(4)]))
-}
-
-/// Whether `nr` is the syscall named `name` (those some architectures lack).
-fn is(nr: i32, name: &str) -> bool {
-    name.parse::<Sysno>().is_ok_and(|s| s.id() == nr)
 }
 
 /// What the kernel names a new socket or pipe: `socket:[1234]`, from the

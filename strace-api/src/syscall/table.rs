@@ -352,8 +352,16 @@ pub enum FdArg {
     Pollfds,
 }
 
-/// The fd arguments of syscall `nr`, where strace -y shows their paths.
-pub fn fd_args(nr: i32) -> Vec<(usize, FdArg)> {
+/// The fd arguments of syscall `nr`, where strace -y shows their paths:
+/// worked out once per number (the drain asks for every record of a watch
+/// that shows fds' paths).
+pub fn fd_args(nr: i32) -> &'static [(usize, FdArg)] {
+    static BY_NR: LazyLock<Vec<Vec<(usize, FdArg)>>> =
+        LazyLock::new(|| (0..strace_common::filter::FILTER_SYSCALLS as i32).map(fd_args_of).collect());
+    usize::try_from(nr).ok().and_then(|n| BY_NR.get(n)).map_or(&[], Vec::as_slice)
+}
+
+fn fd_args_of(nr: i32) -> Vec<(usize, FdArg)> {
     let arity = arity(nr).unwrap_or(0);
     (0..arity)
         .filter_map(|i| match ty(nr, i) {
